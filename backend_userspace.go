@@ -1,0 +1,150 @@
+package transparent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+	"golang.zx2c4.com/wireguard/ipc"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// userspaceBackend runs an embedded wireguard-go device in this process.
+//
+// wireguard-go opens its sockets in the namespace of whichever thread
+// happens to run the call: the TUN device and its netlink listener when it
+// is created, a UDP socket whenever the device comes up or its port
+// changes (from its own goroutines), and an ioctl socket whenever it reads
+// the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
+type userspaceBackend struct {
+	ns  netNS
+	log *slog.Logger
+
+	dev   *device.Device // nil when not running
+	uapi  net.Listener
+	index int // link index of the TUN device
+}
+
+func (u *userspaceBackend) kind() Backend { return BackendUserspace }
+
+func (u *userspaceBackend) create(name string, mtu int) error {
+	var td tun.Device
+	err := u.ns.do(func() (err error) {
+		td, err = tun.CreateTUN(name, mtu)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create TUN device: %w", err)
+	}
+	ntd := &nsTUN{Device: td, ns: u.ns}
+	index, err := ntd.linkIndex(name)
+	if err != nil {
+		td.Close()
+		return err
+	}
+	logger := &device.Logger{
+		Verbosef: func(f string, a ...any) { u.log.Debug(fmt.Sprintf(f, a...), "name", name) },
+		Errorf:   func(f string, a ...any) { u.log.Error(fmt.Sprintf(f, a...), "name", name) },
+	}
+	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.ns}, logger)
+	f, err := ipc.UAPIOpen(name)
+	if err != nil {
+		dev.Close()
+		return fmt.Errorf("open UAPI socket /var/run/wireguard/%s.sock (shared by all namespaces: give each embedded device its own name): %w", name, errors.Join(err, ErrConflict))
+	}
+	l, err := ipc.UAPIListen(name, f)
+	f.Close()
+	if err != nil {
+		dev.Close()
+		return fmt.Errorf("listen on UAPI socket of %s: %w", name, err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go dev.IpcHandle(c)
+		}
+	}()
+	u.dev, u.uapi, u.index = dev, l, index
+	return nil
+}
+
+// linkUp brings the device up now rather than waiting for wireguard-go to
+// notice the link state, so that a failure to bind the listen port is
+// returned instead of only logged.
+func (u *userspaceBackend) linkUp() error {
+	if u.dev == nil {
+		return nil
+	}
+	if err := u.dev.Up(); err != nil {
+		return fmt.Errorf("bring up embedded device: %w", err)
+	}
+	return nil
+}
+
+func (u *userspaceBackend) owns(l netlink.Link) bool {
+	return u.dev != nil && l.Type() == "tuntap" && l.Attrs().Index == u.index
+}
+
+func (u *userspaceBackend) remove(netlink.Link) error { return u.close() }
+
+// close stops the device; closing its TUN file removes the link.
+func (u *userspaceBackend) close() error {
+	if u.dev == nil {
+		return nil
+	}
+	err := u.uapi.Close()
+	u.dev.Close()
+	u.dev, u.uapi, u.index = nil, nil, 0
+	return err
+}
+
+// nsTUN is a TUN device whose MTU lookups (an ioctl on a fresh socket,
+// which resolves the interface name in the caller's namespace) run in the
+// tunnel's namespace.
+type nsTUN struct {
+	tun.Device
+	ns netNS
+}
+
+func (d *nsTUN) MTU() (mtu int, err error) {
+	err = d.ns.do(func() error {
+		mtu, err = d.Device.MTU()
+		return err
+	})
+	return mtu, err
+}
+
+func (d *nsTUN) linkIndex(name string) (int, error) {
+	var index int
+	err := d.ns.do(func() error {
+		ifi, err := net.InterfaceByName(name)
+		if err != nil {
+			return fmt.Errorf("look up TUN device %s: %w", name, err)
+		}
+		index = ifi.Index
+		return nil
+	})
+	return index, err
+}
+
+// nsBind opens the device's UDP sockets in the tunnel's namespace, whatever
+// goroutine wireguard-go calls Open from.
+type nsBind struct {
+	conn.Bind
+	ns netNS
+}
+
+func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err error) {
+	err = b.ns.do(func() error {
+		fns, actual, err = b.Bind.Open(port)
+		return err
+	})
+	return fns, actual, err
+}

@@ -1,0 +1,22 @@
+package transparent
+
+import "errors"
+
+// Sentinel errors, checkable with errors.Is.
+var (
+	// ErrInvalidConfig is wrapped by every problem Validate reports.
+	ErrInvalidConfig = errors.New("invalid config")
+
+	// ErrConflict means an object the tunnel needs is already taken by
+	// something that is not this tunnel's: a rule at its priorities, a route
+	// in its table, a link of its name that is not a WireGuard device it can
+	// manage. Nothing was changed.
+	ErrConflict = errors.New("conflict with an object this tunnel does not own")
+
+	// ErrNoKernelWireGuard means the kernel backend was required but the
+	// kernel has no WireGuard support (no "wireguard" generic netlink family).
+	ErrNoKernelWireGuard = errors.New("kernel has no WireGuard support")
+
+	// ErrClosed is returned by methods called after Close.
+	ErrClosed = errors.New("tunnel is closed")
+)

@@ -1,0 +1,25 @@
+package transparent
+
+import "log/slog"
+
+// Option configures New.
+type Option func(*options)
+
+type options struct {
+	netnsPath string
+	backend   Backend
+	logger    *slog.Logger
+}
+
+// WithNetNS applies the tunnel to the network namespace at path, such as
+// "/run/netns/a" or "/proc/1234/ns/net". Without it, the tunnel uses the
+// namespace of the thread that calls New (normally the process's).
+func WithNetNS(path string) Option { return func(o *options) { o.netnsPath = path } }
+
+// WithBackend chooses the WireGuard implementation; the default is
+// BackendAuto.
+func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
+
+// WithLogger sets where the tunnel logs each change it makes (Info) and the
+// embedded device's messages (Debug and Error). The default discards them.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }

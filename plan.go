@@ -1,0 +1,144 @@
+package transparent
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// desired is the state a config asks for.
+type desired struct {
+	name   string
+	mtu    int
+	addrs  []netip.Prefix
+	routes []route
+	rules  []rule // in the order they must be added
+}
+
+func desiredState(c Config) desired {
+	return desired{
+		name:   c.Name,
+		mtu:    c.MTU,
+		addrs:  dedupe(c.Addresses),
+		routes: desiredRoutes(c),
+		rules:  desiredRules(c),
+	}
+}
+
+// upSteps returns the kernel writes that take the state have to want, in
+// a safe order:
+//
+//  1. stale rules of ours go first (transparent ones before exceptions);
+//  2. the link is made and configured: device settings, MTU, addresses, up;
+//  3. missing routes are added and stale ones removed;
+//  4. missing rules are added: exception rules first, so the peers' own
+//     WireGuard packets are never routed into the tunnel, then the peer and
+//     transparent rules.
+//
+// An empty result means the kernel already matches the config.
+func upSteps(c Config, want desired, have *state, device *wgtypes.Device) []step {
+	var steps []step
+	wantRules := map[rule]bool{}
+	for _, r := range want.rules {
+		wantRules[r] = true
+	}
+	steps = append(steps, removeRules(c.Priority, have.rules, func(r ownedRule) bool {
+		return !r.ok || !wantRules[r.spec]
+	})...)
+
+	if have.link == nil {
+		steps = append(steps, &createLink{name: want.name, mtu: want.mtu})
+	}
+	if cfg := deviceDiff(c, device); cfg != nil {
+		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: device})
+	}
+	if have.link != nil && have.link.Attrs().MTU != want.mtu {
+		steps = append(steps, &setMTU{mtu: want.mtu, old: have.link.Attrs().MTU})
+	}
+	for _, a := range missing(want.addrs, have.addrs) {
+		steps = append(steps, &addAddress{addr: address(a)})
+	}
+	for _, a := range missing(have.addrs, want.addrs) {
+		steps = append(steps, &delAddress{addr: address(a)})
+	}
+	if have.link == nil || !isUp(have.link) {
+		steps = append(steps, &setUp{})
+	}
+
+	for _, r := range missing(want.routes, have.routes) {
+		steps = append(steps, &addRoute{route: r})
+	}
+	for _, r := range missing(have.routes, want.routes) {
+		steps = append(steps, &delRoute{route: r})
+	}
+
+	var haveRules []rule
+	for _, r := range have.rules {
+		if r.ok {
+			haveRules = append(haveRules, r.spec)
+		}
+	}
+	for _, r := range missing(want.rules, haveRules) {
+		steps = append(steps, &addRule{rule: r})
+	}
+	return steps
+}
+
+// downSteps returns the kernel writes that remove everything of ours:
+// rules (transparent ones first, exceptions last), routes, then the link,
+// which takes its addresses and any remaining routes with it.
+func downSteps(c Config, have *state, owned bool) []step {
+	steps := removeRules(c.Priority, have.rules, func(ownedRule) bool { return true })
+	for _, r := range have.routes {
+		steps = append(steps, &delRoute{route: r})
+	}
+	if have.link != nil && owned {
+		steps = append(steps, &deleteLink{})
+	}
+	return steps
+}
+
+// removeRules returns steps removing the rules that match, in the reverse
+// of the order they are added in.
+func removeRules(base int, rules []ownedRule, match func(ownedRule) bool) []step {
+	var del []ownedRule
+	for _, r := range rules {
+		if match(r) {
+			del = append(del, r)
+		}
+	}
+	slices.SortStableFunc(del, func(a, b ownedRule) int {
+		return ruleRemoveOrder(base, a.raw.Priority) - ruleRemoveOrder(base, b.raw.Priority)
+	})
+	steps := make([]step, len(del))
+	for i, r := range del {
+		steps[i] = &delRule{rule: r}
+	}
+	return steps
+}
+
+// missing returns the elements of a that are not in b, in a's order.
+func missing[T comparable](a, b []T) []T {
+	in := make(map[T]bool, len(b))
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []T
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// conflicts turns the foreign objects found in our way into one error.
+func conflicts(have *state) error {
+	if len(have.foreign) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %w (choose another Priority or Table, or remove them)", strings.Join(have.foreign, "; "), ErrConflict)
+}

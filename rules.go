@@ -1,0 +1,167 @@
+package transparent
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// rule is one policy routing rule owned by the tunnel, in the shape of
+// `ip rule add to DST [ipproto udp dport PORT] lookup TABLE priority N`.
+type rule struct {
+	Priority int
+	Dst      netip.Prefix
+	Table    int
+	IPProto  int    // 0: any protocol
+	DPort    uint16 // 0: any port
+}
+
+func (r rule) String() string {
+	s := fmt.Sprintf("rule %d to %s", r.Priority, r.Dst)
+	if r.IPProto == unix.IPPROTO_UDP {
+		s += " ipproto udp"
+	} else if r.IPProto != 0 {
+		s += " ipproto " + strconv.Itoa(r.IPProto)
+	}
+	if r.DPort != 0 {
+		s += " dport " + strconv.Itoa(int(r.DPort))
+	}
+	return s + " lookup " + tableName(r.Table)
+}
+
+// netlink returns the kernel form of r, marked with RouteProtocol.
+func (r rule) netlink() *netlink.Rule {
+	nr := netlink.NewRule() // unset fields stay "absent", not zero
+	nr.Priority = r.Priority
+	nr.Family = family(r.Dst.Addr())
+	nr.Dst = ipNet(r.Dst)
+	nr.Table = r.Table
+	nr.IPProto = r.IPProto
+	if r.DPort != 0 {
+		nr.Dport = netlink.NewRulePortRange(r.DPort, r.DPort)
+	}
+	nr.Protocol = RouteProtocol
+	return nr
+}
+
+// ruleFromNetlink converts a rule read from the kernel. ok is false when
+// the rule has a selector or action this package never sets, so it cannot
+// equal any desired rule.
+func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
+	r = rule{Priority: nr.Priority, Table: nr.Table, IPProto: nr.IPProto}
+	if nr.Dst != nil {
+		r.Dst = prefixOf(nr.Dst)
+	}
+	if nr.Dport != nil {
+		if nr.Dport.Start != nr.Dport.End {
+			return r, false
+		}
+		r.DPort = nr.Dport.Start
+	}
+	plain := nr.Src == nil && nr.Sport == nil && nr.Mark == 0 && nr.Mask == nil &&
+		nr.IifName == "" && nr.OifName == "" && !nr.Invert && nr.Goto < 0 &&
+		nr.Tos == 0 && nr.UIDRange == nil && nr.Type == unix.RTN_UNICAST &&
+		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
+		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
+	return r, plain && r.Dst.IsValid()
+}
+
+// desiredRules returns the rules of the config in the order they must be
+// added: the exception rules first, so that the peers' own WireGuard
+// packets are never routed into the tunnel, then the peer rules, then the
+// transparent rules.
+func desiredRules(c Config) []rule {
+	var exception, peer, transparent []rule
+	for _, p := range c.Peers {
+		if p.Endpoint.IsValid() {
+			exception = append(exception, rule{
+				Priority: c.Priority + exceptionOffset,
+				Dst:      hostPrefix(p.Endpoint.Addr()),
+				Table:    tableMain,
+				IPProto:  unix.IPPROTO_UDP,
+				DPort:    p.Endpoint.Port(),
+			})
+		}
+		if c.PeerRoute == PeerRouteRule {
+			for _, a := range p.AllowedIPs {
+				peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Dst: a.Masked(), Table: c.Table})
+			}
+		}
+		for _, t := range p.Transparent {
+			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Dst: t.Masked(), Table: c.Table})
+		}
+	}
+	return append(append(dedupe(exception), peer...), transparent...)
+}
+
+// ownsPriority reports whether a rule at priority belongs to the range the
+// tunnel uses.
+func (c Config) ownsPriority(priority int) bool {
+	return priority >= c.Priority && priority <= c.Priority+peerRuleOffset
+}
+
+// ruleRemoveOrder sorts rules for removal: the transparent rules go first
+// and the exception rules last, the reverse of adding them.
+func ruleRemoveOrder(base, priority int) int {
+	switch priority - base {
+	case transparentOffset:
+		return 0
+	case peerRuleOffset:
+		return 1
+	}
+	return 2
+}
+
+func tableName(t int) string {
+	switch t {
+	case tableMain:
+		return "main"
+	case tableLocal:
+		return "local"
+	case tableDefault:
+		return "default"
+	}
+	return strconv.Itoa(t)
+}
+
+func dedupe[T comparable](list []T) []T {
+	seen := map[T]bool{}
+	out := list[:0:0]
+	for _, x := range list {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func family(a netip.Addr) int {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
+
+func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
+
+func ipNet(p netip.Prefix) *net.IPNet {
+	return &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+func prefixOf(n *net.IPNet) netip.Prefix {
+	a, ok := netip.AddrFromSlice(n.IP)
+	if !ok {
+		return netip.Prefix{}
+	}
+	ones, _ := n.Mask.Size()
+	a = a.Unmap()
+	if a.Is4() && ones > 32 {
+		ones -= 96
+	}
+	return netip.PrefixFrom(a, ones)
+}

@@ -1,0 +1,243 @@
+package transparent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Tunnel is one transparent WireGuard tunnel. Its methods are safe for
+// concurrent use.
+type Tunnel struct {
+	mu     sync.Mutex
+	cfg    Config // with defaults filled in
+	want   Backend
+	log    *slog.Logger
+	ns     netNS
+	nl     *netlink.Handle
+	wg     *wgctrl.Client // made on first use, inside ns
+	closed bool
+
+	backend backend      // nil until the link is found or made
+	link    netlink.Link // the tunnel's link, refreshed by every operation
+
+	writes int // kernel writes made by the last Up or Down
+}
+
+// New validates cfg and returns a Tunnel for it. It changes nothing on the
+// system: Up does.
+func New(cfg Config, opts ...Option) (*Tunnel, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	o := options{logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.backend > BackendUserspace {
+		return nil, fmt.Errorf("%w: unknown backend %d; use BackendAuto, BackendKernel or BackendUserspace", ErrInvalidConfig, o.backend)
+	}
+	var h netns.NsHandle
+	var err error
+	if o.netnsPath != "" {
+		h, err = netns.GetFromPath(o.netnsPath)
+	} else {
+		h, err = netns.Get()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open network namespace %q: %w", o.netnsPath, err)
+	}
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err)
+	}
+	return &Tunnel{
+		cfg:  cfg.withDefaults(),
+		want: o.backend,
+		log:  o.logger.With("tunnel", cfg.Name),
+		ns:   netNS{handle: h},
+		nl:   nl,
+	}, nil
+}
+
+// Up makes the kernel match the config: the WireGuard device with its
+// peers, addresses and MTU, the routes in Table, and the policy rules. It
+// reads what is there first and changes only what differs, so a second Up
+// makes no change at all. It refuses, changing nothing, when a rule at its
+// priorities or a route in its table belongs to someone else. If a change
+// fails, Up undoes the ones it made and returns the error.
+func (t *Tunnel) Up(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	c := t.cfg
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	have, err := t.observe(c)
+	if err != nil {
+		return fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	if err := conflicts(have); err != nil {
+		return fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	if _, err := t.chooseBackend(have.link); err != nil {
+		return fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	t.link = have.link
+	var dev *wgtypes.Device
+	if have.link != nil {
+		if dev, err = t.readDevice(c.Name); err != nil {
+			return fmt.Errorf("up %s: %w", c.Name, err)
+		}
+	}
+	steps := upSteps(c, desiredState(c), have, dev)
+	return t.run(ctx, "up", steps, true)
+}
+
+// Down removes what Up made: the tunnel's rules and routes (found by their
+// RouteProtocol marker, so a fresh process with only the config can do it)
+// and its link. What is already gone is fine; a link of the tunnel's name
+// that is not a WireGuard device this tunnel may manage is left alone and
+// reported.
+func (t *Tunnel) Down(ctx context.Context) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	c := t.cfg
+	have, err := t.observe(c)
+	if err != nil {
+		return fmt.Errorf("down %s: %w", c.Name, err)
+	}
+	t.link = have.link
+	owned := false
+	var linkErr error
+	if have.link != nil {
+		_, linkErr = t.chooseBackend(have.link)
+		owned = linkErr == nil
+	}
+	err = t.run(ctx, "down", downSteps(c, have, owned), false)
+	if err == nil && t.backend != nil && t.link == nil {
+		err = t.backend.close() // an embedded device whose link someone else removed
+	}
+	if linkErr != nil {
+		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
+	}
+	return err
+}
+
+// Close releases the tunnel's handles and stops its embedded device, if
+// any, which removes that device's link. Kernel state other than an
+// embedded device's link is left as it is: call Down to remove it.
+func (t *Tunnel) Close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	var errs []error
+	if t.backend != nil {
+		errs = append(errs, t.backend.close())
+	}
+	if t.wg != nil {
+		errs = append(errs, t.wg.Close())
+	}
+	t.nl.Close()
+	errs = append(errs, t.ns.handle.Close())
+	return errors.Join(errs...)
+}
+
+// Device returns the WireGuard device as wgctrl sees it: peers with their
+// endpoints, last handshake and transfer counters. It is nil, with no
+// error, when the link does not exist.
+func (t *Tunnel) Device() (*wgtypes.Device, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	return t.readDevice(t.cfg.Name)
+}
+
+// Backend reports the backend in use, or BackendAuto before the first Up
+// or Down has found or made the link.
+func (t *Tunnel) Backend() Backend {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.backend == nil {
+		return BackendAuto
+	}
+	return t.backend.kind()
+}
+
+// run applies steps in order, logging each. On failure, when rollback is
+// set, it undoes the steps already made, newest first.
+func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bool) error {
+	t.writes = 0
+	var done []step
+	var errs []error
+	for _, s := range steps {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", verb, t.cfg.Name, err))
+			break
+		}
+		t.log.Info(s.String())
+		t.writes++
+		if err := s.do(t); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, s, err))
+			if rollback {
+				break
+			}
+			continue
+		}
+		done = append(done, s)
+	}
+	if len(errs) == 0 || !rollback {
+		return errors.Join(errs...)
+	}
+	for i := len(done) - 1; i >= 0; i-- {
+		t.log.Info("undo " + done[i].String())
+		if err := done[i].undo(t); err != nil {
+			errs = append(errs, fmt.Errorf("roll back %s: %w", done[i], err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// wgClient returns the tunnel's wgctrl client, made inside the namespace so
+// that its generic netlink socket talks to that namespace's kernel devices.
+func (t *Tunnel) wgClient() (*wgctrl.Client, error) {
+	if t.wg != nil {
+		return t.wg, nil
+	}
+	err := t.ns.do(func() (err error) {
+		t.wg, err = wgctrl.New()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open wgctrl client: %w", err)
+	}
+	return t.wg, nil
+}
+
+// configure applies WireGuard settings to the device through wgctrl.
+func (t *Tunnel) configure(name string, cfg wgtypes.Config) error {
+	wg, err := t.wgClient()
+	if err != nil {
+		return err
+	}
+	return wg.ConfigureDevice(name, cfg)
+}

@@ -1,0 +1,305 @@
+package transparent
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// FieldError is one problem found by Validate: the field, what is wrong
+// with it, and how to fix it. It matches ErrInvalidConfig with errors.Is.
+type FieldError struct {
+	Field   string // such as "Peers[0].Transparent[1]"
+	Problem string
+	Fix     string
+}
+
+func (e *FieldError) Error() string {
+	return fmt.Sprintf("config: %s: %s; %s", e.Field, e.Problem, e.Fix)
+}
+
+// Is reports whether target is ErrInvalidConfig.
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// validator collects problems so that Validate reports all of them at once.
+type validator struct{ errs []error }
+
+func (v *validator) add(field, problem, fix string, args ...any) {
+	// args are shared by problem and fix, which refer to them by index.
+	v.errs = append(v.errs, &FieldError{
+		Field:   field,
+		Problem: format(problem, args),
+		Fix:     format(fix, args),
+	})
+}
+
+// format is fmt.Sprintf for texts that use explicit argument indexes
+// (%[1]s); a text with no verb is returned as it is.
+func format(text string, args []any) string {
+	if !strings.Contains(text, "%") {
+		return text
+	}
+	return fmt.Sprintf(text, args...)
+}
+
+// Validate checks the config without touching the system and returns every
+// problem at once (joined with errors.Join), each a *FieldError naming the
+// field and the fix. It returns nil for a config that Up can apply.
+func (c Config) Validate() error {
+	v := &validator{}
+	c = c.withDefaults()
+	c.validateInterface(v)
+	c.validatePeers(v)
+	c.validateFamilies(v)
+	c.validatePeerRoute(v)
+	return errors.Join(v.errs...)
+}
+
+func (c Config) validateInterface(v *validator) {
+	if err := checkIfName(c.Name); err != "" {
+		v.add("Name", "%[1]q "+err, "use a Linux interface name of 1 to 15 bytes without '/', ':' or spaces, such as \"wg0\"", c.Name)
+	}
+	if c.PrivateKey == (wgtypes.Key{}) {
+		v.add("PrivateKey", "not set", "generate one with wgtypes.GeneratePrivateKey or `wg genkey`")
+	}
+	if c.ListenPort < 0 || c.ListenPort > 65535 {
+		v.add("ListenPort", "%[1]d is out of range", "use 1 to 65535, or 0 to let the kernel pick one", c.ListenPort)
+	}
+	if c.MTU < 576 || c.MTU > 65535 {
+		v.add("MTU", "%[1]d is out of range", "use 576 to 65535 (1280 or more with IPv6), or 0 for %[2]d", c.MTU, DefaultMTU)
+	} else if c.MTU < 1280 && c.usesIPv6() {
+		v.add("MTU", "%[1]d is too small for IPv6", "use 1280 or more, or 0 for %[2]d", c.MTU, DefaultMTU)
+	}
+	switch {
+	case c.Table < 0 || c.Table > 0xFFFFFFFF:
+		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, or 0 for %[2]d", c.Table, DefaultTable)
+	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
+		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
+	}
+	if c.Priority < 1 || c.Priority+peerRuleOffset > maxPriority {
+		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	}
+	if c.PeerRoute > PeerRouteMain {
+		v.add("PeerRoute", "%[1]d is not an option", "use PeerRouteRule, PeerRoutePrefix or PeerRouteMain", int(c.PeerRoute))
+	}
+	if len(c.Addresses) == 0 {
+		v.add("Addresses", "empty", "add the interface's tunnel address, such as 10.0.0.1/32")
+	}
+	seen := map[netip.Addr]int{}
+	for i, a := range c.Addresses {
+		field := fmt.Sprintf("Addresses[%d]", i)
+		if !a.IsValid() || a.Addr().Zone() != "" {
+			v.add(field, "%[1]s is not a valid address prefix", "write it as address/length, such as 10.0.0.1/32", a)
+			continue
+		}
+		if a.Addr().Is4In6() {
+			v.add(field, "%[1]s is an IPv4-mapped IPv6 address", "write the IPv4 address as such", a)
+		}
+		if j, dup := seen[a.Addr()]; dup {
+			v.add(field, "%[1]s repeats Addresses[%[2]d]", "list each address once", a.Addr(), j)
+		}
+		seen[a.Addr()] = i
+	}
+}
+
+// checkIfName returns what is wrong with a Linux interface name, or "".
+func checkIfName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > 15:
+		return "is longer than 15 bytes"
+	case name == "." || name == "..":
+		return "is not allowed"
+	case strings.ContainsAny(name, "/: \t\n\r\v\f"):
+		return "contains '/', ':' or white space"
+	}
+	return ""
+}
+
+func (c Config) validatePeers(v *validator) {
+	if len(c.Peers) == 0 {
+		v.add("Peers", "empty", "add the remote endpoint as a Peer")
+	}
+	own := c.PrivateKey.PublicKey()
+	keys := map[wgtypes.Key]int{}
+	// owner remembers which field first listed each prefix, across peers,
+	// because WireGuard routes one prefix to one peer only.
+	owner := map[netip.Prefix]string{}
+	for i, p := range c.Peers {
+		pf := fmt.Sprintf("Peers[%d]", i)
+		switch j, dup := keys[p.PublicKey]; {
+		case p.PublicKey == (wgtypes.Key{}):
+			v.add(pf+".PublicKey", "not set", "set the peer's public key (`wg pubkey` of its private key)")
+		case dup:
+			v.add(pf+".PublicKey", "same as Peers[%[1]d].PublicKey", "give each peer its own key, or merge the two peers", j)
+		case c.PrivateKey != (wgtypes.Key{}) && p.PublicKey == own:
+			v.add(pf+".PublicKey", "is this endpoint's own public key", "set the remote endpoint's public key")
+		}
+		keys[p.PublicKey] = i
+		if p.Endpoint.IsValid() || p.Endpoint.Port() != 0 {
+			ip := p.Endpoint.Addr()
+			if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Is4In6() || ip.Zone() != "" {
+				v.add(pf+".Endpoint", "%[1]s is not a unicast address", "use the peer's public address and port, such as 203.0.113.2:51822", p.Endpoint)
+			}
+			if p.Endpoint.Port() == 0 {
+				v.add(pf+".Endpoint", "%[1]s has no port", "add the peer's WireGuard listen port, such as 203.0.113.2:51822", p.Endpoint)
+			}
+		}
+		if len(p.Transparent) > 0 && !p.Endpoint.IsValid() {
+			v.add(pf+".Endpoint", "not set, but Transparent is", "set the peer's public address and port: the exception rule that keeps its own WireGuard packets out of the tunnel matches them")
+		}
+		if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second {
+			v.add(pf+".PersistentKeepalive", "%[1]s is out of range", "use 0 (off) to 65535s, usually 25s", p.PersistentKeepalive)
+		}
+		checkPrefixes(v, owner, pf+".AllowedIPs", p.AllowedIPs)
+		checkPrefixes(v, owner, pf+".Transparent", p.Transparent)
+	}
+	c.validateOverlaps(v)
+}
+
+// checkPrefixes checks one list of AllowedIPs or Transparent prefixes and
+// records each in owner.
+func checkPrefixes(v *validator, owner map[netip.Prefix]string, field string, list []netip.Prefix) {
+	for j, p := range list {
+		f := fmt.Sprintf("%s[%d]", field, j)
+		switch {
+		case !p.IsValid() || p.Addr().Zone() != "":
+			v.add(f, "%[1]s is not a valid prefix", "write it as address/length, such as 203.0.113.2/32", p)
+			continue
+		case p.Addr().Is4In6():
+			v.add(f, "%[1]s is an IPv4-mapped IPv6 prefix", "write the IPv4 prefix as such", p)
+		case p != p.Masked():
+			v.add(f, "%[1]s has host bits set", "write %[2]s, or %[3]s for the single address", p, p.Masked(), netip.PrefixFrom(p.Addr(), p.Addr().BitLen()))
+		}
+		if prev, dup := owner[p.Masked()]; dup {
+			v.add(f, "%[1]s is already listed in %[2]s", "list each prefix once: WireGuard sends a prefix to one peer only", p, prev)
+			continue
+		}
+		owner[p.Masked()] = f
+	}
+}
+
+// validateOverlaps checks that no Transparent prefix overlaps a tunnel
+// AllowedIPs prefix (their routes would collide in Table), and that no
+// endpoint is reached through the tunnel by a route that the exception
+// rule cannot bypass.
+func (c Config) validateOverlaps(v *validator) {
+	for i, p := range c.Peers {
+		for j, tp := range p.Transparent {
+			for k, q := range c.Peers {
+				for l, ap := range q.AllowedIPs {
+					if tp.IsValid() && ap.IsValid() && tp.Overlaps(ap) {
+						v.add(fmt.Sprintf("Peers[%d].Transparent[%d]", i, j),
+							"%[1]s overlaps Peers[%[2]d].AllowedIPs[%[3]d] %[4]s", "keep public addresses in Transparent and tunnel addresses in AllowedIPs, with no address in both",
+							tp, k, l, ap)
+					}
+				}
+			}
+		}
+	}
+	for i, p := range c.Peers {
+		ep := p.Endpoint.Addr()
+		if !ep.IsValid() {
+			continue
+		}
+		for j, a := range c.Addresses {
+			if a.IsValid() && a.Masked().Contains(ep) {
+				v.add(fmt.Sprintf("Addresses[%d]", j), "%[1]s covers Peers[%[2]d].Endpoint %[3]s, so the main table would route the peer's WireGuard packets into the tunnel", "narrow the prefix so that it excludes the endpoint", a, i, ep)
+			}
+		}
+		if c.PeerRoute != PeerRouteMain {
+			continue
+		}
+		for k, q := range c.Peers {
+			for l, ap := range q.AllowedIPs {
+				if ap.IsValid() && ap.Contains(ep) {
+					v.add(fmt.Sprintf("Peers[%d].AllowedIPs[%d]", k, l), "%[1]s contains Peers[%[2]d].Endpoint %[3]s, and with PeerRouteMain its route in main would send the peer's WireGuard packets into the tunnel", "move the public address to Transparent, or use PeerRouteRule", ap, i, ep)
+				}
+			}
+		}
+	}
+}
+
+// validateFamilies checks that every IP family routed into the tunnel has
+// an interface address of that family, so that packets get a source address.
+func (c Config) validateFamilies(v *validator) {
+	has := map[bool]bool{} // key: is IPv4
+	for _, a := range c.Addresses {
+		if a.IsValid() {
+			has[a.Addr().Is4()] = true
+		}
+	}
+	for i, p := range c.Peers {
+		for field, list := range map[string][]netip.Prefix{"AllowedIPs": p.AllowedIPs, "Transparent": p.Transparent} {
+			for j, pr := range list {
+				if pr.IsValid() && len(c.Addresses) > 0 && !has[pr.Addr().Is4()] {
+					v.add(fmt.Sprintf("Peers[%d].%s[%d]", i, field, j), "%[1]s is %[2]s but Addresses has no %[2]s address", "add an %[2]s tunnel address to Addresses, or remove this prefix", pr, familyName(pr.Addr()))
+				}
+			}
+		}
+	}
+}
+
+// validatePeerRoute checks the PeerRoutePrefix option: the connected route
+// of some address must cover each peer's tunnel addresses.
+func (c Config) validatePeerRoute(v *validator) {
+	if c.PeerRoute != PeerRoutePrefix {
+		return
+	}
+	for i, p := range c.Peers {
+		for j, ap := range p.AllowedIPs {
+			if !ap.IsValid() || coveredByAddress(c.Addresses, ap) {
+				continue
+			}
+			fix := "add an address of the same family to Addresses"
+			for k, a := range c.Addresses {
+				if a.IsValid() && a.Addr().BitLen() == ap.Addr().BitLen() {
+					fix = fmt.Sprintf("widen Addresses[%d] to %s, the smallest prefix that covers it, or use PeerRouteRule", k, smallestCover(a.Addr(), ap))
+					break
+				}
+			}
+			v.add(fmt.Sprintf("Peers[%d].AllowedIPs[%d]", i, j), "%[1]s is not covered by any of Addresses, so PeerRoutePrefix gives it no route", strings.ReplaceAll(fix, "%", "%%"), ap)
+		}
+	}
+}
+
+func coveredByAddress(addrs []netip.Prefix, p netip.Prefix) bool {
+	for _, a := range addrs {
+		if a.IsValid() && a.Bits() <= p.Bits() && a.Masked().Contains(p.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// smallestCover returns the longest prefix of a that contains all of p.
+func smallestCover(a netip.Addr, p netip.Prefix) netip.Prefix {
+	for bits := min(p.Bits(), a.BitLen()); bits >= 0; bits-- {
+		cover := netip.PrefixFrom(a, bits)
+		if cover.Masked().Contains(p.Addr()) {
+			return cover
+		}
+	}
+	return netip.PrefixFrom(a, 0)
+}
+
+func (c Config) usesIPv6() bool {
+	for _, a := range c.Addresses {
+		if a.Addr().Is6() {
+			return true
+		}
+	}
+	return false
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}

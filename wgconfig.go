@@ -1,0 +1,164 @@
+package transparent
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// deviceDiff returns the WireGuard settings that turn the device have into
+// what c asks for, or nil when they already match. have is nil for a new
+// device. Only what differs is set: a peer whose settings match is left
+// alone, so its session survives a repeated Up.
+func deviceDiff(c Config, have *wgtypes.Device) *wgtypes.Config {
+	var cfg wgtypes.Config
+	changed := false
+	if have == nil || have.PrivateKey != c.PrivateKey {
+		cfg.PrivateKey = &c.PrivateKey
+		changed = true
+	}
+	if c.ListenPort != 0 && (have == nil || have.ListenPort != c.ListenPort) {
+		cfg.ListenPort = &c.ListenPort
+		changed = true
+	}
+	current := map[wgtypes.Key]wgtypes.Peer{}
+	if have != nil {
+		for _, p := range have.Peers {
+			current[p.PublicKey] = p
+		}
+	}
+	for _, p := range c.Peers {
+		old, ok := current[p.PublicKey]
+		delete(current, p.PublicKey)
+		if ok && peerMatches(p, old) {
+			continue
+		}
+		cfg.Peers = append(cfg.Peers, peerConfig(p))
+		changed = true
+	}
+	for key := range current {
+		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: key, Remove: true})
+		changed = true
+	}
+	if !changed {
+		return nil
+	}
+	return &cfg
+}
+
+// peerConfig is the full wgctrl form of p, replacing whatever the device has.
+func peerConfig(p Peer) wgtypes.PeerConfig {
+	psk, keepalive := p.PresharedKey, p.PersistentKeepalive
+	pc := wgtypes.PeerConfig{
+		PublicKey:                   p.PublicKey,
+		PresharedKey:                &psk,
+		PersistentKeepaliveInterval: &keepalive,
+		ReplaceAllowedIPs:           true,
+		AllowedIPs:                  ipNets(deviceAllowedIPs(p)),
+	}
+	if p.Endpoint.IsValid() {
+		pc.Endpoint = net.UDPAddrFromAddrPort(p.Endpoint)
+	}
+	return pc
+}
+
+// deviceAllowedIPs is the article's first change: the peer's tunnel
+// addresses plus its public addresses.
+func deviceAllowedIPs(p Peer) []netip.Prefix {
+	var all []netip.Prefix
+	for _, a := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
+		all = append(all, a.Masked())
+	}
+	return sortedPrefixes(all)
+}
+
+func peerMatches(p Peer, have wgtypes.Peer) bool {
+	var got []netip.Prefix
+	for _, n := range have.AllowedIPs {
+		got = append(got, prefixOf(&n))
+	}
+	if !slices.Equal(sortedPrefixes(got), deviceAllowedIPs(p)) ||
+		have.PresharedKey != p.PresharedKey ||
+		have.PersistentKeepaliveInterval != p.PersistentKeepalive {
+		return false
+	}
+	if !p.Endpoint.IsValid() {
+		return true // learned from the peer's handshake; nothing to enforce
+	}
+	return have.Endpoint != nil && addrPortOf(have.Endpoint) == p.Endpoint
+}
+
+// restoreConfig is the wgctrl config that puts a device back into the
+// state have, used to roll back a failed Up.
+func restoreConfig(have *wgtypes.Device) wgtypes.Config {
+	key, port := have.PrivateKey, have.ListenPort
+	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
+	for _, p := range have.Peers {
+		psk, keepalive := p.PresharedKey, p.PersistentKeepaliveInterval
+		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{
+			PublicKey:                   p.PublicKey,
+			PresharedKey:                &psk,
+			Endpoint:                    p.Endpoint,
+			PersistentKeepaliveInterval: &keepalive,
+			ReplaceAllowedIPs:           true,
+			AllowedIPs:                  p.AllowedIPs,
+		})
+	}
+	return cfg
+}
+
+// describeDevice renders a wgctrl config like `wg set`, without keys'
+// secrets.
+func describeDevice(name string, cfg *wgtypes.Config) string {
+	var b strings.Builder
+	b.WriteString("device " + name)
+	if cfg.PrivateKey != nil {
+		b.WriteString(" private-key (hidden) public-key " + cfg.PrivateKey.PublicKey().String())
+	}
+	if cfg.ListenPort != nil {
+		b.WriteString(" listen-port " + strconv.Itoa(*cfg.ListenPort))
+	}
+	for _, p := range cfg.Peers {
+		b.WriteString(" peer " + p.PublicKey.String())
+		if p.Remove {
+			b.WriteString(" remove")
+			continue
+		}
+		if p.Endpoint != nil {
+			b.WriteString(" endpoint " + p.Endpoint.String())
+		}
+		var ips []string
+		for _, n := range p.AllowedIPs {
+			ips = append(ips, n.String())
+		}
+		b.WriteString(" allowed-ips " + strings.Join(ips, ","))
+	}
+	return b.String()
+}
+
+func ipNets(ps []netip.Prefix) []net.IPNet {
+	out := make([]net.IPNet, len(ps))
+	for i, p := range ps {
+		out[i] = *ipNet(p)
+	}
+	return out
+}
+
+func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		if c := a.Addr().Compare(b.Addr()); c != 0 {
+			return c
+		}
+		return a.Bits() - b.Bits()
+	})
+	return slices.Compact(ps)
+}
+
+func addrPortOf(u *net.UDPAddr) netip.AddrPort {
+	ap := u.AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
