@@ -69,10 +69,14 @@ func (t *Tunnel) chooseBackend(existing netlink.Link) (backend, error) {
 	if existing != nil {
 		switch existing.Type() {
 		case "wireguard":
-			if t.want == BackendUserspace {
+			k := &kernelBackend{h: t.nl}
+			switch {
+			case !k.owns(existing):
+				return nil, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q): %w", t.cfg.Name, linkAlias, ErrConflict)
+			case t.want == BackendUserspace:
 				return nil, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", t.cfg.Name, ErrConflict)
 			}
-			return t.setBackend(&kernelBackend{h: t.nl}), nil
+			return t.setBackend(k), nil
 		case "tuntap":
 			return nil, fmt.Errorf("link %s is a TUN device that this process does not run (another wireguard-go or VPN?): %w", t.cfg.Name, ErrConflict)
 		}

@@ -64,7 +64,7 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	}
 	plain := nr.Src == nil && nr.Sport == nil && nr.Mark == 0 && nr.Mask == nil &&
 		nr.IifName == "" && nr.OifName == "" && !nr.Invert && nr.Goto < 0 &&
-		nr.Tos == 0 && nr.UIDRange == nil && nr.Type == unix.RTN_UNICAST &&
+		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
 		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
 		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
 	return r, plain && r.Dst.IsValid()

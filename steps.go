@@ -124,7 +124,11 @@ type delRoute struct{ route route }
 
 func (s *delRoute) String() string { return "delete " + s.route.String() }
 func (s *delRoute) do(t *Tunnel) error {
-	r := s.route.netlink(0) // match by destination, table and protocol
+	dev := 0 // 0 matches any link: destination, table and protocol decide
+	if t.link != nil {
+		dev = t.link.Attrs().Index
+	}
+	r := s.route.netlink(dev)
 	return ignore(t.nl.RouteDel(r), unix.ESRCH, unix.ENOENT)
 }
 func (s *delRoute) undo(t *Tunnel) error { return (&addRoute{s.route}).do(t) }
