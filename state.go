@@ -73,7 +73,12 @@ func (t *Tunnel) observeRules(c Config, s *state) error {
 			if !c.ownsPriority(nr.Priority) {
 				continue
 			}
-			if nr.Protocol != RouteProtocol {
+			// Ours: marked, and looking up our table (or main, for the
+			// exception rule). A marked rule with another table belongs to
+			// another tunnel that shares our priorities.
+			ours := nr.Protocol == RouteProtocol &&
+				(nr.Table == c.Table || nr.Table == tableMain && nr.Priority == c.Priority+exceptionOffset)
+			if !ours {
 				s.foreign = append(s.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
 				continue
 			}

@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -239,5 +242,20 @@ func (t *Tunnel) configure(name string, cfg wgtypes.Config) error {
 	if err != nil {
 		return err
 	}
-	return wg.ConfigureDevice(name, cfg)
+	return uapiErrno(wg.ConfigureDevice(name, cfg))
+}
+
+// uapiErrno makes an embedded device's error readable: wgctrl reports it as
+// "wguser: errno=-98"; this adds the errno itself ("address already in
+// use"), which errors.Is can then match.
+func uapiErrno(err error) error {
+	if err == nil {
+		return nil
+	}
+	_, num, found := strings.Cut(err.Error(), "errno=")
+	n, convErr := strconv.Atoi(strings.TrimSpace(num))
+	if !found || convErr != nil || n == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, unix.Errno(max(n, -n)))
 }

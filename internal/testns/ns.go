@@ -1,0 +1,154 @@
+package testns
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// NS is a named network namespace made for one test.
+type NS struct {
+	Name   string         // e.g. "wgt-a-1a2b3c": a prefix, the label and random hex
+	Path   string         // "/run/netns/<Name>", for APIs that take a path
+	Handle netns.NsHandle // open file descriptor of the namespace
+
+	nl *netlink.Handle
+}
+
+// New creates a fresh named network namespace and brings its loopback link
+// up. IPv6 duplicate address detection is turned off in it, so that addresses
+// are usable (and dumps stable) at once. label is a short word used in the
+// name ("a", "b", "router"). t.Cleanup closes the handles and deletes the
+// namespace. New skips t as [RequireRoot] does.
+func New(t testing.TB, label string) *NS {
+	t.Helper()
+	RequireRoot(t)
+	suffix := make([]byte, 3)
+	rand.Read(suffix)
+	n := &NS{Name: "wgt-" + label + "-" + hex.EncodeToString(suffix)}
+	n.Path = filepath.Join("/run/netns", n.Name)
+	err := runLocked(func() (err error) {
+		n.Handle, err = netns.NewNamed(n.Name)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("create network namespace %s: %v", n.Name, err)
+	}
+	t.Cleanup(func() {
+		if n.nl != nil {
+			n.nl.Close()
+		}
+		n.Handle.Close()
+		if err := netns.DeleteNamed(n.Name); err != nil {
+			t.Errorf("delete network namespace %s: %v", n.Name, err)
+		}
+	})
+	if n.nl, err = netlink.NewHandleAt(n.Handle); err != nil {
+		t.Fatalf("open netlink handle in %s: %v", n.Name, err)
+	}
+	for _, err := range []error{
+		n.sysctl("net/ipv6/conf/all/accept_dad", "0"),
+		n.sysctl("net/ipv6/conf/default/accept_dad", "0"),
+		n.linkUp("lo"),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return n
+}
+
+// Do runs fn on a fresh goroutine locked to an OS thread that is switched
+// into the namespace, waits for it and returns fn's error. Sockets and files
+// fn opens belong to the namespace; /proc/sys/net is the namespace's. The
+// thread is switched back before it is unlocked; if that fails, the thread
+// stays locked and Go discards it when the goroutine exits.
+func (n *NS) Do(fn func() error) error { return doIn(n.Handle, n.String(), fn) }
+
+// String returns "network namespace NAME".
+func (n *NS) String() string { return "network namespace " + n.Name }
+
+// doIn runs fn on a locked thread in namespace ns, called name in errors.
+func doIn(ns netns.NsHandle, name string, fn func() error) error {
+	return runLocked(func() error {
+		if err := switchTo(ns); err != nil {
+			return fmt.Errorf("enter %s: %w", name, err)
+		}
+		return fn()
+	})
+}
+
+// Netlink returns the netlink handle bound to the namespace, closed at
+// cleanup.
+func (n *NS) Netlink() *netlink.Handle { return n.nl }
+
+// runLocked runs fn on a new goroutine locked to its OS thread and waits for
+// it. If fn left the thread in another network namespace, the thread is
+// switched back; if that fails it is never unlocked, so Go discards it rather
+// than run other goroutines in the wrong namespace.
+func runLocked(fn func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := netns.Get()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("get the thread's network namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		err = fn()
+		if serr := switchTo(orig); serr != nil {
+			errc <- errors.Join(err, fmt.Errorf("switch the thread back to its network namespace: %w", serr))
+			return // still locked
+		}
+		runtime.UnlockOSThread()
+		errc <- err
+	}()
+	return <-errc
+}
+
+// switchTo moves the calling (locked) thread into ns unless it is there
+// already, which needs no privilege.
+func switchTo(ns netns.NsHandle) error {
+	cur, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer cur.Close()
+	if cur.Equal(ns) {
+		return nil
+	}
+	return netns.Set(ns)
+}
+
+// sysctl writes value to /proc/sys/key as seen from inside the namespace.
+func (n *NS) sysctl(key, value string) error {
+	err := n.Do(func() error {
+		return os.WriteFile(filepath.Join("/proc/sys", key), []byte(value), 0o644)
+	})
+	if err != nil {
+		return fmt.Errorf("set %s=%s in %s: %w", key, value, n.Name, err)
+	}
+	return nil
+}
+
+// linkUp sets the link named dev up.
+func (n *NS) linkUp(dev string) error {
+	l, err := n.nl.LinkByName(dev)
+	if err == nil {
+		err = n.nl.LinkSetUp(l)
+	}
+	if err != nil {
+		return fmt.Errorf("set %s up in %s: %w", dev, n.Name, err)
+	}
+	return nil
+}
