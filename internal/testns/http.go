@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -22,7 +21,7 @@ type Server struct {
 
 // serve starts a Server listening on port 80 (IPv4 and IPv6) in n; it is
 // closed at t.Cleanup.
-func serve(t testing.TB, n *NS) *Server {
+func serve(t TB, n *NS) *Server {
 	t.Helper()
 	var ln net.Listener
 	err := n.Do(func() (err error) {

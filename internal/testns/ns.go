@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"testing"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -28,9 +27,9 @@ type NS struct {
 // are usable (and dumps stable) at once. label is a short word used in the
 // name ("a", "b", "router"). t.Cleanup closes the handles and deletes the
 // namespace. New skips t as [RequireRoot] does.
-func New(t testing.TB, label string) *NS {
+func New(t TB, label string) *NS {
 	t.Helper()
-	RequireRoot(t)
+	requireRoot(t)
 	suffix := make([]byte, 3)
 	rand.Read(suffix)
 	n := &NS{Name: "wgt-" + label + "-" + hex.EncodeToString(suffix)}

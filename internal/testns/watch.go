@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -28,7 +27,7 @@ type Watcher struct {
 // Watch subscribes to the rtnetlink change notifications of namespace n and
 // records each as a short line, such as "RTM_NEWRULE rule4 456: to
 // 203.0.113.2/32 lookup 123 proto 87". It stops at t.Cleanup.
-func Watch(t testing.TB, n *NS) *Watcher {
+func Watch(t TB, n *NS) *Watcher {
 	t.Helper()
 	w := &Watcher{stop: make(chan struct{})}
 	groups := []uint{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,

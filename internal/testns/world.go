@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"testing"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -34,7 +33,7 @@ type leg struct {
 // A, B and C have default routes via the router, which forwards IPv4 and
 // IPv6. B serves HTTP on port 80. Everything is torn down at t.Cleanup, the
 // server before the namespaces.
-func Article(t testing.TB) *World {
+func Article(t TB) *World {
 	t.Helper()
 	w := &World{Router: New(t, "router"), A: New(t, "a"), B: New(t, "b"), C: New(t, "c")}
 	legs := []leg{
