@@ -1,0 +1,106 @@
+package transparent_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/testns"
+)
+
+// crashChildEnv names the environment variable that turns the test binary
+// into a child that runs Up and then waits to be killed.
+const crashChildEnv = "WGTRANSPARENT_CRASH_CHILD"
+
+// crashChild runs in the child process: Up with the config and namespace
+// given in the environment, report "up", then wait forever.
+func crashChild() {
+	var req struct {
+		Config transparent.Config
+		NetNS  string
+	}
+	if err := json.Unmarshal([]byte(os.Getenv(crashChildEnv)), &req); err != nil {
+		fmt.Println("bad request:", err)
+		os.Exit(2)
+	}
+	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS))
+	if err == nil {
+		err = tun.Up(context.Background())
+	}
+	if err != nil {
+		fmt.Println("up failed:", err)
+		os.Exit(1)
+	}
+	fmt.Println("up")
+	select {}
+}
+
+// TestDownAfterCrash: a process runs Up and is killed with SIGKILL. Its
+// embedded device dies with it, its rules stay; a fresh Tunnel in this
+// process, with only the config, brings the namespace back to how it was.
+func TestDownAfterCrash(t *testing.T) {
+	w := newArticle(t)
+	w.upB(t)
+	cfg := w.configA(transparent.PeerRouteRule)
+	before := dump(t, w.A)
+
+	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+string(req))
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	child.Stderr = os.Stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, _ := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "up" {
+		child.Process.Kill()
+		child.Wait()
+		t.Fatalf("child: %q", line)
+	}
+	w.expectClient(t, w.A, "http://203.0.113.2/", tunA) // the child's tunnel works
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	child.Wait()
+
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
+			break // the embedded device died with its process
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("link %s still there after its process was killed", cfg.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if testns.Diff(before, dump(t, w.A)) == "" {
+		t.Fatal("no rules left behind by the crash; this test would prove nothing")
+	}
+
+	fresh := newTunnel(t, cfg, w.A)
+	if err := fresh.Down(context.Background()); err != nil {
+		t.Fatalf("Down after crash: %v", err)
+	}
+	expectSameDump(t, w.A, before, "after Down from a fresh Tunnel")
+	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
+
+	// And Up from a fresh Tunnel converges to the full config again.
+	if err := fresh.Up(context.Background()); err != nil {
+		t.Fatalf("Up after crash: %v", err)
+	}
+	w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+}
