@@ -2,9 +2,11 @@ package transparent
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
 	"time"
 
+	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -23,6 +25,11 @@ const (
 	// DefaultMTU is WireGuard's usual MTU: 1500 minus the 80 bytes of the
 	// largest (IPv6) encapsulation overhead, as wg-quick uses.
 	DefaultMTU = 1420
+
+	// DefaultFwMark is the device's firewall mark in ExceptionFwMark mode
+	// when Config.FwMark is 0: 0xca6c (51820), the mark wg-quick uses for
+	// the same purpose.
+	DefaultFwMark = 0xca6c
 )
 
 // RouteProtocol is the routing protocol number (the "proto" of `ip route`
@@ -84,6 +91,72 @@ func (p PeerRoute) String() string {
 	return "PeerRoute(" + strconv.Itoa(int(p)) + ")"
 }
 
+// ExceptionMode selects how the peers' own encrypted WireGuard packets,
+// sent to a public address that the transparent rules route into the
+// tunnel, are kept out of it.
+type ExceptionMode uint8
+
+const (
+	// ExceptionPort (the zero value) is the article's rule "to <peer
+	// address> ipproto udp dport <peer port> lookup main" at Priority, one
+	// per peer. It needs each peer's port (Endpoint or ExpectedEndpoint),
+	// and it fails when that port changes on the way, behind a NAT or
+	// when the peer roams.
+	ExceptionPort ExceptionMode = iota
+
+	// ExceptionFwMark sets the device's firewall mark (FwMark) and adds one
+	// rule "fwmark <FwMark> lookup main" at Priority per IP family: the
+	// device's own packets are marked, whatever their port. This is how
+	// wg-quick keeps its own traffic out of a default route through the
+	// tunnel.
+	ExceptionFwMark
+)
+
+func (m ExceptionMode) String() string {
+	switch m {
+	case ExceptionPort:
+		return "port"
+	case ExceptionFwMark:
+		return "fwmark"
+	}
+	return "ExceptionMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// SNATMode selects the article's optional SNAT rule, which makes traffic
+// through the tunnel come from public addresses, so that the receiving end
+// sees the sender's public address rather than its tunnel address. It
+// needs the peer to be transparent too (its Transparent holds our public
+// address), so that replies go back through the tunnel.
+type SNATMode uint8
+
+const (
+	// SNATOff (the zero value) adds no firewall rule.
+	SNATOff SNATMode = iota
+
+	// SNATOutbound is the article's "Firewall for Endpoint A": in the nat
+	// table's POSTROUTING chain, "-s <own tunnel address> -d <peer
+	// Transparent prefix> -j SNAT --to-source <own public address>".
+	SNATOutbound
+
+	// SNATInbound is the article's "Firewall for Endpoint B": in the nat
+	// table's INPUT chain, "-s <peer tunnel address> -d <own public
+	// address> -j SNAT --to-source <peer public address>", where the
+	// peer's public address is its single-address Transparent prefix.
+	SNATInbound
+)
+
+func (m SNATMode) String() string {
+	switch m {
+	case SNATOff:
+		return "off"
+	case SNATOutbound:
+		return "outbound"
+	case SNATInbound:
+		return "inbound"
+	}
+	return "SNATMode(" + strconv.Itoa(int(m)) + ")"
+}
+
 // Config is the whole description of one transparent tunnel. It is plain
 // data: build it by hand or from a file, check it with Validate, and pass
 // it to New. Zero values are documented per field.
@@ -124,6 +197,24 @@ type Config struct {
 	// the zero value is PeerRouteRule.
 	PeerRoute PeerRoute
 
+	// Exception selects how the peers' own WireGuard packets stay out of
+	// the tunnel; the zero value is ExceptionPort, as in the article.
+	Exception ExceptionMode
+
+	// FwMark is the device's firewall mark ([Interface] FwMark). In
+	// ExceptionFwMark mode 0 means DefaultFwMark; otherwise 0 means none.
+	FwMark uint32
+
+	// SNAT selects the article's optional SNAT rule; the zero value is
+	// SNATOff.
+	SNAT SNATMode
+
+	// PublicAddresses are this endpoint's public addresses, at most one
+	// per IP family, used by the SNAT rules. For a family not listed, Up
+	// uses the source address the kernel picks for the packets it sends
+	// to the peer's endpoint through the main table, and logs it.
+	PublicAddresses []netip.Addr
+
 	// Peers are the remote endpoints ([Peer] sections). At least one.
 	Peers []Peer
 }
@@ -139,9 +230,17 @@ type Peer struct {
 
 	// Endpoint is the peer's public address and WireGuard port ([Peer]
 	// Endpoint), such as 203.0.113.2:51822. The zero value means none: the
-	// device learns it from the peer's handshake. A peer with Transparent
-	// prefixes needs it, because the exception rule matches it.
+	// device learns it from the peer's handshake.
 	Endpoint netip.AddrPort
+
+	// ExpectedEndpoint is where the peer's WireGuard packets come from,
+	// for a peer without Endpoint: the article's Endpoint B, whose [Peer]
+	// A has no Endpoint, still needs A's public address and port
+	// (198.51.100.1:51821) for its exception rule. It is used for that
+	// rule (and to find the public address for SNAT) only; the device is
+	// not told. In ExceptionPort mode a peer with Transparent prefixes
+	// needs Endpoint or ExpectedEndpoint.
+	ExpectedEndpoint netip.AddrPort
 
 	// AllowedIPs are the peer's tunnel addresses ([Peer] AllowedIPs as in
 	// a plain point-to-point setup), such as 10.0.0.2/32.
@@ -169,5 +268,37 @@ func (c Config) withDefaults() Config {
 	if c.Priority == 0 {
 		c.Priority = DefaultPriority
 	}
+	if c.Exception == ExceptionFwMark && c.FwMark == 0 {
+		c.FwMark = DefaultFwMark
+	}
 	return c
+}
+
+// exceptionEndpoint is the address and port the peer's WireGuard packets
+// use: Endpoint, else ExpectedEndpoint, else the zero value.
+func (p Peer) exceptionEndpoint() netip.AddrPort {
+	if p.Endpoint.IsValid() {
+		return p.Endpoint
+	}
+	return p.ExpectedEndpoint
+}
+
+// families returns the IP families (unix.AF_INET, unix.AF_INET6) that
+// the peers route into the tunnel, IPv4 first.
+func (c Config) families() []int {
+	var v4, v6 bool
+	for _, p := range c.Peers {
+		for _, pr := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
+			v4 = v4 || pr.Addr().Is4()
+			v6 = v6 || pr.Addr().Is6()
+		}
+	}
+	var out []int
+	if v4 {
+		out = append(out, unix.AF_INET)
+	}
+	if v6 {
+		out = append(out, unix.AF_INET6)
+	}
+	return out
 }

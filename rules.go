@@ -11,17 +11,28 @@ import (
 )
 
 // rule is one policy routing rule owned by the tunnel, in the shape of
-// `ip rule add to DST [ipproto udp dport PORT] lookup TABLE priority N`.
+// `ip rule add [to DST] [fwmark MARK] [ipproto udp dport PORT] lookup
+// TABLE priority N`.
 type rule struct {
 	Priority int
-	Dst      netip.Prefix
+	Family   int          // unix.AF_INET or unix.AF_INET6
+	Dst      netip.Prefix // invalid: any destination
+	Mark     uint32       // 0: any mark
 	Table    int
 	IPProto  int    // 0: any protocol
 	DPort    uint16 // 0: any port
 }
 
 func (r rule) String() string {
-	s := fmt.Sprintf("rule %d to %s", r.Priority, r.Dst)
+	s := fmt.Sprintf("rule %d", r.Priority)
+	if r.Dst.IsValid() {
+		s += " to " + r.Dst.String()
+	} else if r.Family == unix.AF_INET6 {
+		s += " (IPv6)"
+	}
+	if r.Mark != 0 {
+		s += fmt.Sprintf(" fwmark %#x", r.Mark)
+	}
 	if r.IPProto == unix.IPPROTO_UDP {
 		s += " ipproto udp"
 	} else if r.IPProto != 0 {
@@ -37,8 +48,11 @@ func (r rule) String() string {
 func (r rule) netlink() *netlink.Rule {
 	nr := netlink.NewRule() // unset fields stay "absent", not zero
 	nr.Priority = r.Priority
-	nr.Family = family(r.Dst.Addr())
-	nr.Dst = ipNet(r.Dst)
+	nr.Family = r.Family
+	if r.Dst.IsValid() {
+		nr.Dst = ipNet(r.Dst)
+	}
+	nr.Mark = r.Mark
 	nr.Table = r.Table
 	nr.IPProto = r.IPProto
 	if r.DPort != 0 {
@@ -52,9 +66,12 @@ func (r rule) netlink() *netlink.Rule {
 // the rule has a selector or action this package never sets, so it cannot
 // equal any desired rule.
 func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
-	r = rule{Priority: nr.Priority, Table: nr.Table, IPProto: nr.IPProto}
+	r = rule{Priority: nr.Priority, Family: nr.Family, Mark: nr.Mark, Table: nr.Table, IPProto: nr.IPProto}
 	if nr.Dst != nil {
 		r.Dst = prefixOf(nr.Dst)
+	}
+	if nr.Mask != nil && *nr.Mask != 0xFFFFFFFF {
+		return r, false
 	}
 	if nr.Dport != nil {
 		if nr.Dport.Start != nr.Dport.End {
@@ -62,12 +79,12 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 		}
 		r.DPort = nr.Dport.Start
 	}
-	plain := nr.Src == nil && nr.Sport == nil && nr.Mark == 0 && nr.Mask == nil &&
+	plain := nr.Src == nil && nr.Sport == nil &&
 		nr.IifName == "" && nr.OifName == "" && !nr.Invert && nr.Goto < 0 &&
 		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
 		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
 		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
-	return r, plain && r.Dst.IsValid()
+	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
 }
 
 // desiredRules returns the rules of the config in the order they must be
@@ -76,23 +93,29 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 // transparent rules.
 func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
+	if c.Exception == ExceptionFwMark {
+		for _, fam := range c.families() {
+			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: tableMain})
+		}
+	}
 	for _, p := range c.Peers {
-		if p.Endpoint.IsValid() {
+		if ep := p.exceptionEndpoint(); ep.IsValid() && c.Exception == ExceptionPort {
 			exception = append(exception, rule{
 				Priority: c.Priority + exceptionOffset,
-				Dst:      hostPrefix(p.Endpoint.Addr()),
+				Family:   family(ep.Addr()),
+				Dst:      hostPrefix(ep.Addr()),
 				Table:    tableMain,
 				IPProto:  unix.IPPROTO_UDP,
-				DPort:    p.Endpoint.Port(),
+				DPort:    ep.Port(),
 			})
 		}
 		if c.PeerRoute == PeerRouteRule {
 			for _, a := range p.AllowedIPs {
-				peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Dst: a.Masked(), Table: c.Table})
+				peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a.Masked(), Table: c.Table})
 			}
 		}
 		for _, t := range p.Transparent {
-			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Dst: t.Masked(), Table: c.Table})
+			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t.Masked(), Table: c.Table})
 		}
 	}
 	return append(append(dedupe(exception), peer...), transparent...)

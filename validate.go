@@ -56,6 +56,7 @@ func (c Config) Validate() error {
 	c.validatePeers(v)
 	c.validateFamilies(v)
 	c.validatePeerRoute(v)
+	c.validateSNAT(v)
 	return errors.Join(v.errs...)
 }
 
@@ -85,6 +86,9 @@ func (c Config) validateInterface(v *validator) {
 	}
 	if c.PeerRoute > PeerRouteMain {
 		v.add("PeerRoute", "%[1]d is not an option", "use PeerRouteRule, PeerRoutePrefix or PeerRouteMain", int(c.PeerRoute))
+	}
+	if c.Exception > ExceptionFwMark {
+		v.add("Exception", "%[1]d is not an option", "use ExceptionPort or ExceptionFwMark", int(c.Exception))
 	}
 	if len(c.Addresses) == 0 {
 		v.add("Addresses", "empty", "add the interface's tunnel address, such as 10.0.0.1/32")
@@ -141,17 +145,13 @@ func (c Config) validatePeers(v *validator) {
 			v.add(pf+".PublicKey", "is this endpoint's own public key", "set the remote endpoint's public key")
 		}
 		keys[p.PublicKey] = i
-		if p.Endpoint.IsValid() || p.Endpoint.Port() != 0 {
-			ip := p.Endpoint.Addr()
-			if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Is4In6() || ip.Zone() != "" {
-				v.add(pf+".Endpoint", "%[1]s is not a unicast address", "use the peer's public address and port, such as 203.0.113.2:51822", p.Endpoint)
-			}
-			if p.Endpoint.Port() == 0 {
-				v.add(pf+".Endpoint", "%[1]s has no port", "add the peer's WireGuard listen port, such as 203.0.113.2:51822", p.Endpoint)
-			}
-		}
-		if len(p.Transparent) > 0 && !p.Endpoint.IsValid() {
-			v.add(pf+".Endpoint", "not set, but Transparent is", "set the peer's public address and port: the exception rule that keeps its own WireGuard packets out of the tunnel matches them")
+		checkEndpoint(v, pf+".Endpoint", p.Endpoint)
+		checkEndpoint(v, pf+".ExpectedEndpoint", p.ExpectedEndpoint)
+		switch {
+		case p.Endpoint.IsValid() && p.ExpectedEndpoint.IsValid():
+			v.add(pf+".ExpectedEndpoint", "set together with Endpoint", "remove it: the exception rule uses Endpoint")
+		case len(p.Transparent) > 0 && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
+			v.add(pf+".Endpoint", "not set, but Transparent is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
 		}
 		if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second {
 			v.add(pf+".PersistentKeepalive", "%[1]s is out of range", "use 0 (off) to 65535s, usually 25s", p.PersistentKeepalive)
@@ -160,6 +160,21 @@ func (c Config) validatePeers(v *validator) {
 		checkPrefixes(v, owner, pf+".Transparent", p.Transparent)
 	}
 	c.validateOverlaps(v)
+}
+
+// checkEndpoint checks an optional endpoint: when set, a unicast address
+// with a port.
+func checkEndpoint(v *validator, field string, ep netip.AddrPort) {
+	if !ep.IsValid() && ep.Port() == 0 {
+		return
+	}
+	ip := ep.Addr()
+	if !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast() || ip.Is4In6() || ip.Zone() != "" {
+		v.add(field, "%[1]s is not a unicast address", "use the peer's public address and port, such as 203.0.113.2:51822", ep)
+	}
+	if ep.Port() == 0 {
+		v.add(field, "%[1]s has no port", "add the peer's WireGuard listen port, such as 203.0.113.2:51822", ep)
+	}
 }
 
 // checkPrefixes checks one list of AllowedIPs or Transparent prefixes and
@@ -203,7 +218,7 @@ func (c Config) validateOverlaps(v *validator) {
 		}
 	}
 	for i, p := range c.Peers {
-		ep := p.Endpoint.Addr()
+		ep := p.exceptionEndpoint().Addr()
 		if !ep.IsValid() {
 			continue
 		}
@@ -302,4 +317,66 @@ func familyName(a netip.Addr) string {
 		return "IPv4"
 	}
 	return "IPv6"
+}
+
+// validateSNAT checks what the SNAT rules need: prefixes to translate, at
+// most one public address per family, and for SNATInbound the peer's
+// public address.
+func (c Config) validateSNAT(v *validator) {
+	if c.SNAT > SNATInbound {
+		v.add("SNAT", "%[1]d is not an option", "use SNATOff, SNATOutbound or SNATInbound", int(c.SNAT))
+		return
+	}
+	if c.SNAT == SNATOff {
+		if len(c.PublicAddresses) > 0 {
+			v.add("PublicAddresses", "set, but SNAT is off", "remove them, or set SNAT")
+		}
+		return
+	}
+	seen := map[bool]int{} // key: is IPv4
+	for i, a := range c.PublicAddresses {
+		f := fmt.Sprintf("PublicAddresses[%d]", i)
+		if !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a.Is4In6() || a.Zone() != "" {
+			v.add(f, "%[1]s is not a unicast address", "use this endpoint's public address, such as 198.51.100.1", a)
+			continue
+		}
+		if j, dup := seen[a.Is4()]; dup {
+			v.add(f, "second %[1]s address, after PublicAddresses[%[2]d]", "list at most one public address per IP family", familyName(a), j)
+		}
+		seen[a.Is4()] = i
+	}
+	transparent := false
+	for i, p := range c.Peers {
+		transparent = transparent || len(p.Transparent) > 0
+		if c.SNAT != SNATInbound || len(p.Transparent) == 0 {
+			continue
+		}
+		// The peer's public address, the SNAT target, is its single
+		// address Transparent prefix of each family it uses.
+		hosts, tunnel := map[bool]int{}, map[bool]bool{}
+		for _, tp := range p.Transparent {
+			if tp.IsValid() && tp.IsSingleIP() {
+				hosts[tp.Addr().Is4()]++
+			}
+		}
+		for _, ap := range p.AllowedIPs {
+			tunnel[ap.Addr().Is4()] = true
+		}
+		for _, tp := range p.Transparent {
+			is4 := tp.Addr().Is4()
+			if !tp.IsValid() || hosts[is4] == 1 && tunnel[is4] {
+				continue
+			}
+			fam := familyName(tp.Addr())
+			if !tunnel[is4] {
+				v.add(fmt.Sprintf("Peers[%d].AllowedIPs", i), "has no %[1]s tunnel address, which SNATInbound translates", "add the peer's %[1]s tunnel address", fam)
+			} else {
+				v.add(fmt.Sprintf("Peers[%d].Transparent", i), "needs exactly one single-address %[1]s prefix for SNATInbound, the peer's public address, and has %[2]d", "list the peer's public %[1]s address as a /32 or /128, and only it", fam, hosts[is4])
+			}
+			break
+		}
+	}
+	if !transparent {
+		v.add("SNAT", "set, but no peer has Transparent prefixes", "add the peer's public address to its Transparent, or turn SNAT off")
+	}
 }

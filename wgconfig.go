@@ -1,6 +1,7 @@
 package transparent
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -23,6 +24,10 @@ func deviceDiff(c Config, have *wgtypes.Device) *wgtypes.Config {
 	}
 	if c.ListenPort != 0 && (have == nil || have.ListenPort != c.ListenPort) {
 		cfg.ListenPort = &c.ListenPort
+		changed = true
+	}
+	if mark := int(c.FwMark); have == nil && mark != 0 || have != nil && have.FirewallMark != mark {
+		cfg.FirewallMark = &mark
 		changed = true
 	}
 	current := map[wgtypes.Key]wgtypes.Peer{}
@@ -95,8 +100,8 @@ func peerMatches(p Peer, have wgtypes.Peer) bool {
 // restoreConfig is the wgctrl config that puts a device back into the
 // state have, used to roll back a failed Up.
 func restoreConfig(have *wgtypes.Device) wgtypes.Config {
-	key, port := have.PrivateKey, have.ListenPort
-	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, ReplacePeers: true}
+	key, port, mark := have.PrivateKey, have.ListenPort, have.FirewallMark
+	cfg := wgtypes.Config{PrivateKey: &key, ListenPort: &port, FirewallMark: &mark, ReplacePeers: true}
 	for _, p := range have.Peers {
 		psk, keepalive := p.PresharedKey, p.PersistentKeepaliveInterval
 		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{
@@ -121,6 +126,9 @@ func describeDevice(name string, cfg *wgtypes.Config) string {
 	}
 	if cfg.ListenPort != nil {
 		b.WriteString(" listen-port " + strconv.Itoa(*cfg.ListenPort))
+	}
+	if cfg.FirewallMark != nil {
+		b.WriteString(fmt.Sprintf(" fwmark %#x", *cfg.FirewallMark))
 	}
 	for _, p := range cfg.Peers {
 		b.WriteString(" peer " + p.PublicKey.String())
