@@ -17,6 +17,10 @@ var (
 	// kernel has no WireGuard support (no "wireguard" generic netlink family).
 	ErrNoKernelWireGuard = errors.New("kernel has no WireGuard support")
 
+	// ErrFirewall means the SNAT rules cannot be made: no iptables binary,
+	// or no NAT support in the kernel. The error says what to install.
+	ErrFirewall = errors.New("firewall unavailable")
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")
 )

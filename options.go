@@ -8,6 +8,7 @@ type Option func(*options)
 type options struct {
 	netnsPath string
 	backend   Backend
+	firewall  Firewall
 	logger    *slog.Logger
 }
 
@@ -23,3 +24,7 @@ func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
 // WithLogger sets where the tunnel logs each change it makes (Info) and the
 // embedded device's messages (Debug and Error). The default discards them.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithFirewall chooses the iptables variant for the SNAT rules; the
+// default is FirewallAuto.
+func WithFirewall(f Firewall) Option { return func(o *options) { o.firewall = f } }

@@ -34,12 +34,14 @@ func desiredState(c Config) desired {
 //  1. stale rules of ours go first (transparent ones before exceptions);
 //  2. the link is made and configured: device settings, MTU, addresses, up;
 //  3. missing routes are added and stale ones removed;
-//  4. missing rules are added: exception rules first, so the peers' own
+//  4. the SNAT chains are made (fw, from firewallSteps), so that the first
+//     packet through the tunnel is already translated;
+//  5. missing rules are added: exception rules first, so the peers' own
 //     WireGuard packets are never routed into the tunnel, then the peer and
 //     transparent rules.
 //
 // An empty result means the kernel already matches the config.
-func upSteps(c Config, want desired, have *state, device *wgtypes.Device) []step {
+func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []step) []step {
 	var steps []step
 	wantRules := map[rule]bool{}
 	for _, r := range want.rules {
@@ -74,6 +76,7 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device) []step
 	for _, r := range missing(have.routes, want.routes) {
 		steps = append(steps, &delRoute{route: r})
 	}
+	steps = append(steps, fw...)
 
 	var haveRules []rule
 	for _, r := range have.rules {
@@ -88,10 +91,14 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device) []step
 }
 
 // downSteps returns the kernel writes that remove everything of ours:
-// rules (transparent ones first, exceptions last), routes, then the link,
-// which takes its addresses and any remaining routes with it.
-func downSteps(c Config, have *state, owned bool) []step {
+// rules (transparent ones first, exceptions last), the SNAT chains (fw),
+// routes, then the link, which takes its addresses and any remaining
+// routes with it.
+func downSteps(c Config, have *state, owned bool, fw []firewallState) []step {
 	steps := removeRules(c.Priority, have.rules, func(ownedRule) bool { return true })
+	for _, h := range fw {
+		steps = append(steps, removeChainSteps(c.Name, h)...)
+	}
 	for _, r := range have.routes {
 		steps = append(steps, &delRoute{route: r})
 	}

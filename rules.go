@@ -170,6 +170,13 @@ func family(a netip.Addr) int {
 	return unix.AF_INET6
 }
 
+func familyString(family int) string {
+	if family == unix.AF_INET {
+		return "IPv4"
+	}
+	return "IPv6"
+}
+
 func hostPrefix(a netip.Addr) netip.Prefix { return netip.PrefixFrom(a, a.BitLen()) }
 
 func ipNet(p netip.Prefix) *net.IPNet {

@@ -30,6 +30,8 @@ type Tunnel struct {
 
 	backend backend      // nil until the link is found or made
 	link    netlink.Link // the tunnel's link, refreshed by every operation
+	fwWant  Firewall
+	fw      firewall // nil until the SNAT rules are first needed
 
 	writes int // kernel writes made by the last Up or Down
 }
@@ -62,12 +64,16 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err)
 	}
+	if o.firewall > FirewallLegacy {
+		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
+	}
 	return &Tunnel{
-		cfg:  cfg.withDefaults(),
-		want: o.backend,
-		log:  o.logger.With("tunnel", cfg.Name),
-		ns:   netNS{handle: h},
-		nl:   nl,
+		cfg:    cfg.withDefaults(),
+		want:   o.backend,
+		fwWant: o.firewall,
+		log:    o.logger.With("tunnel", cfg.Name),
+		ns:     netNS{handle: h},
+		nl:     nl,
 	}, nil
 }
 
@@ -104,7 +110,19 @@ func (t *Tunnel) Up(ctx context.Context) error {
 			return fmt.Errorf("up %s: %w", c.Name, err)
 		}
 	}
-	steps := upSteps(c, desiredState(c), have, dev)
+	var fw []step
+	if c.SNAT != SNATOff {
+		public, err := t.publicAddresses(c)
+		if err != nil {
+			return fmt.Errorf("up %s: %w", c.Name, err)
+		}
+		fwHave, err := t.observeFirewall(c)
+		if err != nil {
+			return fmt.Errorf("up %s: %w", c.Name, err)
+		}
+		fw = firewallSteps(c.Name, desiredSNAT(c, public), fwHave)
+	}
+	steps := upSteps(c, desiredState(c), have, dev, fw)
 	return t.run(ctx, "up", steps, true)
 }
 
@@ -131,7 +149,13 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		_, linkErr = t.chooseBackend(have.link)
 		owned = linkErr == nil
 	}
-	err = t.run(ctx, "down", downSteps(c, have, owned), false)
+	var fw []firewallState
+	if c.SNAT != SNATOff {
+		if fw, err = t.observeFirewall(c); err != nil {
+			return fmt.Errorf("down %s: %w", c.Name, err)
+		}
+	}
+	err = t.run(ctx, "down", downSteps(c, have, owned, fw), false)
 	if err == nil && t.backend != nil && t.link == nil {
 		err = t.backend.close() // an embedded device whose link someone else removed
 	}
@@ -218,6 +242,18 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// firewall returns the tunnel's firewall, chosen on first use.
+func (t *Tunnel) firewall() (firewall, error) {
+	if t.fw == nil {
+		fw, err := newIPTables(t.ns, t.fwWant)
+		if err != nil {
+			return nil, err
+		}
+		t.fw = fw
+	}
+	return t.fw, nil
 }
 
 // wgClient returns the tunnel's wgctrl client, made inside the namespace so

@@ -1,0 +1,230 @@
+package transparent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os/exec"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+	"golang.org/x/sys/unix"
+)
+
+// Firewall selects the iptables variant that holds the SNAT rules.
+type Firewall uint8
+
+const (
+	// FirewallAuto (the zero value) uses the variant that already holds
+	// rules, as kube-proxy and Tailscale do: iptables-legacy when it holds
+	// more rules than iptables-nft, iptables-nft when it holds more than
+	// iptables-legacy, and the system's default `iptables` otherwise.
+	FirewallAuto Firewall = iota
+	// FirewallNFT uses iptables-nft and ip6tables-nft.
+	FirewallNFT
+	// FirewallLegacy uses iptables-legacy and ip6tables-legacy.
+	FirewallLegacy
+)
+
+func (f Firewall) String() string {
+	switch f {
+	case FirewallAuto:
+		return "auto"
+	case FirewallNFT:
+		return "nft"
+	case FirewallLegacy:
+		return "legacy"
+	}
+	return fmt.Sprintf("Firewall(%d)", uint8(f))
+}
+
+// natTable is the table of the article's SNAT rules.
+const natTable = "nat"
+
+// firewall edits the tunnel's own chain in the nat table and the jump to it
+// from a built-in chain. Every method works in the tunnel's namespace.
+type firewall interface {
+	// list returns the rules of chain, each as its arguments after
+	// "-A CHAIN"; exists is false when there is no such chain.
+	list(family int, chain string) (rules [][]string, exists bool, err error)
+	// setChain creates chain if needed and makes it hold exactly rules.
+	setChain(family int, chain string, rules [][]string) error
+	// deleteChain flushes and deletes chain; a missing chain is fine.
+	deleteChain(family int, chain string) error
+	// insert puts rule first in the built-in chain hook.
+	insert(family int, hook string, rule []string) error
+	// delete removes rule from hook; a missing rule is fine.
+	delete(family int, hook string, rule []string) error
+}
+
+// iptablesFirewall runs iptables (through go-iptables) inside the tunnel's
+// namespace: a child process belongs to the namespace of the thread that
+// starts it.
+type iptablesFirewall struct {
+	ns      netNS
+	variant string // "", "-nft" or "-legacy": the suffix of the commands
+	ipt     map[int]*iptables.IPTables
+}
+
+// newIPTables picks the iptables variant for want, inside ns.
+func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
+	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
+	switch want {
+	case FirewallNFT:
+		fw.variant = "-nft"
+	case FirewallLegacy:
+		fw.variant = "-legacy"
+	default:
+		fw.variant = detectVariant(ns)
+	}
+	if _, err := exec.LookPath("iptables" + fw.variant); err != nil {
+		return nil, fmt.Errorf("find iptables%s: %w (install the iptables package, such as `apt-get install iptables`)", fw.variant, errors.Join(err, ErrFirewall))
+	}
+	return fw, nil
+}
+
+// detectVariant counts the rules that iptables-legacy and iptables-nft
+// hold (IPv4 and IPv6, as kube-proxy's iptables wrapper does) and returns
+// the suffix of the one holding more, or "" for the system default.
+func detectVariant(ns netNS) string {
+	count := func(variant string) int {
+		n := 0
+		for _, cmd := range []string{"iptables" + variant + "-save", "ip6tables" + variant + "-save"} {
+			var out []byte
+			ns.do(func() error {
+				out, _ = exec.Command(cmd).Output() // a missing variant holds no rules
+				return nil
+			})
+			for line := range bytes.Lines(out) {
+				if bytes.HasPrefix(line, []byte("-A ")) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	legacy, nft := count("-legacy"), count("-nft")
+	switch {
+	case legacy > nft:
+		return "-legacy"
+	case nft > legacy:
+		return "-nft"
+	}
+	return ""
+}
+
+// tables returns the go-iptables handle of a family, made on first use.
+func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
+	if ipt := fw.ipt[family]; ipt != nil {
+		return ipt, nil
+	}
+	proto, cmd := iptables.ProtocolIPv4, "iptables"
+	if family == unix.AF_INET6 {
+		proto, cmd = iptables.ProtocolIPv6, "ip6tables"
+	}
+	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(cmd+fw.variant))
+	if err != nil {
+		return nil, fmt.Errorf("use %s%s: %w (install the iptables package, such as `apt-get install iptables`)", cmd, fw.variant, errors.Join(err, ErrFirewall))
+	}
+	fw.ipt[family] = ipt
+	return ipt, nil
+}
+
+// run calls f with the family's handle on a thread in the namespace, and
+// explains the usual failure of a kernel without NAT support.
+func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) error {
+	ipt, err := fw.tables(family)
+	if err != nil {
+		return err
+	}
+	err = fw.ns.do(func() error { return f(ipt) })
+	var e *iptables.Error
+	if errors.As(err, &e) && strings.Contains(e.Error(), "table `nat'") {
+		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
+	}
+	return err
+}
+
+func (fw *iptablesFirewall) list(family int, chain string) (rules [][]string, exists bool, err error) {
+	err = fw.run(family, func(ipt *iptables.IPTables) error {
+		lines, err := ipt.List(natTable, chain)
+		if err != nil {
+			return err
+		}
+		exists = true
+		for _, l := range lines {
+			if args := splitRule(l); len(args) > 2 && args[0] == "-A" {
+				rules = append(rules, args[2:])
+			}
+		}
+		return nil
+	})
+	var e *iptables.Error
+	if errors.As(err, &e) && e.IsNotExist() {
+		return nil, false, nil
+	}
+	return rules, exists, err
+}
+
+func (fw *iptablesFirewall) setChain(family int, chain string, rules [][]string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error {
+		if err := ipt.ClearChain(natTable, chain); err != nil {
+			return err
+		}
+		for _, r := range rules {
+			if err := ipt.Append(natTable, chain, r...); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func (fw *iptablesFirewall) deleteChain(family int, chain string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error {
+		exists, err := ipt.ChainExists(natTable, chain)
+		if err != nil || !exists {
+			return err
+		}
+		return ipt.ClearAndDeleteChain(natTable, chain)
+	})
+}
+
+func (fw *iptablesFirewall) insert(family int, hook string, rule []string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, rule...) })
+}
+
+func (fw *iptablesFirewall) delete(family int, hook string, rule []string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, rule...) })
+}
+
+// splitRule splits a line of `iptables -S` into arguments, undoing its
+// double quotes (as around a comment with spaces).
+func splitRule(line string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted, inArg := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && quoted && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			quoted, inArg = !quoted, true
+		case c == ' ' && !quoted:
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteByte(c)
+			inArg = true
+		}
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args
+}
