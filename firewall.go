@@ -139,7 +139,7 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	}
 	err = fw.ns.do(func() error { return f(ipt) })
 	var e *iptables.Error
-	if errors.As(err, &e) && strings.Contains(e.Error(), "table `nat'") {
+	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
 		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
 	}
 	return err
@@ -147,11 +147,15 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 
 func (fw *iptablesFirewall) list(family int, chain string) (rules [][]string, exists bool, err error) {
 	err = fw.run(family, func(ipt *iptables.IPTables) error {
+		// iptables-nft 1.8.9 calls a missing chain "incompatible" rather
+		// than missing: ask for the chains first.
+		if exists, err = ipt.ChainExists(natTable, chain); err != nil || !exists {
+			return err
+		}
 		lines, err := ipt.List(natTable, chain)
 		if err != nil {
 			return err
 		}
-		exists = true
 		for _, l := range lines {
 			if args := splitRule(l); len(args) > 2 && args[0] == "-A" {
 				rules = append(rules, args[2:])
@@ -159,10 +163,6 @@ func (fw *iptablesFirewall) list(family int, chain string) (rules [][]string, ex
 		}
 		return nil
 	})
-	var e *iptables.Error
-	if errors.As(err, &e) && e.IsNotExist() {
-		return nil, false, nil
-	}
 	return rules, exists, err
 }
 
