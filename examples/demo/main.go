@@ -6,7 +6,12 @@
 // after Down. It removes everything it made when it ends, also on Ctrl-C
 // or failure.
 //
-//	sudo go run ./examples/demo [-v]
+// With -snat outbound or -snat inbound it shows the article's second half:
+// B is made transparent too, and the SNAT rule on A (outbound) or on B
+// (inbound) makes B log A's public address 198.51.100.1 for requests that
+// went through the tunnel.
+//
+//	sudo go run ./examples/demo [-v] [-snat off|outbound|inbound]
 package main
 
 import (
@@ -16,6 +21,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -28,7 +34,14 @@ import (
 
 func main() {
 	verbose := flag.Bool("v", false, "log every change the library makes")
+	snat := flag.String("snat", "off", "SNAT rule: off, outbound (on A) or inbound (on B)")
 	flag.Parse()
+	modes := map[string]transparent.SNATMode{"off": transparent.SNATOff, "outbound": transparent.SNATOutbound, "inbound": transparent.SNATInbound}
+	mode, ok := modes[*snat]
+	if !ok {
+		fmt.Fprintf(os.Stderr, "demo: -snat %q: use off, outbound or inbound\n", *snat)
+		os.Exit(2)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "demo: run as root (sudo go run ./examples/demo): it builds network namespaces")
 		os.Exit(1)
@@ -49,17 +62,17 @@ func main() {
 		os.Exit(130)
 	}()
 
-	run(s, logger)
+	run(s, logger, mode)
 }
 
-func run(s *testns.Session, logger *slog.Logger) {
+func run(s *testns.Session, logger *slog.Logger, snat transparent.SNATMode) {
 	fmt.Println("Building the article's Internet in throwaway network namespaces:")
 	fmt.Println("  A 198.51.100.1, B 203.0.113.2 (web server on port 80), C 192.0.2.3, and a router.")
 	w := testns.Article(s)
 	keyA, keyB := mustKey(s), mustKey(s)
 	ctx := context.Background()
 
-	b := newTunnel(s, w.B, logger, transparent.Config{
+	cfgB := transparent.Config{
 		Name:       "wg-demo-b",
 		PrivateKey: keyB,
 		ListenPort: 51822,
@@ -68,8 +81,20 @@ func run(s *testns.Session, logger *slog.Logger) {
 			PublicKey:  keyA.PublicKey(),
 			AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")},
 		}},
-	})
-	check(s, "up B", b.Up(ctx))
+	}
+	if snat != transparent.SNATOff {
+		// The article's "WireGuard Configuration for Endpoint B": the same
+		// changes as on A, so that B's replies to A's public address go
+		// back through the tunnel. B has no Endpoint for A; the exception
+		// rule uses A's public address and port.
+		fmt.Printf("  B is transparent too; SNAT %s (the article's \"Firewall for Endpoint %s\").\n", snat, map[transparent.SNATMode]string{transparent.SNATOutbound: "A", transparent.SNATInbound: "B"}[snat])
+		cfgB.Peers[0].Transparent = []netip.Prefix{netip.MustParsePrefix("198.51.100.1/32")}
+		cfgB.Peers[0].ExpectedEndpoint = netip.MustParseAddrPort("198.51.100.1:51821")
+		if snat == transparent.SNATInbound {
+			cfgB.SNAT = snat
+		}
+	}
+	b := newTunnel(s, w.B, logger, cfgB)
 
 	a := newTunnel(s, w.A, logger, transparent.Config{
 		Name:       "wg-demo-a",
@@ -79,6 +104,7 @@ func run(s *testns.Session, logger *slog.Logger) {
 		Table:      123,
 		Priority:   455,
 		PeerRoute:  transparent.PeerRouteRule,
+		SNAT:       map[bool]transparent.SNATMode{true: transparent.SNATOutbound}[snat == transparent.SNATOutbound],
 		Peers: []transparent.Peer{{
 			PublicKey:   keyB.PublicKey(),
 			Endpoint:    netip.MustParseAddrPort("203.0.113.2:51822"),
@@ -90,6 +116,7 @@ func run(s *testns.Session, logger *slog.Logger) {
 	fmt.Println("\n1. Tunnel down: A requests http://203.0.113.2/ over the Internet.")
 	request(s, w, w.A)
 
+	check(s, "up B", b.Up(ctx))
 	check(s, "up A", a.Up(ctx))
 	fmt.Printf("\n2. Tunnel up (%s WireGuard device): the same request from A goes through the tunnel.\n", a.Backend())
 	request(s, w, w.A)
@@ -106,6 +133,20 @@ func run(s *testns.Session, logger *slog.Logger) {
 			}
 		}
 	}
+	if snat != transparent.SNATOff {
+		where := map[transparent.SNATMode]*testns.NS{transparent.SNATOutbound: w.A, transparent.SNATInbound: w.B}[snat]
+		fmt.Printf("   The SNAT rules (iptables-save -t nat in %s):\n", where.Name)
+		var out []byte
+		check(s, "iptables-save", where.Do(func() (err error) {
+			out, err = exec.Command("iptables-save", "-t", "nat").Output()
+			return err
+		}))
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.Contains(line, "wgtransparent") {
+				fmt.Println("     " + line)
+			}
+		}
+	}
 	if dev, err := b.Device(); err == nil && dev != nil && len(dev.Peers) == 1 {
 		p := dev.Peers[0]
 		fmt.Printf("   B's WireGuard peer A: endpoint %v, received %d bytes, last handshake %s ago\n",
@@ -113,6 +154,11 @@ func run(s *testns.Session, logger *slog.Logger) {
 	}
 
 	check(s, "down A", a.Down(ctx))
+	if snat != transparent.SNATOff {
+		// A transparent B would send its replies to A's public address
+		// into a tunnel whose other end is down.
+		check(s, "down B", b.Down(ctx))
+	}
 	fmt.Println("\n3. Tunnel down again: the request from A goes over the Internet.")
 	request(s, w, w.A)
 	fmt.Println("\nDone: removing the namespaces.")
