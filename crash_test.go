@@ -23,14 +23,15 @@ const crashChildEnv = "WGTRANSPARENT_CRASH_CHILD"
 // given in the environment, report "up", then wait forever.
 func crashChild() {
 	var req struct {
-		Config transparent.Config
-		NetNS  string
+		Config  transparent.Config
+		NetNS   string
+		Backend transparent.Backend
 	}
 	if err := json.Unmarshal([]byte(os.Getenv(crashChildEnv)), &req); err != nil {
 		fmt.Println("bad request:", err)
 		os.Exit(2)
 	}
-	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS))
+	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend))
 	if err == nil {
 		err = tun.Up(context.Background())
 	}
@@ -42,16 +43,17 @@ func crashChild() {
 	select {}
 }
 
-// TestDownAfterCrash: a process runs Up and is killed with SIGKILL. Its
-// embedded device dies with it, its rules stay; a fresh Tunnel in this
-// process, with only the config, brings the namespace back to how it was.
+// TestDownAfterCrash: a process runs Up and is killed with SIGKILL. An
+// embedded device dies with it, a kernel device stays, and so do the
+// rules; a fresh Tunnel in this process, with only the config, brings the
+// namespace back to how it was.
 func TestDownAfterCrash(t *testing.T) {
 	w := newArticle(t)
 	w.upB(t)
 	cfg := w.configA(transparent.PeerRouteRule)
 	before := dump(t, w.A)
 
-	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path})
+	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +79,19 @@ func TestDownAfterCrash(t *testing.T) {
 	}
 	child.Wait()
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
-			break // the embedded device died with its process
+	if wantBackend() == transparent.BackendUserspace {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
+				break // the embedded device died with its process
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("link %s still there after its process was killed", cfg.Name)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("link %s still there after its process was killed", cfg.Name)
-		}
-		time.Sleep(20 * time.Millisecond)
+	} else if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
+		t.Fatalf("kernel link %s gone with its process: %v", cfg.Name, err)
 	}
 	if testns.Diff(before, dump(t, w.A)) == "" {
 		t.Fatal("no rules left behind by the crash; this test would prove nothing")

@@ -37,7 +37,7 @@ func TestFirewallVariants(t *testing.T) {
 				}
 			}
 			cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
-			tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(tc.option))
+			tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(tc.option), transparent.WithBackend(testBackend()))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -103,7 +103,7 @@ func (w *article) upB(t *testing.T) *transparent.Tunnel {
 // newTunnel makes a Tunnel in namespace ns, closed at cleanup.
 func newTunnel(t *testing.T, cfg transparent.Config, ns *testns.NS) *transparent.Tunnel {
 	t.Helper()
-	tun, err := transparent.New(cfg, transparent.WithNetNS(ns.Path))
+	tun, err := transparent.New(cfg, transparent.WithNetNS(ns.Path), transparent.WithBackend(testBackend()))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -163,8 +163,8 @@ func TestArticleEndpointA(t *testing.T) {
 			if err := a.Up(ctx); err != nil {
 				t.Fatalf("Up: %v", err)
 			}
-			if got := a.Backend(); got != transparent.BackendUserspace {
-				t.Errorf("Backend() = %s on a kernel without WireGuard, want userspace", got)
+			if got := a.Backend(); got != wantBackend() {
+				t.Errorf("Backend() = %s, want %s", got, wantBackend())
 			}
 			w.expectClient(t, w.A, urlB, tunA)                        // through the tunnel
 			w.expectClient(t, w.A, "http://"+tunB.String()+"/", tunA) // B's tunnel address
@@ -331,8 +331,8 @@ func TestDownFromFreshTunnel(t *testing.T) {
 	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 }
 
-// TestBadInputChangesNothing: invalid configs, a kernel without WireGuard,
-// a foreign rule at our priority and a busy listen port are all refused
+// TestBadInputChangesNothing: invalid configs, a foreign rule at our
+// priority and a busy listen port are all refused
 // with a clear error, and A's namespace is left as it was.
 func TestBadInputChangesNothing(t *testing.T) {
 	w := newArticle(t)
@@ -348,19 +348,6 @@ func TestBadInputChangesNothing(t *testing.T) {
 			t.Errorf("New = %v, want ErrInvalidConfig naming Table and Peers[0].Endpoint", err)
 		}
 		expectSameDump(t, w.A, before, "after New with a bad config")
-	})
-
-	t.Run("kernel backend without kernel WireGuard", func(t *testing.T) {
-		before := dump(t, w.A)
-		tun, err := transparent.New(w.configA(transparent.PeerRouteRule), transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendKernel))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer tun.Close()
-		if err := tun.Up(ctx); !errors.Is(err, transparent.ErrNoKernelWireGuard) {
-			t.Errorf("Up = %v, want ErrNoKernelWireGuard", err)
-		}
-		expectSameDump(t, w.A, before, "after a failed Up")
 	})
 
 	t.Run("foreign rule at our priority", func(t *testing.T) {
