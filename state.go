@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"slices"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -30,9 +31,15 @@ type ownedRule struct {
 	raw  netlink.Rule
 }
 
-// observe reads the kernel state of everything the config can own. It
+// observe reads the kernel state of everything the config can own, and,
+// when prev is set (the config last applied by this Tunnel), of what that
+// config owned: its stale rules and routes are then ours to remove. It
 // makes no changes.
-func (t *Tunnel) observe(c Config) (*state, error) {
+func (t *Tunnel) observe(c Config, prev *Config) (*state, error) {
+	owners := []Config{c}
+	if prev != nil {
+		owners = append(owners, *prev)
+	}
 	s := &state{}
 	link, err := t.nl.LinkByName(c.Name)
 	switch {
@@ -42,10 +49,10 @@ func (t *Tunnel) observe(c Config) (*state, error) {
 	default:
 		s.link = link
 	}
-	if err := t.observeRules(c, s); err != nil {
+	if err := t.observeRules(owners, s); err != nil {
 		return nil, err
 	}
-	if err := t.observeRoutes(c, s); err != nil {
+	if err := t.observeRoutes(owners, s); err != nil {
 		return nil, err
 	}
 	if s.link == nil {
@@ -63,37 +70,49 @@ func (t *Tunnel) observe(c Config) (*state, error) {
 	return s, nil
 }
 
-func (t *Tunnel) observeRules(c Config, s *state) error {
+// observeRules reads the rules at the priorities of owners. A rule there
+// is ours when it carries RouteProtocol and looks up the owner's table (or
+// main, for the exception rule); any other rule in the desired config's
+// range is foreign.
+func (t *Tunnel) observeRules(owners []Config, s *state) error {
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		rules, err := retryDump(func() ([]netlink.Rule, error) { return t.nl.RuleList(fam) })
 		if err != nil {
 			return fmt.Errorf("list rules: %w", err)
 		}
 		for _, nr := range rules {
-			if !c.ownsPriority(nr.Priority) {
-				continue
+			inRange, ours := false, false
+			for _, c := range owners {
+				if c.ownsPriority(nr.Priority) {
+					inRange = true
+					ours = ours || nr.Protocol == RouteProtocol &&
+						(nr.Table == c.Table || nr.Table == tableMain && nr.Priority == c.Priority+exceptionOffset)
+				}
 			}
-			// Ours: marked, and looking up our table (or main, for the
-			// exception rule). A marked rule with another table belongs to
-			// another tunnel that shares our priorities.
-			ours := nr.Protocol == RouteProtocol &&
-				(nr.Table == c.Table || nr.Table == tableMain && nr.Priority == c.Priority+exceptionOffset)
-			if !ours {
+			switch {
+			case ours:
+				spec, ok := ruleFromNetlink(nr)
+				s.rules = append(s.rules, ownedRule{spec: spec, ok: ok, raw: nr})
+			case owners[0].ownsPriority(nr.Priority):
 				s.foreign = append(s.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
-				continue
+			case inRange: // a stranger among the previous config's priorities: not in our way
 			}
-			spec, ok := ruleFromNetlink(nr)
-			s.rules = append(s.rules, ownedRule{spec: spec, ok: ok, raw: nr})
 		}
 	}
 	return nil
 }
 
-// observeRoutes reads our routes in Table and, for PeerRouteMain, in main.
-// Any route in Table that is not ours is reported as foreign.
-func (t *Tunnel) observeRoutes(c Config, s *state) error {
+// observeRoutes reads our routes in the owners' tables and, on our link,
+// in main. Any route in the desired Table that is not ours is foreign.
+func (t *Tunnel) observeRoutes(owners []Config, s *state) error {
+	tables := []int{tableMain}
+	for _, c := range owners {
+		if !slices.Contains(tables, c.Table) {
+			tables = append(tables, c.Table)
+		}
+	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		for _, table := range []int{c.Table, tableMain} {
+		for _, table := range tables {
 			filter := &netlink.Route{Table: table}
 			routes, err := retryDump(func() ([]netlink.Route, error) {
 				return t.nl.RouteListFiltered(fam, filter, netlink.RT_FILTER_TABLE)
@@ -103,10 +122,11 @@ func (t *Tunnel) observeRoutes(c Config, s *state) error {
 			}
 			for _, r := range routes {
 				ours := r.Protocol == RouteProtocol && r.Dst != nil
+				onLink := s.link != nil && r.LinkIndex == s.link.Attrs().Index
 				switch {
-				case ours && (table == c.Table || s.link != nil && r.LinkIndex == s.link.Attrs().Index):
+				case ours && (table != tableMain || onLink):
 					s.routes = append(s.routes, route{Dst: prefixOf(r.Dst), Table: table})
-				case table == c.Table && !ours:
+				case table == owners[0].Table && !ours:
 					s.foreign = append(s.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
 				}
 			}

@@ -158,6 +158,9 @@ func (s *delRule) undo(t *Tunnel) error {
 	return ignore(t.nl.RuleAdd(&raw), unix.EEXIST)
 }
 
+// errInjected is the failure a test injects with Tunnel.failWrite.
+var errInjected = errors.New("injected failure")
+
 // ignore returns nil when err is one of the errnos that mean the step's
 // goal is already reached.
 func ignore(err error, done ...unix.Errno) error {

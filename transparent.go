@@ -32,8 +32,10 @@ type Tunnel struct {
 	link    netlink.Link // the tunnel's link, refreshed by every operation
 	fwWant  Firewall
 	fw      firewall // nil until the SNAT rules are first needed
+	applied *Config  // the config of the last successful Up; nil after Down
 
-	writes int // kernel writes made by the last Up or Down
+	writes    int // kernel writes made by the last Up or Down
+	failWrite int // test hook: the failWrite-th write of a run fails, unmade
 }
 
 // New validates cfg and returns a Tunnel for it. It changes nothing on the
@@ -93,7 +95,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	have, err := t.observe(c)
+	have, err := t.observe(c, t.applied)
 	if err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
@@ -111,7 +113,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		}
 	}
 	var fw []step
-	if c.SNAT != SNATOff {
+	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
 		public, err := t.publicAddresses(c)
 		if err != nil {
 			return fmt.Errorf("up %s: %w", c.Name, err)
@@ -123,7 +125,32 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		fw = firewallSteps(c.Name, desiredSNAT(c, public), fwHave)
 	}
 	steps := upSteps(c, desiredState(c), have, dev, fw)
-	return t.run(ctx, "up", steps, true)
+	if err := t.run(ctx, "up", steps, true); err != nil {
+		return err
+	}
+	t.applied = &c
+	return nil
+}
+
+// SetConfig replaces the tunnel's config; the next Up applies the
+// difference, removing what the previous config made and the new one does
+// not want (old priorities, table, prefixes, SNAT rules). It validates cfg
+// and changes nothing on the system. The Name cannot change: Down, then
+// make a new Tunnel.
+func (t *Tunnel) SetConfig(cfg Config) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return ErrClosed
+	}
+	if cfg.Name != t.cfg.Name {
+		return &FieldError{Field: "Name", Problem: fmt.Sprintf("%q differs from the tunnel's %q", cfg.Name, t.cfg.Name), Fix: "keep the Name, or Down this tunnel and make a new one"}
+	}
+	t.cfg = cfg.withDefaults()
+	return nil
 }
 
 // Down removes what Up made: the tunnel's rules and routes (found by their
@@ -138,7 +165,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		return ErrClosed
 	}
 	c := t.cfg
-	have, err := t.observe(c)
+	have, err := t.observe(c, t.applied)
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}
@@ -150,7 +177,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		owned = linkErr == nil
 	}
 	var fw []firewallState
-	if c.SNAT != SNATOff {
+	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
 		if fw, err = t.observeFirewall(c); err != nil {
 			return fmt.Errorf("down %s: %w", c.Name, err)
 		}
@@ -161,6 +188,9 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	if linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
+	}
+	if err == nil {
+		t.applied = nil
 	}
 	return err
 }
@@ -223,7 +253,11 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 		}
 		t.log.Info(s.String())
 		t.writes++
-		if err := s.do(t); err != nil {
+		err := errInjected
+		if t.writes != t.failWrite {
+			err = s.do(t)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, s, err))
 			if rollback {
 				break
