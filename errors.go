@@ -21,6 +21,10 @@ var (
 	// or no NAT support in the kernel. The error says what to install.
 	ErrFirewall = errors.New("firewall unavailable")
 
+	// ErrDrift is matched by Check's *DriftError: the kernel differs from
+	// the config.
+	ErrDrift = errors.New("kernel state differs from the config")
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")
 )

@@ -92,45 +92,101 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		return ErrClosed
 	}
 	c := t.cfg
-	if err := c.Validate(); err != nil {
+	steps, err := t.plan(c)
+	if err != nil {
 		return err
 	}
-	have, err := t.observe(c, t.applied)
-	if err != nil {
-		return fmt.Errorf("up %s: %w", c.Name, err)
-	}
-	if err := conflicts(have); err != nil {
-		return fmt.Errorf("up %s: %w", c.Name, err)
-	}
-	if _, err := t.chooseBackend(have.link); err != nil {
-		return fmt.Errorf("up %s: %w", c.Name, err)
-	}
-	t.link = have.link
-	var dev *wgtypes.Device
-	if have.link != nil {
-		if dev, err = t.readDevice(c.Name); err != nil {
-			return fmt.Errorf("up %s: %w", c.Name, err)
-		}
-	}
-	var fw []step
-	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
-		public, err := t.publicAddresses(c)
-		if err != nil {
-			return fmt.Errorf("up %s: %w", c.Name, err)
-		}
-		fwHave, err := t.observeFirewall(c)
-		if err != nil {
-			return fmt.Errorf("up %s: %w", c.Name, err)
-		}
-		fw = firewallSteps(c.Name, desiredSNAT(c, public), fwHave)
-	}
-	steps := upSteps(c, desiredState(c), have, dev, fw)
 	if err := t.run(ctx, "up", steps, true); err != nil {
 		return err
 	}
 	t.applied = &c
 	return nil
 }
+
+// plan validates c, reads the kernel, and returns the writes that would
+// make the kernel match c, in order. It changes nothing.
+func (t *Tunnel) plan(c Config) ([]step, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	have, err := t.observe(c, t.applied)
+	if err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	if err := conflicts(have); err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	if _, err := t.chooseBackend(have.link); err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	t.link = have.link
+	var dev *wgtypes.Device
+	if have.link != nil {
+		if dev, err = t.readDevice(c.Name); err != nil {
+			return nil, fmt.Errorf("up %s: %w", c.Name, err)
+		}
+	}
+	var fw []step
+	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
+		public, err := t.publicAddresses(c)
+		if err != nil {
+			return nil, fmt.Errorf("up %s: %w", c.Name, err)
+		}
+		fwHave, err := t.observeFirewall(c)
+		if err != nil {
+			return nil, fmt.Errorf("up %s: %w", c.Name, err)
+		}
+		fw = firewallSteps(c.Name, desiredSNAT(c, public), fwHave)
+	}
+	return upSteps(c, desiredState(c), have, dev, fw), nil
+}
+
+// Plan returns what Up would change, one line a kernel write in the order
+// Up makes them, such as "add rule 456 to 203.0.113.2/32 lookup 123". An
+// empty plan means the kernel matches the config. Plan changes nothing.
+func (t *Tunnel) Plan(ctx context.Context) ([]string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, ErrClosed
+	}
+	steps, err := t.plan(t.cfg)
+	if err != nil {
+		return nil, err
+	}
+	lines := make([]string, len(steps))
+	for i, s := range steps {
+		lines[i] = s.String()
+	}
+	return lines, ctx.Err()
+}
+
+// Check reports drift between the config and the kernel: nil when they
+// match, else a *DriftError (matching ErrDrift) listing what Up would
+// change to repair it. Check changes nothing.
+func (t *Tunnel) Check(ctx context.Context) error {
+	lines, err := t.Plan(ctx)
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		return &DriftError{Name: t.cfg.Name, Changes: lines}
+	}
+	return nil
+}
+
+// DriftError is Check's report: the kernel differs from the config.
+type DriftError struct {
+	Name    string
+	Changes []string // what Up would do, as Plan returns it
+}
+
+func (e *DriftError) Error() string {
+	return fmt.Sprintf("tunnel %s has drifted from its config; Up would: %s", e.Name, strings.Join(e.Changes, "; "))
+}
+
+// Is reports whether target is ErrDrift.
+func (e *DriftError) Is(target error) bool { return target == ErrDrift }
 
 // SetConfig replaces the tunnel's config; the next Up applies the
 // difference, removing what the previous config made and the new one does
