@@ -21,6 +21,11 @@ var (
 	// or no NAT support in the kernel. The error says what to install.
 	ErrFirewall = errors.New("firewall unavailable")
 
+	// ErrStrictRPFilter means strict reverse-path filtering on the
+	// underlay would drop the peer's WireGuard packets in ExceptionFwMark
+	// mode. The error names the sysctl to set to loose (2).
+	ErrStrictRPFilter = errors.New("strict reverse-path filtering")
+
 	// ErrDrift is matched by Check's *DriftError: the kernel differs from
 	// the config.
 	ErrDrift = errors.New("kernel state differs from the config")

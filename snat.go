@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -139,53 +138,6 @@ func probeTarget(c Config, fam int) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
-}
-
-// mainSource returns the source address the main routing table gives to
-// packets toward dst: the preferred source of the longest matching route,
-// else the first global address of its outgoing link. It reads main
-// directly, because a route lookup would follow the tunnel's own rules.
-func (t *Tunnel) mainSource(dst netip.Addr) (netip.Addr, error) {
-	routes, err := retryDump(func() ([]netlink.Route, error) {
-		return t.nl.RouteListFiltered(family(dst), &netlink.Route{Table: tableMain}, netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("list main routes: %w", err)
-	}
-	var best *netlink.Route
-	bestBits := -1
-	for i, r := range routes {
-		p := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-		if family(dst) == unix.AF_INET6 {
-			p = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-		}
-		if r.Dst != nil {
-			p = prefixOf(r.Dst)
-		}
-		if r.Type == unix.RTN_UNICAST && p.Contains(dst) && (p.Bits() > bestBits || p.Bits() == bestBits && r.Priority < best.Priority) {
-			best, bestBits = &routes[i], p.Bits()
-		}
-	}
-	if best == nil {
-		return netip.Addr{}, fmt.Errorf("no route to %s in the main table", dst)
-	}
-	if src, ok := netip.AddrFromSlice(best.Src); ok && src.IsValid() {
-		return src.Unmap(), nil
-	}
-	link, err := t.nl.LinkByIndex(best.LinkIndex)
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("look up the link of the route to %s: %w", dst, err)
-	}
-	addrs, err := t.nl.AddrList(link, family(dst))
-	if err != nil {
-		return netip.Addr{}, fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
-	}
-	for _, a := range addrs {
-		if p := prefixOf(a.IPNet); p.Addr().IsGlobalUnicast() {
-			return p.Addr(), nil
-		}
-	}
-	return netip.Addr{}, fmt.Errorf("%s, the link toward %s, has no global address", link.Attrs().Name, dst)
 }
 
 // firewallState is the tunnel's chain in one family as the kernel has it.

@@ -116,6 +116,9 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 	if err := conflicts(have); err != nil {
 		return nil, fmt.Errorf("up %s: %w", c.Name, err)
 	}
+	if err := t.checkRPFilter(c); err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
 	if _, err := t.chooseBackend(have.link); err != nil {
 		return nil, fmt.Errorf("up %s: %w", c.Name, err)
 	}
