@@ -4,10 +4,13 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -20,7 +23,9 @@ import (
 const crashChildEnv = "WGTRANSPARENT_CRASH_CHILD"
 
 // crashChild runs in the child process: Up with the config and namespace
-// given in the environment, report "up", then wait forever.
+// given in the environment, report "up", then wait forever. On failure it
+// reports "up failed", whether the error is a permission error, and the
+// error.
 func crashChild() {
 	var req struct {
 		Config  transparent.Config
@@ -36,7 +41,7 @@ func crashChild() {
 		err = tun.Up(context.Background())
 	}
 	if err != nil {
-		fmt.Println("up failed:", err)
+		fmt.Printf("up failed: permission=%v: %v\n", errors.Is(err, os.ErrPermission), err)
 		os.Exit(1)
 	}
 	fmt.Println("up")
@@ -109,4 +114,41 @@ func TestDownAfterCrash(t *testing.T) {
 		t.Fatalf("Up after crash: %v", err)
 	}
 	w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+}
+
+// TestNotPermitted: without root's capabilities, Up fails with an error
+// that satisfies errors.Is(err, os.ErrPermission) and says what is needed.
+// The child runs as user nobody, from a copy of the test binary it can
+// read.
+func TestNotPermitted(t *testing.T) {
+	w := newArticle(t)
+	before := dump(t, w.A)
+	dir, err := os.MkdirTemp("", "wgtransparent-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "transparent.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, err := json.Marshal(map[string]any{"Config": w.configA(transparent.PeerRouteRule), "NetNS": w.A.Path, "Backend": testBackend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(bin, "-test.run=^$")
+	child.Env = []string{crashChildEnv + "=" + string(req)}
+	child.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := child.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "up failed: permission=true: ") || !strings.Contains(string(out), "CAP_NET_ADMIN") {
+		t.Errorf("child as nobody: %v\n%s\nwant a permission error that says what is needed", err, out)
+	}
+	expectSameDump(t, w.A, before, "after Up without permission")
 }

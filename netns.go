@@ -36,6 +36,13 @@ func (n netNS) do(fn func() error) error {
 			return
 		}
 		defer orig.Close()
+		if orig.Equal(n.handle) {
+			// Already there: no switch, which would need CAP_SYS_ADMIN.
+			fnErr := fn()
+			runtime.UnlockOSThread()
+			errc <- fnErr
+			return
+		}
 		if err := netns.Set(n.handle); err != nil {
 			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("enter network namespace: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,10 +62,16 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %q: %w", o.netnsPath, err)
 	}
+	// Entering the namespace first gives a permission error that
+	// errors.Is recognizes; netlink's own loses it.
+	if err := (netNS{handle: h}).do(func() error { return nil }); err != nil {
+		h.Close()
+		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
+	}
 	nl, err := netlink.NewHandleAt(h)
 	if err != nil {
 		h.Close()
-		return nil, fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err)
+		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
 	if o.firewall > FirewallLegacy {
 		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
@@ -94,10 +101,10 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	c := t.cfg
 	steps, err := t.plan(c)
 	if err != nil {
-		return err
+		return explainPermission(err)
 	}
 	if err := t.run(ctx, "up", steps, true); err != nil {
-		return err
+		return explainPermission(err)
 	}
 	t.applied = &c
 	return nil
@@ -251,7 +258,16 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	if err == nil {
 		t.applied = nil
 	}
-	return err
+	return explainPermission(err)
+}
+
+// explainPermission adds what is needed to a permission error, which
+// still matches os.ErrPermission.
+func explainPermission(err error) error {
+	if !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	return fmt.Errorf("%w (run as root, or with CAP_NET_ADMIN, and CAP_SYS_ADMIN for another namespace)", err)
 }
 
 // Close releases the tunnel's handles and stops its embedded device, if
