@@ -367,6 +367,38 @@ func TestBadInputChangesNothing(t *testing.T) {
 		expectSameDump(t, w.A, before, "after a refused Up")
 	})
 
+	t.Run("foreign route in our table", func(t *testing.T) {
+		foreign := &netlink.Route{Table: 123, Type: unix.RTN_BLACKHOLE, Dst: &net.IPNet{IP: net.IPv4(192, 0, 2, 99), Mask: net.CIDRMask(32, 32)}}
+		if err := w.A.Netlink().RouteAdd(foreign); err != nil {
+			t.Fatal(err)
+		}
+		defer w.A.Netlink().RouteDel(foreign)
+		before := dump(t, w.A)
+		tun := newTunnel(t, w.configA(transparent.PeerRouteRule), w.A)
+		err := tun.Up(ctx)
+		if !errors.Is(err, transparent.ErrConflict) || !strings.Contains(err.Error(), "table 123") {
+			t.Errorf("Up = %v, want ErrConflict naming table 123", err)
+		}
+		expectSameDump(t, w.A, before, "after a refused Up")
+	})
+
+	t.Run("link of our name that is not WireGuard", func(t *testing.T) {
+		veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: w.nameA}, PeerName: "other"}
+		if err := w.A.Netlink().LinkAdd(veth); err != nil {
+			t.Fatal(err)
+		}
+		defer w.A.Netlink().LinkDel(veth)
+		before := dump(t, w.A)
+		tun := newTunnel(t, w.configA(transparent.PeerRouteRule), w.A)
+		if err := tun.Up(ctx); !errors.Is(err, transparent.ErrConflict) || !strings.Contains(err.Error(), "veth") {
+			t.Errorf("Up = %v, want ErrConflict naming the veth", err)
+		}
+		if err := tun.Down(ctx); !errors.Is(err, transparent.ErrConflict) {
+			t.Errorf("Down = %v, want ErrConflict saying it left the link alone", err)
+		}
+		expectSameDump(t, w.A, before, "after Up and Down next to a foreign link")
+	})
+
 	t.Run("listen port in use rolls back", func(t *testing.T) {
 		var pc net.PacketConn
 		if err := w.A.Do(func() (err error) {

@@ -67,74 +67,98 @@ func TestValidateAccepts(t *testing.T) {
 	}
 }
 
+// rejectCase is a bad config: a change to the article's A, and the field
+// and a word that Validate's report must contain.
+type rejectCase struct {
+	name   string
+	change func(*Config)
+	field  string // the FieldError's Field
+	want   string // a word of the problem or fix
+}
+
+// rejectCases are the bad configs, shared with the test that proves they
+// change nothing in a namespace.
+var rejectCases = []rejectCase{
+	{"empty name", func(c *Config) { c.Name = "" }, "Name", "empty"},
+	{"long name", func(c *Config) { c.Name = "wireguard-transparent" }, "Name", "15 bytes"},
+	{"slash in name", func(c *Config) { c.Name = "wg/0" }, "Name", "'/'"},
+	{"space in name", func(c *Config) { c.Name = "wg 0" }, "Name", "white space"},
+	{"no private key", func(c *Config) { c.PrivateKey = wgtypes.Key{} }, "PrivateKey", "wg genkey"},
+	{"port too big", func(c *Config) { c.ListenPort = 70000 }, "ListenPort", "1 to 65535"},
+	{"negative port", func(c *Config) { c.ListenPort = -1 }, "ListenPort", "out of range"},
+	{"mtu too small", func(c *Config) { c.MTU = 100 }, "MTU", "576"},
+	{"mtu too small for ipv6", func(c *Config) {
+		c.MTU = 1000
+		c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+	}, "MTU", "IPv6"},
+	{"main table", func(c *Config) { c.Table = 254 }, "Table", "reserved"},
+	{"local table", func(c *Config) { c.Table = 255 }, "Table", "reserved"},
+	{"default table", func(c *Config) { c.Table = 253 }, "Table", "reserved"},
+	{"negative table", func(c *Config) { c.Table = -5 }, "Table", "out of range"},
+	{"priority too high", func(c *Config) { c.Priority = 32764 }, "Priority", "1 to 32763"},
+	{"priority of main rule", func(c *Config) { c.Priority = 32766 }, "Priority", "32766"},
+	{"negative priority", func(c *Config) { c.Priority = -1 }, "Priority", "1 to 32763"},
+	{"unknown peer route", func(c *Config) { c.PeerRoute = 9 }, "PeerRoute", "PeerRouteRule"},
+	{"no address", func(c *Config) { c.Addresses = nil }, "Addresses", "10.0.0.1/32"},
+	{"invalid address", func(c *Config) { c.Addresses = []netip.Prefix{{}} }, "Addresses[0]", "address/length"},
+	{"duplicate address", func(c *Config) { c.Addresses = append(c.Addresses, pfx("10.0.0.1/32")) }, "Addresses[1]", "once"},
+	{"address covers endpoint", func(c *Config) { c.Addresses = []netip.Prefix{pfx("203.0.113.9/24")} }, "Addresses[0]", "narrow"},
+	{"no peers", func(c *Config) { c.Peers = nil }, "Peers", "empty"},
+	{"no peer key", func(c *Config) { c.Peers[0].PublicKey = wgtypes.Key{} }, "Peers[0].PublicKey", "not set"},
+	{"own key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey.PublicKey() }, "Peers[0].PublicKey", "own public key"},
+	{"duplicate peer key", func(c *Config) {
+		c.Peers = append(c.Peers, Peer{PublicKey: c.Peers[0].PublicKey, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
+	}, "Peers[1].PublicKey", "Peers[0]"},
+	{"endpoint without port", func(c *Config) { c.Peers[0].Endpoint = netip.AddrPortFrom(netip.MustParseAddr("203.0.113.2"), 0) }, "Peers[0].Endpoint", "no port"},
+	{"unspecified endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.MustParseAddrPort("0.0.0.0:51822") }, "Peers[0].Endpoint", "unicast"},
+	{"multicast endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.MustParseAddrPort("224.0.0.1:51822") }, "Peers[0].Endpoint", "unicast"},
+	{"transparent without endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.AddrPort{} }, "Peers[0].Endpoint", "exception rule"},
+	{"negative keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = -time.Second }, "Peers[0].PersistentKeepalive", "25s"},
+	{"invalid allowed ip", func(c *Config) { c.Peers[0].AllowedIPs = []netip.Prefix{{}} }, "Peers[0].AllowedIPs[0]", "address/length"},
+	{"host bits in transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("203.0.113.2/24")} }, "Peers[0].Transparent[0]", "203.0.113.0/24"},
+	{"mapped transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("::ffff:203.0.113.2/128")} }, "Peers[0].Transparent[0]", "IPv4-mapped"},
+	{"transparent overlaps allowed ips", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("10.0.0.0/24")} }, "Peers[0].Transparent[0]", "overlaps Peers[0].AllowedIPs[0]"},
+	{"duplicate transparent", func(c *Config) {
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, pfx("203.0.113.2/32"))
+	}, "Peers[0].Transparent[1]", "already listed in Peers[0].Transparent[0]"},
+	{"prefix on two peers", func(c *Config) {
+		c.Peers = append(c.Peers, Peer{PublicKey: testKey(3).PublicKey(), AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}})
+	}, "Peers[1].AllowedIPs[0]", "one peer only"},
+	{"ipv6 transparent without ipv6 address", func(c *Config) {
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, pfx("2001:db8:b::2/128"))
+	}, "Peers[0].Transparent[1]", "no IPv6 address"},
+	{"prefix option needs wider address", func(c *Config) { c.PeerRoute = PeerRoutePrefix }, "Peers[0].AllowedIPs[0]", "10.0.0.1/30"},
+	{"prefix option needs address family", func(c *Config) {
+		c.PeerRoute = PeerRoutePrefix
+		c.Addresses = []netip.Prefix{pfx("10.0.0.1/30"), pfx("fd00::1/128")}
+		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("fd00:1::2/128"))
+	}, "Peers[0].AllowedIPs[1]", "widen Addresses[1] to fd00::1/31"},
+	{"main option with endpoint in allowed ips", func(c *Config) {
+		c.PeerRoute = PeerRouteMain
+		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("203.0.112.0/23"))
+		c.Peers[0].Transparent = nil
+	}, "Peers[0].AllowedIPs[1]", "PeerRouteRule"},
+	{"both endpoints", func(c *Config) { c.Peers[0].ExpectedEndpoint = c.Peers[0].Endpoint }, "Peers[0].ExpectedEndpoint", "remove it"},
+	{"bad expected endpoint", func(c *Config) { c.Peers[0].ExpectedEndpoint = netip.MustParseAddrPort("[ff02::1]:5") }, "Peers[0].ExpectedEndpoint", "unicast"},
+	{"unknown exception mode", func(c *Config) { c.Exception = 7 }, "Exception", "ExceptionFwMark"},
+	{"unknown snat mode", func(c *Config) { c.SNAT = 7 }, "SNAT", "SNATInbound"},
+	{"public address without snat", func(c *Config) { c.PublicAddresses = []netip.Addr{netip.MustParseAddr("198.51.100.1")} }, "PublicAddresses", "SNAT"},
+	{"two public ipv4 addresses", func(c *Config) {
+		c.SNAT = SNATOutbound
+		c.PublicAddresses = []netip.Addr{netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("198.51.100.7")}
+	}, "PublicAddresses[1]", "one public address per IP family"},
+	{"snat without transparent", func(c *Config) { c.SNAT = SNATOutbound; c.Peers[0].Transparent = nil }, "SNAT", "Transparent"},
+	{"inbound snat needs single address", func(c *Config) {
+		c.SNAT = SNATInbound
+		c.Peers[0].Transparent = []netip.Prefix{pfx("203.0.113.0/24")}
+	}, "Peers[0].Transparent", "single-address"},
+}
+
 func TestValidateRejects(t *testing.T) {
-	tests := []struct {
-		name   string
-		change func(*Config)
-		field  string // the FieldError's Field
-		want   string // a word of the problem or fix
-	}{
-		{"empty name", func(c *Config) { c.Name = "" }, "Name", "empty"},
-		{"long name", func(c *Config) { c.Name = "wireguard-transparent" }, "Name", "15 bytes"},
-		{"slash in name", func(c *Config) { c.Name = "wg/0" }, "Name", "'/'"},
-		{"space in name", func(c *Config) { c.Name = "wg 0" }, "Name", "white space"},
-		{"no private key", func(c *Config) { c.PrivateKey = wgtypes.Key{} }, "PrivateKey", "wg genkey"},
-		{"port too big", func(c *Config) { c.ListenPort = 70000 }, "ListenPort", "1 to 65535"},
-		{"negative port", func(c *Config) { c.ListenPort = -1 }, "ListenPort", "out of range"},
-		{"mtu too small", func(c *Config) { c.MTU = 100 }, "MTU", "576"},
-		{"mtu too small for ipv6", func(c *Config) {
-			c.MTU = 1000
-			c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
-		}, "MTU", "IPv6"},
-		{"main table", func(c *Config) { c.Table = 254 }, "Table", "reserved"},
-		{"local table", func(c *Config) { c.Table = 255 }, "Table", "reserved"},
-		{"default table", func(c *Config) { c.Table = 253 }, "Table", "reserved"},
-		{"negative table", func(c *Config) { c.Table = -5 }, "Table", "out of range"},
-		{"priority too high", func(c *Config) { c.Priority = 32764 }, "Priority", "1 to 32763"},
-		{"priority of main rule", func(c *Config) { c.Priority = 32766 }, "Priority", "32766"},
-		{"negative priority", func(c *Config) { c.Priority = -1 }, "Priority", "1 to 32763"},
-		{"unknown peer route", func(c *Config) { c.PeerRoute = 9 }, "PeerRoute", "PeerRouteRule"},
-		{"no address", func(c *Config) { c.Addresses = nil }, "Addresses", "10.0.0.1/32"},
-		{"invalid address", func(c *Config) { c.Addresses = []netip.Prefix{{}} }, "Addresses[0]", "address/length"},
-		{"duplicate address", func(c *Config) { c.Addresses = append(c.Addresses, pfx("10.0.0.1/32")) }, "Addresses[1]", "once"},
-		{"address covers endpoint", func(c *Config) { c.Addresses = []netip.Prefix{pfx("203.0.113.9/24")} }, "Addresses[0]", "narrow"},
-		{"no peers", func(c *Config) { c.Peers = nil }, "Peers", "empty"},
-		{"no peer key", func(c *Config) { c.Peers[0].PublicKey = wgtypes.Key{} }, "Peers[0].PublicKey", "not set"},
-		{"own key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey.PublicKey() }, "Peers[0].PublicKey", "own public key"},
-		{"duplicate peer key", func(c *Config) {
-			c.Peers = append(c.Peers, Peer{PublicKey: c.Peers[0].PublicKey, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
-		}, "Peers[1].PublicKey", "Peers[0]"},
-		{"endpoint without port", func(c *Config) { c.Peers[0].Endpoint = netip.AddrPortFrom(netip.MustParseAddr("203.0.113.2"), 0) }, "Peers[0].Endpoint", "no port"},
-		{"unspecified endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.MustParseAddrPort("0.0.0.0:51822") }, "Peers[0].Endpoint", "unicast"},
-		{"multicast endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.MustParseAddrPort("224.0.0.1:51822") }, "Peers[0].Endpoint", "unicast"},
-		{"transparent without endpoint", func(c *Config) { c.Peers[0].Endpoint = netip.AddrPort{} }, "Peers[0].Endpoint", "exception rule"},
-		{"negative keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = -time.Second }, "Peers[0].PersistentKeepalive", "25s"},
-		{"invalid allowed ip", func(c *Config) { c.Peers[0].AllowedIPs = []netip.Prefix{{}} }, "Peers[0].AllowedIPs[0]", "address/length"},
-		{"host bits in transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("203.0.113.2/24")} }, "Peers[0].Transparent[0]", "203.0.113.0/24"},
-		{"mapped transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("::ffff:203.0.113.2/128")} }, "Peers[0].Transparent[0]", "IPv4-mapped"},
-		{"transparent overlaps allowed ips", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("10.0.0.0/24")} }, "Peers[0].Transparent[0]", "overlaps Peers[0].AllowedIPs[0]"},
-		{"duplicate transparent", func(c *Config) {
-			c.Peers[0].Transparent = append(c.Peers[0].Transparent, pfx("203.0.113.2/32"))
-		}, "Peers[0].Transparent[1]", "already listed in Peers[0].Transparent[0]"},
-		{"prefix on two peers", func(c *Config) {
-			c.Peers = append(c.Peers, Peer{PublicKey: testKey(3).PublicKey(), AllowedIPs: []netip.Prefix{pfx("10.0.0.2/32")}})
-		}, "Peers[1].AllowedIPs[0]", "one peer only"},
-		{"ipv6 transparent without ipv6 address", func(c *Config) {
-			c.Peers[0].Transparent = append(c.Peers[0].Transparent, pfx("2001:db8:b::2/128"))
-		}, "Peers[0].Transparent[1]", "no IPv6 address"},
-		{"prefix option needs wider address", func(c *Config) { c.PeerRoute = PeerRoutePrefix }, "Peers[0].AllowedIPs[0]", "10.0.0.1/30"},
-		{"prefix option needs address family", func(c *Config) {
-			c.PeerRoute = PeerRoutePrefix
-			c.Addresses = []netip.Prefix{pfx("10.0.0.1/30"), pfx("fd00::1/128")}
-			c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("fd00:1::2/128"))
-		}, "Peers[0].AllowedIPs[1]", "widen Addresses[1] to fd00::1/31"},
-		{"main option with endpoint in allowed ips", func(c *Config) {
-			c.PeerRoute = PeerRouteMain
-			c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("203.0.112.0/23"))
-			c.Peers[0].Transparent = nil
-		}, "Peers[0].AllowedIPs[1]", "PeerRouteRule"},
+	if len(rejectCases) < 40 {
+		t.Fatalf("only %d bad configs; keep at least 40", len(rejectCases))
 	}
-	for _, tt := range tests {
+	for _, tt := range rejectCases {
 		t.Run(tt.name, func(t *testing.T) {
 			c := articleA(PeerRouteRule)
 			tt.change(&c)
