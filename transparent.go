@@ -20,14 +20,15 @@ import (
 // Tunnel is one transparent WireGuard tunnel. Its methods are safe for
 // concurrent use.
 type Tunnel struct {
-	mu     sync.Mutex
-	cfg    Config // with defaults filled in
-	want   Backend
-	log    *slog.Logger
-	ns     netNS
-	nl     *netlink.Handle
-	wg     *wgctrl.Client // made on first use, inside ns
-	closed bool
+	mu       sync.Mutex
+	cfg      Config // with defaults filled in
+	want     Backend
+	log      *slog.Logger
+	ns       netNS
+	lockPath string // see lock.go
+	nl       *netlink.Handle
+	wg       *wgctrl.Client // made on first use, inside ns
+	closed   bool
 
 	backend backend      // nil until the link is found or made
 	link    netlink.Link // the tunnel's link, refreshed by every operation
@@ -68,6 +69,11 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
+	lockPath, err := lockPath(int(h), cfg.Name)
+	if err != nil {
+		h.Close()
+		return nil, err
+	}
 	nl, err := netlink.NewHandleAt(h)
 	if err != nil {
 		h.Close()
@@ -77,12 +83,13 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
 	}
 	return &Tunnel{
-		cfg:    cfg.withDefaults(),
-		want:   o.backend,
-		fwWant: o.firewall,
-		log:    o.logger.With("tunnel", cfg.Name),
-		ns:     netNS{handle: h},
-		nl:     nl,
+		cfg:      cfg.withDefaults(),
+		lockPath: lockPath,
+		want:     o.backend,
+		fwWant:   o.firewall,
+		log:      o.logger.With("tunnel", cfg.Name),
+		ns:       netNS{handle: h},
+		nl:       nl,
 	}, nil
 }
 
@@ -98,6 +105,11 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if t.closed {
 		return ErrClosed
 	}
+	unlock, err := t.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c := t.cfg
 	steps, err := t.plan(c)
 	if err != nil {
@@ -160,6 +172,11 @@ func (t *Tunnel) Plan(ctx context.Context) ([]string, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
+	unlock, err := t.lock(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	steps, err := t.plan(t.cfg)
 	if err != nil {
 		return nil, err
@@ -230,6 +247,11 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	if t.closed {
 		return ErrClosed
 	}
+	unlock, err := t.lock(ctx)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c := t.cfg
 	have, err := t.observe(c, t.applied)
 	if err != nil {
