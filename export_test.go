@@ -1,5 +1,7 @@
 package transparent
 
+import "time"
+
 // Test hooks for the external tests.
 
 // ErrInjected is the error of a write failed by FailWrite.
@@ -11,3 +13,7 @@ func FailWrite(t *Tunnel, k int) { t.failWrite = k }
 
 // Writes returns the number of kernel writes t's last Up or Down made.
 func Writes(t *Tunnel) int { return t.writes }
+
+// SetStepDelay makes t pause for d before each kernel write, so that a
+// test can kill a process in the middle of an Up.
+func SetStepDelay(t *Tunnel, d time.Duration) { t.stepDelay = d }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -36,8 +37,9 @@ type Tunnel struct {
 	fw      firewall // nil until the SNAT rules are first needed
 	applied *Config  // the config of the last successful Up; nil after Down
 
-	writes    int // kernel writes made by the last Up or Down
-	failWrite int // test hook: the failWrite-th write of a run fails, unmade
+	writes    int           // kernel writes made by the last Up or Down
+	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
+	stepDelay time.Duration // test hook: a pause before each write
 }
 
 // New validates cfg and returns a Tunnel for it. It changes nothing on the
@@ -349,6 +351,7 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 			break
 		}
 		t.log.Info(s.String())
+		time.Sleep(t.stepDelay)
 		t.writes++
 		err := errInjected
 		if t.writes != t.failWrite {
