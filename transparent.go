@@ -102,16 +102,11 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 // priorities or a route in its table belongs to someone else. If a change
 // fails, Up undoes the ones it made and returns the error.
 func (t *Tunnel) Up(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrClosed
-	}
-	unlock, err := t.lock(ctx)
+	end, err := t.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer end()
 	c := t.cfg
 	steps, err := t.plan(c)
 	if err != nil {
@@ -122,6 +117,23 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	}
 	t.applied = &c
 	return nil
+}
+
+// begin starts an operation that reads or changes the kernel: it takes
+// the Tunnel's mutex, then the tunnel's lock across processes (lock.go).
+// end releases both.
+func (t *Tunnel) begin(ctx context.Context) (end func(), err error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrClosed
+	}
+	unlock, err := t.lock(ctx)
+	if err != nil {
+		t.mu.Unlock()
+		return nil, err
+	}
+	return func() { unlock(); t.mu.Unlock() }, nil
 }
 
 // plan validates c, reads the kernel, and returns the writes that would
@@ -169,16 +181,11 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 // Up makes them, such as "add rule 456 to 203.0.113.2/32 lookup 123". An
 // empty plan means the kernel matches the config. Plan changes nothing.
 func (t *Tunnel) Plan(ctx context.Context) ([]string, error) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return nil, ErrClosed
-	}
-	unlock, err := t.lock(ctx)
+	end, err := t.begin(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer unlock()
+	defer end()
 	steps, err := t.plan(t.cfg)
 	if err != nil {
 		return nil, err
@@ -244,16 +251,11 @@ func (t *Tunnel) SetConfig(cfg Config) error {
 // that is not a WireGuard device this tunnel may manage is left alone and
 // reported.
 func (t *Tunnel) Down(ctx context.Context) error {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return ErrClosed
-	}
-	unlock, err := t.lock(ctx)
+	end, err := t.begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	defer end()
 	c := t.cfg
 	have, err := t.observe(c, t.applied)
 	if err != nil {
