@@ -148,7 +148,9 @@ type firewallState struct {
 	hooks  []string // built-in chains that jump to the chain
 }
 
-// observeFirewall reads the tunnel's chains and jumps in both families.
+// observeFirewall reads the tunnel's chains and jumps in both families. A
+// family the config does not use is skipped when it cannot be read (a
+// kernel without IPv6 NAT, say): there is nothing of ours to find there.
 func (t *Tunnel) observeFirewall(c Config) ([]firewallState, error) {
 	fw, err := t.firewall()
 	if err != nil {
@@ -156,22 +158,37 @@ func (t *Tunnel) observeFirewall(c Config) ([]firewallState, error) {
 	}
 	var states []firewallState
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		s := firewallState{family: fam}
-		if s.rules, s.exists, err = fw.list(fam, chainName(c.Name)); err != nil {
-			return nil, fmt.Errorf("list %s chain %s: %w", familyString(fam), chainName(c.Name), err)
+		s, err := observeChain(fw, fam, c.Name)
+		switch {
+		case err == nil:
+			states = append(states, s)
+		case slices.Contains(c.families(), fam):
+			return nil, err
+		default:
+			t.log.Debug("skip unreadable nat table of an unused family", "family", familyString(fam), "err", err)
 		}
-		for _, hook := range []string{hookOutbound, hookInbound} {
-			rules, _, err := fw.list(fam, hook)
-			if err != nil {
-				return nil, fmt.Errorf("list %s chain %s: %w", familyString(fam), hook, err)
-			}
-			if slices.ContainsFunc(rules, func(r []string) bool { return slices.Equal(r, jumpRule(c.Name)) }) {
-				s.hooks = append(s.hooks, hook)
-			}
-		}
-		states = append(states, s)
 	}
 	return states, nil
+}
+
+// observeChain reads the tunnel's chain in one family, and which built-in
+// chains jump to it.
+func observeChain(fw firewall, fam int, name string) (firewallState, error) {
+	s := firewallState{family: fam}
+	var err error
+	if s.rules, s.exists, err = fw.list(fam, chainName(name)); err != nil {
+		return s, fmt.Errorf("list %s chain %s: %w", familyString(fam), chainName(name), err)
+	}
+	for _, hook := range []string{hookOutbound, hookInbound} {
+		rules, _, err := fw.list(fam, hook)
+		if err != nil {
+			return s, fmt.Errorf("list %s chain %s: %w", familyString(fam), hook, err)
+		}
+		if slices.ContainsFunc(rules, func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
+			s.hooks = append(s.hooks, hook)
+		}
+	}
+	return s, nil
 }
 
 // firewallSteps returns the steps that make the chains match want: the
