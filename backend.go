@@ -61,29 +61,44 @@ type backend interface {
 
 // chooseBackend picks the backend for the tunnel's link: the one an
 // existing link already has, else the one requested, with BackendAuto
-// asking the kernel whether it has WireGuard.
+// asking the kernel whether it has WireGuard. Links are recognized as ours
+// by their alias (linkAlias); anything else of the tunnel's name is a
+// conflict.
 func (t *Tunnel) chooseBackend(existing netlink.Link) (backend, error) {
-	if t.backend != nil && (existing == nil || t.backend.owns(existing)) {
+	if existing == nil {
+		if _, remote := t.backend.(*remoteUserspace); t.backend != nil && !remote {
+			return t.backend, nil
+		}
+		return t.newBackend()
+	}
+	if t.backend != nil && t.backend.owns(existing) {
 		return t.backend, nil
 	}
-	if existing != nil {
-		switch existing.Type() {
-		case "wireguard":
-			k := &kernelBackend{h: t.nl}
-			switch {
-			case !k.owns(existing):
-				return nil, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q): %w", t.cfg.Name, linkAlias, ErrConflict)
-			case t.want == BackendUserspace:
-				return nil, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", t.cfg.Name, ErrConflict)
-			}
-			return t.setBackend(k), nil
-		case "tuntap":
-			return nil, fmt.Errorf("link %s is a TUN device that this process does not run (another wireguard-go or VPN?): %w", t.cfg.Name, ErrConflict)
-		}
-		return nil, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", t.cfg.Name, existing.Type(), ErrConflict)
+	ours := existing.Attrs().Alias == linkAlias
+	switch typ := existing.Type(); {
+	case typ == "wireguard" && !ours:
+		return nil, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q): %w", t.cfg.Name, linkAlias, ErrConflict)
+	case typ == "wireguard" && t.want == BackendUserspace:
+		return nil, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", t.cfg.Name, ErrConflict)
+	case typ == "wireguard":
+		return t.setBackend(&kernelBackend{h: t.nl}), nil
+	case typ == "tuntap" && !ours:
+		return nil, fmt.Errorf("link %s is a TUN device that is not ours (another wireguard-go or VPN?): %w", t.cfg.Name, ErrConflict)
+	case typ == "tuntap" && t.want == BackendKernel:
+		return nil, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", t.cfg.Name, ErrConflict)
+	case typ == "tuntap":
+		// Our embedded device, run by another process (or another Tunnel):
+		// its settings are reachable through its UAPI socket.
+		t.log.Info("the embedded device is run by another process", "name", t.cfg.Name)
+		return t.setBackend(&remoteUserspace{h: t.nl}), nil
 	}
+	return nil, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", t.cfg.Name, existing.Type(), ErrConflict)
+}
+
+// newBackend returns the backend that makes a new link.
+func (t *Tunnel) newBackend() (backend, error) {
 	if t.want == BackendUserspace {
-		return t.setBackend(&userspaceBackend{ns: t.ns, log: t.log}), nil
+		return t.setBackend(&userspaceBackend{ns: t.ns, h: t.nl, log: t.log}), nil
 	}
 	ok, err := t.kernelHasWireGuard()
 	switch {
@@ -95,7 +110,7 @@ func (t *Tunnel) chooseBackend(existing netlink.Link) (backend, error) {
 		return nil, fmt.Errorf("create link %s: %w (load the wireguard module, or use BackendUserspace)", t.cfg.Name, ErrNoKernelWireGuard)
 	}
 	t.log.Info("kernel has no WireGuard; using the embedded wireguard-go device", "name", t.cfg.Name)
-	return t.setBackend(&userspaceBackend{ns: t.ns, log: t.log}), nil
+	return t.setBackend(&userspaceBackend{ns: t.ns, h: t.nl, log: t.log}), nil
 }
 
 func (t *Tunnel) setBackend(b backend) backend {
@@ -121,4 +136,17 @@ func (t *Tunnel) kernelHasWireGuard() (bool, error) {
 		return err
 	})
 	return found, err
+}
+
+// markOurs sets linkAlias on a link this package has just made, the mark
+// by which later operations, in this process or another, know it as ours.
+func markOurs(h *netlink.Handle, index int) error {
+	link, err := h.LinkByIndex(index)
+	if err == nil {
+		err = h.LinkSetAlias(link, linkAlias)
+	}
+	if err != nil {
+		return fmt.Errorf("mark link as ours: %w", err)
+	}
+	return nil
 }

@@ -22,6 +22,7 @@ import (
 // the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
 type userspaceBackend struct {
 	ns  netNS
+	h   *netlink.Handle
 	log *slog.Logger
 
 	dev   *device.Device // nil when not running
@@ -42,6 +43,9 @@ func (u *userspaceBackend) create(name string, mtu int) error {
 	}
 	ntd := &nsTUN{Device: td, ns: u.ns}
 	index, err := ntd.linkIndex(name)
+	if err == nil {
+		err = markOurs(u.h, index)
+	}
 	if err != nil {
 		td.Close()
 		return err
@@ -88,6 +92,15 @@ func (u *userspaceBackend) linkUp() error {
 	return nil
 }
 
+// done returns a channel closed when the device stops, or nil when none
+// runs.
+func (u *userspaceBackend) done() <-chan struct{} {
+	if u.dev == nil {
+		return nil
+	}
+	return u.dev.Wait()
+}
+
 func (u *userspaceBackend) owns(l netlink.Link) bool {
 	return u.dev != nil && l.Type() == "tuntap" && l.Attrs().Index == u.index
 }
@@ -104,6 +117,32 @@ func (u *userspaceBackend) close() error {
 	u.dev, u.uapi, u.index = nil, nil, 0
 	return err
 }
+
+// remoteUserspace is our embedded device run by another process (such as
+// a foreground `wg-transparent up`): its TUN link carries our alias, and
+// its settings are reached through its UAPI socket, like any embedded
+// device's. This process can change its addresses, routes, rules and
+// settings, and remove its link, which stops the device; it cannot create
+// one.
+type remoteUserspace struct {
+	h *netlink.Handle
+}
+
+func (r *remoteUserspace) kind() Backend { return BackendUserspace }
+
+func (r *remoteUserspace) create(name string, mtu int) error {
+	return fmt.Errorf("the embedded device %s of another process is gone: %w", name, ErrConflict)
+}
+
+func (r *remoteUserspace) linkUp() error { return nil } // its process follows the link state
+
+func (r *remoteUserspace) owns(l netlink.Link) bool {
+	return l.Type() == "tuntap" && l.Attrs().Alias == linkAlias
+}
+
+func (r *remoteUserspace) remove(l netlink.Link) error { return r.h.LinkDel(l) }
+
+func (r *remoteUserspace) close() error { return nil }
 
 // nsTUN is a TUN device whose MTU lookups (an ioctl on a fresh socket,
 // which resolves the interface name in the caller's namespace) run in the

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
@@ -49,6 +51,11 @@ func crashChild() {
 		os.Exit(1)
 	}
 	fmt.Println("up")
+	if done := tun.DeviceDone(); done != nil {
+		<-done // another process brought the embedded device down
+		fmt.Println("device done")
+		os.Exit(0)
+	}
 	select {}
 }
 
@@ -211,6 +218,72 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		fresh.Close()
 		if diff := settledDiff(before, func() string { return fullDump(t, w.A) }); diff != "" {
 			t.Fatalf("round %d: namespace after Down:\n%s", round, diff)
+		}
+	}
+}
+
+// TestManageFromAnotherProcess: a process runs Up and keeps the tunnel
+// (an embedded device lives in that process). Another process, with only
+// the config, checks it (in sync), finds a rule deleted by hand, repairs
+// it, and finally brings it down; an embedded device then stops, and its
+// process sees that through DeviceDone.
+func TestManageFromAnotherProcess(t *testing.T) {
+	w := newArticle(t)
+	w.upB(t)
+	cfg := w.configA(transparent.PeerRouteRule)
+	before := dump(t, w.A)
+	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+string(req))
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		child.Process.Kill()
+		child.Wait()
+	}()
+	lines := bufio.NewReader(out)
+	lines.ReadString('\n') // "start"
+	if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "up" {
+		t.Fatalf("child: %q", line)
+	}
+
+	other := newTunnel(t, cfg, w.A)
+	ctx := context.Background()
+	if err := other.Check(ctx); err != nil {
+		t.Fatalf("Check from another process: %v", err)
+	}
+	rule := netlink.NewRule()
+	rule.Priority, rule.Table, rule.Protocol = 456, 123, transparent.RouteProtocol
+	rule.Dst = &net.IPNet{IP: publicB.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	if err := w.A.Netlink().RuleDel(rule); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Check(ctx); !errors.Is(err, transparent.ErrDrift) {
+		t.Fatalf("Check after deleting a rule = %v, want ErrDrift", err)
+	}
+	if err := other.Up(ctx); err != nil {
+		t.Fatalf("Up from another process: %v", err)
+	}
+	if err := other.Check(ctx); err != nil {
+		t.Errorf("Check after the repair: %v", err)
+	}
+	w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+
+	if err := other.Down(ctx); err != nil {
+		t.Fatalf("Down from another process: %v", err)
+	}
+	expectSameDump(t, w.A, before, "after Down from another process")
+	if wantBackend() == transparent.BackendUserspace {
+		if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "device done" {
+			t.Errorf("the process running the embedded device said %q, want %q", line, "device done")
 		}
 	}
 }

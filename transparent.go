@@ -330,6 +330,21 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	return t.readDevice(t.cfg.Name)
 }
 
+// DeviceDone returns a channel that is closed when the embedded device
+// this Tunnel runs stops: by Down or Close, or because another process
+// deleted its link. It returns nil, which never closes, when this Tunnel
+// runs no embedded device (a kernel device, one run by another process,
+// or none yet). A program that keeps an embedded device up can wait on
+// it.
+func (t *Tunnel) DeviceDone() <-chan struct{} {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if u, ok := t.backend.(*userspaceBackend); ok {
+		return u.done()
+	}
+	return nil
+}
+
 // Backend reports the backend in use, or BackendAuto before the first Up
 // or Down has found or made the link.
 func (t *Tunnel) Backend() Backend {
