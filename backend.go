@@ -74,10 +74,10 @@ func (t *Tunnel) chooseBackend(existing netlink.Link) (backend, error) {
 	if t.backend != nil && t.backend.owns(existing) {
 		return t.backend, nil
 	}
-	ours := existing.Attrs().Alias == linkAlias
+	ours := isOurs(existing)
 	switch typ := existing.Type(); {
 	case typ == "wireguard" && !ours:
-		return nil, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q): %w", t.cfg.Name, linkAlias, ErrConflict)
+		return nil, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", t.cfg.Name, linkAlias, ErrConflict)
 	case typ == "wireguard" && t.want == BackendUserspace:
 		return nil, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", t.cfg.Name, ErrConflict)
 	case typ == "wireguard":
@@ -136,6 +136,18 @@ func (t *Tunnel) kernelHasWireGuard() (bool, error) {
 		return err
 	})
 	return found, err
+}
+
+// Marks of the links this package makes. The alias shows in `ip link`;
+// the group is set atomically when a kernel link is created (see
+// kernelBackend.create). A link with either is ours.
+const (
+	linkAlias = "wgtransparent"
+	linkGroup = 0x77677470 // "wgtp"
+)
+
+func isOurs(l netlink.Link) bool {
+	return l.Attrs().Alias == linkAlias || l.Attrs().Group == linkGroup
 }
 
 // markOurs sets linkAlias on a link this package has just made, the mark

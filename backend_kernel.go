@@ -1,16 +1,10 @@
 package transparent
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/vishvananda/netlink"
 )
-
-// linkAlias is the alias (`ip link set wg0 alias ...`) that marks a kernel
-// WireGuard link as made by this package, so that Up and Down never take
-// over or delete a WireGuard link someone else made (wg-quick, say).
-const linkAlias = "wgtransparent"
 
 // kernelBackend manages a kernel WireGuard link ("ip link add wg0 type
 // wireguard"). The link outlives the process; Down removes it.
@@ -20,32 +14,28 @@ type kernelBackend struct {
 
 func (k *kernelBackend) kind() Backend { return BackendKernel }
 
+// create makes the link in the group linkGroup, which the kernel sets as
+// it creates the link, so that a link of ours is recognized even if the
+// process dies before markOurs sets the alias (the kernel ignores an
+// alias given at creation).
 func (k *kernelBackend) create(name string, mtu int) error {
 	attrs := netlink.NewLinkAttrs()
 	attrs.Name = name
 	attrs.MTU = mtu
+	attrs.Group = linkGroup
 	if err := k.h.LinkAdd(&netlink.Wireguard{LinkAttrs: attrs}); err != nil {
 		return fmt.Errorf("add wireguard link: %w", err)
 	}
-	// The kernel ignores IFLA_IFALIAS when it creates a link: set it after.
 	link, err := k.h.LinkByName(name)
-	if err == nil {
-		err = k.h.LinkSetAlias(link, linkAlias)
-	}
 	if err != nil {
-		if link != nil {
-			err = errors.Join(err, k.h.LinkDel(link))
-		}
-		return fmt.Errorf("mark wireguard link as ours: %w", err)
+		return fmt.Errorf("look up new wireguard link: %w", err) // its group marks it ours for Down
 	}
-	return nil
+	return markOurs(k.h, link.Attrs().Index)
 }
 
 func (k *kernelBackend) linkUp() error { return nil }
 
-func (k *kernelBackend) owns(l netlink.Link) bool {
-	return l.Type() == "wireguard" && l.Attrs().Alias == linkAlias
-}
+func (k *kernelBackend) owns(l netlink.Link) bool { return l.Type() == "wireguard" && isOurs(l) }
 
 func (k *kernelBackend) remove(l netlink.Link) error { return k.h.LinkDel(l) }
 

@@ -137,7 +137,7 @@ func (r *remoteUserspace) create(name string, mtu int) error {
 func (r *remoteUserspace) linkUp() error { return nil } // its process follows the link state
 
 func (r *remoteUserspace) owns(l netlink.Link) bool {
-	return l.Type() == "tuntap" && l.Attrs().Alias == linkAlias
+	return l.Type() == "tuntap" && isOurs(l)
 }
 
 func (r *remoteUserspace) remove(l netlink.Link) error { return r.h.LinkDel(l) }

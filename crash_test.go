@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -56,7 +57,7 @@ func crashChild() {
 		fmt.Println("device done")
 		os.Exit(0)
 	}
-	select {}
+	time.Sleep(math.MaxInt64) // until killed; a pending timer keeps Go from seeing a deadlock
 }
 
 // TestDownAfterCrash: a process runs Up and is killed with SIGKILL. An
@@ -95,7 +96,9 @@ func TestDownAfterCrash(t *testing.T) {
 	if err := child.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	child.Wait()
+	if err := child.Wait(); err == nil || err.Error() != "signal: killed" {
+		t.Fatalf("child ended with %v before it was killed", err)
+	}
 
 	if wantBackend() == transparent.BackendUserspace {
 		deadline := time.Now().Add(5 * time.Second)

@@ -17,3 +17,6 @@ func Writes(t *Tunnel) int { return t.writes }
 // SetStepDelay makes t pause for d before each kernel write, so that a
 // test can kill a process in the middle of an Up.
 func SetStepDelay(t *Tunnel, d time.Duration) { t.stepDelay = d }
+
+// LinkGroup is the group a kernel link of ours is created in.
+const LinkGroup = linkGroup

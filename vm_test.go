@@ -71,3 +71,24 @@ func TestForeignKernelLink(t *testing.T) {
 	}
 	expectSameDump(t, w.A, before, "after Up and Down next to a foreign link")
 }
+
+// TestInterruptedKernelLink: a process that died between creating the
+// kernel link and setting its alias left a link marked only by its group;
+// Up adopts it and Down removes it.
+func TestInterruptedKernelLink(t *testing.T) {
+	w := newArticle(t)
+	before := dump(t, w.A)
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name, attrs.Group = w.nameA, transparent.LinkGroup
+	if err := w.A.Netlink().LinkAdd(&netlink.Wireguard{LinkAttrs: attrs}); err != nil {
+		t.Fatal(err)
+	}
+	tun := newTunnel(t, w.configA(transparent.PeerRouteRule), w.A)
+	if err := tun.Up(context.Background()); err != nil {
+		t.Fatalf("Up over the interrupted link: %v", err)
+	}
+	if err := tun.Down(context.Background()); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	expectSameDump(t, w.A, before, "after Down")
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -54,8 +55,49 @@ func Article(t TB) *World {
 			t.Fatalf("build the article's world: %v", err)
 		}
 	}
+	for _, l := range legs {
+		for _, end := range []struct {
+			ns  *NS
+			dev string
+		}{{w.Router, l.dev}, {l.ns, "eth0"}} {
+			if err := end.ns.waitSettled(end.dev, 5*time.Second); err != nil {
+				t.Fatalf("build the article's world: %v", err)
+			}
+		}
+	}
 	w.Server = serve(t, w.B)
 	return w
+}
+
+// waitSettled waits until the link named dev is operationally up and has
+// its IPv6 link-local address, no longer tentative. The kernel may bring a
+// veth up up to a second after it was set up (it treats some link state
+// changes as not urgent), and the link-local address and its routes come
+// after that: a test that dumps the namespace before then would see them
+// appear later.
+func (n *NS) waitSettled(dev string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		link, err := n.nl.LinkByName(dev)
+		if err != nil {
+			return fmt.Errorf("find %s in %s: %w", dev, n.Name, err)
+		}
+		if link.Attrs().OperState == netlink.OperUp {
+			addrs, err := n.nl.AddrList(link, unix.AF_INET6)
+			if err != nil {
+				return fmt.Errorf("list addresses of %s in %s: %w", dev, n.Name, err)
+			}
+			for _, a := range addrs {
+				if a.IP.IsLinkLocalUnicast() && a.Flags&unix.IFA_F_TENTATIVE == 0 {
+					return nil
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s in %s not up with a link-local address after %s", dev, n.Name, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // connect makes the veth pair of l from router n, configures both ends and gives the
