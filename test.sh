@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test of the project, as root (the integration tests build
-# throwaway network namespaces). Installs what a fresh machine lacks.
+# throwaway network namespaces), then the same suite against kernel
+# WireGuard in a VM (test/vm/run.sh). Installs what a fresh machine lacks.
 # Usage: sudo ./test.sh [go test flags...]
+# NO_VM=1 skips the VM run for a quick local check; CI never skips it.
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -26,3 +28,9 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -race "$@" ./...
+
+if [ "${NO_VM:-}" = 1 ] && [ "${CI:-}" != true ]; then
+	echo "test.sh: NO_VM=1: skipped the kernel WireGuard run in the VM (bash test/vm/run.sh)" >&2
+	exit 0
+fi
+bash test/vm/run.sh
