@@ -1,0 +1,171 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/testns"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+func TestMain(m *testing.M) { testns.GuardMain(m) }
+
+// TestCommand builds the command and drives the article's world with it:
+// up (in the foreground, with the embedded device), check in sync, a rule
+// deleted by hand, check reports drift, up from another process repairs
+// it, the tunnel works, down leaves nothing and stops the foreground up.
+func TestCommand(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := filepath.Join(t.TempDir(), "wg-transparent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	w := testns.Article(t)
+	keyA, keyB := genKey(t), genKey(t)
+	b, err := transparent.New(transparent.Config{
+		Name: "wgcmdb", PrivateKey: keyB, ListenPort: 51822,
+		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
+		Peers:     []transparent.Peer{{PublicKey: keyA.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}},
+	}, transparent.WithNetNS(w.B.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := b.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+
+	file := filepath.Join(t.TempDir(), "wgcmda.conf")
+	conf := `[Interface]
+PrivateKey = ` + keyA.String() + `
+Address = 10.0.0.1/32
+ListenPort = 51821
+Table = 123
+Priority = 455
+PeerRoute = rule
+
+[Peer]
+PublicKey = ` + keyB.PublicKey().String() + `
+Endpoint = 203.0.113.2:51822
+AllowedIPs = 10.0.0.2/32
+Transparent = 203.0.113.2/32
+`
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := testns.Dump(w.A)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := func(want int, args ...string) string {
+		t.Helper()
+		c := exec.Command(bin, append(args, file, "--netns", w.A.Name)...)
+		out, err := c.CombinedOutput()
+		if got := c.ProcessState.ExitCode(); got != want {
+			t.Fatalf("wg-transparent %s: exit %d (%v), want %d\n%s", strings.Join(args, " "), got, err, want, out)
+		}
+		return string(out)
+	}
+
+	if out := cmd(0, "plan"); !strings.Contains(out, "add rule 456 to 203.0.113.2/32 lookup 123") {
+		t.Errorf("plan:\n%s", out)
+	}
+	up := exec.Command(bin, "up", file, "--netns", w.A.Name)
+	stdout, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	up.Stderr = os.Stderr
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		up.Process.Kill()
+		up.Wait()
+	}()
+	lines := bufio.NewReader(stdout)
+	if line, _ := lines.ReadString('\n'); !strings.Contains(line, "is up") {
+		t.Fatalf("up said %q", line)
+	}
+	cmd(0, "check")
+	rule := netlink.NewRule()
+	rule.Priority, rule.Table, rule.Protocol = 456, 123, transparent.RouteProtocol
+	rule.Dst = &net.IPNet{IP: net.IPv4(203, 0, 113, 2).To4(), Mask: net.CIDRMask(32, 32)}
+	if err := w.A.Netlink().RuleDel(rule); err != nil {
+		t.Fatal(err)
+	}
+	if out := cmd(1, "check"); !strings.Contains(out, "add rule 456") {
+		t.Errorf("check after deleting a rule:\n%s", out)
+	}
+	cmd(0, "up") // from another process: repairs, and returns
+	cmd(0, "check")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := testns.Get(ctx, w.A, "http://203.0.113.2/"); err != nil || w.Server.Last() != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("request through the tunnel: %v, B logged %s", err, w.Server.Last())
+	}
+	if out := cmd(0, "show"); !strings.Contains(out, "456: to 203.0.113.2/32 lookup 123") ||
+		!strings.Contains(out, "allowed ips: 10.0.0.2/32, 203.0.113.2/32") || !strings.Contains(out, "latest handshake") {
+		t.Errorf("show:\n%s", out)
+	}
+
+	cmd(0, "down")
+	done := make(chan error)
+	go func() { done <- up.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("the foreground up ended with %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the foreground up did not end when its device was brought down")
+	}
+	after, err := testns.Dump(w.A)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := testns.Diff(before, after); diff != "" {
+		t.Errorf("after down:\n%s", diff)
+	}
+}
+
+// TestCommandErrors: usage errors and bad files exit 2 with a message a
+// person understands.
+func TestCommandErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "wg0.conf")
+	os.WriteFile(bad, []byte("[Interface]\nPrivateKey = nope\nColor = blue\n"), 0o600)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "want a command and a FILE"},
+		{[]string{"fly", bad}, `unknown command "fly"`},
+		{[]string{"up", bad, "--backend", "magic"}, "use auto, kernel or userspace"},
+		{[]string{"check", filepath.Join(dir, "missing.conf")}, "no such file"},
+		{[]string{"check", bad}, "wg0.conf:3"},
+	} {
+		var out strings.Builder
+		if got := run(tc.args, &out, &out); got != exitError || !strings.Contains(out.String(), tc.want) {
+			t.Errorf("wg-transparent %q: exit %d\n%s\nwant exit 2 mentioning %q", tc.args, got, out.String(), tc.want)
+		}
+	}
+}
+
+func genKey(t *testing.T) wgtypes.Key {
+	k, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}

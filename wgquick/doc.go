@@ -1,0 +1,22 @@
+// Package wgquick reads and writes wg-quick configuration files
+// (/etc/wireguard/wg0.conf) for the transparent tunnel.
+//
+// [Parse] accepts the whole wg-quick format and this library's own keys
+// ([Interface] Priority, PeerRoute, Exception, SNAT, PublicAddress; [Peer]
+// Transparent, ExpectedEndpoint). It also recognizes the hooks that the
+// "WireGuard Transparent Tunnel" article writes by hand — the ip rule, ip
+// route and iptables lines of its PreUp, PostUp and PostDown keys — and
+// turns them into [transparent.Config] fields, so that a file written for
+// wg-quick can be brought up by the library unchanged. Every other hook is
+// kept, and so are DNS and SaveConfig, which the library does not apply;
+// [File.Notes] says what was recognized and what was kept. Parse checks the
+// result with [transparent.Config.Validate], and reports every problem with
+// the file name, the line, the key, and the fix ([ParseError]).
+//
+// [Render] writes a File back as a plain wg-quick file in the article's
+// style, with the library's work spelled out as wg-quick directives and
+// hooks, for hosts that must stay on wg-quick. [RenderNative] writes it
+// with the library's own keys instead. Parse of either gives the same
+// Config back; [Unrenderable] lists the rare settings that plain wg-quick
+// cannot carry.
+package wgquick

@@ -1,0 +1,71 @@
+package wgquick
+
+import (
+	"cmp"
+	"errors"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/wgtransparent/transparent"
+)
+
+// File is a wg-quick configuration: the tunnel's transparent.Config plus
+// what the library does not apply itself. Nothing in a file is dropped
+// silently.
+type File struct {
+	// Config is the tunnel. Parse fills in Name (from the file name),
+	// Table (123 when the file has none), Priority (from the file's rules,
+	// else 455) and, in fwmark exception mode, FwMark (0xca6c when the file
+	// has none), so that it is explicit.
+	Config transparent.Config
+
+	// DNS is [Interface] DNS, kept: wg-quick runs resolvconf with it, the
+	// library does not.
+	DNS []string
+
+	// SaveConfig is [Interface] SaveConfig, kept: wg-quick saves the
+	// running device into the file on down, the library does not.
+	SaveConfig bool
+
+	// PreUp, PostUp, PreDown and PostDown are the hooks that Parse did not
+	// turn into Config fields, in file order. The library does not run
+	// them; the wg-transparent command runs them like wg-quick.
+	PreUp, PostUp, PreDown, PostDown []string
+
+	// Notes are human-readable remarks, in file order: what Parse
+	// recognized and what it kept without applying it.
+	Notes []string
+}
+
+// Parse reads a wg-quick file. name is the file's name, used in errors
+// ("wg0.conf") and, without its directory and ".conf", as the interface
+// name, as wg-quick does.
+//
+// Parse reports every problem of the file at once, joined with
+// errors.Join, each a *ParseError. Syntax problems come first; only a file
+// without them is checked as a tunnel, with transparent.Config.Validate,
+// whose problems are mapped back to the lines that set the fields.
+func Parse(name string, data []byte) (*File, error) {
+	p := newParser(name)
+	p.scan(string(data))
+	if len(p.errs) == 0 {
+		p.recognize()
+	}
+	if len(p.errs) == 0 {
+		p.validate()
+	}
+	if len(p.errs) > 0 {
+		return nil, errors.Join(p.errs...)
+	}
+	slices.SortStableFunc(p.notes, func(a, b note) int { return cmp.Compare(a.line, b.line) })
+	for _, n := range p.notes {
+		p.f.Notes = append(p.f.Notes, n.text)
+	}
+	return p.f, nil
+}
+
+// interfaceName is the interface wg-quick would make for the file name.
+func interfaceName(name string) string {
+	return strings.TrimSuffix(filepath.Base(name), ".conf")
+}

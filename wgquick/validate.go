@@ -1,0 +1,114 @@
+package wgquick
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/wgtransparent/transparent"
+)
+
+// validate checks the config with transparent.Config.Validate, and
+// reports each problem at the line that set the field.
+func (p *parser) validate() {
+	err := p.cfg.Validate()
+	if err == nil {
+		return
+	}
+	p.locateLists()
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		var fe *transparent.FieldError
+		if !errors.As(e, &fe) {
+			p.errs = append(p.errs, fmt.Errorf("%s: %w", p.file, e))
+			continue
+		}
+		src := p.where(fe.Field)
+		p.fail(src.line, src.key, fe.Problem, fe.Fix, e)
+	}
+}
+
+// locateLists records where each element of the config's lists came
+// from, by the field names Validate uses.
+func (p *parser) locateLists() {
+	p.at["Name"] = source{0, "file name"}
+	p.at["Peers"] = source{0, "[Peer]"}
+	p.at["Addresses"] = source{p.iface, "Address"}
+	p.at["PublicAddresses"] = source{p.iface, "PublicAddress"}
+	for i, s := range p.addrs {
+		p.at[fmt.Sprintf("Addresses[%d]", i)] = s
+	}
+	if len(p.public) > 0 {
+		p.at["PublicAddresses"] = p.public[0]
+	}
+	if len(p.addrs) > 0 {
+		p.at["Addresses"] = p.addrs[0]
+	}
+	for i, s := range p.public {
+		p.at[fmt.Sprintf("PublicAddresses[%d]", i)] = s
+	}
+	for i, d := range p.peers {
+		f := fmt.Sprintf("Peers[%d]", i)
+		p.at[f] = source{d.section, "[Peer]"}
+		for j, s := range d.allowed {
+			p.at[fmt.Sprintf("%s.AllowedIPs[%d]", f, j)] = s
+		}
+		for j, s := range d.transparent {
+			p.at[fmt.Sprintf("%s.Transparent[%d]", f, j)] = s
+		}
+	}
+}
+
+// where finds the line of a field such as "Peers[0].Transparent[1]": its
+// own, else its closest parent's, with the key the file uses for it.
+func (p *parser) where(field string) source {
+	if s, ok := p.at[field]; ok {
+		return s
+	}
+	key := fileKey(field)
+	for f := parentField(field); f != ""; f = parentField(f) {
+		if s, ok := p.at[f]; ok {
+			return source{s.line, key}
+		}
+	}
+	return source{p.iface, key}
+}
+
+// parentField strips the last index or name: "Peers[0].AllowedIPs[1]" ->
+// "Peers[0].AllowedIPs" -> "Peers[0]" -> "Peers" -> "".
+func parentField(f string) string {
+	if strings.HasSuffix(f, "]") {
+		if i := strings.LastIndexByte(f, '['); i >= 0 {
+			return f[:i]
+		}
+	}
+	if i := strings.LastIndexByte(f, '.'); i >= 0 {
+		return f[:i]
+	}
+	return ""
+}
+
+// fileKey is the key that sets a field: "Peers[0].AllowedIPs[1]" ->
+// "AllowedIPs", "Addresses" -> "Address".
+func fileKey(field string) string {
+	for strings.HasSuffix(field, "]") {
+		field = parentField(field)
+	}
+	if i := strings.LastIndexByte(field, '.'); i >= 0 {
+		field = field[i+1:]
+	}
+	switch field {
+	case "Addresses":
+		return "Address"
+	case "PublicAddresses":
+		return "PublicAddress"
+	case "Peers":
+		return "[Peer]"
+	case "Name":
+		return "file name"
+	}
+	return field
+}
