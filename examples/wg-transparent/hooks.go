@@ -1,13 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os/exec"
-	"runtime"
 	"strings"
 
 	"github.com/vishvananda/netns"
+	"github.com/wgtransparent/transparent/internal/nsdo"
 )
 
 // hooks runs a file's PreUp/PostUp/PreDown/PostDown commands like
@@ -28,8 +27,7 @@ func (c *command) hooks(kind, iface string, cmds []string) error {
 
 // inNetNS runs fn on a thread in the --netns namespace (a child process
 // starts in the namespace of the thread that starts it), or as is without
-// --netns. The thread is switched back before it is unlocked; if that
-// fails it stays locked and Go discards it.
+// --netns.
 func (c *command) inNetNS(fn func() error) error {
 	if c.netns == "" {
 		return fn()
@@ -39,28 +37,5 @@ func (c *command) inNetNS(fn func() error) error {
 		return fmt.Errorf("open network namespace: %w", err)
 	}
 	defer target.Close()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		if err := netns.Set(target); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("enter network namespace: %w", err)
-			return
-		}
-		fnErr := fn()
-		if err := netns.Set(orig); err != nil {
-			errc <- errors.Join(fnErr, err)
-			return
-		}
-		runtime.UnlockOSThread()
-		errc <- fnErr
-	}()
-	return <-errc
+	return nsdo.Do(target, fn)
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+	"github.com/wgtransparent/transparent/internal/nsdo"
 	"golang.org/x/sys/unix"
 )
 
@@ -37,7 +38,7 @@ func DumpHost() (string, error) {
 }
 
 func dumpIn(ns netns.NsHandle, name string) (dump string, err error) {
-	err = doIn(ns, name, func() (err error) {
+	err = nsdo.Do(ns, func() (err error) {
 		for range 5 { // a dump interrupted by a concurrent change is retried
 			if dump, err = dumpHere(); !errors.Is(err, netlink.ErrDumpInterrupted) {
 				break

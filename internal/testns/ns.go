@@ -3,14 +3,13 @@ package testns
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"github.com/wgtransparent/transparent/internal/nsdo"
 )
 
 // NS is a named network namespace made for one test.
@@ -34,7 +33,7 @@ func New(t TB, label string) *NS {
 	rand.Read(suffix)
 	n := &NS{Name: "wgt-" + label + "-" + hex.EncodeToString(suffix)}
 	n.Path = filepath.Join("/run/netns", n.Name)
-	err := runLocked(func() (err error) {
+	err := nsdo.Do(startNS, func() (err error) { // NewNamed moves the thread into the new namespace
 		n.Handle, err = netns.NewNamed(n.Name)
 		return err
 	})
@@ -70,64 +69,14 @@ func New(t TB, label string) *NS {
 // fn opens belong to the namespace; /proc/sys/net is the namespace's. The
 // thread is switched back before it is unlocked; if that fails, the thread
 // stays locked and Go discards it when the goroutine exits.
-func (n *NS) Do(fn func() error) error { return doIn(n.Handle, n.String(), fn) }
+func (n *NS) Do(fn func() error) error { return nsdo.Do(n.Handle, fn) }
 
 // String returns "network namespace NAME".
 func (n *NS) String() string { return "network namespace " + n.Name }
 
-// doIn runs fn on a locked thread in namespace ns, called name in errors.
-func doIn(ns netns.NsHandle, name string, fn func() error) error {
-	return runLocked(func() error {
-		if err := switchTo(ns); err != nil {
-			return fmt.Errorf("enter %s: %w", name, err)
-		}
-		return fn()
-	})
-}
-
 // Netlink returns the netlink handle bound to the namespace, closed at
 // cleanup.
 func (n *NS) Netlink() *netlink.Handle { return n.nl }
-
-// runLocked runs fn on a new goroutine locked to its OS thread and waits for
-// it. If fn left the thread in another network namespace, the thread is
-// switched back; if that fails it is never unlocked, so Go discards it rather
-// than run other goroutines in the wrong namespace.
-func runLocked(fn func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get the thread's network namespace: %w", err)
-			return
-		}
-		defer orig.Close()
-		err = fn()
-		if serr := switchTo(orig); serr != nil {
-			errc <- errors.Join(err, fmt.Errorf("switch the thread back to its network namespace: %w", serr))
-			return // still locked
-		}
-		runtime.UnlockOSThread()
-		errc <- err
-	}()
-	return <-errc
-}
-
-// switchTo moves the calling (locked) thread into ns unless it is there
-// already, which needs no privilege.
-func switchTo(ns netns.NsHandle) error {
-	cur, err := netns.Get()
-	if err != nil {
-		return err
-	}
-	defer cur.Close()
-	if cur.Equal(ns) {
-		return nil
-	}
-	return netns.Set(ns)
-}
 
 // sysctl writes value to /proc/sys/key as seen from inside the namespace.
 func (n *NS) sysctl(key, value string) error {
