@@ -131,6 +131,7 @@ func (c Config) validatePeers(v *validator) {
 	}
 	own := c.PrivateKey.PublicKey()
 	keys := map[wgtypes.Key]int{}
+	endpoints := map[netip.AddrPort]int{}
 	// owner remembers which field first listed each prefix, across peers,
 	// because WireGuard routes one prefix to one peer only.
 	owner := map[netip.Prefix]string{}
@@ -153,8 +154,17 @@ func (c Config) validatePeers(v *validator) {
 		case len(p.Transparent) > 0 && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
 			v.add(pf+".Endpoint", "not set, but Transparent is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
 		}
-		if p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second {
+		switch {
+		case p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second:
 			v.add(pf+".PersistentKeepalive", "%[1]s is out of range", "use 0 (off) to 65535s, usually 25s", p.PersistentKeepalive)
+		case p.PersistentKeepalive%time.Second != 0:
+			v.add(pf+".PersistentKeepalive", "%[1]s is not a whole number of seconds", "WireGuard counts it in seconds: use %[2]s", p.PersistentKeepalive, p.PersistentKeepalive.Round(time.Second))
+		}
+		if ep := p.exceptionEndpoint(); ep.IsValid() {
+			if j, dup := endpoints[ep]; dup {
+				v.add(pf+".Endpoint", "%[1]s is also Peers[%[2]d]'s endpoint", "give each peer its own endpoint: WireGuard and the exception rule tell peers apart by it", ep, j)
+			}
+			endpoints[ep] = i
 		}
 		checkPrefixes(v, owner, pf+".AllowedIPs", p.AllowedIPs)
 		checkPrefixes(v, owner, pf+".Transparent", p.Transparent)

@@ -138,6 +138,10 @@ var rejectCases = []rejectCase{
 		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("203.0.112.0/23"))
 		c.Peers[0].Transparent = nil
 	}, "Peers[0].AllowedIPs[1]", "PeerRouteRule"},
+	{"fractional keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = 2500 * time.Millisecond }, "Peers[0].PersistentKeepalive", "whole number of seconds"},
+	{"two peers, one endpoint", func(c *Config) {
+		c.Peers = append(c.Peers, Peer{PublicKey: testKey(3).PublicKey(), Endpoint: c.Peers[0].Endpoint, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
+	}, "Peers[1].Endpoint", "also Peers[0]"},
 	{"both endpoints", func(c *Config) { c.Peers[0].ExpectedEndpoint = c.Peers[0].Endpoint }, "Peers[0].ExpectedEndpoint", "remove it"},
 	{"bad expected endpoint", func(c *Config) { c.Peers[0].ExpectedEndpoint = netip.MustParseAddrPort("[ff02::1]:5") }, "Peers[0].ExpectedEndpoint", "unicast"},
 	{"unknown exception mode", func(c *Config) { c.Exception = 7 }, "Exception", "ExceptionFwMark"},
