@@ -257,8 +257,9 @@ type Peer struct {
 	PersistentKeepalive time.Duration
 }
 
-// withDefaults returns a copy of c with the documented zero values filled in.
-func (c Config) withDefaults() Config {
+// WithDefaults returns a copy of c with the documented zero values filled
+// in: MTU, Table, Priority, and FwMark in ExceptionFwMark mode.
+func (c Config) WithDefaults() Config {
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
 	}

@@ -85,7 +85,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
 	}
 	return &Tunnel{
-		cfg:      cfg.withDefaults(),
+		cfg:      cfg.WithDefaults(),
 		lockPath: lockPath,
 		want:     o.backend,
 		fwWant:   o.firewall,
@@ -241,7 +241,7 @@ func (t *Tunnel) SetConfig(cfg Config) error {
 	if cfg.Name != t.cfg.Name {
 		return &FieldError{Field: "Name", Problem: fmt.Sprintf("%q differs from the tunnel's %q", cfg.Name, t.cfg.Name), Fix: "keep the Name, or Down this tunnel and make a new one"}
 	}
-	t.cfg = cfg.withDefaults()
+	t.cfg = cfg.WithDefaults()
 	return nil
 }
 

@@ -51,7 +51,7 @@ func format(text string, args []any) string {
 // field and the fix. It returns nil for a config that Up can apply.
 func (c Config) Validate() error {
 	v := &validator{}
-	c = c.withDefaults()
+	c = c.WithDefaults()
 	c.validateInterface(v)
 	c.validatePeers(v)
 	c.validateFamilies(v)

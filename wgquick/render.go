@@ -22,7 +22,7 @@ import (
 // Transparent prefixes) and PersistentKeepalive. What plain wg-quick cannot
 // express (see Unrenderable) is written as a comment.
 func Render(f *File) []byte {
-	c := effective(f.Config)
+	c := withDefaults(f.Config)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -55,7 +55,7 @@ func Render(f *File) []byte {
 // PersistentKeepalive. Priority and PeerRoute are always written, so that
 // nothing is inferred when the file is read back.
 func RenderNative(f *File) []byte {
-	c := effective(f.Config)
+	c := withDefaults(f.Config)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -91,17 +91,12 @@ func RenderNative(f *File) []byte {
 	return w.Bytes()
 }
 
-// effective returns c with the defaults that Parse makes explicit.
-func effective(c transparent.Config) transparent.Config {
-	if c.Table == 0 {
-		c.Table = transparent.DefaultTable
-	}
-	if c.Priority == 0 {
-		c.Priority = transparent.DefaultPriority
-	}
-	if c.Exception == transparent.ExceptionFwMark && c.FwMark == 0 {
-		c.FwMark = transparent.DefaultFwMark
-	}
+// withDefaults is the library's Config.WithDefaults, but for the MTU: a
+// file without MTU leaves it to the library, and renders without it.
+func withDefaults(c transparent.Config) transparent.Config {
+	mtu := c.MTU
+	c = c.WithDefaults()
+	c.MTU = mtu
 	return c
 }
 

@@ -17,7 +17,7 @@ import (
 // finds the address at Up), or an ExpectedEndpoint in fwmark mode.
 // RenderNative has none of these gaps.
 func Unrenderable(f *File) []string {
-	c := effective(f.Config)
+	c := withDefaults(f.Config)
 	var gaps []string
 	gap := func(format string, args ...any) { gaps = append(gaps, fmt.Sprintf(format, args...)) }
 
