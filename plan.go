@@ -31,14 +31,18 @@ func desiredState(c Config) desired {
 // upSteps returns the kernel writes that take the state have to want, in
 // a safe order:
 //
-//  1. stale rules of ours go first (transparent ones before exceptions);
+//  1. stale transparent and peer rules of ours go first;
 //  2. the link is made and configured: device settings, MTU, addresses, up;
 //  3. missing routes are added and stale ones removed;
 //  4. the SNAT chains are made (fw, from firewallSteps), so that the first
 //     packet through the tunnel is already translated;
-//  5. missing rules are added: exception rules first, so the peers' own
-//     WireGuard packets are never routed into the tunnel, then the peer and
-//     transparent rules.
+//  5. missing rules are added: exception rules first, then the peer and
+//     transparent rules;
+//  6. stale exception rules go last.
+//
+// So at no moment does a transparent rule stand without the exception rule
+// that keeps the peers' own WireGuard packets out of the tunnel, even when
+// a config change replaces the exception rules.
 //
 // An empty result means the kernel already matches the config.
 func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []step) []step {
@@ -47,9 +51,12 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 	for _, r := range want.rules {
 		wantRules[r] = true
 	}
-	steps = append(steps, removeRules(c.Priority, have.rules, func(r ownedRule) bool {
-		return !r.ok || !wantRules[r.spec]
-	})...)
+	stale := func(exception bool) func(ownedRule) bool {
+		return func(r ownedRule) bool {
+			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == tableMain) == exception
+		}
+	}
+	steps = append(steps, removeRules(c.Priority, have.rules, stale(false))...)
 
 	if have.link == nil {
 		steps = append(steps, &createLink{name: want.name, mtu: want.mtu})
@@ -87,7 +94,7 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 	for _, r := range missing(want.rules, haveRules) {
 		steps = append(steps, &addRule{rule: r})
 	}
-	return steps
+	return append(steps, removeRules(c.Priority, have.rules, stale(true))...)
 }
 
 // downSteps returns the kernel writes that remove everything of ours:

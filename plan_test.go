@@ -1,0 +1,73 @@
+package transparent
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestExceptionNeverMissing replays config changes over each other and
+// checks the order of the steps: at every point of the plan, each
+// transparent rule present has an exception rule present.
+func TestExceptionNeverMissing(t *testing.T) {
+	port := articleA(PeerRouteRule).WithDefaults()
+	fwmark := port
+	fwmark.Exception = ExceptionFwMark
+	fwmark = fwmark.WithDefaults()
+	moved := port
+	moved.Priority = 1000
+	for _, change := range []struct {
+		name     string
+		from, to Config
+	}{
+		{"port to fwmark", port, fwmark},
+		{"fwmark to port", fwmark, port},
+		{"priority moves", port, moved},
+		{"priority moves back", moved, port},
+	} {
+		t.Run(change.name, func(t *testing.T) {
+			have := &state{}
+			present := map[string]bool{} // rule text -> in the kernel
+			for _, r := range desiredRules(change.from) {
+				have.rules = append(have.rules, ownedRule{spec: r, ok: true, raw: *r.netlink()})
+				present[r.String()] = true
+			}
+			check := func(when string) {
+				exceptions, transparent := 0, 0
+				for r := range present {
+					switch {
+					case strings.Contains(r, "lookup main"):
+						exceptions++
+					case strings.Contains(r, "to 203.0.113.2/32 lookup"):
+						transparent++
+					}
+				}
+				if transparent > 0 && exceptions == 0 {
+					t.Fatalf("%s: a transparent rule stands without an exception rule: %v", when, present)
+				}
+			}
+			for _, s := range upSteps(change.to, desiredState(change.to), have, nil, nil) {
+				switch s := s.(type) {
+				case *addRule:
+					present[s.rule.String()] = true
+				case *delRule:
+					delete(present, s.rule.spec.String())
+				}
+				check("after " + s.String())
+			}
+			var got []string
+			for r := range present {
+				got = append(got, r)
+			}
+			var want []string
+			for _, r := range desiredRules(change.to) {
+				want = append(want, r.String())
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("rules after the plan %q, want %q", got, want)
+			}
+		})
+	}
+}
