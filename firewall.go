@@ -166,18 +166,45 @@ func (fw *iptablesFirewall) list(family int, chain string) (rules [][]string, ex
 	return rules, exists, err
 }
 
+// setChain writes the whole chain with one iptables-restore --noflush,
+// whatever the number of rules: declaring the chain creates it, or
+// flushes it if it exists, and nothing else in the table changes. One
+// process instead of one per rule, and the chain is replaced atomically.
 func (fw *iptablesFirewall) setChain(family int, chain string, rules [][]string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error {
-		if err := ipt.ClearChain(natTable, chain); err != nil {
-			return err
+	var in strings.Builder
+	fmt.Fprintf(&in, "*%s\n:%s - [0:0]\n", natTable, chain)
+	for _, r := range rules {
+		in.WriteString("-A " + chain)
+		for _, arg := range r {
+			in.WriteString(" " + restoreQuote(arg))
 		}
-		for _, r := range rules {
-			if err := ipt.Append(natTable, chain, r...); err != nil {
-				return err
-			}
+		in.WriteString("\n")
+	}
+	in.WriteString("COMMIT\n")
+	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
+		return err
+	}
+	cmd := "iptables" + fw.variant + "-restore"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables" + fw.variant + "-restore"
+	}
+	return fw.ns.do(func() error {
+		c := exec.Command(cmd, "--noflush", "--wait")
+		c.Stdin = strings.NewReader(in.String())
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
 		}
 		return nil
 	})
+}
+
+// restoreQuote quotes an argument for iptables-restore, which splits
+// lines on spaces and understands double quotes.
+func restoreQuote(arg string) string {
+	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
+		return arg
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
 }
 
 func (fw *iptablesFirewall) deleteChain(family int, chain string) error {

@@ -21,3 +21,16 @@ func TestSplitRule(t *testing.T) {
 		}
 	}
 }
+
+// TestRestoreQuote: what setChain writes for iptables-restore reads back
+// as the same arguments (splitRule follows the same quoting rules).
+func TestRestoreQuote(t *testing.T) {
+	args := []string{"-s", "10.0.0.1/32", "-m", "comment", "--comment", `wgtransparent wg0`, "--comment", `a "quoted" \ word`, "--comment", ""}
+	line := "-A WGT-wg0"
+	for _, a := range args {
+		line += " " + restoreQuote(a)
+	}
+	if got := splitRule(line); !slices.Equal(got[2:], args) {
+		t.Errorf("splitRule(%q) = %q, want %q", line, got[2:], args)
+	}
+}
