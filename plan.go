@@ -106,10 +106,13 @@ func downSteps(c Config, have *state, owned bool, fw []firewallState) []step {
 	for _, h := range fw {
 		steps = append(steps, removeChainSteps(c.Name, h)...)
 	}
+	removeLink := have.link != nil && owned
 	for _, r := range have.routes {
-		steps = append(steps, &delRoute{route: r})
+		if !removeLink || !have.onLink[r] { // the link takes its own routes with it
+			steps = append(steps, &delRoute{route: r})
+		}
 	}
-	if have.link != nil && owned {
+	if removeLink {
 		steps = append(steps, &deleteLink{})
 	}
 	return steps

@@ -15,12 +15,12 @@ import (
 
 // state is what the kernel has of the tunnel's objects.
 type state struct {
-	link    netlink.Link    // nil when absent
-	addrs   []netip.Prefix  // on link, without kernel-made link-local ones
-	routes  []route         // ours: RouteProtocol, in Table or on link in main
-	rules   []ownedRule     // ours: RouteProtocol, at our priorities
-	foreign []string        // objects in our way that are not ours
-	device  *wgtypes.Device // nil when the link is absent or new
+	link    netlink.Link   // nil when absent
+	addrs   []netip.Prefix // on link, without kernel-made link-local ones
+	routes  []route        // ours: RouteProtocol, in Table or on link in main
+	onLink  map[route]bool // which of routes go through the tunnel's link
+	rules   []ownedRule    // ours: RouteProtocol, at our priorities
+	foreign []string       // objects in our way that are not ours
 }
 
 // ownedRule is a rule of ours as the kernel has it. spec is valid only when
@@ -125,7 +125,14 @@ func (t *Tunnel) observeRoutes(owners []Config, s *state) error {
 				onLink := s.link != nil && r.LinkIndex == s.link.Attrs().Index
 				switch {
 				case ours && (table != tableMain || onLink):
-					s.routes = append(s.routes, route{Dst: prefixOf(r.Dst), Table: table})
+					rt := route{Dst: prefixOf(r.Dst), Table: table}
+					s.routes = append(s.routes, rt)
+					if onLink {
+						if s.onLink == nil {
+							s.onLink = map[route]bool{}
+						}
+						s.onLink[rt] = true
+					}
 				case table == owners[0].Table && !ours:
 					s.foreign = append(s.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
 				}

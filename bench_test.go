@@ -1,0 +1,110 @@
+package transparent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/wgtransparent/transparent/internal/testns"
+)
+
+// manyDestinations is the article's A with n transparent destinations:
+// 203.0.113.2 and n-1 addresses from 198.18.0.0/15 (RFC 2544's
+// benchmarking range; used inside test namespaces only).
+func manyDestinations(n int) Config {
+	c := articleA(PeerRouteRule)
+	base := netip.MustParseAddr("198.18.0.0").As4()
+	for i := 1; i < n; i++ {
+		a := base
+		a[1] += byte(i >> 16)
+		a[2], a[3] = byte(i>>8), byte(i)
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, netip.PrefixFrom(netip.AddrFrom4(a), 32))
+	}
+	return c
+}
+
+var benchSizes = []int{1, 10, 100, 1000, 10000}
+
+func BenchmarkValidate(b *testing.B) {
+	for _, n := range benchSizes {
+		c := manyDestinations(n)
+		b.Run(fmt.Sprint("N=", n), func(b *testing.B) {
+			for b.Loop() {
+				if err := c.Validate(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkPlan measures the pure part of Up: the desired state and its
+// diff against a kernel that already has all of it (a no-op Up) and one
+// that has none of it (an Up from nothing).
+func BenchmarkPlan(b *testing.B) {
+	for _, n := range benchSizes {
+		c := manyDestinations(n).WithDefaults()
+		want := desiredState(c)
+		full := &state{routes: want.routes}
+		for _, r := range want.rules {
+			full.rules = append(full.rules, ownedRule{spec: r, ok: true, raw: *r.netlink()})
+		}
+		b.Run(fmt.Sprint("noop/N=", n), func(b *testing.B) {
+			for b.Loop() {
+				upSteps(c, desiredState(c), full, nil, nil)
+			}
+		})
+		b.Run(fmt.Sprint("fromNothing/N=", n), func(b *testing.B) {
+			for b.Loop() {
+				upSteps(c, desiredState(c), &state{}, nil, nil)
+			}
+		})
+	}
+}
+
+// BenchmarkUp runs Up from nothing, a no-op Up, and Down with n
+// transparent destinations on the embedded device, in a namespace of its
+// own, and reports the kernel writes of each (writes/op).
+func BenchmarkUp(b *testing.B) {
+	testns.RequireRoot(b)
+	for _, n := range benchSizes {
+		ns := testns.New(b, "bench")
+		c := manyDestinations(n)
+		c.Name = "wgbench"
+		tun, err := New(c, WithNetNS(ns.Path))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx := context.Background()
+		b.Run(fmt.Sprint("up+down/N=", n), func(b *testing.B) {
+			writes := 0
+			for b.Loop() {
+				if err := tun.Up(ctx); err != nil {
+					b.Fatal(err)
+				}
+				writes += tun.writes
+				if err := tun.Down(ctx); err != nil {
+					b.Fatal(err)
+				}
+				writes += tun.writes
+			}
+			b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+		})
+		if err := tun.Up(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprint("noopUp/N=", n), func(b *testing.B) {
+			writes := 0
+			for b.Loop() {
+				if err := tun.Up(ctx); err != nil {
+					b.Fatal(err)
+				}
+				writes += tun.writes
+			}
+			b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+		})
+		tun.Down(ctx)
+		tun.Close()
+	}
+}
