@@ -47,11 +47,11 @@ func TestBadConfigsChangeNothing(t *testing.T) {
 	if running.writes != 0 {
 		t.Errorf("a refused SetConfig changed the running config: Up made %d writes", running.writes)
 	}
-	after, err := testns.Dump(ns)
+	diff, err := testns.DiffSettled(ns, before)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := testns.Diff(before, after); diff != "" {
+	if diff != "" {
 		t.Errorf("bad configs changed the namespace:\n%s", diff)
 	}
 	if err := running.Down(ctx); err != nil {

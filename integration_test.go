@@ -141,7 +141,11 @@ func dump(t *testing.T, ns *testns.NS) string {
 
 func expectSameDump(t *testing.T, ns *testns.NS, before, what string) {
 	t.Helper()
-	if diff := testns.Diff(before, dump(t, ns)); diff != "" {
+	diff, err := testns.DiffSettled(ns, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
 		t.Errorf("%s: namespace %s differs from before:\n%s", what, ns.Name, diff)
 	}
 }

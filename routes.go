@@ -31,27 +31,26 @@ func (r route) netlink(dev int) *netlink.Route {
 	}
 }
 
-// desiredRoutes returns a route in Table for every prefix the device sends
-// to a peer (the article's "Table = 123"), and, with PeerRouteMain, a route
-// in main for every peer tunnel address.
+// desiredRoutes returns the routes in Table for every prefix the device
+// sends to a peer (the article's "Table = 123"), and, with PeerRouteMain,
+// routes in main for the peers' tunnel addresses; aggregated
+// (prefixes.go), since they all go through the same link.
 func desiredRoutes(c Config) []route {
-	var rs []route
+	var all, tunnel []netip.Prefix
 	for _, p := range c.Peers {
-		for _, a := range p.AllowedIPs {
-			rs = append(rs, route{Dst: a.Masked(), Table: c.Table})
-		}
-		for _, t := range p.Transparent {
-			rs = append(rs, route{Dst: t.Masked(), Table: c.Table})
-		}
+		all = append(append(all, p.AllowedIPs...), p.Transparent...)
+		tunnel = append(tunnel, p.AllowedIPs...)
+	}
+	var rs []route
+	for _, p := range aggregate(all) {
+		rs = append(rs, route{Dst: p, Table: c.Table})
 	}
 	if c.PeerRoute == PeerRouteMain {
-		for _, p := range c.Peers {
-			for _, a := range p.AllowedIPs {
-				rs = append(rs, route{Dst: a.Masked(), Table: tableMain})
-			}
+		for _, p := range aggregate(tunnel) {
+			rs = append(rs, route{Dst: p, Table: tableMain})
 		}
 	}
-	return dedupe(rs)
+	return rs
 }
 
 // address is one address on the tunnel's link.

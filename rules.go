@@ -90,7 +90,8 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
-// transparent rules.
+// transparent rules. Peer and transparent destinations are aggregated
+// (prefixes.go): all of them look up the same table.
 func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
@@ -98,6 +99,7 @@ func desiredRules(c Config) []rule {
 			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: tableMain})
 		}
 	}
+	var tunnelIPs, transparentIPs []netip.Prefix
 	for _, p := range c.Peers {
 		if ep := p.exceptionEndpoint(); ep.IsValid() && c.Exception == ExceptionPort {
 			exception = append(exception, rule{
@@ -109,14 +111,16 @@ func desiredRules(c Config) []rule {
 				DPort:    ep.Port(),
 			})
 		}
-		if c.PeerRoute == PeerRouteRule {
-			for _, a := range p.AllowedIPs {
-				peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a.Masked(), Table: c.Table})
-			}
+		tunnelIPs = append(tunnelIPs, p.AllowedIPs...)
+		transparentIPs = append(transparentIPs, p.Transparent...)
+	}
+	if c.PeerRoute == PeerRouteRule {
+		for _, a := range aggregate(tunnelIPs) {
+			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a, Table: c.Table})
 		}
-		for _, t := range p.Transparent {
-			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t.Masked(), Table: c.Table})
-		}
+	}
+	for _, t := range aggregate(transparentIPs) {
+		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t, Table: c.Table})
 	}
 	return append(append(dedupe(exception), peer...), transparent...)
 }

@@ -62,10 +62,10 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 			}
 			switch c.SNAT {
 			case SNATOutbound: // from our tunnel address to the peer's public one
-				for _, tp := range p.Transparent {
+				for _, tp := range aggregate(p.Transparent) {
 					for _, a := range c.Addresses {
 						if family(tp.Addr()) == fam && family(a.Addr()) == fam {
-							ch.rules = append(ch.rules, snatRule(c.Name, hostPrefix(a.Addr()), tp.Masked(), pub))
+							ch.rules = append(ch.rules, snatRule(c.Name, hostPrefix(a.Addr()), tp, pub))
 						}
 					}
 				}

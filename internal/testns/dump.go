@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
@@ -167,4 +168,25 @@ func lines(s string) []string {
 		return nil
 	}
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
+// DiffSettled compares the namespace's dump with before until they are
+// equal or a second has passed, and returns the last diff ("" when equal).
+// The kernel finishes some work a moment after the change that causes it
+// (an IPv6 link-local address leaves its tentative state, and gets its
+// local route, from a work queue), so a state that was restored can need
+// a moment to look it.
+func DiffSettled(n *NS, before string) (string, error) {
+	deadline := time.Now().Add(time.Second)
+	for {
+		after, err := Dump(n)
+		if err != nil {
+			return "", err
+		}
+		diff := Diff(before, after)
+		if diff == "" || time.Now().After(deadline) {
+			return diff, nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
