@@ -11,14 +11,16 @@ import (
 
 // manyDestinations is the article's A with n transparent destinations:
 // 203.0.113.2 and n-1 addresses from 198.18.0.0/15 (RFC 2544's
-// benchmarking range; used inside test namespaces only).
-func manyDestinations(n int) Config {
+// benchmarking range; used inside test namespaces only), stride apart.
+// With stride 1 they are consecutive and aggregate into a few prefixes;
+// with stride 2 no two of them merge, the worst case.
+func manyDestinations(n, stride int) Config {
 	c := articleA(PeerRouteRule)
 	base := netip.MustParseAddr("198.18.0.0").As4()
 	for i := 1; i < n; i++ {
-		a := base
-		a[1] += byte(i >> 16)
-		a[2], a[3] = byte(i>>8), byte(i)
+		a, j := base, i*stride
+		a[1] += byte(j >> 16)
+		a[2], a[3] = byte(j>>8), byte(j)
 		c.Peers[0].Transparent = append(c.Peers[0].Transparent, netip.PrefixFrom(netip.AddrFrom4(a), 32))
 	}
 	return c
@@ -28,7 +30,7 @@ var benchSizes = []int{1, 10, 100, 1000, 10000}
 
 func BenchmarkValidate(b *testing.B) {
 	for _, n := range benchSizes {
-		c := manyDestinations(n)
+		c := manyDestinations(n, 2)
 		b.Run(fmt.Sprint("N=", n), func(b *testing.B) {
 			for b.Loop() {
 				if err := c.Validate(); err != nil {
@@ -44,7 +46,7 @@ func BenchmarkValidate(b *testing.B) {
 // that has none of it (an Up from nothing).
 func BenchmarkPlan(b *testing.B) {
 	for _, n := range benchSizes {
-		c := manyDestinations(n).WithDefaults()
+		c := manyDestinations(n, 2).WithDefaults()
 		want := desiredState(c)
 		full := &state{routes: want.routes}
 		for _, r := range want.rules {
@@ -65,46 +67,56 @@ func BenchmarkPlan(b *testing.B) {
 
 // BenchmarkUp runs Up from nothing, a no-op Up, and Down with n
 // transparent destinations on the embedded device, in a namespace of its
-// own, and reports the kernel writes of each (writes/op).
+// own, and reports the kernel writes of each (writes/op): scattered
+// destinations (none aggregate: one rule and one route each) and
+// consecutive ones (a few rules and routes in all).
 func BenchmarkUp(b *testing.B) {
 	testns.RequireRoot(b)
-	for _, n := range benchSizes {
-		ns := testns.New(b, "bench")
-		c := manyDestinations(n)
-		c.Name = "wgbench"
-		tun, err := New(c, WithNetNS(ns.Path))
-		if err != nil {
-			b.Fatal(err)
+	for _, layout := range []struct {
+		name   string
+		stride int
+	}{{"scattered", 2}, {"consecutive", 1}} {
+		for _, n := range benchSizes {
+			benchmarkUp(b, fmt.Sprintf("%s/N=%d", layout.name, n), manyDestinations(n, layout.stride))
 		}
-		ctx := context.Background()
-		b.Run(fmt.Sprint("up+down/N=", n), func(b *testing.B) {
-			writes := 0
-			for b.Loop() {
-				if err := tun.Up(ctx); err != nil {
-					b.Fatal(err)
-				}
-				writes += tun.writes
-				if err := tun.Down(ctx); err != nil {
-					b.Fatal(err)
-				}
-				writes += tun.writes
-			}
-			b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
-		})
-		if err := tun.Up(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.Run(fmt.Sprint("noopUp/N=", n), func(b *testing.B) {
-			writes := 0
-			for b.Loop() {
-				if err := tun.Up(ctx); err != nil {
-					b.Fatal(err)
-				}
-				writes += tun.writes
-			}
-			b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
-		})
-		tun.Down(ctx)
-		tun.Close()
 	}
+}
+
+func benchmarkUp(b *testing.B, name string, c Config) {
+	ns := testns.New(b, "bench")
+	c.Name = "wgbench"
+	tun, err := New(c, WithNetNS(ns.Path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tun.Close()
+	ctx := context.Background()
+	b.Run("up+down/"+name, func(b *testing.B) {
+		writes := 0
+		for b.Loop() {
+			if err := tun.Up(ctx); err != nil {
+				b.Fatal(err)
+			}
+			writes += tun.writes
+			if err := tun.Down(ctx); err != nil {
+				b.Fatal(err)
+			}
+			writes += tun.writes
+		}
+		b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+	})
+	if err := tun.Up(ctx); err != nil {
+		b.Fatal(err)
+	}
+	defer tun.Down(ctx)
+	b.Run("noopUp/"+name, func(b *testing.B) {
+		writes := 0
+		for b.Loop() {
+			if err := tun.Up(ctx); err != nil {
+				b.Fatal(err)
+			}
+			writes += tun.writes
+		}
+		b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
+	})
 }
