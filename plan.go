@@ -58,16 +58,25 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 	}
 	steps = append(steps, removeRules(c.Priority, have.rules, stale(false))...)
 
+	link := &createLink{name: want.name, mtu: want.mtu}
 	if have.link == nil {
-		steps = append(steps, &createLink{name: want.name, mtu: want.mtu})
+		steps = append(steps, link)
+	} else {
+		steps = append(steps, &keep{link})
 	}
 	if cfg := deviceDiff(c, device); cfg != nil {
 		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: device})
+	} else {
+		steps = append(steps, &keep{&configureDevice{name: want.name, cfg: *deviceDiff(c, nil)}})
 	}
 	if have.link != nil && have.link.Attrs().MTU != want.mtu {
 		steps = append(steps, &setMTU{mtu: want.mtu, old: have.link.Attrs().MTU})
 	}
-	for _, a := range missing(want.addrs, have.addrs) {
+	kept, added := partition(want.addrs, have.addrs)
+	for _, a := range kept {
+		steps = append(steps, &keep{&addAddress{addr: address(a)}})
+	}
+	for _, a := range added {
 		steps = append(steps, &addAddress{addr: address(a)})
 	}
 	for _, a := range missing(have.addrs, want.addrs) {
@@ -77,7 +86,11 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 		steps = append(steps, &setUp{})
 	}
 
-	for _, r := range missing(want.routes, have.routes) {
+	keptRoutes, addedRoutes := partition(want.routes, have.routes)
+	for _, r := range keptRoutes {
+		steps = append(steps, &keep{&addRoute{route: r}})
+	}
+	for _, r := range addedRoutes {
 		steps = append(steps, &addRoute{route: r})
 	}
 	for _, r := range missing(have.routes, want.routes) {
@@ -91,7 +104,11 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 			haveRules = append(haveRules, r.spec)
 		}
 	}
-	for _, r := range missing(want.rules, haveRules) {
+	keptRules, addedRules := partition(want.rules, haveRules)
+	for _, r := range keptRules {
+		steps = append(steps, &keep{&addRule{rule: r}})
+	}
+	for _, r := range addedRules {
 		steps = append(steps, &addRule{rule: r})
 	}
 	return append(steps, removeRules(c.Priority, have.rules, stale(true))...)
@@ -137,18 +154,26 @@ func removeRules(base int, rules []ownedRule, match func(ownedRule) bool) []step
 	return steps
 }
 
-// missing returns the elements of a that are not in b, in a's order.
-func missing[T comparable](a, b []T) []T {
-	in := make(map[T]bool, len(b))
+// partition splits a into the elements that are in b and those that are
+// not, each in a's order.
+func partition[T comparable](a, b []T) (in, out []T) {
+	set := make(map[T]bool, len(b))
 	for _, x := range b {
-		in[x] = true
+		set[x] = true
 	}
-	var out []T
 	for _, x := range a {
-		if !in[x] {
+		if set[x] {
+			in = append(in, x)
+		} else {
 			out = append(out, x)
 		}
 	}
+	return in, out
+}
+
+// missing returns the elements of a that are not in b, in a's order.
+func missing[T comparable](a, b []T) []T {
+	_, out := partition(a, b)
 	return out
 }
 

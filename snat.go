@@ -203,16 +203,22 @@ func firewallSteps(name string, want []snatChain, have []firewallState) []step {
 			continue
 		}
 		w := want[i]
+		set := &setChain{family: w.family, name: name, rules: w.rules, old: h}
 		if !h.exists || !slices.EqualFunc(h.rules, w.rules, slices.Equal) {
-			steps = append(steps, &setChain{family: w.family, name: name, rules: w.rules, old: h})
+			steps = append(steps, set)
+		} else {
+			steps = append(steps, &keep{set})
 		}
 		for _, hook := range h.hooks {
 			if hook != w.hook {
 				steps = append(steps, &delJump{family: h.family, name: name, hook: hook})
 			}
 		}
+		jump := &addJump{family: w.family, name: name, hook: w.hook}
 		if !slices.Contains(h.hooks, w.hook) {
-			steps = append(steps, &addJump{family: w.family, name: name, hook: w.hook})
+			steps = append(steps, jump)
+		} else {
+			steps = append(steps, &keep{jump})
 		}
 	}
 	return steps

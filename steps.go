@@ -15,6 +15,8 @@ type step interface {
 	String() string // such as "add rule 456 to 203.0.113.2/32 lookup 123"
 	do(t *Tunnel) error
 	undo(t *Tunnel) error
+	op() Op                   // for Plan (commands.go)
+	command(t *Tunnel) string // the equivalent command, for Plan
 }
 
 type createLink struct {

@@ -177,10 +177,12 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 	return upSteps(c, desiredState(c), have, dev, fw), nil
 }
 
-// Plan returns what Up would change, one line a kernel write in the order
-// Up makes them, such as "add rule 456 to 203.0.113.2/32 lookup 123". An
-// empty plan means the kernel matches the config. Plan changes nothing.
-func (t *Tunnel) Plan(ctx context.Context) ([]string, error) {
+// Plan returns what Up would do, one Change per object in the order Up
+// works: each link, address, route, rule, device setting and firewall rule
+// the config wants, as keep, add, replace or remove, with the equivalent
+// ip, wg or iptables command. Up applies exactly the changes that are not
+// keep. Plan changes nothing.
+func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 	end, err := t.begin(ctx)
 	if err != nil {
 		return nil, err
@@ -188,25 +190,31 @@ func (t *Tunnel) Plan(ctx context.Context) ([]string, error) {
 	defer end()
 	steps, err := t.plan(t.cfg)
 	if err != nil {
-		return nil, err
+		return nil, explainPermission(err)
 	}
-	lines := make([]string, len(steps))
+	changes := make([]Change, len(steps))
 	for i, s := range steps {
-		lines[i] = s.String()
+		changes[i] = Change{Op: s.op(), Step: s.String(), Command: s.command(t)}
 	}
-	return lines, ctx.Err()
+	return changes, ctx.Err()
 }
 
 // Check reports drift between the config and the kernel: nil when they
 // match, else a *DriftError (matching ErrDrift) listing what Up would
 // change to repair it. Check changes nothing.
 func (t *Tunnel) Check(ctx context.Context) error {
-	lines, err := t.Plan(ctx)
+	plan, err := t.Plan(ctx)
 	if err != nil {
 		return err
 	}
-	if len(lines) > 0 {
-		return &DriftError{Name: t.cfg.Name, Changes: lines}
+	var drift []Change
+	for _, c := range plan {
+		if c.Op != OpKeep {
+			drift = append(drift, c)
+		}
+	}
+	if len(drift) > 0 {
+		return &DriftError{Name: t.cfg.Name, Changes: drift}
 	}
 	return nil
 }
@@ -214,11 +222,15 @@ func (t *Tunnel) Check(ctx context.Context) error {
 // DriftError is Check's report: the kernel differs from the config.
 type DriftError struct {
 	Name    string
-	Changes []string // what Up would do, as Plan returns it
+	Changes []Change // what Up would change, in order
 }
 
 func (e *DriftError) Error() string {
-	return fmt.Sprintf("tunnel %s has drifted from its config; Up would: %s", e.Name, strings.Join(e.Changes, "; "))
+	steps := make([]string, len(e.Changes))
+	for i, c := range e.Changes {
+		steps[i] = c.Step
+	}
+	return fmt.Sprintf("tunnel %s has drifted from its config; Up would: %s", e.Name, strings.Join(steps, "; "))
 }
 
 // Is reports whether target is ErrDrift.
@@ -363,6 +375,9 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 	var done []step
 	var errs []error
 	for _, s := range steps {
+		if _, ok := s.(*keep); ok {
+			continue // a plan's note, not a write
+		}
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, t.cfg.Name, err))
 			break

@@ -15,7 +15,9 @@
 //	        down; with kernel WireGuard it returns. Runs FILE's remaining
 //	        PreUp/PostUp hooks like wg-quick (%i is the interface).
 //	down    remove what up made, running PreDown/PostDown hooks.
-//	plan    print what up would change; change nothing.
+//	plan    print what up would do to each object (keep, add, replace,
+//	        remove) with the equivalent ip/wg/iptables command; change
+//	        nothing.
 //	check   exit 0 when the system matches FILE, 1 (printing the
 //	        differences) when it has drifted.
 //	render  print FILE as a plain wg-quick file whose hooks do what the
@@ -169,16 +171,18 @@ func (c *command) run() (int, error) {
 	case "down":
 		return c.down(ctx, tun, f)
 	case "plan":
-		lines, err := tun.Plan(ctx)
+		plan, err := tun.Plan(ctx)
 		if err != nil {
 			return exitError, err
 		}
-		if len(lines) == 0 {
-			fmt.Fprintln(c.stdout, "nothing to do: the system matches", c.file)
+		changes := 0
+		for _, ch := range plan {
+			fmt.Fprintln(c.stdout, ch)
+			if ch.Op != transparent.OpKeep {
+				changes++
+			}
 		}
-		for _, l := range lines {
-			fmt.Fprintln(c.stdout, l)
-		}
+		fmt.Fprintf(c.stdout, "%d changes\n", changes)
 		return exitOK, nil
 	case "check":
 		err := tun.Check(ctx)
@@ -189,8 +193,8 @@ func (c *command) run() (int, error) {
 			return exitOK, nil
 		case errors.As(err, &drift):
 			fmt.Fprintf(c.stdout, "drift: up would:\n")
-			for _, l := range drift.Changes {
-				fmt.Fprintln(c.stdout, "  "+l)
+			for _, ch := range drift.Changes {
+				fmt.Fprintln(c.stdout, "  ", ch)
 			}
 			return exitDrift, nil
 		}

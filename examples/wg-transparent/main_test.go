@@ -77,7 +77,7 @@ Transparent = 203.0.113.2/32
 		return string(out)
 	}
 
-	if out := cmd(0, "plan"); !strings.Contains(out, "add rule 456 to 203.0.113.2/32 lookup 123") {
+	if out := cmd(0, "plan"); !strings.Contains(out, "add     ip rule add to 203.0.113.2/32 lookup 123 priority 456 proto 87") {
 		t.Errorf("plan:\n%s", out)
 	}
 	up := exec.Command(bin, "up", file, "--netns", w.A.Name)
@@ -104,7 +104,7 @@ Transparent = 203.0.113.2/32
 	if err := w.A.Netlink().RuleDel(rule); err != nil {
 		t.Fatal(err)
 	}
-	if out := cmd(1, "check"); !strings.Contains(out, "add rule 456") {
+	if out := cmd(1, "check"); !strings.Contains(out, "add     ip rule add to 203.0.113.2/32 lookup 123 priority 456") {
 		t.Errorf("check after deleting a rule:\n%s", out)
 	}
 	cmd(0, "up") // from another process: repairs, and returns

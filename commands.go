@@ -1,0 +1,172 @@
+package transparent
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Op is what a plan does to an object.
+type Op string
+
+// The operations of a plan.
+const (
+	OpAdd     Op = "add"
+	OpRemove  Op = "remove"
+	OpReplace Op = "replace" // change an object in place
+	OpKeep    Op = "keep"    // already as the config says
+)
+
+// Change is one line of a plan: what Up does, or would do, to one object.
+type Change struct {
+	Op      Op
+	Step    string // as in logs and errors: "add rule 456 to 203.0.113.2/32 lookup 123"
+	Command string // the equivalent ip, wg or iptables command
+}
+
+func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command) }
+
+// The equivalent commands of each step, as a person would type them.
+
+func (s *createLink) op() Op { return OpAdd }
+func (s *createLink) command(t *Tunnel) string {
+	if t.backend != nil && t.backend.kind() == BackendUserspace {
+		return fmt.Sprintf("wireguard-go %s  # embedded, mtu %d, alias %s", s.name, s.mtu, linkAlias)
+	}
+	return fmt.Sprintf("ip link add %s mtu %d group %#x type wireguard && ip link set %s alias %s", s.name, s.mtu, linkGroup, s.name, linkAlias)
+}
+
+func (s *deleteLink) op() Op                   { return OpRemove }
+func (s *deleteLink) command(t *Tunnel) string { return "ip link del " + t.cfg.Name }
+
+func (s *configureDevice) op() Op {
+	if s.old == nil {
+		return OpAdd
+	}
+	return OpReplace
+}
+func (s *configureDevice) command(*Tunnel) string {
+	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg), "device ")
+}
+
+func (s *setMTU) op() Op { return OpReplace }
+func (s *setMTU) command(t *Tunnel) string {
+	return fmt.Sprintf("ip link set %s mtu %d", t.cfg.Name, s.mtu)
+}
+
+func (s *setUp) op() Op                   { return OpReplace }
+func (s *setUp) command(t *Tunnel) string { return fmt.Sprintf("ip link set %s up", t.cfg.Name) }
+
+func (s *addAddress) op() Op { return OpAdd }
+func (s *addAddress) command(t *Tunnel) string {
+	return fmt.Sprintf("ip address add %s dev %s", netip.Prefix(s.addr), t.cfg.Name)
+}
+
+func (s *delAddress) op() Op { return OpRemove }
+func (s *delAddress) command(t *Tunnel) string {
+	return fmt.Sprintf("ip address del %s dev %s", netip.Prefix(s.addr), t.cfg.Name)
+}
+
+func (s *addRoute) op() Op                   { return OpAdd }
+func (s *addRoute) command(t *Tunnel) string { return routeCommand("add", s.route, t.cfg.Name) }
+
+func (s *delRoute) op() Op                   { return OpRemove }
+func (s *delRoute) command(t *Tunnel) string { return routeCommand("del", s.route, t.cfg.Name) }
+
+func (s *addRule) op() Op                 { return OpAdd }
+func (s *addRule) command(*Tunnel) string { return ruleCommand("add", s.rule) }
+
+func (s *delRule) op() Op { return OpRemove }
+func (s *delRule) command(*Tunnel) string {
+	if s.rule.ok {
+		return ruleCommand("del", s.rule.spec)
+	}
+	return fmt.Sprintf("ip rule del priority %d  # %s", s.rule.raw.Priority, s.rule.raw)
+}
+
+func (s *setChain) op() Op {
+	if s.old.exists {
+		return OpReplace
+	}
+	return OpAdd
+}
+func (s *setChain) command(*Tunnel) string {
+	chain := chainName(s.name)
+	cmds := []string{iptablesCommand(s.family, "-N", chain)}
+	if s.old.exists {
+		cmds[0] = iptablesCommand(s.family, "-F", chain)
+	}
+	for _, r := range s.rules {
+		cmds = append(cmds, iptablesCommand(s.family, append([]string{"-A", chain}, r...)...))
+	}
+	return strings.Join(cmds, " && ")
+}
+
+func (s *delChain) op() Op { return OpRemove }
+func (s *delChain) command(*Tunnel) string {
+	chain := chainName(s.name)
+	return iptablesCommand(s.family, "-F", chain) + " && " + iptablesCommand(s.family, "-X", chain)
+}
+
+func (s *addJump) op() Op { return OpAdd }
+func (s *addJump) command(*Tunnel) string {
+	return iptablesCommand(s.family, append([]string{"-I", s.hook, "1"}, jumpRule(s.name)...)...)
+}
+
+func (s *delJump) op() Op { return OpRemove }
+func (s *delJump) command(*Tunnel) string {
+	return iptablesCommand(s.family, append([]string{"-D", s.hook}, jumpRule(s.name)...)...)
+}
+
+// keep is a plan's line for an object that is already as the config says.
+// It writes nothing: run skips it.
+type keep struct{ of step } // the step that would make the object
+
+func (k *keep) String() string           { return "keep " + strings.SplitN(k.of.String(), " ", 2)[1] }
+func (k *keep) op() Op                   { return OpKeep }
+func (k *keep) command(t *Tunnel) string { return k.of.command(t) }
+func (k *keep) do(*Tunnel) error         { return nil }
+func (k *keep) undo(*Tunnel) error       { return nil }
+
+func ipFamilyFlag(family int) string {
+	if family == unix.AF_INET6 {
+		return "ip -6 "
+	}
+	return "ip "
+}
+
+func routeCommand(verb string, r route, dev string) string {
+	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(family(r.Dst.Addr())), verb, r.Dst, dev, tableName(r.Table), RouteProtocol)
+}
+
+func ruleCommand(verb string, r rule) string {
+	s := ipFamilyFlag(r.Family) + "rule " + verb
+	if r.Dst.IsValid() {
+		s += " to " + r.Dst.String()
+	}
+	if r.Mark != 0 {
+		s += fmt.Sprintf(" fwmark %#x", r.Mark)
+	}
+	if r.IPProto == unix.IPPROTO_UDP {
+		s += " ipproto udp"
+	}
+	if r.DPort != 0 {
+		s += " dport " + strconv.Itoa(int(r.DPort))
+	}
+	return s + fmt.Sprintf(" lookup %s priority %d proto %d", tableName(r.Table), r.Priority, RouteProtocol)
+}
+
+func iptablesCommand(family int, args ...string) string {
+	cmd := "iptables"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables"
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = restoreQuote(a)
+	}
+	return cmd + " -t nat " + strings.Join(quoted, " ")
+}
