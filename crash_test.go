@@ -60,6 +60,36 @@ func crashChild() {
 	time.Sleep(math.MaxInt64) // until killed; a pending timer keeps Go from seeing a deadlock
 }
 
+// startChild starts the test binary as a crashChild with req (Config,
+// NetNS, Backend, StepDelay) and returns it once it said "start", with
+// its output to read on. The child is killed at cleanup if still running.
+func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	data, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), crashChildEnv+"="+string(data))
+	child.Stderr = os.Stderr
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		child.Process.Kill()
+		child.Wait()
+	})
+	lines := bufio.NewReader(out)
+	if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "start" {
+		t.Fatalf("child: %q", line)
+	}
+	return child, lines
+}
+
 // TestDownAfterCrash: a process runs Up and is killed with SIGKILL. An
 // embedded device dies with it, a kernel device stays, and so do the
 // rules; a fresh Tunnel in this process, with only the config, brings the
@@ -70,26 +100,8 @@ func TestDownAfterCrash(t *testing.T) {
 	cfg := w.configA(transparent.PeerRouteRule)
 	before := dump(t, w.A)
 
-	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), crashChildEnv+"="+string(req))
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	child.Stderr = os.Stderr
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	r := bufio.NewReader(out)
-	r.ReadString('\n') // "start"
-	line, _ := r.ReadString('\n')
-	if strings.TrimSpace(line) != "up" {
-		child.Process.Kill()
-		child.Wait()
+	child, lines := startChild(t, map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
+	if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "up" {
 		t.Fatalf("child: %q", line)
 	}
 	w.expectClient(t, w.A, "http://203.0.113.2/", tunA) // the child's tunnel works
@@ -181,22 +193,10 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	newTunnel(t, cfgB, w.B).Up(context.Background())
 	before := fullDump(t, w.A)
 	const delay = 4 * time.Millisecond
-	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend(), "StepDelay": delay})
-	if err != nil {
-		t.Fatal(err)
-	}
+	req := map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend(), "StepDelay": delay}
 	ctx := context.Background()
 	for round := range 24 {
-		child := exec.Command(os.Args[0], "-test.run=^$")
-		child.Env = append(os.Environ(), crashChildEnv+"="+string(req))
-		out, err := child.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := child.Start(); err != nil {
-			t.Fatal(err)
-		}
-		bufio.NewReader(out).ReadString('\n') // "start": Up begins
+		child, _ := startChild(t, req) // Up begins
 		// An Up of this config makes about 20 writes, one per delay.
 		time.Sleep(time.Duration(rand.Int64N(int64(20 * delay))))
 		child.Process.Kill()
@@ -235,25 +235,7 @@ func TestManageFromAnotherProcess(t *testing.T) {
 	w.upB(t)
 	cfg := w.configA(transparent.PeerRouteRule)
 	before := dump(t, w.A)
-	req, err := json.Marshal(map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	child.Env = append(os.Environ(), crashChildEnv+"="+string(req))
-	out, err := child.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		child.Process.Kill()
-		child.Wait()
-	}()
-	lines := bufio.NewReader(out)
-	lines.ReadString('\n') // "start"
+	_, lines := startChild(t, map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
 	if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "up" {
 		t.Fatalf("child: %q", line)
 	}
