@@ -32,7 +32,8 @@ type ownedRule struct {
 }
 
 // observe reads the kernel state of everything the config can own, and,
-// when prev is set (the config last applied by this Tunnel), of what that
+// when prev is set (the config last applied, by this Tunnel or recorded
+// by an earlier process: record.go), of what that
 // config owned: its stale rules and routes are then ours to remove. It
 // makes no changes.
 func (t *Tunnel) observe(c Config, prev *Config) (*state, error) {

@@ -35,7 +35,7 @@ type Tunnel struct {
 	link    netlink.Link // the tunnel's link, refreshed by every operation
 	fwWant  Firewall
 	fw      firewall // nil until the SNAT rules are first needed
-	applied *Config  // the config of the last successful Up; nil after Down
+	applied *Config  // the config of the last successful Up; nil after Down (record.go)
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -115,8 +115,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if err := t.run(ctx, "up", steps, true); err != nil {
 		return explainPermission(err)
 	}
-	t.applied = &c
-	return nil
+	return t.remember(&c)
 }
 
 // begin starts an operation that reads or changes the kernel: it takes
@@ -142,7 +141,8 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	have, err := t.observe(c, t.applied)
+	prev := t.previous()
+	have, err := t.observe(c, prev)
 	if err != nil {
 		return nil, fmt.Errorf("up %s: %w", c.Name, err)
 	}
@@ -163,7 +163,7 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 		}
 	}
 	var fw []step
-	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
+	if c.SNAT != SNATOff || prev != nil && prev.SNAT != SNATOff {
 		public, err := t.publicAddresses(c)
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
@@ -269,7 +269,8 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	defer end()
 	c := t.cfg
-	have, err := t.observe(c, t.applied)
+	prev := t.previous()
+	have, err := t.observe(c, prev)
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}
@@ -281,7 +282,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		owned = linkErr == nil
 	}
 	var fw []firewallState
-	if c.SNAT != SNATOff || t.applied != nil && t.applied.SNAT != SNATOff {
+	if c.SNAT != SNATOff || prev != nil && prev.SNAT != SNATOff {
 		if fw, err = t.observeFirewall(c); err != nil {
 			return fmt.Errorf("down %s: %w", c.Name, err)
 		}
@@ -294,7 +295,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
 	}
 	if err == nil {
-		t.applied = nil
+		err = t.remember(nil)
 	}
 	return explainPermission(err)
 }
