@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/testns"
@@ -119,4 +121,39 @@ func benchmarkUp(b *testing.B, name string, c Config) {
 		}
 		b.ReportMetric(float64(writes)/float64(b.N), "writes/op")
 	})
+}
+
+// BenchmarkMemory brings up the embedded device with N=10000 scattered
+// destinations and reports the process's resident memory (VmRSS, which
+// includes the test binary itself: an upper bound for library + device).
+func BenchmarkMemory(b *testing.B) {
+	testns.RequireRoot(b)
+	ns := testns.New(b, "mem")
+	c := manyDestinations(10000, 2)
+	c.Name = "wgmem"
+	tun, err := New(c, WithNetNS(ns.Path))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tun.Close()
+	ctx := context.Background()
+	for b.Loop() {
+		if err := tun.Up(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	status, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			var kb float64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			b.ReportMetric(kb/1024, "MiB-RSS")
+		}
+	}
+	if err := tun.Down(ctx); err != nil {
+		b.Fatal(err)
+	}
 }
