@@ -44,9 +44,18 @@ func (t *Tunnel) previous() *Config {
 	return &prev
 }
 
-// remember records c as applied, or forgets it (c nil) after Down.
-func (t *Tunnel) remember(c *Config) error {
+// remember records c as applied, or forgets it (c nil) after Down. A
+// record that cannot be written costs only the cleanup after a restart
+// with a changed config: it is logged, not returned, since the kernel
+// already matches the config.
+func (t *Tunnel) remember(c *Config) {
 	t.applied = c
+	if err := t.writeRecord(c); err != nil {
+		t.log.Warn("cannot record the last Up; a restart with a changed config may leave the old config's rules", "err", err)
+	}
+}
+
+func (t *Tunnel) writeRecord(c *Config) error {
 	if c == nil {
 		if err := os.Remove(t.recordPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove record of the last Up: %w", err)

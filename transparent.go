@@ -115,7 +115,8 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if err := t.run(ctx, "up", steps, true); err != nil {
 		return explainPermission(err)
 	}
-	return t.remember(&c)
+	t.remember(&c)
+	return nil
 }
 
 // begin starts an operation that reads or changes the kernel: it takes
@@ -295,7 +296,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
 	}
 	if err == nil {
-		err = t.remember(nil)
+		t.remember(nil)
 	}
 	return explainPermission(err)
 }
