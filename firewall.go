@@ -44,9 +44,8 @@ const natTable = "nat"
 // firewall edits the tunnel's own chain in the nat table and the jump to it
 // from a built-in chain. Every method works in the tunnel's namespace.
 type firewall interface {
-	// list returns the rules of chain, each as its arguments after
-	// "-A CHAIN"; exists is false when there is no such chain.
-	list(family int, chain string) (rules [][]string, exists bool, err error)
+	// natTable reads the family's nat table at once.
+	natTable(family int) (natChains, error)
 	// setChain creates chain if needed and makes it hold exactly rules.
 	setChain(family int, chain string, rules [][]string) error
 	// deleteChain flushes and deletes chain; a missing chain is fine.
@@ -145,25 +144,55 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	return err
 }
 
-func (fw *iptablesFirewall) list(family int, chain string) (rules [][]string, exists bool, err error) {
-	err = fw.run(family, func(ipt *iptables.IPTables) error {
-		// iptables-nft 1.8.9 calls a missing chain "incompatible" rather
-		// than missing: ask for the chains first.
-		if exists, err = ipt.ChainExists(natTable, chain); err != nil || !exists {
-			return err
+// natChains is a nat table as iptables-save prints it: each chain (the
+// built-in ones too) with its rules, each as its arguments after
+// "-A CHAIN".
+type natChains map[string][][]string
+
+// natTable reads the nat table with one iptables-save, rather than a
+// process per chain. Reading creates nothing (unlike listing a table with
+// iptables-nft, which can create it).
+func (fw *iptablesFirewall) natTable(family int) (natChains, error) {
+	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
+		return nil, err
+	}
+	cmd := "iptables" + fw.variant + "-save"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables" + fw.variant + "-save"
+	}
+	var out []byte
+	err := fw.ns.do(func() (err error) {
+		out, err = exec.Command(cmd, "-t", natTable).Output()
+		return err
+	})
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 		}
-		lines, err := ipt.List(natTable, chain)
-		if err != nil {
-			return err
-		}
-		for _, l := range lines {
-			if args := splitRule(l); len(args) > 2 && args[0] == "-A" {
-				rules = append(rules, args[2:])
+		return nil, fmt.Errorf("%s -t %s: %w", cmd, natTable, err)
+	}
+	return parseSave(string(out)), nil
+}
+
+// parseSave reads the chains (":NAME POLICY [counters]") and rules
+// ("-A NAME args...") of iptables-save's output.
+func parseSave(out string) natChains {
+	chains := natChains{}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if _, ok := chains[name]; !ok {
+				chains[name] = nil
+			}
+		case strings.HasPrefix(line, "-A "):
+			if args := splitRule(line); len(args) > 2 {
+				chains[args[1]] = append(chains[args[1]], args[2:])
 			}
 		}
-		return nil
-	})
-	return rules, exists, err
+	}
+	return chains
 }
 
 // setChain writes the whole chain with one iptables-restore --noflush,

@@ -175,16 +175,13 @@ func (t *Tunnel) observeFirewall(c Config) ([]firewallState, error) {
 // chains jump to it.
 func observeChain(fw firewall, fam int, name string) (firewallState, error) {
 	s := firewallState{family: fam}
-	var err error
-	if s.rules, s.exists, err = fw.list(fam, chainName(name)); err != nil {
-		return s, fmt.Errorf("list %s chain %s: %w", familyString(fam), chainName(name), err)
+	table, err := fw.natTable(fam)
+	if err != nil {
+		return s, fmt.Errorf("read %s nat table: %w", familyString(fam), err)
 	}
+	s.rules, s.exists = table[chainName(name)]
 	for _, hook := range []string{hookOutbound, hookInbound} {
-		rules, _, err := fw.list(fam, hook)
-		if err != nil {
-			return s, fmt.Errorf("list %s chain %s: %w", familyString(fam), hook, err)
-		}
-		if slices.ContainsFunc(rules, func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
+		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
 			s.hooks = append(s.hooks, hook)
 		}
 	}
