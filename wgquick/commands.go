@@ -32,11 +32,7 @@ func parseRule(cmd string) (r ruleCmd, ok bool) {
 	if !ok || len(args) == 0 {
 		return r, false
 	}
-	switch args[0] {
-	case "add":
-	case "del", "delete":
-		r.del = true
-	default:
+	if r.del, ok = parseVerb(args[0]); !ok {
 		return r, false
 	}
 	args = args[1:]
@@ -145,11 +141,7 @@ func parseRoute(cmd, iface string) (r routeCmd, ok bool) {
 	if !ok || len(args) != 4 || args[2] != "dev" {
 		return r, false
 	}
-	switch args[0] {
-	case "add":
-	case "del", "delete":
-		r.del = true
-	default:
+	if r.del, ok = parseVerb(args[0]); !ok {
 		return r, false
 	}
 	dst, err := parsePrefix(args[1])
@@ -192,6 +184,18 @@ func ipPrefix(v6 bool) string {
 		return "ip -6 "
 	}
 	return "ip "
+}
+
+// parseVerb reads the verb of an ip rule or ip route command: add, or
+// del (delete) which sets del.
+func parseVerb(v string) (del, ok bool) {
+	switch v {
+	case "add":
+		return false, true
+	case "del", "delete":
+		return true, true
+	}
+	return false, false
 }
 
 func verb(del bool, add, remove string) string {
