@@ -5,25 +5,61 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 )
 
-// record is what a tunnel remembers of its last successful Up, next to its
-// lock (lock.go): the settings that decide which rules, routes and chains
-// are its own. A process that starts with a changed config (another
-// Priority, Table or SNAT) reads it to find, and remove, what the old
-// config made. Keys, addresses and peers are not in it.
+// record is what a tunnel remembers of its last successful Up, in memory
+// and in a file next to its lock (lock.go): the settings that decide which
+// rules, routes and chains are its own. A process that starts with a
+// changed config (another Priority, Table, SNAT or IP families) reads it
+// to find, and remove, what the old config made. Keys, addresses and peers
+// are not in it.
 type record struct {
 	Priority int
 	Table    int
 	SNAT     SNATMode
+	Families []int // the IP families of the SNAT chains' config
+}
+
+func recordOf(c Config) *record {
+	return &record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT, Families: c.families()}
+}
+
+// owner is c with the recorded settings: the config whose rules and
+// routes the record's Up made.
+func (r *record) owner(c Config) *Config {
+	if r == nil {
+		return nil
+	}
+	c.Priority, c.Table, c.SNAT = r.Priority, r.Table, r.SNAT
+	return &c
+}
+
+// snatFamilies returns the IP families whose nat tables can hold a chain
+// of the tunnel: those of c when it has SNAT, and those of the record's
+// Up when it had.
+func (r *record) snatFamilies(c Config) []int {
+	var fams []int
+	if c.SNAT != SNATOff {
+		fams = c.families()
+	}
+	if r != nil && r.SNAT != SNATOff {
+		for _, f := range r.Families {
+			if !slices.Contains(fams, f) {
+				fams = append(fams, f)
+			}
+		}
+	}
+	slices.Sort(fams)
+	return fams
 }
 
 func (t *Tunnel) recordPath() string { return strings.TrimSuffix(t.lockPath, ".lock") + ".json" }
 
-// previous returns the config last applied: this Tunnel's, else the one
-// recorded by an earlier process, else nil.
-func (t *Tunnel) previous() *Config {
+// previous returns the record of the last Up: this Tunnel's, else the
+// one an earlier process left, else nil.
+func (t *Tunnel) previous() *record {
 	if t.applied != nil {
 		return t.applied
 	}
@@ -39,9 +75,7 @@ func (t *Tunnel) previous() *Config {
 		t.log.Warn("ignoring a bad record of the last Up", "path", t.recordPath(), "err", err)
 		return nil
 	}
-	prev := t.cfg
-	prev.Priority, prev.Table, prev.SNAT = r.Priority, r.Table, r.SNAT
-	return &prev
+	return &r
 }
 
 // remember records c as applied, or forgets it (c nil) after Down. A
@@ -49,20 +83,23 @@ func (t *Tunnel) previous() *Config {
 // with a changed config: it is logged, not returned, since the kernel
 // already matches the config.
 func (t *Tunnel) remember(c *Config) {
-	t.applied = c
-	if err := t.writeRecord(c); err != nil {
+	t.applied = nil
+	if c != nil {
+		t.applied = recordOf(*c)
+	}
+	if err := t.writeRecord(t.applied); err != nil {
 		t.log.Warn("cannot record the last Up; a restart with a changed config may leave the old config's rules", "err", err)
 	}
 }
 
-func (t *Tunnel) writeRecord(c *Config) error {
-	if c == nil {
+func (t *Tunnel) writeRecord(r *record) error {
+	if r == nil {
 		if err := os.Remove(t.recordPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove record of the last Up: %w", err)
 		}
 		return nil
 	}
-	data, err := json.Marshal(record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT})
+	data, err := json.Marshal(r)
 	if err == nil {
 		tmp := t.recordPath() + ".tmp"
 		if err = os.WriteFile(tmp, data, 0o644); err == nil {

@@ -2,6 +2,7 @@ package transparent_test
 
 import (
 	"context"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -10,44 +11,76 @@ import (
 
 // TestConfigChangeAfterRestart: a process brings the tunnel up and ends
 // (Close, as at a restart), and the next process starts with another
-// config: new priorities, table and no SNAT. Its Up removes what the old
-// config made, from the record the last Up left, and its Down leaves the
-// namespace, nat tables included, as it was.
+// config. Its Up removes what the old config made, from the record the
+// last Up left, and its Down leaves the namespace, nat tables included, as
+// it was.
 func TestConfigChangeAfterRestart(t *testing.T) {
-	requireIPTables(t)
-	w := newArticle(t)
-	before := fullDump(t, w.A)
-	old, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
-	changed := old
-	changed.Priority, changed.Table, changed.SNAT = 1000, 77, transparent.SNATOff
-	ctx := context.Background()
+	for _, tc := range []struct {
+		name        string
+		old         ends
+		change      func(*transparent.Config)
+		stale, want []string // in the dump after the second Up
+	}{
+		{
+			name: "priorities, table and SNAT off",
+			old:  ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound},
+			change: func(c *transparent.Config) {
+				c.Priority, c.Table, c.SNAT = 1000, 77, transparent.SNATOff
+			},
+			stale: []string{"rule4 455:", "rule4 456:", "rule4 457:", "table 123", "WGT-"},
+			want:  []string{"rule4 1000:", "rule4 1001:", "rule4 1002:", "table 77"},
+		},
+		{
+			name: "IPv6 dropped with SNAT on",
+			old:  ends{fams: []family{ipv4, ipv6}, snatA: transparent.SNATOutbound},
+			change: func(c *transparent.Config) {
+				c.Addresses = c.Addresses[:1]
+				p := &c.Peers[0]
+				p.AllowedIPs, p.Transparent = p.AllowedIPs[:1], p.Transparent[:1]
+			},
+			stale: []string{"IPv6 -A WGT-", "rule6 45"},
+			want:  []string{"IPv4 -A WGT-", "rule4 456:"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireIPTables(t)
+			w := newArticle(t)
+			before := fullDump(t, w.A)
+			old, _ := tc.old.configs(w)
+			changed := old
+			changed.Addresses = append([]netip.Prefix(nil), old.Addresses...)
+			changed.Peers = []transparent.Peer{old.Peers[0]}
+			tc.change(&changed)
+			ctx := context.Background()
 
-	first := newTunnel(t, old, w.A)
-	if err := first.Up(ctx); err != nil {
-		t.Fatalf("Up with the old config: %v", err)
-	}
-	first.Close()
+			first := newTunnel(t, old, w.A)
+			if err := first.Up(ctx); err != nil {
+				t.Fatalf("Up with the old config: %v", err)
+			}
+			first.Close()
 
-	next := newTunnel(t, changed, w.A)
-	if err := next.Up(ctx); err != nil {
-		t.Fatalf("Up with the changed config: %v", err)
+			next := newTunnel(t, changed, w.A)
+			if err := next.Up(ctx); err != nil {
+				t.Fatalf("Up with the changed config: %v", err)
+			}
+			if err := next.Check(ctx); err != nil {
+				t.Errorf("Check: %v", err)
+			}
+			d := fullDump(t, w.A)
+			for _, s := range tc.stale {
+				if strings.Contains(d, s) {
+					t.Errorf("the old config's %q is still there:\n%s", s, d)
+				}
+			}
+			for _, s := range tc.want {
+				if !strings.Contains(d, s) {
+					t.Errorf("the new config's %q is missing:\n%s", s, d)
+				}
+			}
+			if err := next.Down(ctx); err != nil {
+				t.Fatalf("Down: %v", err)
+			}
+			expectSame(t, "after Down", before, fullDump(t, w.A))
+		})
 	}
-	if err := next.Check(ctx); err != nil {
-		t.Errorf("Check: %v", err)
-	}
-	d := fullDump(t, w.A)
-	for _, stale := range []string{"rule4 455:", "rule4 456:", "rule4 457:", "table 123", "WGT-"} {
-		if strings.Contains(d, stale) {
-			t.Errorf("the old config's %q is still there:\n%s", stale, d)
-		}
-	}
-	for _, fresh := range []string{"rule4 1000:", "rule4 1001:", "rule4 1002:", "table 77"} {
-		if !strings.Contains(d, fresh) {
-			t.Errorf("the new config's %q is missing:\n%s", fresh, d)
-		}
-	}
-	if err := next.Down(ctx); err != nil {
-		t.Fatalf("Down: %v", err)
-	}
-	expectSame(t, "after Down", before, fullDump(t, w.A))
 }

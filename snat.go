@@ -148,25 +148,22 @@ type firewallState struct {
 	hooks  []string // built-in chains that jump to the chain
 }
 
-// observeFirewall reads the tunnel's chains and jumps in both families. A
-// family the config does not use is skipped when it cannot be read (a
-// kernel without IPv6 NAT, say): there is nothing of ours to find there.
-func (t *Tunnel) observeFirewall(c Config) ([]firewallState, error) {
+// observeFirewall reads the tunnel's chains and jumps in the given IP
+// families: those where the config or the last Up has SNAT rules
+// (record.snatFamilies). The nat table of another family is never read,
+// which saves a process per Up and works on kernels without IPv6 NAT.
+func (t *Tunnel) observeFirewall(name string, families []int) ([]firewallState, error) {
 	fw, err := t.firewall()
 	if err != nil {
 		return nil, err
 	}
 	var states []firewallState
-	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		s, err := observeChain(fw, fam, c.Name)
-		switch {
-		case err == nil:
-			states = append(states, s)
-		case slices.Contains(c.families(), fam):
+	for _, fam := range families {
+		s, err := observeChain(fw, fam, name)
+		if err != nil {
 			return nil, err
-		default:
-			t.log.Debug("skip unreadable nat table of an unused family", "family", familyString(fam), "err", err)
 		}
+		states = append(states, s)
 	}
 	return states, nil
 }

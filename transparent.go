@@ -35,7 +35,7 @@ type Tunnel struct {
 	link    netlink.Link // the tunnel's link, refreshed by every operation
 	fwWant  Firewall
 	fw      firewall // nil until the SNAT rules are first needed
-	applied *Config  // the config of the last successful Up; nil after Down (record.go)
+	applied *record  // of the last successful Up; nil after Down (record.go)
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -143,7 +143,7 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 		return nil, err
 	}
 	prev := t.previous()
-	have, err := t.observe(c, prev)
+	have, err := t.observe(c, prev.owner(c))
 	if err != nil {
 		return nil, fmt.Errorf("up %s: %w", c.Name, err)
 	}
@@ -164,12 +164,12 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 		}
 	}
 	var fw []step
-	if c.SNAT != SNATOff || prev != nil && prev.SNAT != SNATOff {
+	if fams := prev.snatFamilies(c); len(fams) > 0 {
 		public, err := t.publicAddresses(c)
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
-		fwHave, err := t.observeFirewall(c)
+		fwHave, err := t.observeFirewall(c.Name, fams)
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
@@ -271,7 +271,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	defer end()
 	c := t.cfg
 	prev := t.previous()
-	have, err := t.observe(c, prev)
+	have, err := t.observe(c, prev.owner(c))
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}
@@ -283,8 +283,8 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		owned = linkErr == nil
 	}
 	var fw []firewallState
-	if c.SNAT != SNATOff || prev != nil && prev.SNAT != SNATOff {
-		if fw, err = t.observeFirewall(c); err != nil {
+	if fams := prev.snatFamilies(c); len(fams) > 0 {
+		if fw, err = t.observeFirewall(c.Name, fams); err != nil {
 			return fmt.Errorf("down %s: %w", c.Name, err)
 		}
 	}
