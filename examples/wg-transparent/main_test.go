@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -168,4 +169,70 @@ func genKey(t *testing.T) wgtypes.Key {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// TestCommandSignalAndHooks: the foreground up runs the file's hooks with
+// %i replaced, and on SIGTERM brings the tunnel down (running its PreDown
+// hook) and exits 0, leaving the namespace as it was.
+func TestCommandSignalAndHooks(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := filepath.Join(t.TempDir(), "wg-transparent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ns := testns.New(t, "sig")
+	dir := t.TempDir()
+	trace := filepath.Join(dir, "trace")
+	file := filepath.Join(dir, "wgsig.conf")
+	conf := `[Interface]
+PrivateKey = ` + genKey(t).String() + `
+Address = 10.0.0.1/32
+Table = 123
+PostUp = echo up %i >> ` + trace + `
+PreDown = echo down %i >> ` + trace + `
+
+[Peer]
+PublicKey = ` + genKey(t).PublicKey().String() + `
+Endpoint = 203.0.113.2:51822
+AllowedIPs = 10.0.0.2/32
+Transparent = 203.0.113.2/32
+`
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := testns.Dump(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	stdout, err := up.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		up.Process.Kill()
+		up.Wait()
+	}()
+	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "staying in the foreground") {
+		t.Fatalf("up said %q", line)
+	}
+	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Wait(); err != nil {
+		t.Errorf("up after SIGTERM: %v", err)
+	}
+	if got, _ := os.ReadFile(trace); string(got) != "up wgsig\ndown wgsig\n" {
+		t.Errorf("hooks ran as %q, want %q", got, "up wgsig\ndown wgsig\n")
+	}
+	diff, err := testns.DiffSettled(ns, before)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff != "" {
+		t.Errorf("after SIGTERM:\n%s", diff)
+	}
 }
