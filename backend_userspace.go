@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
+	"syscall"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/conn"
@@ -186,4 +189,24 @@ func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err e
 		return err
 	})
 	return fns, actual, err
+}
+
+// removeStaleSocket removes the UAPI socket of an embedded device named
+// name that died with its process (SIGKILL leaves the file): nobody
+// answers on it, and no link of that name exists. Such a file would make
+// `wg show` and wgctrl report a device that is gone.
+func removeStaleSocket(name string) error {
+	path := filepath.Join("/var/run/wireguard", name+".sock")
+	c, err := net.Dial("unix", path)
+	if err == nil {
+		c.Close()
+		return nil // alive: someone serves it
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return nil // no such file, or not ours to judge
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale UAPI socket %s: %w", path, err)
+	}
+	return nil
 }

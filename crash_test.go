@@ -135,6 +135,9 @@ func TestDownAfterCrash(t *testing.T) {
 		t.Fatalf("Down after crash: %v", err)
 	}
 	expectSameDump(t, w.A, before, "after Down from a fresh Tunnel")
+	if _, err := os.Stat("/var/run/wireguard/" + cfg.Name + ".sock"); !os.IsNotExist(err) {
+		t.Errorf("the dead device's UAPI socket is still there after Down (%v)", err)
+	}
 	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 
 	// And Up from a fresh Tunnel converges to the full config again.

@@ -292,6 +292,9 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	if err == nil && t.backend != nil && t.link == nil {
 		err = t.backend.close() // an embedded device whose link someone else removed
 	}
+	if err == nil && t.link == nil {
+		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
+	}
 	if linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
 	}
