@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"syscall"
 
 	"github.com/vishvananda/netlink"
@@ -29,8 +30,9 @@ type userspaceBackend struct {
 	log *slog.Logger
 
 	dev   *device.Device // nil when not running
-	uapi  net.Listener
-	index int // link index of the TUN device
+	uapi  func() error   // closes the UAPI listener once, which removes its socket file
+	gone  chan struct{}  // closed once the device has stopped and its socket is gone
+	index int            // link index of the TUN device
 }
 
 func (u *userspaceBackend) kind() Backend { return BackendUserspace }
@@ -78,7 +80,15 @@ func (u *userspaceBackend) create(name string, mtu int) error {
 			go dev.IpcHandle(c)
 		}
 	}()
-	u.dev, u.uapi, u.index = dev, l, index
+	closeUAPI, gone := sync.OnceValue(l.Close), make(chan struct{})
+	go func() {
+		// The device stops on Down or Close, or when another process
+		// deletes its link: stop serving its socket then too.
+		<-dev.Wait()
+		closeUAPI()
+		close(gone)
+	}()
+	u.dev, u.uapi, u.gone, u.index = dev, closeUAPI, gone, index
 	return nil
 }
 
@@ -95,13 +105,13 @@ func (u *userspaceBackend) linkUp() error {
 	return nil
 }
 
-// done returns a channel closed when the device stops, or nil when none
-// runs.
+// done returns a channel closed when the device has stopped and its UAPI
+// socket is gone, or nil when none runs.
 func (u *userspaceBackend) done() <-chan struct{} {
 	if u.dev == nil {
 		return nil
 	}
-	return u.dev.Wait()
+	return u.gone
 }
 
 func (u *userspaceBackend) owns(l netlink.Link) bool {
@@ -115,9 +125,9 @@ func (u *userspaceBackend) close() error {
 	if u.dev == nil {
 		return nil
 	}
-	err := u.uapi.Close()
+	err := u.uapi()
 	u.dev.Close()
-	u.dev, u.uapi, u.index = nil, nil, 0
+	u.dev, u.uapi, u.gone, u.index = nil, nil, nil, 0
 	return err
 }
 

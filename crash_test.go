@@ -273,5 +273,8 @@ func TestManageFromAnotherProcess(t *testing.T) {
 		if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "device done" {
 			t.Errorf("the process running the embedded device said %q, want %q", line, "device done")
 		}
+		if _, err := os.Stat("/var/run/wireguard/" + cfg.Name + ".sock"); !os.IsNotExist(err) {
+			t.Errorf("the stopped device's UAPI socket is still there (%v)", err)
+		}
 	}
 }
