@@ -121,6 +121,19 @@ func (s *delJump) command(*Tunnel) string {
 	return iptablesCommand(s.family, append([]string{"-D", s.hook}, jumpRule(s.name)...)...)
 }
 
+// deviceInSync stands for the device settings in a plan when they already
+// match: its command is built from the config only if Plan prints it, not
+// on every Up.
+type deviceInSync struct{ name string }
+
+func (s *deviceInSync) String() string     { return "set device " + s.name }
+func (s *deviceInSync) do(*Tunnel) error   { return nil }
+func (s *deviceInSync) undo(*Tunnel) error { return nil }
+func (s *deviceInSync) op() Op             { return OpKeep }
+func (s *deviceInSync) command(t *Tunnel) string {
+	return (&configureDevice{name: s.name, cfg: *deviceDiff(t.cfg, nil)}).command(t)
+}
+
 // keep is a plan's line for an object that is already as the config says.
 // It writes nothing: run skips it.
 type keep struct{ of step } // the step that would make the object

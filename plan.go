@@ -67,7 +67,7 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 	if cfg := deviceDiff(c, device); cfg != nil {
 		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: device})
 	} else {
-		steps = append(steps, &keep{&configureDevice{name: want.name, cfg: *deviceDiff(c, nil)}})
+		steps = append(steps, &keep{&deviceInSync{name: want.name}})
 	}
 	if have.link != nil && have.link.Attrs().MTU != want.mtu {
 		steps = append(steps, &setMTU{mtu: want.mtu, old: have.link.Attrs().MTU})
