@@ -94,31 +94,22 @@ func (s *setChain) op() Op {
 	return OpAdd
 }
 func (s *setChain) command(*Tunnel) string {
-	chain := chainName(s.name)
-	cmds := []string{iptablesCommand(s.family, "-N", chain)}
-	if s.old.exists {
-		cmds[0] = iptablesCommand(s.family, "-F", chain)
-	}
-	for _, r := range s.rules {
-		cmds = append(cmds, iptablesCommand(s.family, append([]string{"-A", chain}, r...)...))
-	}
-	return strings.Join(cmds, " && ")
+	return s.fw.commands().setChain(s.family, s.name, s.rules, s.old.exists)
 }
 
 func (s *delChain) op() Op { return OpRemove }
 func (s *delChain) command(*Tunnel) string {
-	chain := chainName(s.name)
-	return iptablesCommand(s.family, "-F", chain) + " && " + iptablesCommand(s.family, "-X", chain)
+	return s.fw.commands().deleteChain(s.family, s.name)
 }
 
 func (s *addJump) op() Op { return OpAdd }
 func (s *addJump) command(*Tunnel) string {
-	return iptablesCommand(s.family, append([]string{"-I", s.hook, "1"}, jumpRule(s.name)...)...)
+	return s.fw.commands().jump(s.family, s.name, s.hook, true)
 }
 
 func (s *delJump) op() Op { return OpRemove }
 func (s *delJump) command(*Tunnel) string {
-	return iptablesCommand(s.family, append([]string{"-D", s.hook}, jumpRule(s.name)...)...)
+	return s.fw.commands().jump(s.family, s.name, s.hook, false)
 }
 
 // deviceInSync stands for the device settings in a plan when they already
@@ -170,16 +161,4 @@ func ruleCommand(verb string, r rule) string {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
 	return s + fmt.Sprintf(" lookup %s priority %d proto %d", tableName(r.Table), r.Priority, RouteProtocol)
-}
-
-func iptablesCommand(family int, args ...string) string {
-	cmd := "iptables"
-	if family == unix.AF_INET6 {
-		cmd = "ip6tables"
-	}
-	quoted := make([]string, len(args))
-	for i, a := range args {
-		quoted[i] = restoreQuote(a)
-	}
-	return cmd + " -t nat " + strings.Join(quoted, " ")
 }

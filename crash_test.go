@@ -41,7 +41,7 @@ func crashChild() {
 		fmt.Println("bad request:", err)
 		os.Exit(2)
 	}
-	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend))
+	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend), transparent.WithFirewall(testFirewall()))
 	if err == nil {
 		transparent.SetStepDelay(tun, req.StepDelay)
 		fmt.Println("start")
@@ -205,7 +205,7 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		child.Process.Kill()
 		child.Wait()
 
-		fresh, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()))
+		fresh, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(testFirewall()))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,7 +42,7 @@ func TestDriftCheckedAndRepaired(t *testing.T) {
 		}
 		return l
 	}
-	chain := "WGT-" + cfgA.Name
+	where, flushSNAT, removeJump := snatChain(t, w.A, cfgA.Name)
 	for _, tc := range []struct {
 		name  string
 		drift func() error
@@ -75,14 +75,8 @@ func TestDriftCheckedAndRepaired(t *testing.T) {
 				}}})
 			})
 		}, "allowed-ips 10.0.0.2/32,203.0.113.2/32"},
-		{"SNAT rule deleted", func() error {
-			return w.A.Do(func() error { return run("iptables", "-t", "nat", "-F", chain) })
-		}, "set IPv4 nat chain " + chain},
-		{"jump removed", func() error {
-			return w.A.Do(func() error {
-				return run("iptables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "wgtransparent "+cfgA.Name, "-j", chain)
-			})
-		}, "add IPv4 nat rule POSTROUTING -j " + chain},
+		{"SNAT rule deleted", flushSNAT, "set " + where},
+		{"jump removed", removeJump, "add jump from POSTROUTING to " + where},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if err := a.Check(ctx); err != nil {

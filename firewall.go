@@ -1,29 +1,29 @@
 package transparent
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
-	"os/exec"
-	"strings"
-
-	"github.com/coreos/go-iptables/iptables"
-	"golang.org/x/sys/unix"
 )
 
-// Firewall selects the iptables variant that holds the SNAT rules.
+// Firewall selects what holds the SNAT rules.
 type Firewall uint8
 
 const (
-	// FirewallAuto (the zero value) uses the variant that already holds
-	// rules, as kube-proxy and Tailscale do: iptables-legacy when it holds
-	// more rules than iptables-nft, iptables-nft when it holds more than
-	// iptables-legacy, and the system's default `iptables` otherwise.
+	// FirewallAuto (the zero value) uses FirewallNftables when the kernel
+	// has nf_tables, and otherwise the iptables variant that already holds
+	// rules (as kube-proxy does: iptables-legacy when it holds more rules
+	// than iptables-nft, and so on), else the system's `iptables`.
 	FirewallAuto Firewall = iota
-	// FirewallNFT uses iptables-nft and ip6tables-nft.
+	// FirewallNFT uses the commands iptables-nft and ip6tables-nft.
 	FirewallNFT
-	// FirewallLegacy uses iptables-legacy and ip6tables-legacy.
+	// FirewallLegacy uses the commands iptables-legacy and
+	// ip6tables-legacy.
 	FirewallLegacy
+	// FirewallNftables talks nf_tables netlink directly: the tunnel's own
+	// tables `ip wgtransparent-<Name>` and `ip6 wgtransparent-<Name>`,
+	// written in one atomic transaction and read with one dump, without
+	// starting a process (docs/BENCHMARKS.md measures the difference).
+	// `nft list ruleset` shows them.
+	FirewallNftables
 )
 
 func (f Firewall) String() string {
@@ -34,253 +34,75 @@ func (f Firewall) String() string {
 		return "nft"
 	case FirewallLegacy:
 		return "legacy"
+	case FirewallNftables:
+		return "nftables"
 	}
 	return fmt.Sprintf("Firewall(%d)", uint8(f))
 }
 
-// natTable is the table of the article's SNAT rules.
-const natTable = "nat"
-
-// firewall edits the tunnel's own chain in the nat table and the jump to it
-// from a built-in chain. Every method works in the tunnel's namespace.
+// firewall holds the tunnel's SNAT rules in one place of one IP family: a
+// chain of its own with the rules, and jumps to it from hooks (built-in
+// chains). Every method works in the tunnel's namespace; what is already
+// there (on add) or already gone (on delete) is fine.
 type firewall interface {
-	// natTable reads the family's nat table at once.
-	natTable(family int) (natChains, error)
-	// setChain creates chain if needed and makes it hold exactly rules.
-	setChain(family int, chain string, rules [][]string) error
-	// deleteChain flushes and deletes chain; a missing chain is fine.
-	deleteChain(family int, chain string) error
-	// insert puts rule first in the built-in chain hook.
-	insert(family int, hook string, rule []string) error
-	// delete removes rule from hook; a missing rule is fine.
-	delete(family int, hook string, rule []string) error
+	// kind names the firewall in the record of the last Up, so that a
+	// later Up or Down with another one finds the old chain.
+	kind() string
+	// observe reads the tunnel's chain and the hooks that jump to it.
+	observe(family int, name string) (firewallState, error)
+	// setChain creates the chain if needed and makes it hold exactly rules.
+	setChain(family int, name string, rules []natRule) error
+	// deleteChain deletes the chain with its rules.
+	deleteChain(family int, name string) error
+	// addJump makes hook (hookOutbound or hookInbound) jump to the chain
+	// first, before any other rule of that hook; delJump undoes it.
+	addJump(family int, name, hook string) error
+	delJump(family int, name, hook string) error
+	// where names the chain in messages; commands gives the shell
+	// equivalent of each method for Plan.
+	where(family int, name string) string
+	commands() firewallCommands
 }
 
-// iptablesFirewall runs iptables (through go-iptables) inside the tunnel's
-// namespace: a child process belongs to the namespace of the thread that
-// starts it.
-type iptablesFirewall struct {
-	ns      netNS
-	variant string // "", "-nft" or "-legacy": the suffix of the commands
-	ipt     map[int]*iptables.IPTables
+// firewallCommands prints the shell equivalent of a firewall's writes.
+type firewallCommands interface {
+	setChain(family int, name string, rules []natRule, exists bool) string
+	deleteChain(family int, name string) string
+	jump(family int, name, hook string, add bool) string
 }
 
-// newIPTables picks the iptables variant for want, inside ns.
-func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
-	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
+// Kinds of firewall, as recorded.
+const (
+	kindNftables = "nftables"
+	kindIPTables = "iptables" // followed by the variant's suffix, if any
+)
+
+// newFirewall opens the firewall want asks for in ns. FirewallAuto
+// prefers nf_tables: it needs no process per read or write.
+func newFirewall(ns netNS, want Firewall) (firewall, error) {
 	switch want {
-	case FirewallNFT:
-		fw.variant = "-nft"
-	case FirewallLegacy:
-		fw.variant = "-legacy"
-	default:
-		fw.variant = detectVariant(ns)
-	}
-	if _, err := exec.LookPath("iptables" + fw.variant); err != nil {
-		return nil, fmt.Errorf("find iptables%s: %w (install the iptables package, such as `apt-get install iptables`)", fw.variant, errors.Join(err, ErrFirewall))
-	}
-	return fw, nil
-}
-
-// detectVariant counts the rules that iptables-legacy and iptables-nft
-// hold (IPv4 and IPv6, as kube-proxy's iptables wrapper does) and returns
-// the suffix of the one holding more, or "" for the system default.
-func detectVariant(ns netNS) string {
-	count := func(variant string) int {
-		n := 0
-		for _, cmd := range []string{"iptables" + variant + "-save", "ip6tables" + variant + "-save"} {
-			var out []byte
-			ns.do(func() error {
-				out, _ = exec.Command(cmd).Output() // a missing variant holds no rules
-				return nil
-			})
-			for line := range bytes.Lines(out) {
-				if bytes.HasPrefix(line, []byte("-A ")) {
-					n++
-				}
-			}
-		}
-		return n
-	}
-	legacy, nft := count("-legacy"), count("-nft")
-	switch {
-	case legacy > nft:
-		return "-legacy"
-	case nft > legacy:
-		return "-nft"
-	}
-	return ""
-}
-
-// tables returns the go-iptables handle of a family, made on first use.
-func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
-	if ipt := fw.ipt[family]; ipt != nil {
-		return ipt, nil
-	}
-	proto, cmd := iptables.ProtocolIPv4, "iptables"
-	if family == unix.AF_INET6 {
-		proto, cmd = iptables.ProtocolIPv6, "ip6tables"
-	}
-	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(cmd+fw.variant))
-	if err != nil {
-		return nil, fmt.Errorf("use %s%s: %w (install the iptables package, such as `apt-get install iptables`)", cmd, fw.variant, errors.Join(err, ErrFirewall))
-	}
-	fw.ipt[family] = ipt
-	return ipt, nil
-}
-
-// run calls f with the family's handle on a thread in the namespace, and
-// explains the usual failure of a kernel without NAT support.
-func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) error {
-	ipt, err := fw.tables(family)
-	if err != nil {
-		return err
-	}
-	err = fw.ns.do(func() error { return f(ipt) })
-	var e *iptables.Error
-	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
-		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
-	}
-	return err
-}
-
-// natChains is a nat table as iptables-save prints it: each chain (the
-// built-in ones too) with its rules, each as its arguments after
-// "-A CHAIN".
-type natChains map[string][][]string
-
-// natTable reads the nat table with one iptables-save, rather than a
-// process per chain. Reading creates nothing (unlike listing a table with
-// iptables-nft, which can create it).
-func (fw *iptablesFirewall) natTable(family int) (natChains, error) {
-	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
-		return nil, err
-	}
-	cmd := "iptables" + fw.variant + "-save"
-	if family == unix.AF_INET6 {
-		cmd = "ip6tables" + fw.variant + "-save"
-	}
-	var out []byte
-	err := fw.ns.do(func() (err error) {
-		out, err = exec.Command(cmd, "-t", natTable).Output()
-		return err
-	})
-	if err != nil {
-		var ee *exec.ExitError
-		if errors.As(err, &ee) {
-			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
-		}
-		return nil, fmt.Errorf("%s -t %s: %w", cmd, natTable, err)
-	}
-	return parseSave(string(out)), nil
-}
-
-// parseSave reads the chains (":NAME POLICY [counters]") and rules
-// ("-A NAME args...") of iptables-save's output.
-func parseSave(out string) natChains {
-	chains := natChains{}
-	for _, line := range strings.Split(out, "\n") {
-		switch {
-		case strings.HasPrefix(line, ":"):
-			name, _, _ := strings.Cut(line[1:], " ")
-			if _, ok := chains[name]; !ok {
-				chains[name] = nil
-			}
-		case strings.HasPrefix(line, "-A "):
-			if args := splitRule(line); len(args) > 2 {
-				chains[args[1]] = append(chains[args[1]], args[2:])
-			}
+	case FirewallNftables:
+		return newNftables(ns)
+	case FirewallAuto:
+		if fw, err := newNftables(ns); err == nil {
+			return fw, nil
 		}
 	}
-	return chains
+	return newIPTables(ns, want)
 }
 
-// setChain writes the whole chain with one iptables-restore --noflush,
-// whatever the number of rules: declaring the chain creates it, or
-// flushes it if it exists, and nothing else in the table changes. One
-// process instead of one per rule, and the chain is replaced atomically.
-func (fw *iptablesFirewall) setChain(family int, chain string, rules [][]string) error {
-	var in strings.Builder
-	fmt.Fprintf(&in, "*%s\n:%s - [0:0]\n", natTable, chain)
-	for _, r := range rules {
-		in.WriteString("-A " + chain)
-		for _, arg := range r {
-			in.WriteString(" " + restoreQuote(arg))
-		}
-		in.WriteString("\n")
+// firewallOfKind opens the firewall a record names.
+func firewallOfKind(ns netNS, kind string) (firewall, error) {
+	switch kind {
+	case kindNftables:
+		return newNftables(ns)
+	case kindIPTables + "-nft":
+		return newIPTables(ns, FirewallNFT)
+	case kindIPTables + "-legacy":
+		return newIPTables(ns, FirewallLegacy)
 	}
-	in.WriteString("COMMIT\n")
-	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
-		return err
-	}
-	cmd := "iptables" + fw.variant + "-restore"
-	if family == unix.AF_INET6 {
-		cmd = "ip6tables" + fw.variant + "-restore"
-	}
-	return fw.ns.do(func() error {
-		c := exec.Command(cmd, "--noflush", "--wait")
-		c.Stdin = strings.NewReader(in.String())
-		if out, err := c.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
-		}
-		return nil
-	})
-}
-
-// restoreQuote quotes an argument for iptables-restore, which splits
-// lines on spaces and understands double quotes.
-func restoreQuote(arg string) string {
-	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
-		return arg
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
-}
-
-func (fw *iptablesFirewall) deleteChain(family int, chain string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error {
-		exists, err := ipt.ChainExists(natTable, chain)
-		if err != nil || !exists {
-			return err
-		}
-		return ipt.ClearAndDeleteChain(natTable, chain)
-	})
-}
-
-func (fw *iptablesFirewall) insert(family int, hook string, rule []string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, rule...) })
-}
-
-func (fw *iptablesFirewall) delete(family int, hook string, rule []string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, rule...) })
-}
-
-// splitRule splits a line of `iptables -S` into arguments, undoing its
-// double quotes (as around a comment with spaces).
-func splitRule(line string) []string {
-	var args []string
-	var cur strings.Builder
-	quoted, inArg := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && quoted && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			quoted, inArg = !quoted, true
-		case c == ' ' && !quoted:
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteByte(c)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
+	// "iptables", or a record from before the kind was recorded: those
+	// releases had only iptables, and chose the variant as FirewallAuto
+	// does between the iptables variants.
+	return newIPTables(ns, FirewallAuto)
 }

@@ -4,6 +4,10 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/google/nftables"
+	"github.com/google/nftables/expr"
+	"golang.org/x/sys/unix"
 )
 
 func TestSplitRule(t *testing.T) {
@@ -52,8 +56,44 @@ COMMIT
 	if !slices.Equal(got["POSTROUTING"][0], jumpRule("wg0")) {
 		t.Errorf("POSTROUTING %q, want the jump %q", got["POSTROUTING"], jumpRule("wg0"))
 	}
-	want := snatRule("wg0", netip.MustParsePrefix("10.0.0.1/32"), netip.MustParsePrefix("203.0.113.2/32"), netip.MustParseAddr("198.51.100.1"))
-	if len(got["WGT-wg0"]) != 1 || !slices.Equal(got["WGT-wg0"][0], want) {
-		t.Errorf("WGT-wg0 %q, want %q", got["WGT-wg0"], want)
+	want := natRule{src: netip.MustParsePrefix("10.0.0.1/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: netip.MustParseAddr("198.51.100.1")}
+	if len(got["WGT-wg0"]) != 1 || parseRule("wg0", got["WGT-wg0"][0]) != want {
+		t.Errorf("WGT-wg0 %q, want %v", got["WGT-wg0"], want)
+	}
+	other := append(slices.Clone(got["WGT-wg0"][0]), "--random")
+	if r := parseRule("wg0", other); r.other == "" {
+		t.Errorf("a rule with --random reads back as the tunnel's %v", r)
+	}
+}
+
+// TestRuleExprs: each SNAT rule written as nftables expressions reads back
+// as itself; a rule changed in any part reads back as another rule.
+func TestRuleExprs(t *testing.T) {
+	for _, tc := range []struct {
+		family int
+		r      natRule
+	}{
+		{unix.AF_INET, natRule{src: netip.MustParsePrefix("10.0.0.1/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: netip.MustParseAddr("198.51.100.1")}},
+		{unix.AF_INET, natRule{src: netip.MustParsePrefix("10.0.0.0/30"), dst: netip.MustParsePrefix("198.18.0.0/15"), to: netip.MustParseAddr("198.51.100.1")}},
+		{unix.AF_INET6, natRule{src: netip.MustParsePrefix("fd00::1/128"), dst: netip.MustParsePrefix("2001:db8:2::/48"), to: netip.MustParseAddr("2001:db8:1::1")}},
+	} {
+		exprs := ruleExprs(tc.family, tc.r)
+		if got := parseExprs(tc.family, &nftables.Rule{Exprs: exprs}); got != tc.r {
+			t.Errorf("parseExprs(ruleExprs(%v)) = %v", tc.r, got)
+		}
+		other := tc.family ^ unix.AF_INET ^ unix.AF_INET6
+		if got := parseExprs(other, &nftables.Rule{Exprs: exprs}); got.other == "" {
+			t.Errorf("%v read as the other family = %v, want someone else's", tc.r, got)
+		}
+		for i := range exprs {
+			cut := slices.Delete(slices.Clone(exprs), i, i+1)
+			if got := parseExprs(tc.family, &nftables.Rule{Exprs: cut}); got == tc.r {
+				t.Errorf("%v without expression %d reads back as %v", tc.r, i, got)
+			}
+		}
+		extra := append(slices.Clone(exprs), &expr.Counter{})
+		if got := parseExprs(tc.family, &nftables.Rule{Exprs: extra}); got.other == "" {
+			t.Errorf("%v with a counter reads back as %v", tc.r, got)
+		}
 	}
 }

@@ -3,28 +3,34 @@ package transparent_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/google/nftables"
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
+	"golang.org/x/sys/unix"
 )
 
-// TestFirewallVariants: the SNAT chain lands in the iptables variant that
-// is forced, or, with FirewallAuto, in the one that already holds rules;
-// Down removes it from there.
+// TestFirewallVariants: the SNAT chain lands in the firewall that is
+// forced, or, with FirewallAuto, in nf_tables even when an iptables
+// variant holds rules; Down removes it from there, and nothing is left in
+// the others.
 func TestFirewallVariants(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		option   transparent.Firewall
-		existing string // variant holding a rule before Up
-		want     string // variant that must get the chain
+		existing string // iptables variant holding a rule before Up
+		want     string // where the chain must be: an iptables variant or "nftables"
 	}{
 		{"forced nft", transparent.FirewallNFT, "", "nft"},
 		{"forced legacy", transparent.FirewallLegacy, "", "legacy"},
-		{"auto follows legacy rules", transparent.FirewallAuto, "legacy", "legacy"},
-		{"auto follows nft rules", transparent.FirewallAuto, "nft", "nft"},
+		{"forced nftables", transparent.FirewallNftables, "", "nftables"},
+		{"auto with legacy rules", transparent.FirewallAuto, "legacy", "nftables"},
+		{"auto with nft rules", transparent.FirewallAuto, "nft", "nftables"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireIPTables(t)
@@ -46,35 +52,93 @@ func TestFirewallVariants(t *testing.T) {
 			if err := tun.Up(ctx); err != nil {
 				t.Fatalf("Up: %v", err)
 			}
-			other := map[string]string{"nft": "legacy", "legacy": "nft"}[tc.want]
-			chain := "WGT-" + cfg.Name
-			want := `-A WGT-` + cfg.Name + ` -s 10.0.0.1/32 -d 203.0.113.2/32 -m comment --comment "wgtransparent ` + cfg.Name + `" -j SNAT --to-source 198.51.100.1`
-			if got := natSave(t, w.A, tc.want); !strings.Contains(got, want) || !strings.Contains(got, "-A POSTROUTING -m comment --comment \"wgtransparent "+cfg.Name+"\" -j "+chain) {
-				t.Errorf("iptables-%s-save -t nat:\n%s\nwant the rule %s and the jump to it", tc.want, got, want)
-			}
-			if got := natSave(t, w.A, other); strings.Contains(got, chain) {
-				t.Errorf("iptables-%s-save -t nat has the chain too:\n%s", other, got)
-			}
+			expectChainIn(t, w.A, cfg.Name, tc.want)
 			if err := tun.Down(ctx); err != nil {
 				t.Fatalf("Down: %v", err)
 			}
-			if got := natSave(t, w.A, tc.want); strings.Contains(got, chain) {
-				t.Errorf("after Down, iptables-%s-save -t nat still has %s:\n%s", tc.want, chain, got)
-			}
+			expectChainIn(t, w.A, cfg.Name, "")
 		})
 	}
 }
 
-// TestFirewallMissing: without iptables, Up with SNAT fails with
-// ErrFirewall naming the package to install, and changes nothing.
+// TestFirewallSwitch: an Up with another firewall than the last Up's
+// (from a fresh process, as after an upgrade) moves the SNAT chain there,
+// and Down from yet another process removes it.
+func TestFirewallSwitch(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
+	ctx := context.Background()
+	for _, step := range []struct {
+		fw   transparent.Firewall
+		want string
+	}{
+		{transparent.FirewallLegacy, "legacy"},
+		{transparent.FirewallNftables, "nftables"},
+		{transparent.FirewallNFT, "nft"},
+	} {
+		tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(step.fw), transparent.WithBackend(testBackend()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tun.Up(ctx); err != nil {
+			t.Fatalf("Up with %v: %v", step.fw, err)
+		}
+		expectChainIn(t, w.A, cfg.Name, step.want)
+		if err := tun.Check(ctx); err != nil {
+			t.Errorf("Check with %v: %v", step.fw, err)
+		}
+		tun.Close()
+	}
+	tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(transparent.FirewallNftables), transparent.WithBackend(testBackend()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	if err := tun.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	expectChainIn(t, w.A, cfg.Name, "")
+}
+
+// expectChainIn checks that the tunnel's SNAT chain is in firewall want
+// (an iptables variant, "nftables", or "" for nowhere) and in no other.
+func expectChainIn(t *testing.T, ns *testns.NS, name, want string) {
+	t.Helper()
+	for _, variant := range []string{"nft", "legacy"} {
+		got := natSave(t, ns, variant)
+		has := strings.Contains(got, "-A WGT-"+name+" -s 10.0.0.1/32 -d 203.0.113.2/32") &&
+			strings.Contains(got, `-A POSTROUTING -m comment --comment "wgtransparent `+name+`" -j WGT-`+name)
+		if has != (variant == want) || !has && strings.Contains(got, "WGT-"+name) {
+			t.Errorf("iptables-%s-save -t nat (want the chain in %q):\n%s", variant, want, got)
+		}
+	}
+	nft, err := testns.DumpNftables(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	has := strings.Contains(nft, "wgtransparent-"+name+" chain snat_rules rule 000") &&
+		strings.Contains(nft, "wgtransparent-"+name+" chain postrouting rule 000 Verdict")
+	if has != (want == "nftables") || !has && strings.Contains(nft, "wgtransparent-"+name) {
+		t.Errorf("nf_tables (want the chain in %q):\n%s", want, nft)
+	}
+}
+
+// TestFirewallMissing: with iptables chosen but not installed, Up with
+// SNAT fails with ErrFirewall naming the package to install, and changes
+// nothing.
 func TestFirewallMissing(t *testing.T) {
 	requireIPTables(t)
 	w := newArticle(t)
 	before := dump(t, w.A)
 	t.Setenv("PATH", t.TempDir()) // no iptables to be found
 	cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
-	tun := newTunnel(t, cfg, w.A)
-	err := tun.Up(context.Background())
+	tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(transparent.FirewallNFT), transparent.WithBackend(testBackend()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	err = tun.Up(context.Background())
 	if !errors.Is(err, transparent.ErrFirewall) || !strings.Contains(err.Error(), "apt-get install iptables") {
 		t.Errorf("Up = %v, want ErrFirewall saying what to install", err)
 	}
@@ -92,4 +156,78 @@ func natSave(t *testing.T, ns *testns.NS, variant string) string {
 		t.Fatalf("iptables-%s-save: %v", variant, err)
 	}
 	return string(out)
+}
+
+// testFirewall is the firewall of the tests' tunnels:
+// WGTRANSPARENT_TEST_FIREWALL=iptables runs them with iptables-nft
+// (test.sh runs the SNAT tests so a second time), anything else with
+// FirewallAuto, which is nf_tables on a kernel that has it.
+func testFirewall() transparent.Firewall {
+	if usesIPTables() {
+		return transparent.FirewallNFT
+	}
+	return transparent.FirewallAuto
+}
+
+func usesIPTables() bool { return os.Getenv("WGTRANSPARENT_TEST_FIREWALL") == "iptables" }
+
+// snatMarker is what fullDump shows while the tunnel has a SNAT chain in
+// family f.
+func snatMarker(f family) string {
+	if usesIPTables() {
+		return f.name + " -A WGT-"
+	}
+	return fmt.Sprintf("nft table %d wgtransparent-", map[string]int{"IPv4": unix.NFPROTO_IPV4, "IPv6": unix.NFPROTO_IPV6}[f.name])
+}
+
+// snatCommand and jumpCommand are Plan's commands for the article's SNAT
+// rule on A, and the jump to it.
+func snatCommand(name string) string {
+	if usesIPTables() {
+		return "iptables -t nat -A WGT-" + name + ` -s 10.0.0.1/32 -d 203.0.113.2/32 -m comment --comment "wgtransparent ` + name + `" -j SNAT --to-source 198.51.100.1`
+	}
+	return "add rule ip wgtransparent-" + name + " snat_rules ip saddr 10.0.0.1/32 ip daddr 203.0.113.2/32 snat to 198.51.100.1"
+}
+
+func jumpCommand(name string) string {
+	if usesIPTables() {
+		return "iptables -t nat -I POSTROUTING 1 -m comment"
+	}
+	return "add chain ip wgtransparent-" + name + " postrouting { type nat hook postrouting priority 99; }; flush chain ip wgtransparent-" + name + " postrouting; add rule ip wgtransparent-" + name + " postrouting jump snat_rules"
+}
+
+// snatChain returns how Check names the tunnel's SNAT chain of IPv4, and
+// functions that flush it and remove the jump to it, as someone else
+// could.
+func snatChain(t *testing.T, ns *testns.NS, name string) (where string, flush, unjump func() error) {
+	if usesIPTables() {
+		chain := "WGT-" + name
+		return "IPv4 nat chain " + chain,
+			func() error { return ns.Do(func() error { return run("iptables", "-t", "nat", "-F", chain) }) },
+			func() error {
+				return ns.Do(func() error {
+					return run("iptables", "-t", "nat", "-D", "POSTROUTING", "-m", "comment", "--comment", "wgtransparent "+name, "-j", chain)
+				})
+			}
+	}
+	table := &nftables.Table{Name: "wgtransparent-" + name, Family: nftables.TableFamilyIPv4}
+	nft := func(f func(*nftables.Conn)) error {
+		conn, err := nftables.New(nftables.WithNetNSFd(int(ns.Handle)))
+		if err != nil {
+			return err
+		}
+		f(conn)
+		return conn.Flush()
+	}
+	return "nftables chain ip wgtransparent-" + name + " snat_rules",
+		func() error {
+			return nft(func(c *nftables.Conn) { c.FlushChain(&nftables.Chain{Name: "snat_rules", Table: table}) })
+		},
+		func() error {
+			return nft(func(c *nftables.Conn) {
+				base := &nftables.Chain{Name: "postrouting", Table: table}
+				c.FlushChain(base)
+				c.DelChain(base)
+			})
+		}
 }

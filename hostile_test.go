@@ -26,7 +26,7 @@ func TestBadConfigsChangeNothing(t *testing.T) {
 	if err := running.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)
 	}
-	before, err := testns.Dump(ns)
+	before, err := testns.DumpSettled(ns)
 	if err != nil {
 		t.Fatal(err)
 	}

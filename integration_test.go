@@ -103,7 +103,7 @@ func (w *article) upB(t *testing.T) *transparent.Tunnel {
 // newTunnel makes a Tunnel in namespace ns, closed at cleanup.
 func newTunnel(t *testing.T, cfg transparent.Config, ns *testns.NS) *transparent.Tunnel {
 	t.Helper()
-	tun, err := transparent.New(cfg, transparent.WithNetNS(ns.Path), transparent.WithBackend(testBackend()))
+	tun, err := transparent.New(cfg, transparent.WithNetNS(ns.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(testFirewall()))
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}

@@ -40,8 +40,8 @@ func TestPlan(t *testing.T) {
 		"ip route add 203.0.113.2/32 dev " + cfg.Name + " table 123 proto 87",
 		"ip rule add to 203.0.113.2/32 ipproto udp dport 51822 lookup main priority 455 proto 87",
 		"ip rule add to 203.0.113.2/32 lookup 123 priority 456 proto 87",
-		"iptables -t nat -A WGT-" + cfg.Name + ` -s 10.0.0.1/32 -d 203.0.113.2/32 -m comment --comment "wgtransparent ` + cfg.Name + `" -j SNAT --to-source 198.51.100.1`,
-		"iptables -t nat -I POSTROUTING 1 -m comment",
+		snatCommand(cfg.Name),
+		jumpCommand(cfg.Name),
 		"wg set " + cfg.Name + " private-key (hidden)",
 	} {
 		if !strings.Contains(strings.Join(text, "\n"), want) {

@@ -19,11 +19,29 @@ type record struct {
 	Priority int
 	Table    int
 	SNAT     SNATMode
-	Families []int // the IP families of the SNAT chains' config
+	Families []int  // the IP families of the SNAT chains' config
+	Firewall string `json:",omitempty"` // the kind of firewall that holds them
 }
 
-func recordOf(c Config) *record {
-	return &record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT, Families: c.families()}
+// recordOf records c; fw is the firewall of its SNAT rules, if any.
+func recordOf(c Config, fw firewall) *record {
+	r := &record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT, Families: c.families()}
+	if c.SNAT != SNATOff && fw != nil {
+		r.Firewall = fw.kind()
+	}
+	return r
+}
+
+// firewallKind is the kind of firewall that holds the record's SNAT
+// chains, or "" when it has none.
+func (r *record) firewallKind() string {
+	if r == nil || r.SNAT == SNATOff {
+		return ""
+	}
+	if r.Firewall == "" { // a record of a release with only iptables
+		return kindIPTables
+	}
+	return r.Firewall
 }
 
 // owner is c with the recorded settings: the config whose rules and
@@ -85,7 +103,7 @@ func (t *Tunnel) previous() *record {
 func (t *Tunnel) remember(c *Config) {
 	t.applied = nil
 	if c != nil {
-		t.applied = recordOf(*c)
+		t.applied = recordOf(*c, t.fw)
 	}
 	if err := t.writeRecord(t.applied); err != nil {
 		t.log.Warn("cannot record the last Up; a restart with a changed config may leave the old config's rules", "err", err)

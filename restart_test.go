@@ -27,7 +27,7 @@ func TestConfigChangeAfterRestart(t *testing.T) {
 			change: func(c *transparent.Config) {
 				c.Priority, c.Table, c.SNAT = 1000, 77, transparent.SNATOff
 			},
-			stale: []string{"rule4 455:", "rule4 456:", "rule4 457:", "table 123", "WGT-"},
+			stale: []string{"rule4 455:", "rule4 456:", "rule4 457:", "table 123", snatMarker(ipv4)},
 			want:  []string{"rule4 1000:", "rule4 1001:", "rule4 1002:", "table 77"},
 		},
 		{
@@ -38,8 +38,8 @@ func TestConfigChangeAfterRestart(t *testing.T) {
 				p := &c.Peers[0]
 				p.AllowedIPs, p.Transparent = p.AllowedIPs[:1], p.Transparent[:1]
 			},
-			stale: []string{"IPv6 -A WGT-", "rule6 45"},
-			want:  []string{"IPv4 -A WGT-", "rule4 456:"},
+			stale: []string{snatMarker(ipv6), "rule6 45"},
+			want:  []string{snatMarker(ipv4), "rule4 456:"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

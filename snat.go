@@ -15,35 +15,28 @@ const (
 	hookInbound  = "INPUT"       // SNATInbound: before the packet reaches a local socket
 )
 
-// snatChain is the tunnel's own chain in the nat table of one IP family:
-// the SNAT rules, and the built-in chain (hook) that jumps to it.
+// natRule is one of the article's SNAT rules: packets from src to dst
+// leave with the source address to. A rule read back that the tunnel did
+// not write has only other, its text, and equals no wanted rule.
+type natRule struct {
+	src, dst netip.Prefix
+	to       netip.Addr
+	other    string
+}
+
+func (r natRule) String() string {
+	if r.other != "" {
+		return r.other
+	}
+	return fmt.Sprintf("from %s to %s: SNAT to %s", r.src, r.dst, r.to)
+}
+
+// snatChain is the tunnel's chain of one IP family: the SNAT rules, and
+// the hook that jumps to it.
 type snatChain struct {
 	family int
 	hook   string
-	rules  [][]string // in `iptables -S` form, after "-A CHAIN"
-}
-
-// chainName names the tunnel's chain; iptables allows 28 bytes, and Name
-// has at most 15.
-func chainName(name string) string { return "WGT-" + name }
-
-// comment tags every rule the tunnel makes, so that a person reading
-// `iptables-save` knows whose it is.
-func comment(name string) []string {
-	return []string{"-m", "comment", "--comment", "wgtransparent " + name}
-}
-
-// jumpRule is the rule in the hook that sends packets to the chain.
-func jumpRule(name string) []string {
-	return append(comment(name), "-j", chainName(name))
-}
-
-// snatRule is one SNAT rule, written as `iptables -S` prints it so that
-// what Up reads back compares equal to what it wants.
-func snatRule(name string, src, dst netip.Prefix, to netip.Addr) []string {
-	r := []string{"-s", src.String(), "-d", dst.String()}
-	r = append(r, comment(name)...)
-	return append(r, "-j", "SNAT", "--to-source", to.String())
+	rules  []natRule
 }
 
 // desiredSNAT returns the tunnel's chains, one per IP family with rules.
@@ -65,7 +58,7 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 				for _, tp := range aggregate(p.Transparent) {
 					for _, a := range c.Addresses {
 						if family(tp.Addr()) == fam && family(a.Addr()) == fam {
-							ch.rules = append(ch.rules, snatRule(c.Name, hostPrefix(a.Addr()), tp, pub))
+							ch.rules = append(ch.rules, natRule{src: hostPrefix(a.Addr()), dst: tp, to: pub})
 						}
 					}
 				}
@@ -73,7 +66,7 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 				peerPublic, found := peerPublicAddress(p, fam)
 				for _, ap := range p.AllowedIPs {
 					if found && family(ap.Addr()) == fam {
-						ch.rules = append(ch.rules, snatRule(c.Name, ap.Masked(), hostPrefix(pub), peerPublic))
+						ch.rules = append(ch.rules, natRule{src: ap.Masked(), dst: hostPrefix(pub), to: peerPublic})
 					}
 				}
 			}
@@ -140,75 +133,73 @@ func probeTarget(c Config, fam int) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// firewallState is the tunnel's chain in one family as the kernel has it.
+// firewallState is the tunnel's chain in one family of one firewall, as
+// the kernel has it.
 type firewallState struct {
+	fw     firewall
 	family int
 	exists bool
-	rules  [][]string
-	hooks  []string // built-in chains that jump to the chain
+	rules  []natRule
+	hooks  []string // the hooks that jump to the chain
 }
 
-// observeFirewall reads the tunnel's chains and jumps in the given IP
-// families: those where the config or the last Up has SNAT rules
+// observeFirewall reads the tunnel's chains in the given IP families:
+// those where the config or the last Up has SNAT rules
 // (record.snatFamilies). The nat table of another family is never read,
-// which saves a process per Up and works on kernels without IPv6 NAT.
-func (t *Tunnel) observeFirewall(name string, families []int) ([]firewallState, error) {
+// which saves a read per Up and works on kernels without IPv6 NAT. When
+// the last Up used another firewall (prevKind, from its record), its
+// chains are read too, so that the steps remove them.
+func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) ([]firewallState, error) {
 	fw, err := t.firewall()
 	if err != nil {
 		return nil, err
 	}
-	var states []firewallState
-	for _, fam := range families {
-		s, err := observeChain(fw, fam, name)
+	fws := []firewall{fw}
+	if prevKind != "" && prevKind != fw.kind() {
+		old, err := firewallOfKind(t.ns, prevKind)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("open the firewall of the last Up (%s): %w", prevKind, err)
 		}
-		states = append(states, s)
+		fws = append(fws, old)
+	}
+	var states []firewallState
+	for _, fw := range fws {
+		for _, fam := range families {
+			s, err := fw.observe(fam, name)
+			if err != nil {
+				return nil, err
+			}
+			states = append(states, s)
+		}
 	}
 	return states, nil
 }
 
-// observeChain reads the tunnel's chain in one family, and which built-in
-// chains jump to it.
-func observeChain(fw firewall, fam int, name string) (firewallState, error) {
-	s := firewallState{family: fam}
-	table, err := fw.natTable(fam)
-	if err != nil {
-		return s, fmt.Errorf("read %s nat table: %w", familyString(fam), err)
-	}
-	s.rules, s.exists = table[chainName(name)]
-	for _, hook := range []string{hookOutbound, hookInbound} {
-		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
-			s.hooks = append(s.hooks, hook)
-		}
-	}
-	return s, nil
-}
-
-// firewallSteps returns the steps that make the chains match want: the
-// chain's rules first, then the jump to it, and stale jumps and chains
-// removed (jumps before their chain).
-func firewallSteps(name string, want []snatChain, have []firewallState) []step {
+// firewallSteps returns the steps that make the chains match want in
+// fw: the chain's rules first, then the jump to it, and stale jumps and
+// chains removed (jumps before their chain), also those of another
+// firewall.
+func firewallSteps(fw firewall, name string, want []snatChain, have []firewallState) []step {
 	var steps []step
 	for _, h := range have {
 		i := slices.IndexFunc(want, func(w snatChain) bool { return w.family == h.family })
-		if i < 0 {
+		if i < 0 || h.fw.kind() != fw.kind() {
 			steps = append(steps, removeChainSteps(name, h)...)
 			continue
 		}
 		w := want[i]
-		set := &setChain{family: w.family, name: name, rules: w.rules, old: h}
-		if !h.exists || !slices.EqualFunc(h.rules, w.rules, slices.Equal) {
+		set := &setChain{fw: fw, family: w.family, name: name, rules: w.rules, old: h}
+		if !h.exists || !slices.Equal(h.rules, w.rules) {
 			steps = append(steps, set)
 		} else {
 			steps = append(steps, &keep{set})
 		}
 		for _, hook := range h.hooks {
 			if hook != w.hook {
-				steps = append(steps, &delJump{family: h.family, name: name, hook: hook})
+				steps = append(steps, &delJump{fw: fw, family: h.family, name: name, hook: hook})
 			}
 		}
-		jump := &addJump{family: w.family, name: name, hook: w.hook}
+		jump := &addJump{fw: fw, family: w.family, name: name, hook: w.hook}
 		if !slices.Contains(h.hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
@@ -222,72 +213,68 @@ func firewallSteps(name string, want []snatChain, have []firewallState) []step {
 func removeChainSteps(name string, h firewallState) []step {
 	var steps []step
 	for _, hook := range h.hooks {
-		steps = append(steps, &delJump{family: h.family, name: name, hook: hook})
+		steps = append(steps, &delJump{fw: h.fw, family: h.family, name: name, hook: hook})
 	}
 	if h.exists {
-		steps = append(steps, &delChain{family: h.family, name: name, old: h.rules})
+		steps = append(steps, &delChain{fw: h.fw, family: h.family, name: name, old: h.rules})
 	}
 	return steps
 }
 
 type setChain struct {
+	fw     firewall
 	family int
 	name   string
-	rules  [][]string
+	rules  []natRule
 	old    firewallState
 }
 
 func (s *setChain) String() string {
 	lines := make([]string, len(s.rules))
 	for i, r := range s.rules {
-		lines[i] = strings.Join(r, " ")
+		lines[i] = r.String()
 	}
-	return fmt.Sprintf("set %s nat chain %s: %s", familyString(s.family), chainName(s.name), strings.Join(lines, "; "))
+	return fmt.Sprintf("set %s: %s", s.fw.where(s.family, s.name), strings.Join(lines, "; "))
 }
 
-func (s *setChain) do(t *Tunnel) error {
-	return t.fw.setChain(s.family, chainName(s.name), s.rules)
-}
+func (s *setChain) do(*Tunnel) error { return s.fw.setChain(s.family, s.name, s.rules) }
 
-func (s *setChain) undo(t *Tunnel) error {
+func (s *setChain) undo(*Tunnel) error {
 	if !s.old.exists {
-		return t.fw.deleteChain(s.family, chainName(s.name))
+		return s.fw.deleteChain(s.family, s.name)
 	}
-	return t.fw.setChain(s.family, chainName(s.name), s.old.rules)
+	return s.fw.setChain(s.family, s.name, s.old.rules)
 }
 
 type delChain struct {
+	fw     firewall
 	family int
 	name   string
-	old    [][]string
+	old    []natRule
 }
 
-func (s *delChain) String() string {
-	return fmt.Sprintf("delete %s nat chain %s", familyString(s.family), chainName(s.name))
-}
+func (s *delChain) String() string { return "delete " + s.fw.where(s.family, s.name) }
 
-func (s *delChain) do(t *Tunnel) error { return t.fw.deleteChain(s.family, chainName(s.name)) }
-
-func (s *delChain) undo(t *Tunnel) error {
-	return t.fw.setChain(s.family, chainName(s.name), s.old)
-}
+func (s *delChain) do(*Tunnel) error   { return s.fw.deleteChain(s.family, s.name) }
+func (s *delChain) undo(*Tunnel) error { return s.fw.setChain(s.family, s.name, s.old) }
 
 type addJump struct {
+	fw         firewall
 	family     int
 	name, hook string
 }
 
 func (s *addJump) String() string {
-	return fmt.Sprintf("add %s nat rule %s -j %s", familyString(s.family), s.hook, chainName(s.name))
+	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
-func (s *addJump) do(t *Tunnel) error   { return t.fw.insert(s.family, s.hook, jumpRule(s.name)) }
-func (s *addJump) undo(t *Tunnel) error { return t.fw.delete(s.family, s.hook, jumpRule(s.name)) }
+func (s *addJump) do(*Tunnel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
+func (s *addJump) undo(*Tunnel) error { return s.fw.delJump(s.family, s.name, s.hook) }
 
 type delJump addJump
 
 func (s *delJump) String() string {
-	return fmt.Sprintf("delete %s nat rule %s -j %s", familyString(s.family), s.hook, chainName(s.name))
+	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
 func (s *delJump) do(t *Tunnel) error   { return (*addJump)(s).undo(t) }

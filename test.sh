@@ -11,7 +11,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	echo "test.sh: run as root (sudo ./test.sh): the integration tests need network namespaces" >&2
 	[ "${CI:-}" = true ] && exit 1
 fi
-# The SNAT tests run real iptables (nft and legacy variants).
+# The SNAT tests run real iptables (nft and legacy variants) besides nf_tables.
 if ! command -v iptables-legacy >/dev/null || ! command -v iptables-nft >/dev/null; then
 	echo "test.sh: installing iptables" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
@@ -28,6 +28,10 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 go test -count=1 -race "$@" ./...
+# The SNAT tests once more with iptables (iptables-nft) holding the rules
+# instead of nf_tables, FirewallAuto's choice here.
+WGTRANSPARENT_TEST_FIREWALL=iptables go test -count=1 -race "$@" \
+	-run 'TestBothEnds|TestDrift|TestPlan$|TestConfigChangeAfterRestart|TestUpRollsBack|TestCrashAtRandomPoints' .
 
 if [ "${NO_VM:-}" = 1 ] && [ "${CI:-}" != true ]; then
 	echo "test.sh: NO_VM=1: skipped the kernel WireGuard run in the VM (bash test/vm/run.sh)" >&2

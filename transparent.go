@@ -81,8 +81,8 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
-	if o.firewall > FirewallLegacy {
-		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
+	if o.firewall > FirewallNftables {
+		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
 	}
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
@@ -169,11 +169,11 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
-		fwHave, err := t.observeFirewall(c.Name, fams)
+		fwHave, err := t.observeFirewall(c.Name, fams, prev.firewallKind())
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
-		fw = firewallSteps(c.Name, desiredSNAT(c, public), fwHave)
+		fw = firewallSteps(t.fw, c.Name, desiredSNAT(c, public), fwHave)
 	}
 	return upSteps(c, desiredState(c), have, dev, fw), nil
 }
@@ -284,7 +284,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	var fw []firewallState
 	if fams := prev.snatFamilies(c); len(fams) > 0 {
-		if fw, err = t.observeFirewall(c.Name, fams); err != nil {
+		if fw, err = t.observeFirewall(c.Name, fams, prev.firewallKind()); err != nil {
 			return fmt.Errorf("down %s: %w", c.Name, err)
 		}
 	}
@@ -418,7 +418,7 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 // firewall returns the tunnel's firewall, chosen on first use.
 func (t *Tunnel) firewall() (firewall, error) {
 	if t.fw == nil {
-		fw, err := newIPTables(t.ns, t.fwWant)
+		fw, err := newFirewall(t.ns, t.fwWant)
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
-	"os/exec"
 	"os/signal"
 	"strings"
 	"syscall"
@@ -134,16 +133,16 @@ func run(s *testns.Session, logger *slog.Logger, snat transparent.SNATMode) {
 		}
 	}
 	if snat != transparent.SNATOff {
-		where := map[transparent.SNATMode]*testns.NS{transparent.SNATOutbound: w.A, transparent.SNATInbound: w.B}[snat]
-		fmt.Printf("   The SNAT rules (iptables-save -t nat in %s):\n", where.Name)
-		var out []byte
-		check(s, "iptables-save", where.Do(func() (err error) {
-			out, err = exec.Command("iptables-save", "-t", "nat").Output()
-			return err
-		}))
-		for _, line := range strings.Split(string(out), "\n") {
-			if strings.Contains(line, "wgtransparent") {
-				fmt.Println("     " + line)
+		who, tun := "A", a
+		if snat == transparent.SNATInbound {
+			who, tun = "B", b
+		}
+		fmt.Printf("   %s's SNAT rules, as its Plan reports them (all kept: Up made them):\n", who)
+		plan, err := tun.Plan(ctx)
+		check(s, "plan "+who, err)
+		for _, c := range plan {
+			if strings.Contains(c.Step, "SNAT") || strings.Contains(c.Step, "jump from") {
+				fmt.Printf("     %s\n       %s\n", c.Step, c.Command)
 			}
 		}
 	}

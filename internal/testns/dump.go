@@ -170,6 +170,20 @@ func lines(s string) []string {
 	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
 }
 
+// DumpSettled is [Dump] once no address of the namespace is tentative
+// (IPv6 duplicate address detection takes a second or more on a new
+// link), or after 5 seconds: a dump to compare later ones with.
+func DumpSettled(n *NS) (string, error) {
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		d, err := Dump(n)
+		if err != nil || !strings.Contains(d, " tentative") || time.Now().After(deadline) {
+			return d, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // DiffSettled compares the namespace's dump with before until they are
 // equal or a second has passed, and returns the last diff ("" when equal).
 // The kernel finishes some work a moment after the change that causes it

@@ -1,0 +1,360 @@
+package transparent
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+
+	"github.com/coreos/go-iptables/iptables"
+	"golang.org/x/sys/unix"
+)
+
+// natTable is the table of the article's SNAT rules.
+const natTable = "nat"
+
+// iptablesFirewall runs iptables (through go-iptables) inside the tunnel's
+// namespace: a child process belongs to the namespace of the thread that
+// starts it.
+type iptablesFirewall struct {
+	ns      netNS
+	variant string // "", "-nft" or "-legacy": the suffix of the commands
+	ipt     map[int]*iptables.IPTables
+}
+
+// newIPTables picks the iptables variant for want, inside ns.
+func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
+	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
+	switch want {
+	case FirewallNFT:
+		fw.variant = "-nft"
+	case FirewallLegacy:
+		fw.variant = "-legacy"
+	default:
+		fw.variant = detectVariant(ns)
+	}
+	if _, err := exec.LookPath("iptables" + fw.variant); err != nil {
+		return nil, fmt.Errorf("find iptables%s: %w (install the iptables package, such as `apt-get install iptables`)", fw.variant, errors.Join(err, ErrFirewall))
+	}
+	return fw, nil
+}
+
+// detectVariant counts the rules that iptables-legacy and iptables-nft
+// hold (IPv4 and IPv6, as kube-proxy's iptables wrapper does) and returns
+// the suffix of the one holding more, or "" for the system default.
+func detectVariant(ns netNS) string {
+	count := func(variant string) int {
+		n := 0
+		for _, cmd := range []string{"iptables" + variant + "-save", "ip6tables" + variant + "-save"} {
+			var out []byte
+			ns.do(func() error {
+				out, _ = exec.Command(cmd).Output() // a missing variant holds no rules
+				return nil
+			})
+			for line := range bytes.Lines(out) {
+				if bytes.HasPrefix(line, []byte("-A ")) {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	legacy, nft := count("-legacy"), count("-nft")
+	switch {
+	case legacy > nft:
+		return "-legacy"
+	case nft > legacy:
+		return "-nft"
+	}
+	return ""
+}
+
+func (fw *iptablesFirewall) kind() string { return kindIPTables + fw.variant }
+
+func (fw *iptablesFirewall) where(family int, name string) string {
+	return familyString(family) + " nat chain " + chainName(name)
+}
+
+// chainName names the tunnel's chain; iptables allows 28 bytes, and Name
+// has at most 15.
+func chainName(name string) string { return "WGT-" + name }
+
+// comment tags every rule the tunnel makes, so that a person reading
+// `iptables-save` knows whose it is.
+func comment(name string) []string {
+	return []string{"-m", "comment", "--comment", "wgtransparent " + name}
+}
+
+// jumpRule is the rule in a hook that sends packets to the chain.
+func jumpRule(name string) []string {
+	return append(comment(name), "-j", chainName(name))
+}
+
+// ruleArgs writes a SNAT rule as `iptables -S` prints it, so that what
+// observe reads back compares equal to what setChain wrote.
+func ruleArgs(name string, r natRule) []string {
+	if r.other != "" {
+		return splitRule(r.other)
+	}
+	args := []string{"-s", r.src.String(), "-d", r.dst.String()}
+	args = append(args, comment(name)...)
+	return append(args, "-j", "SNAT", "--to-source", r.to.String())
+}
+
+// parseRule reads back a rule of the chain: a SNAT rule as ruleArgs
+// writes it, or anything else as other.
+func parseRule(name string, args []string) natRule {
+	if len(args) > 4 {
+		src, err1 := netip.ParsePrefix(args[1])
+		dst, err2 := netip.ParsePrefix(args[3])
+		to, err3 := netip.ParseAddr(args[len(args)-1])
+		r := natRule{src: src, dst: dst, to: to}
+		if err1 == nil && err2 == nil && err3 == nil && slices.Equal(ruleArgs(name, r), args) {
+			return r
+		}
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = restoreQuote(a)
+	}
+	return natRule{other: strings.Join(quoted, " ")}
+}
+
+// observe reads the family's nat table with one iptables-save: the
+// tunnel's chain and the hooks that jump to it.
+func (fw *iptablesFirewall) observe(family int, name string) (firewallState, error) {
+	s := firewallState{fw: fw, family: family}
+	table, err := fw.natTable(family)
+	if err != nil {
+		return s, fmt.Errorf("read %s nat table: %w", familyString(family), err)
+	}
+	var rules [][]string
+	rules, s.exists = table[chainName(name)]
+	for _, r := range rules {
+		s.rules = append(s.rules, parseRule(name, r))
+	}
+	for _, hook := range []string{hookOutbound, hookInbound} {
+		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
+			s.hooks = append(s.hooks, hook)
+		}
+	}
+	return s, nil
+}
+
+func (fw *iptablesFirewall) commands() firewallCommands { return iptablesCommands{} }
+
+// iptablesCommands prints iptables commands.
+type iptablesCommands struct{}
+
+func (iptablesCommands) setChain(family int, name string, rules []natRule, exists bool) string {
+	chain := chainName(name)
+	cmds := []string{iptablesCommand(family, "-N", chain)}
+	if exists {
+		cmds[0] = iptablesCommand(family, "-F", chain)
+	}
+	for _, r := range rules {
+		cmds = append(cmds, iptablesCommand(family, append([]string{"-A", chain}, ruleArgs(name, r)...)...))
+	}
+	return strings.Join(cmds, " && ")
+}
+
+func (iptablesCommands) deleteChain(family int, name string) string {
+	chain := chainName(name)
+	return iptablesCommand(family, "-F", chain) + " && " + iptablesCommand(family, "-X", chain)
+}
+
+func (iptablesCommands) jump(family int, name, hook string, add bool) string {
+	if add {
+		return iptablesCommand(family, append([]string{"-I", hook, "1"}, jumpRule(name)...)...)
+	}
+	return iptablesCommand(family, append([]string{"-D", hook}, jumpRule(name)...)...)
+}
+
+func iptablesCommand(family int, args ...string) string {
+	cmd := "iptables"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables"
+	}
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = restoreQuote(a)
+	}
+	return cmd + " -t nat " + strings.Join(quoted, " ")
+}
+
+// tables returns the go-iptables handle of a family, made on first use.
+func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
+	if ipt := fw.ipt[family]; ipt != nil {
+		return ipt, nil
+	}
+	proto, cmd := iptables.ProtocolIPv4, "iptables"
+	if family == unix.AF_INET6 {
+		proto, cmd = iptables.ProtocolIPv6, "ip6tables"
+	}
+	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(cmd+fw.variant))
+	if err != nil {
+		return nil, fmt.Errorf("use %s%s: %w (install the iptables package, such as `apt-get install iptables`)", cmd, fw.variant, errors.Join(err, ErrFirewall))
+	}
+	fw.ipt[family] = ipt
+	return ipt, nil
+}
+
+// run calls f with the family's handle on a thread in the namespace, and
+// explains the usual failure of a kernel without NAT support.
+func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) error {
+	ipt, err := fw.tables(family)
+	if err != nil {
+		return err
+	}
+	err = fw.ns.do(func() error { return f(ipt) })
+	var e *iptables.Error
+	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
+		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
+	}
+	return err
+}
+
+// natChains is a nat table as iptables-save prints it: each chain (the
+// built-in ones too) with its rules, each as its arguments after
+// "-A CHAIN".
+type natChains map[string][][]string
+
+// natTable reads the nat table with one iptables-save, rather than a
+// process per chain. Reading creates nothing (unlike listing a table with
+// iptables-nft, which can create it).
+func (fw *iptablesFirewall) natTable(family int) (natChains, error) {
+	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
+		return nil, err
+	}
+	cmd := "iptables" + fw.variant + "-save"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables" + fw.variant + "-save"
+	}
+	var out []byte
+	err := fw.ns.do(func() (err error) {
+		out, err = exec.Command(cmd, "-t", natTable).Output()
+		return err
+	})
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
+		}
+		return nil, fmt.Errorf("%s -t %s: %w", cmd, natTable, err)
+	}
+	return parseSave(string(out)), nil
+}
+
+// parseSave reads the chains (":NAME POLICY [counters]") and rules
+// ("-A NAME args...") of iptables-save's output.
+func parseSave(out string) natChains {
+	chains := natChains{}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if _, ok := chains[name]; !ok {
+				chains[name] = nil
+			}
+		case strings.HasPrefix(line, "-A "):
+			if args := splitRule(line); len(args) > 2 {
+				chains[args[1]] = append(chains[args[1]], args[2:])
+			}
+		}
+	}
+	return chains
+}
+
+// setChain writes the whole chain with one iptables-restore --noflush,
+// whatever the number of rules: declaring the chain creates it, or
+// flushes it if it exists, and nothing else in the table changes. One
+// process instead of one per rule, and the chain is replaced atomically.
+func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) error {
+	chain := chainName(name)
+	var in strings.Builder
+	fmt.Fprintf(&in, "*%s\n:%s - [0:0]\n", natTable, chain)
+	for _, r := range rules {
+		in.WriteString("-A " + chain)
+		for _, arg := range ruleArgs(name, r) {
+			in.WriteString(" " + restoreQuote(arg))
+		}
+		in.WriteString("\n")
+	}
+	in.WriteString("COMMIT\n")
+	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
+		return err
+	}
+	cmd := "iptables" + fw.variant + "-restore"
+	if family == unix.AF_INET6 {
+		cmd = "ip6tables" + fw.variant + "-restore"
+	}
+	return fw.ns.do(func() error {
+		c := exec.Command(cmd, "--noflush", "--wait")
+		c.Stdin = strings.NewReader(in.String())
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
+		}
+		return nil
+	})
+}
+
+// restoreQuote quotes an argument for iptables-restore, which splits
+// lines on spaces and understands double quotes.
+func restoreQuote(arg string) string {
+	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
+		return arg
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
+}
+
+func (fw *iptablesFirewall) deleteChain(family int, name string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error {
+		exists, err := ipt.ChainExists(natTable, chainName(name))
+		if err != nil || !exists {
+			return err
+		}
+		return ipt.ClearAndDeleteChain(natTable, chainName(name))
+	})
+}
+
+func (fw *iptablesFirewall) addJump(family int, name, hook string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
+}
+
+func (fw *iptablesFirewall) delJump(family int, name, hook string) error {
+	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
+}
+
+// splitRule splits a line of `iptables -S` into arguments, undoing its
+// double quotes (as around a comment with spaces).
+func splitRule(line string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted, inArg := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && quoted && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			quoted, inArg = !quoted, true
+		case c == ' ' && !quoted:
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteByte(c)
+			inArg = true
+		}
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args
+}
