@@ -17,8 +17,9 @@ var (
 	// kernel has no WireGuard support (no "wireguard" generic netlink family).
 	ErrNoKernelWireGuard = errors.New("kernel has no WireGuard support")
 
-	// ErrFirewall means the SNAT rules cannot be made: no iptables binary,
-	// or no NAT support in the kernel. The error says what to install.
+	// ErrFirewall means the SNAT rules cannot be made: no nf_tables or NAT
+	// support in the kernel, or no iptables binary when iptables is
+	// chosen. The error says what to install or load.
 	ErrFirewall = errors.New("firewall unavailable")
 
 	// ErrStrictRPFilter means strict reverse-path filtering on the

@@ -25,6 +25,6 @@ func WithBackend(b Backend) Option { return func(o *options) { o.backend = b } }
 // embedded device's messages (Debug and Error). The default discards them.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
-// WithFirewall chooses the iptables variant for the SNAT rules; the
-// default is FirewallAuto.
+// WithFirewall chooses what holds the SNAT rules: nf_tables through
+// netlink, or an iptables variant; the default is FirewallAuto.
 func WithFirewall(f Firewall) Option { return func(o *options) { o.firewall = f } }

@@ -16,7 +16,7 @@
 //	        PreUp/PostUp hooks like wg-quick (%i is the interface).
 //	down    remove what up made, running PreDown/PostDown hooks.
 //	plan    print what up would do to each object (keep, add, replace,
-//	        remove) with the equivalent ip/wg/iptables command; change
+//	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
 //	check   exit 0 when the system matches FILE, 1 (printing the
 //	        differences) when it has drifted.
