@@ -117,16 +117,15 @@ func (fw *nftablesFirewall) observe(family int, name string) (firewallState, err
 		return s, err
 	}
 	table := nftTable(family, name)
-	chains, err := conn.ListChainsOfTableFamily(table.Family)
+	if _, err := conn.ListTableOfFamily(table.Name, table.Family); errors.Is(err, unix.ENOENT) {
+		return s, nil
+	} else if err != nil {
+		return s, fmt.Errorf("read nftables table %s: %w", table.Name, err)
+	}
+	s.exists = true
+	chains, err := conn.ListChainsOfTableFamily(table.Family) // the kernel lists a whole family's
 	if err != nil {
 		return s, fmt.Errorf("list nftables chains: %w", err)
-	}
-	tables, err := conn.ListTablesOfFamily(table.Family)
-	if err != nil {
-		return s, fmt.Errorf("list nftables tables: %w", err)
-	}
-	for _, t := range tables {
-		s.exists = s.exists || t.Name == table.Name
 	}
 	for _, c := range chains {
 		if c.Table.Name != table.Name {
