@@ -84,10 +84,25 @@ func BenchmarkUp(b *testing.B) {
 	}
 }
 
-func benchmarkUp(b *testing.B, name string, c Config) {
+// BenchmarkSNAT is BenchmarkUp with the article's SNAT rule on A for each
+// of n scattered destinations, held by each firewall: nf_tables through
+// netlink (FirewallAuto's choice), and iptables-nft and iptables-legacy
+// through iptables-restore. It is how the library chose its default.
+func BenchmarkSNAT(b *testing.B) {
+	testns.RequireRoot(b)
+	for _, fw := range []Firewall{FirewallNftables, FirewallNFT, FirewallLegacy} {
+		for _, n := range benchSizes {
+			c := manyDestinations(n, 2)
+			c.SNAT, c.PublicAddresses = SNATOutbound, []netip.Addr{netip.MustParseAddr("198.51.100.1")}
+			benchmarkUp(b, fmt.Sprintf("%s/N=%d", fw, n), c, WithFirewall(fw))
+		}
+	}
+}
+
+func benchmarkUp(b *testing.B, name string, c Config, opts ...Option) {
 	ns := testns.New(b, "bench")
 	c.Name = "wgbench"
-	tun, err := New(c, WithNetNS(ns.Path))
+	tun, err := New(c, append([]Option{WithNetNS(ns.Path)}, opts...)...)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,8 +61,47 @@ func newNftables(ns netNS) (*nftablesFirewall, error) {
 }
 
 // conn opens a netlink connection to nf_tables in the tunnel's namespace.
-func (fw *nftablesFirewall) conn() (*nftables.Conn, error) {
-	return nftables.New(nftables.WithNetNSFd(int(fw.ns.handle)))
+func (fw *nftablesFirewall) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
+	return nftables.New(append([]nftables.ConnOption{nftables.WithNetNSFd(int(fw.ns.handle))}, opts...)...)
+}
+
+// Per rule of a transaction: more than its message takes (an IPv6 rule
+// with both masks is about 400 bytes), and more than the kernel charges
+// the receive buffer for its acknowledgment (a small message in a buffer
+// of about a kilobyte).
+const (
+	nftRuleSendBytes = 512
+	nftRuleAckBytes  = 2048
+)
+
+// buffersFor makes the socket's buffers hold a transaction of n rules and
+// the kernel's acknowledgments of it. The kernel refuses a message longer
+// than the send buffer (EMSGSIZE) and drops what does not fit the receive
+// buffer (ENOBUFS); the defaults (net.core.wmem_default and rmem_default,
+// about 200 KiB) hold some hundreds of rules. Like nft, the firewall
+// forces larger ones (SO_SNDBUFFORCE and SO_RCVBUFFORCE, allowed to
+// CAP_NET_ADMIN, which writing rules needs anyway) rather than split the
+// transaction and lose its atomicity.
+func buffersFor(n int) nftables.ConnOption {
+	send, recv := 256<<10+n*nftRuleSendBytes, 256<<10+n*nftRuleAckBytes
+	return nftables.WithSockOptions(func(c *netlink.Conn) error {
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var opErr error
+		if err := raw.Control(func(fd uintptr) {
+			opErr = errors.Join(
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, send),
+				unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, recv))
+		}); err != nil {
+			return err
+		}
+		if opErr != nil {
+			return fmt.Errorf("size the netlink buffers for %d rules: %w", n, opErr)
+		}
+		return nil
+	})
 }
 
 func (fw *nftablesFirewall) kind() string { return kindNftables }
@@ -165,7 +205,7 @@ func isJumpChain(c, want *nftables.Chain, rules []*nftables.Rule) bool {
 // chain's rules, in one transaction. A rule read back that the tunnel did
 // not write (other) cannot be written again and is left out.
 func (fw *nftablesFirewall) setChain(family int, name string, rules []natRule) error {
-	conn, err := fw.conn()
+	conn, err := fw.conn(buffersFor(len(rules)))
 	if err != nil {
 		return err
 	}

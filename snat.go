@@ -229,10 +229,17 @@ type setChain struct {
 	old    firewallState
 }
 
+// maxListedRules is how many rules a step's text lists; the rest it
+// counts, so that an error about a chain of 10000 rules stays readable.
+const maxListedRules = 3
+
 func (s *setChain) String() string {
-	lines := make([]string, len(s.rules))
-	for i, r := range s.rules {
-		lines[i] = r.String()
+	var lines []string
+	for _, r := range s.rules[:min(len(s.rules), maxListedRules)] {
+		lines = append(lines, r.String())
+	}
+	if more := len(s.rules) - maxListedRules; more > 0 {
+		lines = append(lines, fmt.Sprintf("and %d more", more))
 	}
 	return fmt.Sprintf("set %s: %s", s.fw.where(s.family, s.name), strings.Join(lines, "; "))
 }
