@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strings"
@@ -99,6 +100,50 @@ func TestFirewallSwitch(t *testing.T) {
 		t.Fatalf("Down: %v", err)
 	}
 	expectChainIn(t, w.A, cfg.Name, "")
+}
+
+// TestManySNATRules: thousands of SNAT rules (one per scattered
+// destination, more than the default netlink buffers carry in one
+// transaction) go in with one Up in each firewall, a second Up changes
+// nothing, and Down leaves the namespace as it was.
+func TestManySNATRules(t *testing.T) {
+	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallNFT} {
+		t.Run(fw.String(), func(t *testing.T) {
+			requireIPTables(t)
+			w := newArticle(t)
+			before := fullDump(t, w.A)
+			cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
+			for i := 1; i < 5000; i++ { // 198.18.0.2, .4, ...: no two aggregate
+				cfg.Peers[0].Transparent = append(cfg.Peers[0].Transparent,
+					netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 7), byte(i << 1)}), 32))
+			}
+			tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(fw), transparent.WithBackend(testBackend()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tun.Close()
+			ctx := context.Background()
+			if err := tun.Up(ctx); err != nil {
+				t.Fatalf("Up: %v", err)
+			}
+			if err := tun.Check(ctx); err != nil {
+				t.Errorf("Check after Up: %v", err)
+			}
+			plan, err := tun.Plan(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range plan {
+				if strings.Contains(c.Step, "SNAT") && !strings.Contains(c.Step, "and 4997 more") {
+					t.Errorf("the chain's step lists its rules in full, or not all of them are there: %.300s", c.Step)
+				}
+			}
+			if err := tun.Down(ctx); err != nil {
+				t.Fatalf("Down: %v", err)
+			}
+			expectSame(t, "after Down", before, fullDump(t, w.A))
+		})
+	}
 }
 
 // expectChainIn checks that the tunnel's SNAT chain is in firewall want
