@@ -11,19 +11,21 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// eventCounter counts the rtnetlink change notifications of one
-// namespace: links, addresses, routes and rules. Every successful netlink
-// write of a link, address, route or rule makes at least one
-// notification, whichever program made it (the library over netlink,
-// wg-quick through `ip`), so the count compares the two implementations'
-// kernel writes without instrumenting either. It is not an exact write
-// count: adding an address also announces its local routes, and deleting a
-// link announces some of the routes that go with it. WireGuard device
-// settings (UAPI) and iptables make no rtnetlink notification; processes
-// are counted separately (see shim.go).
+// eventCounter counts the change notifications of one namespace:
+// rtnetlink's (links, addresses, routes and rules) and nf_tables' (tables,
+// chains and rules, from the library's nf_tables firewall and from
+// iptables-nft alike, plus one per transaction). Every successful write of
+// those makes at least one notification, whichever program made it (the
+// library over netlink, wg-quick through `ip` and `iptables`), so the
+// count compares the two implementations' kernel writes without
+// instrumenting either. It is not an exact write count: adding an address
+// also announces its local routes, and deleting a link announces some of
+// the routes that go with it. WireGuard device settings (UAPI) and
+// iptables-legacy make no notification; processes are counted separately
+// (see shim.go).
 type eventCounter struct {
-	sock *nl.NetlinkSocket
-	done chan struct{}
+	socks []*nl.NetlinkSocket
+	wg    sync.WaitGroup
 
 	mu      sync.Mutex
 	n       int  // notifications received
@@ -33,30 +35,40 @@ type eventCounter struct {
 var eventGroups = []uint{unix.RTNLGRP_LINK, unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
 	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE, unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE}
 
-// countEvents subscribes inside ns. The receive buffer is raised to 64 MiB
-// (SO_RCVBUFFORCE, root only) because an Up at N=10000 announces some
+// countEvents subscribes inside ns. The receive buffers are raised to 64
+// MiB (SO_RCVBUFFORCE, root only) because an Up at N=10000 announces some
 // 20000 rules and routes faster than a default-sized buffer drains.
 func countEvents(ns *testns.NS) (*eventCounter, error) {
-	c := &eventCounter{done: make(chan struct{})}
-	err := ns.Do(func() (err error) {
-		c.sock, err = nl.Subscribe(unix.NETLINK_ROUTE, eventGroups...)
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe to rtnetlink in %s: %w", ns.Name, err)
+	c := &eventCounter{}
+	for _, sub := range []struct {
+		protocol int
+		groups   []uint
+	}{{unix.NETLINK_ROUTE, eventGroups}, {unix.NETLINK_NETFILTER, []uint{unix.NFNLGRP_NFTABLES}}} {
+		var sock *nl.NetlinkSocket
+		err := ns.Do(func() (err error) {
+			sock, err = nl.Subscribe(sub.protocol, sub.groups...)
+			return err
+		})
+		if err == nil {
+			c.socks = append(c.socks, sock)
+			err = sock.SetReceiveBufferSize(64<<20, true)
+		}
+		if err != nil {
+			c.close()
+			return nil, fmt.Errorf("subscribe to netlink protocol %d in %s: %w", sub.protocol, ns.Name, err)
+		}
 	}
-	if err := c.sock.SetReceiveBufferSize(64<<20, true); err != nil {
-		c.sock.Close()
-		return nil, fmt.Errorf("raise the rtnetlink receive buffer in %s: %w", ns.Name, err)
+	for _, sock := range c.socks {
+		c.wg.Add(1)
+		go c.read(sock)
 	}
-	go c.read()
 	return c, nil
 }
 
-func (c *eventCounter) read() {
-	defer close(c.done)
+func (c *eventCounter) read(sock *nl.NetlinkSocket) {
+	defer c.wg.Done()
 	for {
-		msgs, _, err := c.sock.Receive()
+		msgs, _, err := sock.Receive()
 		c.mu.Lock()
 		switch {
 		case errors.Is(err, unix.ENOBUFS):
@@ -93,13 +105,17 @@ func (c *eventCounter) settle(quiet time.Duration) (n int, dropped bool) {
 	return n, dropped
 }
 
-// close stops the reader. Closing the socket does not wake a blocked
-// recvmsg on a netlink socket, so the reader is woken by a shutdown.
+// close stops the readers. Closing a socket does not wake a blocked
+// recvmsg on a netlink socket, so each reader is woken by a shutdown.
 func (c *eventCounter) close() {
-	unix.Shutdown(c.sock.GetFd(), unix.SHUT_RDWR)
-	c.sock.Close()
+	for _, sock := range c.socks {
+		unix.Shutdown(sock.GetFd(), unix.SHUT_RDWR)
+		sock.Close()
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
 	select {
-	case <-c.done:
+	case <-done:
 	case <-time.After(time.Second):
 	}
 }

@@ -85,7 +85,7 @@ func setup() (*bench, error) {
 	flag.IntVar(&b.countMaxN, "count-max-n", 100000, "largest N with a counting repetition (processes counted through shims; it costs a whole extra round)")
 	flag.DurationVar(&b.cap, "cap", 120*time.Second, "time cap per wg-quick command; over it, wg-quick is skipped at this and larger N")
 	flag.IntVar(&b.stride, "stride", 1, "distance between destination addresses: 1 adjacent, 2 never adjacent (no prefix merging possible)")
-	flag.DurationVar(&b.settle, "settle", 50*time.Millisecond, "quiet time that ends the counting of rtnetlink notifications after an operation")
+	flag.DurationVar(&b.settle, "settle", 50*time.Millisecond, "quiet time that ends the counting of netlink notifications after an operation")
 	flag.StringVar(&b.out, "out", "bench/results", "directory for raw.csv, summary.csv and table.md")
 	flag.StringVar(&b.wireguardGo, "wireguard-go", "", "path of the wireguard-go binary for wg-quick (required with -impl wg-quick)")
 	flag.Parse()

@@ -28,7 +28,7 @@ type sample struct {
 	rep     int  // 0 is the counting repetition
 	counted bool // processes were counted through the shim (rep 0)
 	seconds float64
-	events  int  // rtnetlink notifications in A during the operation
+	events  int  // rtnetlink and nf_tables notifications in A during the operation
 	dropped bool // the kernel dropped notifications: events is a lower bound
 	spawns  int  // processes started (counted repetitions only)
 	detail  string

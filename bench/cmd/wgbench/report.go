@@ -69,7 +69,7 @@ type stat struct {
 	status           string
 	reps             int // timed repetitions that completed
 	median, min, max float64
-	writes           int // median rtnetlink notifications, all repetitions
+	writes           int // median rtnetlink and nf_tables notifications, all repetitions
 	dropped          bool
 	spawns           int
 	detail           string

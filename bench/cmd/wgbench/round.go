@@ -20,7 +20,7 @@ type round struct {
 	settle          time.Duration
 }
 
-// measure times fn and counts A's rtnetlink notifications and, in the
+// measure times fn and counts A's netlink notifications and, in the
 // counting repetition, the processes started during it.
 func (r *round) measure(impl, op string, fn func() error) (sample, error) {
 	s := sample{impl: impl, snat: r.snat, n: r.n, op: op, rep: r.rep, counted: r.shim != nil, status: statusOK}

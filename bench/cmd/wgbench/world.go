@@ -28,7 +28,7 @@ type world struct {
 }
 
 // newWorld builds A and B joined by a veth, brings B's tunnel up and
-// starts counting A's rtnetlink events. The namespace names carry
+// starts counting A's netlink events. The namespace names carry
 // "wgbench", testns's "wgt-" prefix and random hex.
 func newWorld(ctx context.Context, k keys, nameB string) (w *world, err error) {
 	w = &world{session: &testns.Session{}}
