@@ -1,6 +1,7 @@
 package transparent
 
 import (
+	"errors"
 	"net/netip"
 	"slices"
 	"testing"
@@ -66,9 +67,11 @@ COMMIT
 	}
 }
 
-// TestRuleExprs: each SNAT rule written as nftables expressions reads back
-// as itself; a rule changed in any part reads back as another rule.
-func TestRuleExprs(t *testing.T) {
+// TestNftRuleExprs: a SNAT rule of single prefixes written as nftables
+// expressions reads back as itself; a rule changed in any part reads back
+// as another rule.
+func TestNftRuleExprs(t *testing.T) {
+	noSets := func([]netip.Prefix) (*nftables.Set, error) { return nil, errors.New("no sets here") }
 	for _, tc := range []struct {
 		family int
 		r      natRule
@@ -77,23 +80,95 @@ func TestRuleExprs(t *testing.T) {
 		{unix.AF_INET, natRule{src: netip.MustParsePrefix("10.0.0.0/30"), dst: netip.MustParsePrefix("198.18.0.0/15"), to: netip.MustParseAddr("198.51.100.1")}},
 		{unix.AF_INET6, natRule{src: netip.MustParsePrefix("fd00::1/128"), dst: netip.MustParsePrefix("2001:db8:2::/48"), to: netip.MustParseAddr("2001:db8:1::1")}},
 	} {
-		exprs := ruleExprs(tc.family, tc.r)
-		if got := parseExprs(tc.family, &nftables.Rule{Exprs: exprs}); got != tc.r {
-			t.Errorf("parseExprs(ruleExprs(%v)) = %v", tc.r, got)
+		exprs, err := nftRuleExprs(tc.family, groupRules([]natRule{tc.r})[0], noSets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		read := func(family int, exprs []expr.Any) []natRule {
+			return parseNftRule(nil, nil, family, &nftables.Rule{Exprs: exprs})
+		}
+		if got := read(tc.family, exprs); len(got) != 1 || got[0] != tc.r {
+			t.Errorf("%v reads back as %v", tc.r, got)
 		}
 		other := tc.family ^ unix.AF_INET ^ unix.AF_INET6
-		if got := parseExprs(other, &nftables.Rule{Exprs: exprs}); got.other == "" {
+		if got := read(other, exprs); len(got) != 1 || got[0].other == "" {
 			t.Errorf("%v read as the other family = %v, want someone else's", tc.r, got)
 		}
 		for i := range exprs {
-			cut := slices.Delete(slices.Clone(exprs), i, i+1)
-			if got := parseExprs(tc.family, &nftables.Rule{Exprs: cut}); got == tc.r {
-				t.Errorf("%v without expression %d reads back as %v", tc.r, i, got)
+			if got := read(tc.family, slices.Delete(slices.Clone(exprs), i, i+1)); len(got) == 1 && got[0] == tc.r {
+				t.Errorf("%v without expression %d reads back as itself", tc.r, i)
 			}
 		}
-		extra := append(slices.Clone(exprs), &expr.Counter{})
-		if got := parseExprs(tc.family, &nftables.Rule{Exprs: extra}); got.other == "" {
+		if got := read(tc.family, append(slices.Clone(exprs), &expr.Counter{})); len(got) != 1 || got[0].other == "" {
 			t.Errorf("%v with a counter reads back as %v", tc.r, got)
 		}
+	}
+}
+
+// TestGroupRules: SNATOutbound's rules fold into one rule per own address
+// with a set of destinations, SNATInbound's into one per peer with a set
+// of sources, and the folded rules stand for exactly the rules.
+func TestGroupRules(t *testing.T) {
+	pub, peer2 := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("192.0.2.3")
+	var outbound []natRule
+	for _, src := range []string{"10.0.0.1/32", "10.0.1.1/32"} {
+		for _, dst := range []string{"203.0.113.2/32", "198.18.0.0/24", "198.18.2.4/32"} {
+			outbound = append(outbound, natRule{src: netip.MustParsePrefix(src), dst: netip.MustParsePrefix(dst), to: pub})
+		}
+	}
+	inbound := []natRule{
+		{src: netip.MustParsePrefix("10.0.0.2/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: pub},
+		{src: netip.MustParsePrefix("10.0.9.0/24"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: pub},
+		{src: netip.MustParsePrefix("10.0.0.3/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: peer2},
+	}
+	for _, tc := range []struct {
+		name  string
+		rules []natRule
+		want  int // nftables rules
+	}{{"outbound", outbound, 2}, {"inbound", inbound, 2}} {
+		grouped := groupRules(tc.rules)
+		if len(grouped) != tc.want {
+			t.Errorf("%s: %d rules, want %d: %v", tc.name, len(grouped), tc.want, grouped)
+		}
+		var back []natRule
+		for _, g := range grouped {
+			if len(g.srcs) > 1 && len(g.dsts) > 1 {
+				t.Errorf("%s: %v has two sets", tc.name, g)
+			}
+			back = append(back, g.expand()...)
+		}
+		want := slices.Clone(tc.rules)
+		sortRules(want)
+		sortRules(back)
+		if !slices.Equal(back, want) {
+			t.Errorf("%s: grouped rules stand for %v, want %v", tc.name, back, want)
+		}
+	}
+}
+
+// TestIntervals: prefixes written as interval set elements read back as
+// themselves, adjacent ones, ones at the ends of the address space and
+// IPv6 included, whatever order the kernel lists the elements in.
+func TestIntervals(t *testing.T) {
+	for _, list := range [][]string{
+		{"198.18.0.1/32", "198.18.0.2/31", "198.18.0.4/30", "198.18.0.9/32"},
+		{"0.0.0.0/8", "255.255.255.255/32"},
+		{"128.0.0.0/1"},
+		{"::/128", "2001:db8::/64", "2001:db8:0:1::/64", "ffff::/16"},
+	} {
+		var ps []netip.Prefix
+		for _, s := range list {
+			ps = append(ps, netip.MustParsePrefix(s))
+		}
+		elems := intervalElements(ps)
+		slices.Reverse(elems) // the kernel lists them backwards
+		got, ok := intervalPrefixes(elems)
+		if !ok || !slices.Equal(got, ps) {
+			t.Errorf("%v read back as %v (%v)", ps, got, ok)
+		}
+	}
+	odd := []nftables.SetElement{{Key: []byte{10, 0, 0, 0}}, {Key: []byte{10, 0, 0, 3}, IntervalEnd: true}} // 10.0.0.0-10.0.0.2
+	if got, ok := intervalPrefixes(odd); ok {
+		t.Errorf("a range that is no prefix reads back as %v", got)
 	}
 }

@@ -136,6 +136,7 @@ func (fw *iptablesFirewall) observe(family int, name string) (firewallState, err
 	for _, r := range rules {
 		s.rules = append(s.rules, parseRule(name, r))
 	}
+	sortRules(s.rules)
 	for _, hook := range []string{hookOutbound, hookInbound} {
 		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
 			s.hooks = append(s.hooks, hook)

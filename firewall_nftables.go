@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"github.com/google/nftables"
@@ -177,8 +176,9 @@ func (fw *nftablesFirewall) observe(family int, name string) (firewallState, err
 		}
 		if c.Name == nftChain {
 			for _, r := range rules {
-				s.rules = append(s.rules, parseExprs(family, r))
+				s.rules = append(s.rules, parseNftRule(conn, table, family, r)...)
 			}
+			sortRules(s.rules)
 			continue
 		}
 		for _, hook := range []string{hookOutbound, hookInbound} {
@@ -202,19 +202,31 @@ func isJumpChain(c, want *nftables.Chain, rules []*nftables.Rule) bool {
 }
 
 // setChain creates the table and chain if needed and replaces the
-// chain's rules, in one transaction. A rule read back that the tunnel did
-// not write (other) cannot be written again and is left out.
+// chain's rules and sets, in one transaction.
 func (fw *nftablesFirewall) setChain(family int, name string, rules []natRule) error {
 	conn, err := fw.conn(buffersFor(len(rules)))
 	if err != nil {
 		return err
 	}
-	table := conn.AddTable(nftTable(family, name))
+	table := nftTable(family, name)
+	var old []*nftables.Set
+	if _, err := conn.ListTableOfFamily(table.Name, table.Family); err == nil {
+		if old, err = conn.GetSets(table); err != nil {
+			return fmt.Errorf("list the sets of nftables table %s: %w", table.Name, err)
+		}
+	} else if !errors.Is(err, unix.ENOENT) {
+		return fmt.Errorf("read nftables table %s: %w", table.Name, err)
+	}
+	conn.AddTable(table)
 	chain := conn.AddChain(&nftables.Chain{Name: nftChain, Table: table})
-	conn.FlushChain(chain)
-	for _, r := range rules {
-		if r.other == "" {
-			conn.AddRule(&nftables.Rule{Table: table, Chain: chain, Exprs: ruleExprs(family, r)})
+	conn.FlushChain(chain) // the rules go first, so that nothing uses the old sets
+	for _, s := range old {
+		conn.DelSet(s)
+	}
+	sets := 0
+	for _, r := range groupRules(rules) {
+		if err := addNftRule(conn, chain, family, r, &sets); err != nil {
+			return fmt.Errorf("set %s: %w", fw.where(family, name), err)
 		}
 	}
 	return flush(conn, "set "+fw.where(family, name))
@@ -261,129 +273,6 @@ func (fw *nftablesFirewall) delJump(family int, name, hook string) error {
 	return nil
 }
 
-// Where the addresses are in the IPv4 and IPv6 headers.
-const (
-	ip4Src, ip4Dst, ip4Len = 12, 16, 4
-	ip6Src, ip6Dst, ip6Len = 8, 24, 16
-)
-
-func headerFields(family int) (src, dst, size uint32) {
-	if family == unix.AF_INET6 {
-		return ip6Src, ip6Dst, ip6Len
-	}
-	return ip4Src, ip4Dst, ip4Len
-}
-
-// ruleExprs writes a SNAT rule as nft writes `ip saddr SRC ip daddr DST
-// snat to TO`: load each address into register 1, mask it when the
-// prefix is shorter than the address, compare; then SNAT to the address
-// in register 1.
-func ruleExprs(family int, r natRule) []expr.Any {
-	src, dst, size := headerFields(family)
-	match := func(offset uint32, p netip.Prefix) []expr.Any {
-		e := []expr.Any{&expr.Payload{OperationType: expr.PayloadLoad, DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: offset, Len: size}}
-		if p.Bits() < int(size)*8 {
-			e = append(e, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: size, Mask: prefixMask(p), Xor: make([]byte, size)})
-		}
-		return append(e, &expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: p.Masked().Addr().AsSlice()})
-	}
-	nfproto := uint32(unix.NFPROTO_IPV4)
-	if family == unix.AF_INET6 {
-		nfproto = unix.NFPROTO_IPV6
-	}
-	e := append(match(src, r.src), match(dst, r.dst)...)
-	return append(e,
-		&expr.Immediate{Register: 1, Data: r.to.AsSlice()},
-		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: nfproto, RegAddrMin: 1})
-}
-
-// prefixMask is the netmask of p, as bytes.
-func prefixMask(p netip.Prefix) []byte {
-	mask := make([]byte, p.Addr().BitLen()/8)
-	for i := range p.Bits() {
-		mask[i/8] |= 0x80 >> (i % 8)
-	}
-	return mask
-}
-
-// parseExprs reads back a rule of the chain: a SNAT rule as ruleExprs
-// writes it, or anything else as other.
-func parseExprs(family int, rule *nftables.Rule) natRule {
-	src, dst, _ := headerFields(family)
-	var r natRule
-	var offset uint32
-	var mask []byte
-	ok := true
-	for _, e := range rule.Exprs {
-		switch e := e.(type) {
-		case *expr.Payload:
-			offset, mask = e.Offset, nil
-			ok = ok && e.Base == expr.PayloadBaseNetworkHeader && e.DestRegister == 1
-		case *expr.Bitwise:
-			mask = e.Mask
-			ok = ok && e.SourceRegister == 1 && e.DestRegister == 1 && !slices.ContainsFunc(e.Xor, func(b byte) bool { return b != 0 })
-		case *expr.Cmp:
-			p, good := maskedPrefix(e.Data, mask)
-			ok = ok && good && e.Op == expr.CmpOpEq
-			switch offset {
-			case src:
-				r.src = p
-			case dst:
-				r.dst = p
-			default:
-				ok = false
-			}
-		case *expr.Immediate:
-			r.to, _ = netip.AddrFromSlice(e.Data)
-		case *expr.NAT:
-			ok = ok && e.Type == expr.NATTypeSourceNAT && e.RegAddrMin == 1 && e.RegAddrMax <= 1 && e.RegProtoMin == 0 &&
-				!e.Random && !e.FullyRandom && !e.Persistent && !e.Prefix && !e.Specified
-		default:
-			ok = false
-		}
-	}
-	if ok && r.src.IsValid() && r.dst.IsValid() && r.to.IsValid() && equalExprs(family, r, rule.Exprs) {
-		return r
-	}
-	return natRule{other: fmt.Sprintf("a rule the tunnel did not write (handle %d)", rule.Handle)}
-}
-
-// maskedPrefix is the prefix that an address compared under mask
-// matches; mask nil is the whole address.
-func maskedPrefix(data, mask []byte) (netip.Prefix, bool) {
-	addr, ok := netip.AddrFromSlice(data)
-	if !ok {
-		return netip.Prefix{}, false
-	}
-	bits := addr.BitLen()
-	if mask != nil {
-		bits = 0
-		for _, b := range mask {
-			for i := 7; i >= 0 && b&(1<<i) != 0; i-- {
-				bits++
-			}
-		}
-	}
-	p := netip.PrefixFrom(addr, bits)
-	return p, mask == nil || string(prefixMask(p)) == string(mask)
-}
-
-// equalExprs checks that r written again gives the same expressions, so
-// that a rule with extra or reordered parts does not pass as the
-// tunnel's.
-func equalExprs(family int, r natRule, have []expr.Any) bool {
-	want := ruleExprs(family, r)
-	if len(want) != len(have) {
-		return false
-	}
-	for i := range want {
-		if fmt.Sprintf("%T", want[i]) != fmt.Sprintf("%T", have[i]) {
-			return false
-		}
-	}
-	return true
-}
-
 func (fw *nftablesFirewall) commands() firewallCommands { return nftCommands{} }
 
 // nftCommands prints nft commands: one nft call per transaction, as the
@@ -396,10 +285,18 @@ func (nftCommands) setChain(family int, name string, rules []natRule, _ bool) st
 	_, f := nftFamily(family)
 	table := f + " " + nftTablePrefix + name
 	cmds := []string{"add table " + table, "add chain " + table + " " + nftChain, "flush chain " + table + " " + nftChain}
-	for _, r := range rules {
-		if r.other == "" {
-			cmds = append(cmds, fmt.Sprintf("add rule %s %s %s saddr %s %s daddr %s snat to %s", table, nftChain, f, r.src, f, r.dst, r.to))
+	list := func(ps []netip.Prefix) string {
+		if len(ps) == 1 {
+			return ps[0].String()
 		}
+		s := make([]string, len(ps))
+		for i, p := range ps {
+			s[i] = p.String()
+		}
+		return "{ " + strings.Join(s, ", ") + " }"
+	}
+	for _, r := range groupRules(rules) {
+		cmds = append(cmds, fmt.Sprintf("add rule %s %s %s saddr %s %s daddr %s snat to %s", table, nftChain, f, list(r.srcs), f, list(r.dsts), r.to))
 	}
 	return nftScript(cmds...)
 }

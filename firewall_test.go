@@ -104,7 +104,8 @@ func TestFirewallSwitch(t *testing.T) {
 
 // TestManySNATRules: thousands of SNAT rules (one per scattered
 // destination, more than the default netlink buffers carry in one
-// transaction) go in with one Up in each firewall, a second Up changes
+// transaction, and in nftables a set of 5000 prefixes) go in with one Up
+// in each firewall, B sees A's public address, a second Up changes
 // nothing, and Down leaves the namespace as it was.
 func TestManySNATRules(t *testing.T) {
 	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallNFT} {
@@ -112,7 +113,7 @@ func TestManySNATRules(t *testing.T) {
 			requireIPTables(t)
 			w := newArticle(t)
 			before := fullDump(t, w.A)
-			cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
+			cfg, cfgB := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
 			for i := 1; i < 5000; i++ { // 198.18.0.2, .4, ...: no two aggregate
 				cfg.Peers[0].Transparent = append(cfg.Peers[0].Transparent,
 					netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i >> 7), byte(i << 1)}), 32))
@@ -123,9 +124,13 @@ func TestManySNATRules(t *testing.T) {
 			}
 			defer tun.Close()
 			ctx := context.Background()
+			if err := newTunnel(t, cfgB, w.B).Up(ctx); err != nil {
+				t.Fatalf("Up B: %v", err)
+			}
 			if err := tun.Up(ctx); err != nil {
 				t.Fatalf("Up: %v", err)
 			}
+			w.expectClient(t, w.A, ipv4.url(ipv4.pubB), ipv4.pubA)
 			if err := tun.Check(ctx); err != nil {
 				t.Errorf("Check after Up: %v", err)
 			}

@@ -71,6 +71,7 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 				}
 			}
 		}
+		sortRules(ch.rules)
 		if len(ch.rules) > 0 {
 			chains = append(chains, ch)
 		}
