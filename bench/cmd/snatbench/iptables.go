@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// iptMech is mechanism A: the library's own chain WGT-wg0 in the nat
+// table, written with one iptables-restore --noflush per change and read
+// with one iptables-save -t nat, for iptables-nft or iptables-legacy.
+type iptMech struct {
+	ns      *netns
+	variant string // "nft" or "legacy"
+}
+
+func (m *iptMech) name() string { return "A-ipt-" + m.variant }
+
+func (m *iptMech) restoreCmd() string { return "iptables-" + m.variant + "-restore" }
+func (m *iptMech) saveCmd() string    { return "iptables-" + m.variant + "-save" }
+
+// run spawns one process in the namespace and times it (the Go side that
+// builds the input is timed by the caller).
+func (m *iptMech) run(stdin []byte, name string, args ...string) (out []byte, cpu time.Duration, err error) {
+	err = m.ns.do(func() error {
+		c := exec.Command(name, args...)
+		if stdin != nil {
+			c.Stdin = bytes.NewReader(stdin)
+		}
+		var stderr bytes.Buffer
+		c.Stderr = &stderr
+		out, err = c.Output()
+		if c.ProcessState != nil {
+			if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
+				cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("%s %v: %w: %s", name, args, err, bytes.TrimSpace(stderr.Bytes()))
+		}
+		return nil
+	})
+	return out, cpu, err
+}
+
+// ruleArgs is the library's SNAT rule (snat.go snatRule) after "-A CHAIN".
+func ruleArgs(dst netip.Prefix) []string {
+	return []string{"-s", netip.PrefixFrom(srcAddr, 32).String(), "-d", dst.String(),
+		"-m", "comment", "--comment", commentTxt, "-j", "SNAT", "--to-source", toAddr.String()}
+}
+
+func jumpArgs() []string {
+	return []string{"-m", "comment", "--comment", commentTxt, "-j", iptChain}
+}
+
+func writeLine(b *strings.Builder, prefix string, args []string) {
+	b.WriteString(prefix)
+	for _, a := range args {
+		b.WriteString(" " + restoreQuote(a))
+	}
+	b.WriteByte('\n')
+}
+
+// chainInput declares the chain (which creates it, or flushes it with
+// --noflush) and appends every rule; with jump, also inserts the jump at
+// the top of POSTROUTING.
+func chainInput(d []netip.Prefix, jump bool) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "*nat\n:%s - [0:0]\n", iptChain)
+	for _, p := range d {
+		writeLine(&b, "-A "+iptChain, ruleArgs(p))
+	}
+	if jump {
+		writeLine(&b, "-I POSTROUTING 1", jumpArgs())
+	}
+	b.WriteString("COMMIT\n")
+	return []byte(b.String())
+}
+
+func (m *iptMech) restore(in []byte) (cost, error) {
+	_, cpu, err := m.run(in, m.restoreCmd(), "--noflush", "--wait")
+	return cost{procs: 1, childCPU: cpu}, err
+}
+
+func (m *iptMech) write(d []netip.Prefix) (cost, error) {
+	start := time.Now()
+	c, err := m.restore(chainInput(d, true))
+	c.dur = time.Since(start)
+	return c, err
+}
+
+func (m *iptMech) read() (readResult, cost, error) {
+	start := time.Now()
+	out, cpu, err := m.run(nil, m.saveCmd(), "-t", "nat")
+	if err != nil {
+		return readResult{}, cost{procs: 1}, err
+	}
+	chains := parseSave(string(out))
+	var r readResult
+	var derr error
+	for _, args := range chains[iptChain] {
+		dst, err := decodeIPTRule(args)
+		if err != nil {
+			derr = err
+			break
+		}
+		r.dsts = append(r.dsts, dst)
+	}
+	r.jump = slices.ContainsFunc(chains["POSTROUTING"], func(a []string) bool { return slices.Equal(a, jumpArgs()) })
+	return r, cost{dur: time.Since(start), procs: 1, childCPU: cpu}, derr
+}
+
+// decodeIPTRule checks that args is the library's rule and returns its
+// destination.
+func decodeIPTRule(args []string) (netip.Prefix, error) {
+	if len(args) != len(ruleArgs(netip.Prefix{})) || args[1] != netip.PrefixFrom(srcAddr, 32).String() {
+		return netip.Prefix{}, fmt.Errorf("unexpected rule %q", args)
+	}
+	dst, err := netip.ParsePrefix(args[3])
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("rule %q: %w", args, err)
+	}
+	if !slices.Equal(args, ruleArgs(dst)) {
+		return netip.Prefix{}, fmt.Errorf("unexpected rule %q", args)
+	}
+	return dst, nil
+}
+
+func (m *iptMech) replaces() []op {
+	return []op{{name: "replace", run: func(_, to []netip.Prefix) (cost, error) {
+		start := time.Now()
+		c, err := m.restore(chainInput(to, false))
+		c.dur = time.Since(start)
+		return c, err
+	}}}
+}
+
+// remove deletes the jump and the chain in one iptables-restore.
+func (m *iptMech) remove() (cost, error) {
+	start := time.Now()
+	var b strings.Builder
+	b.WriteString("*nat\n")
+	writeLine(&b, "-D POSTROUTING", jumpArgs())
+	fmt.Fprintf(&b, "-F %s\n-X %s\nCOMMIT\n", iptChain, iptChain)
+	c, err := m.restore([]byte(b.String()))
+	c.dur = time.Since(start)
+	return c, err
+}
+
+func (m *iptMech) empty() error {
+	out, _, err := m.run(nil, m.saveCmd(), "-t", "nat")
+	if err != nil {
+		return err
+	}
+	chains := parseSave(string(out))
+	if _, ok := chains[iptChain]; ok {
+		return errors.New("chain " + iptChain + " still exists")
+	}
+	if len(chains["POSTROUTING"]) > 0 {
+		return fmt.Errorf("POSTROUTING still has rules: %q", chains["POSTROUTING"])
+	}
+	return nil
+}
+
+// The three functions below are copies of the library's (firewall.go),
+// so that reading back costs what it costs the library.
+
+// parseSave reads the chains (":NAME POLICY [counters]") and rules
+// ("-A NAME args...") of iptables-save's output.
+func parseSave(out string) map[string][][]string {
+	chains := map[string][][]string{}
+	for _, line := range strings.Split(out, "\n") {
+		switch {
+		case strings.HasPrefix(line, ":"):
+			name, _, _ := strings.Cut(line[1:], " ")
+			if _, ok := chains[name]; !ok {
+				chains[name] = nil
+			}
+		case strings.HasPrefix(line, "-A "):
+			if args := splitRule(line); len(args) > 2 {
+				chains[args[1]] = append(chains[args[1]], args[2:])
+			}
+		}
+	}
+	return chains
+}
+
+// restoreQuote quotes an argument for iptables-restore.
+func restoreQuote(arg string) string {
+	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
+		return arg
+	}
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
+}
+
+// splitRule splits a line of `iptables -S` into arguments.
+func splitRule(line string) []string {
+	var args []string
+	var cur strings.Builder
+	quoted, inArg := false, false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == '\\' && quoted && i+1 < len(line):
+			i++
+			cur.WriteByte(line[i])
+		case c == '"':
+			quoted, inArg = !quoted, true
+		case c == ' ' && !quoted:
+			if inArg {
+				args = append(args, cur.String())
+				cur.Reset()
+				inArg = false
+			}
+		default:
+			cur.WriteByte(c)
+			inArg = true
+		}
+	}
+	if inArg {
+		args = append(args, cur.String())
+	}
+	return args
+}
