@@ -16,19 +16,25 @@ import (
 // tunnel's own per IP family, through netlink (no process):
 //
 //	table ip wgtransparent-wg0 {
+//		set prefixes_0 {
+//			type ipv4_addr
+//			flags interval
+//			elements = { 198.18.0.2, 198.18.0.4, 203.0.113.2 }
+//		}
 //		chain snat_rules {
-//			ip saddr 10.0.0.1 ip daddr 203.0.113.2 snat to 198.51.100.1
+//			ip saddr 10.0.0.1 ip daddr @prefixes_0 snat to 198.51.100.1
 //		}
 //		chain postrouting {
-//			type nat hook postrouting priority 99; policy accept;
+//			type nat hook postrouting priority srcnat - 1; policy accept;
 //			jump snat_rules
 //		}
 //	}
 //
-// The chain is "snat_rules" ("snat" is a keyword of nft); a jump from a
-// hook is a base chain named after the hook that holds only `jump
-// snat_rules`. Everything in the table is the tunnel's, so Down deletes
-// the table.
+// The chain is "snat_rules" ("snat" is a keyword of nft); a rule with
+// more than one destination (or source) looks them up in a set
+// (nftables_rules.go). A jump from a hook is a base chain named after the
+// hook that holds only `jump snat_rules`. Everything in the table is the
+// tunnel's, so Down deletes the table.
 type nftablesFirewall struct {
 	ns netNS
 }
