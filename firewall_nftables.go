@@ -145,12 +145,17 @@ func (fw *nftablesFirewall) where(family int, name string) string {
 // flush sends the queued messages as one transaction: all or nothing.
 func flush(conn *nftables.Conn, what string) error {
 	if err := conn.Flush(); err != nil {
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOENT) && strings.Contains(what, "jump") {
-			err = fmt.Errorf("%w (the kernel has no nf_tables NAT: load nft_chain_nat and nft_nat)", errors.Join(err, ErrFirewall))
+		if errors.Is(err, unix.EOPNOTSUPP) { // no SNAT expression
+			err = noNAT(err)
 		}
 		return fmt.Errorf("%s: %w", what, err)
 	}
 	return nil
+}
+
+// noNAT explains an error of a kernel without nf_tables NAT.
+func noNAT(err error) error {
+	return fmt.Errorf("%w (the kernel has no nf_tables NAT: load nft_chain_nat and nft_nat)", errors.Join(err, ErrFirewall))
 }
 
 // observe reads the tunnel's table of the family: its chain's rules and
@@ -261,7 +266,11 @@ func (fw *nftablesFirewall) addJump(family int, name, hook string) error {
 	base := conn.AddChain(hookChain(table, hook))
 	conn.FlushChain(base)
 	conn.AddRule(&nftables.Rule{Table: table, Chain: base, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: nftChain}}})
-	return flush(conn, fmt.Sprintf("add jump from %s to %s", hook, fw.where(family, name)))
+	err = flush(conn, fmt.Sprintf("add jump from %s to %s", hook, fw.where(family, name)))
+	if errors.Is(err, unix.ENOENT) { // no chain type nat
+		return noNAT(err)
+	}
+	return err
 }
 
 // delJump deletes the hook's base chain.
