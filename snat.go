@@ -149,7 +149,8 @@ type firewallState struct {
 // (record.snatFamilies). The nat table of another family is never read,
 // which saves a read per Up and works on kernels without IPv6 NAT. When
 // the last Up used another firewall (prevKind, from its record), its
-// chains are read too, so that the steps remove them.
+// chains are read too, so that the steps remove them; if that firewall
+// is gone (iptables uninstalled since), that is logged, not fatal.
 func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) ([]firewallState, error) {
 	fw, err := t.firewall()
 	if err != nil {
@@ -157,11 +158,11 @@ func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) (
 	}
 	fws := []firewall{fw}
 	if prevKind != "" && prevKind != fw.kind() {
-		old, err := firewallOfKind(t.ns, prevKind)
-		if err != nil {
-			return nil, fmt.Errorf("open the firewall of the last Up (%s): %w", prevKind, err)
+		if old, err := firewallOfKind(t.ns, prevKind); err != nil {
+			t.log.Warn("cannot open the firewall of the last Up; its SNAT chain may stay", "firewall", prevKind, "err", err)
+		} else {
+			fws = append(fws, old)
 		}
-		fws = append(fws, old)
 	}
 	var states []firewallState
 	for _, fw := range fws {
