@@ -10,8 +10,8 @@ import (
 )
 
 // DumpNftables returns the namespace's nf_tables ruleset as text, one line
-// per table, chain and rule (a rule as its expressions), in a stable
-// order and without handles, so that two dumps of the same ruleset are
+// per table, set (with its elements), chain and rule (a rule as its
+// expressions), in a stable order and without handles, so that two dumps of the same ruleset are
 // equal. It reads through netlink and needs no nft command. iptables-nft
 // keeps its rules in nf_tables too, so they appear here as well.
 func DumpNftables(n *NS) (string, error) {
@@ -30,6 +30,25 @@ func DumpNftables(n *NS) (string, error) {
 	var lines []string
 	for _, t := range tables {
 		lines = append(lines, fmt.Sprintf("nft table %d %s", t.Family, t.Name))
+		sets, err := conn.GetSets(t)
+		if err != nil {
+			return "", fmt.Errorf("list the sets of table %s in %s: %w", t.Name, n, err)
+		}
+		for _, s := range sets {
+			elems, err := conn.GetSetElements(s)
+			if err != nil {
+				return "", fmt.Errorf("list the elements of set %s in %s: %w", s.Name, n, err)
+			}
+			keys := make([]string, len(elems))
+			for i, e := range elems {
+				keys[i] = fmt.Sprintf("%x", e.Key)
+				if e.IntervalEnd {
+					keys[i] += "(end)"
+				}
+			}
+			slices.Sort(keys)
+			lines = append(lines, fmt.Sprintf("nft table %d %s set %s flags %v/%v: %s", t.Family, t.Name, s.Name, s.Interval, s.Constant, strings.Join(keys, " ")))
+		}
 	}
 	for _, c := range chains {
 		prefix := fmt.Sprintf("nft table %d %s chain %s", c.Table.Family, c.Table.Name, c.Name)
