@@ -44,7 +44,8 @@ func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
 
 // detectVariant counts the rules that iptables-legacy and iptables-nft
 // hold (IPv4 and IPv6, as kube-proxy's iptables wrapper does) and returns
-// the suffix of the one holding more, or "" for the system default.
+// the suffix of the one holding more, else the system default's (see
+// defaultVariant).
 func detectVariant(ns netNS) string {
 	count := func(variant string) int {
 		n := 0
@@ -68,6 +69,21 @@ func detectVariant(ns netNS) string {
 		return "-legacy"
 	case nft > legacy:
 		return "-nft"
+	}
+	return defaultVariant()
+}
+
+// defaultVariant returns the suffix of the variant that `iptables` is
+// (`iptables -V` says "nf_tables" or "legacy"), so that the record names
+// one kind of firewall however it was chosen, or "" when it cannot tell.
+func defaultVariant() string {
+	out, _ := exec.Command("iptables", "-V").Output()
+	for _, v := range []struct{ says, suffix string }{{"(nf_tables)", "-nft"}, {"(legacy)", "-legacy"}} {
+		if bytes.Contains(out, []byte(v.says)) {
+			if _, err := exec.LookPath("iptables" + v.suffix); err == nil {
+				return v.suffix
+			}
+		}
 	}
 	return ""
 }
