@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/wgtransparent/transparent/internal/iptsave"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,7 +114,7 @@ func jumpRule(name string) []string {
 // observe reads back compares equal to what setChain wrote.
 func ruleArgs(name string, r natRule) []string {
 	if r.other != "" {
-		return splitRule(r.other)
+		return iptsave.Split(r.other)
 	}
 	args := []string{"-s", r.src.String(), "-d", r.dst.String()}
 	args = append(args, comment(name)...)
@@ -134,7 +135,7 @@ func parseRule(name string, args []string) natRule {
 	}
 	quoted := make([]string, len(args))
 	for i, a := range args {
-		quoted[i] = restoreQuote(a)
+		quoted[i] = iptsave.Quote(a)
 	}
 	return natRule{other: strings.Join(quoted, " ")}
 }
@@ -197,7 +198,7 @@ func iptablesCommand(family int, args ...string) string {
 	}
 	quoted := make([]string, len(args))
 	for i, a := range args {
-		quoted[i] = restoreQuote(a)
+		quoted[i] = iptsave.Quote(a)
 	}
 	return cmd + " -t nat " + strings.Join(quoted, " ")
 }
@@ -234,15 +235,10 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	return err
 }
 
-// natChains is a nat table as iptables-save prints it: each chain (the
-// built-in ones too) with its rules, each as its arguments after
-// "-A CHAIN".
-type natChains map[string][][]string
-
 // natTable reads the nat table with one iptables-save, rather than a
 // process per chain. Reading creates nothing (unlike listing a table with
 // iptables-nft, which can create it).
-func (fw *iptablesFirewall) natTable(family int) (natChains, error) {
+func (fw *iptablesFirewall) natTable(family int) (iptsave.Chains, error) {
 	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
 		return nil, err
 	}
@@ -262,27 +258,7 @@ func (fw *iptablesFirewall) natTable(family int) (natChains, error) {
 		}
 		return nil, fmt.Errorf("%s -t %s: %w", cmd, natTable, err)
 	}
-	return parseSave(string(out)), nil
-}
-
-// parseSave reads the chains (":NAME POLICY [counters]") and rules
-// ("-A NAME args...") of iptables-save's output.
-func parseSave(out string) natChains {
-	chains := natChains{}
-	for _, line := range strings.Split(out, "\n") {
-		switch {
-		case strings.HasPrefix(line, ":"):
-			name, _, _ := strings.Cut(line[1:], " ")
-			if _, ok := chains[name]; !ok {
-				chains[name] = nil
-			}
-		case strings.HasPrefix(line, "-A "):
-			if args := splitRule(line); len(args) > 2 {
-				chains[args[1]] = append(chains[args[1]], args[2:])
-			}
-		}
-	}
-	return chains
+	return iptsave.Parse(string(out)), nil
 }
 
 // setChain writes the whole chain with one iptables-restore --noflush,
@@ -296,7 +272,7 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 	for _, r := range rules {
 		in.WriteString("-A " + chain)
 		for _, arg := range ruleArgs(name, r) {
-			in.WriteString(" " + restoreQuote(arg))
+			in.WriteString(" " + iptsave.Quote(arg))
 		}
 		in.WriteString("\n")
 	}
@@ -318,15 +294,6 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 	})
 }
 
-// restoreQuote quotes an argument for iptables-restore, which splits
-// lines on spaces and understands double quotes.
-func restoreQuote(arg string) string {
-	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
-		return arg
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
-}
-
 func (fw *iptablesFirewall) deleteChain(family int, name string) error {
 	return fw.run(family, func(ipt *iptables.IPTables) error {
 		exists, err := ipt.ChainExists(natTable, chainName(name))
@@ -343,35 +310,4 @@ func (fw *iptablesFirewall) addJump(family int, name, hook string) error {
 
 func (fw *iptablesFirewall) delJump(family int, name, hook string) error {
 	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
-}
-
-// splitRule splits a line of `iptables -S` into arguments, undoing its
-// double quotes (as around a comment with spaces).
-func splitRule(line string) []string {
-	var args []string
-	var cur strings.Builder
-	quoted, inArg := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && quoted && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			quoted, inArg = !quoted, true
-		case c == ' ' && !quoted:
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteByte(c)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/wgtransparent/transparent/internal/iptsave"
 )
 
 // iptMech is mechanism A: the library's own chain WGT-wg0 in the nat
@@ -49,7 +51,7 @@ func (m *iptMech) run(stdin []byte, name string, args ...string) (out []byte, cp
 	return out, cpu, err
 }
 
-// ruleArgs is the library's SNAT rule (snat.go snatRule) after "-A CHAIN".
+// ruleArgs is the library's SNAT rule (firewall_iptables.go ruleArgs) after "-A CHAIN".
 func ruleArgs(dst netip.Prefix) []string {
 	return []string{"-s", netip.PrefixFrom(srcAddr, 32).String(), "-d", dst.String(),
 		"-m", "comment", "--comment", commentTxt, "-j", "SNAT", "--to-source", toAddr.String()}
@@ -62,7 +64,7 @@ func jumpArgs() []string {
 func writeLine(b *strings.Builder, prefix string, args []string) {
 	b.WriteString(prefix)
 	for _, a := range args {
-		b.WriteString(" " + restoreQuote(a))
+		b.WriteString(" " + iptsave.Quote(a))
 	}
 	b.WriteByte('\n')
 }
@@ -101,7 +103,7 @@ func (m *iptMech) read() (readResult, cost, error) {
 	if err != nil {
 		return readResult{}, cost{procs: 1}, err
 	}
-	chains := parseSave(string(out))
+	chains := iptsave.Parse(string(out))
 	var r readResult
 	var derr error
 	for _, args := range chains[iptChain] {
@@ -158,7 +160,7 @@ func (m *iptMech) empty() error {
 	if err != nil {
 		return err
 	}
-	chains := parseSave(string(out))
+	chains := iptsave.Parse(string(out))
 	if _, ok := chains[iptChain]; ok {
 		return errors.New("chain " + iptChain + " still exists")
 	}
@@ -166,65 +168,4 @@ func (m *iptMech) empty() error {
 		return fmt.Errorf("POSTROUTING still has rules: %q", chains["POSTROUTING"])
 	}
 	return nil
-}
-
-// The three functions below are copies of the library's (firewall.go),
-// so that reading back costs what it costs the library.
-
-// parseSave reads the chains (":NAME POLICY [counters]") and rules
-// ("-A NAME args...") of iptables-save's output.
-func parseSave(out string) map[string][][]string {
-	chains := map[string][][]string{}
-	for _, line := range strings.Split(out, "\n") {
-		switch {
-		case strings.HasPrefix(line, ":"):
-			name, _, _ := strings.Cut(line[1:], " ")
-			if _, ok := chains[name]; !ok {
-				chains[name] = nil
-			}
-		case strings.HasPrefix(line, "-A "):
-			if args := splitRule(line); len(args) > 2 {
-				chains[args[1]] = append(chains[args[1]], args[2:])
-			}
-		}
-	}
-	return chains
-}
-
-// restoreQuote quotes an argument for iptables-restore.
-func restoreQuote(arg string) string {
-	if arg != "" && !strings.ContainsAny(arg, " \t\"\\") {
-		return arg
-	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(arg) + `"`
-}
-
-// splitRule splits a line of `iptables -S` into arguments.
-func splitRule(line string) []string {
-	var args []string
-	var cur strings.Builder
-	quoted, inArg := false, false
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		switch {
-		case c == '\\' && quoted && i+1 < len(line):
-			i++
-			cur.WriteByte(line[i])
-		case c == '"':
-			quoted, inArg = !quoted, true
-		case c == ' ' && !quoted:
-			if inArg {
-				args = append(args, cur.String())
-				cur.Reset()
-				inArg = false
-			}
-		default:
-			cur.WriteByte(c)
-			inArg = true
-		}
-	}
-	if inArg {
-		args = append(args, cur.String())
-	}
-	return args
 }
