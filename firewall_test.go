@@ -169,6 +169,81 @@ func TestManySNATRules(t *testing.T) {
 	}
 }
 
+// TestSNATSets: in both IP families, a SNAT rule with many destinations
+// (outbound on A) or many sources (inbound on B: the peer's AllowedIPs)
+// goes into nf_tables as a rule with a set, translates the request, reads
+// back equal (Check) and goes away with Down.
+func TestSNATSets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		ends  ends
+		extra func(a, b *transparent.Config) // adds prefixes to the set's side
+	}{
+		{"outbound destinations", ends{fams: []family{ipv4, ipv6}, snatA: transparent.SNATOutbound}, func(a, _ *transparent.Config) {
+			for i := 1; i <= 50; i++ {
+				a.Peers[0].Transparent = append(a.Peers[0].Transparent,
+					netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, 0, byte(2 * i)}), 32),
+					netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x18, 15: byte(2 * i)}), 128))
+			}
+		}},
+		{"inbound sources", ends{fams: []family{ipv4, ipv6}, snatB: transparent.SNATInbound}, func(_, b *transparent.Config) {
+			b.Peers[0].AllowedIPs = append(b.Peers[0].AllowedIPs, netip.MustParsePrefix("10.9.0.0/24"), netip.MustParsePrefix("2001:db8:9::/64"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireIPTables(t)
+			w := newArticle(t)
+			cfgA, cfgB := tc.ends.configs(w)
+			tc.extra(&cfgA, &cfgB)
+			beforeA, beforeB := fullDump(t, w.A), fullDump(t, w.B)
+			ctx := context.Background()
+			var tuns []*transparent.Tunnel
+			for _, end := range []struct {
+				cfg transparent.Config
+				ns  *testns.NS
+			}{{cfgB, w.B}, {cfgA, w.A}} {
+				tun, err := transparent.New(end.cfg, transparent.WithNetNS(end.ns.Path), transparent.WithFirewall(transparent.FirewallNftables), transparent.WithBackend(testBackend()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer tun.Close()
+				if err := tun.Up(ctx); err != nil {
+					t.Fatalf("Up %s: %v", end.cfg.Name, err)
+				}
+				tuns = append(tuns, tun)
+			}
+			for _, f := range tc.ends.fams {
+				w.expectClient(t, w.A, f.url(f.pubB), f.pubA)
+			}
+			snatEnd := w.A
+			if tc.ends.snatB != transparent.SNATOff {
+				snatEnd = w.B
+			}
+			nft, err := testns.DumpNftables(snatEnd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, table := range []string{"nft table 2 wgtransparent-", "nft table 10 wgtransparent-"} {
+				if !strings.Contains(nft, table) || !strings.Contains(nft, " set prefixes_0 flags true") {
+					t.Errorf("no %s table with a set:\n%s", table, nft)
+				}
+			}
+			for _, tun := range tuns {
+				if err := tun.Check(ctx); err != nil {
+					t.Errorf("Check: %v", err)
+				}
+			}
+			for _, tun := range tuns {
+				if err := tun.Down(ctx); err != nil {
+					t.Fatalf("Down: %v", err)
+				}
+			}
+			expectSame(t, "A after Down", beforeA, fullDump(t, w.A))
+			expectSame(t, "B after Down", beforeB, fullDump(t, w.B))
+		})
+	}
+}
+
 // expectChainIn checks that the tunnel's SNAT chain is in firewall want
 // (an iptables variant, "nftables", or "" for nowhere) and in no other.
 func expectChainIn(t *testing.T, ns *testns.NS, name, want string) {
