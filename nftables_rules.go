@@ -123,13 +123,13 @@ func addNftRule(conn *nftables.Conn, chain *nftables.Chain, family int, r nftRul
 	exprs, err := nftRuleExprs(family, r, func(ps []netip.Prefix) (*nftables.Set, error) {
 		set := &nftables.Set{Table: chain.Table, Name: fmt.Sprintf("%s%d", nftSetPrefix, *sets), Interval: true, KeyType: keyType}
 		*sets++
-		elems := intervalElements(ps)
-		n := min(len(elems), 2*maxSetChunk)
-		if err := conn.AddSet(set, elems[:n]); err != nil {
+		if err := conn.AddSet(set, nil); err != nil {
 			return nil, err
 		}
-		for ; n < len(elems); n += 2 * maxSetChunk {
-			if err := conn.SetAddElements(set, elems[n:min(len(elems), n+2*maxSetChunk)]); err != nil {
+		// In address order, a prefix's start and end in the same message.
+		ps = slices.SortedFunc(slices.Values(ps), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		for chunk := range slices.Chunk(ps, maxSetChunk) {
+			if err := conn.SetAddElements(set, intervalElements(chunk)); err != nil {
 				return nil, err
 			}
 		}
