@@ -24,7 +24,7 @@ const (
 type Change struct {
 	Op      Op
 	Step    string // as in logs and errors: "add rule 456 to 203.0.113.2/32 lookup 123"
-	Command string // the equivalent ip, wg or iptables command
+	Command string // the equivalent ip, wg, nft or iptables command
 }
 
 func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command) }

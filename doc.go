@@ -29,6 +29,8 @@
 //
 // The WireGuard device is the kernel's when the kernel has WireGuard and an
 // embedded wireguard-go device, running inside the calling process, when it
-// does not (see [WithBackend]). Everything can be applied to another
-// network namespace with [WithNetNS].
+// does not (see [WithBackend]). The optional SNAT rules ([Config.SNAT]) go
+// into nf_tables tables of the tunnel's own, through netlink, or into an
+// iptables chain of its own (see [WithFirewall]). Everything can be
+// applied to another network namespace with [WithNetNS].
 package transparent

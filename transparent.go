@@ -181,7 +181,7 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 // Plan returns what Up would do, one Change per object in the order Up
 // works: each link, address, route, rule, device setting and firewall rule
 // the config wants, as keep, add, replace or remove, with the equivalent
-// ip, wg or iptables command. Up applies exactly the changes that are not
+// ip, wg, nft or iptables command. Up applies exactly the changes that are not
 // keep. Plan changes nothing.
 func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 	end, err := t.begin(ctx)
