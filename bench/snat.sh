@@ -39,8 +39,9 @@ mkdir -p "$out"
 bin=$(mktemp -d /tmp/snatbench-bin.XXXXXX)
 trap 'rm -rf "$bin"' EXIT
 
-# The benchmark uses only bench/cmd/snatbench (which copies the library's
-# iptables-save parser), not the library package itself.
+# The benchmark uses bench/cmd/snatbench (with the library's iptables-save
+# parser, internal/iptsave, and its namespaces, internal/testns), not the
+# library package itself.
 {
 	echo "date: $(date -u +%FT%TZ)"
 	echo "command: bench/snat.sh $*"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -18,14 +19,16 @@ type NS struct {
 	Path   string         // "/run/netns/<Name>", for APIs that take a path
 	Handle netns.NsHandle // open file descriptor of the namespace
 
-	nl *netlink.Handle
+	nl     *netlink.Handle
+	delete func() // closes the handles and deletes the namespace, once
 }
 
 // New creates a fresh named network namespace and brings its loopback link
 // up. IPv6 duplicate address detection is turned off in it, so that addresses
 // are usable (and dumps stable) at once. label is a short word used in the
 // name ("a", "b", "router"). t.Cleanup closes the handles and deletes the
-// namespace. New skips t as [RequireRoot] does.
+// namespace, unless [NS.Delete] did already. New skips t as [RequireRoot]
+// does.
 func New(t TB, label string) *NS {
 	t.Helper()
 	requireRoot(t)
@@ -40,7 +43,7 @@ func New(t TB, label string) *NS {
 	if err != nil {
 		t.Fatalf("create network namespace %s: %v", n.Name, err)
 	}
-	t.Cleanup(func() {
+	n.delete = sync.OnceFunc(func() {
 		if n.nl != nil {
 			n.nl.Close()
 		}
@@ -49,6 +52,7 @@ func New(t TB, label string) *NS {
 			t.Errorf("delete network namespace %s: %v", n.Name, err)
 		}
 	})
+	t.Cleanup(n.delete)
 	if n.nl, err = netlink.NewHandleAt(n.Handle); err != nil {
 		t.Fatalf("open netlink handle in %s: %v", n.Name, err)
 	}
@@ -63,6 +67,10 @@ func New(t TB, label string) *NS {
 	}
 	return n
 }
+
+// Delete closes the handles and deletes the namespace now, rather than at
+// cleanup: for a program that makes many namespaces in one [Session].
+func (n *NS) Delete() { n.delete() }
 
 // Do runs fn on a fresh goroutine locked to an OS thread that is switched
 // into the namespace, waits for it and returns fn's error. Sockets and files

@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/iptsave"
@@ -26,30 +23,6 @@ func (m *iptMech) name() string { return "A-ipt-" + m.variant }
 
 func (m *iptMech) restoreCmd() string { return "iptables-" + m.variant + "-restore" }
 func (m *iptMech) saveCmd() string    { return "iptables-" + m.variant + "-save" }
-
-// run spawns one process in the namespace and times it (the Go side that
-// builds the input is timed by the caller).
-func (m *iptMech) run(stdin []byte, name string, args ...string) (out []byte, cpu time.Duration, err error) {
-	err = m.ns.do(func() error {
-		c := exec.Command(name, args...)
-		if stdin != nil {
-			c.Stdin = bytes.NewReader(stdin)
-		}
-		var stderr bytes.Buffer
-		c.Stderr = &stderr
-		out, err = c.Output()
-		if c.ProcessState != nil {
-			if ru, ok := c.ProcessState.SysUsage().(*syscall.Rusage); ok {
-				cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("%s %v: %w: %s", name, args, err, bytes.TrimSpace(stderr.Bytes()))
-		}
-		return nil
-	})
-	return out, cpu, err
-}
 
 // ruleArgs is the library's SNAT rule (firewall_iptables.go ruleArgs) after "-A CHAIN".
 func ruleArgs(dst netip.Prefix) []string {
@@ -86,7 +59,7 @@ func chainInput(d []netip.Prefix, jump bool) []byte {
 }
 
 func (m *iptMech) restore(in []byte) (cost, error) {
-	_, cpu, err := m.run(in, m.restoreCmd(), "--noflush", "--wait")
+	_, cpu, err := m.ns.run(in, m.restoreCmd(), "--noflush", "--wait")
 	return cost{procs: 1, childCPU: cpu}, err
 }
 
@@ -99,7 +72,7 @@ func (m *iptMech) write(d []netip.Prefix) (cost, error) {
 
 func (m *iptMech) read() (readResult, cost, error) {
 	start := time.Now()
-	out, cpu, err := m.run(nil, m.saveCmd(), "-t", "nat")
+	out, cpu, err := m.ns.run(nil, m.saveCmd(), "-t", "nat")
 	if err != nil {
 		return readResult{}, cost{procs: 1}, err
 	}
@@ -156,7 +129,7 @@ func (m *iptMech) remove() (cost, error) {
 }
 
 func (m *iptMech) empty() error {
-	out, _, err := m.run(nil, m.saveCmd(), "-t", "nat")
+	out, _, err := m.ns.run(nil, m.saveCmd(), "-t", "nat")
 	if err != nil {
 		return err
 	}

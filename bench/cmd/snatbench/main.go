@@ -156,12 +156,9 @@ func legacyWorks() bool {
 	if _, err := exec.LookPath("iptables-legacy-restore"); err != nil {
 		return false
 	}
-	n, err := newNS("probe")
-	if err != nil {
-		return false
-	}
+	n := newNS("probe")
 	defer n.close()
-	_, err = n.cmd(nil, "iptables-legacy-save", "-t", "nat")
+	_, err := n.cmd(nil, "iptables-legacy-save", "-t", "nat")
 	if err != nil {
 		fmt.Println("iptables-legacy:", err)
 	}
@@ -179,15 +176,8 @@ func mechanisms(cfg config, tag string) ([]mechanism, func(), error) {
 		}
 	}
 	add := func(t string, mk func(n *netns) (mechanism, func(), error)) error {
-		n, err := newNS(tag + "-" + t)
-		if err != nil {
-			return err
-		}
-		closers = append(closers, func() {
-			if err := n.close(); err != nil {
-				fmt.Fprintln(os.Stderr, err)
-			}
-		})
+		n := newNS(tag + "-" + t)
+		closers = append(closers, n.close)
 		m, c, err := mk(n)
 		if err != nil {
 			return err
@@ -328,10 +318,7 @@ func loadavg() string {
 // through `ip netns exec` (a second process, which also makes a mount
 // namespace and remounts /sys), interleaved.
 func execOverhead(out string, reps int) error {
-	n, err := newNS("exec")
-	if err != nil {
-		return err
-	}
+	n := newNS("exec")
 	defer n.close()
 	var direct, viaIP []time.Duration
 	for i := 0; i <= reps; i++ {
@@ -341,7 +328,7 @@ func execOverhead(out string, reps int) error {
 		}
 		d := time.Since(start)
 		start = time.Now()
-		if o, err := exec.Command("ip", "netns", "exec", n.name, "iptables-nft-save", "-t", "nat").CombinedOutput(); err != nil {
+		if o, err := exec.Command("ip", "netns", "exec", n.Name, "iptables-nft-save", "-t", "nat").CombinedOutput(); err != nil {
 			return fmt.Errorf("ip netns exec: %w: %s", err, o)
 		}
 		v := time.Since(start)

@@ -43,7 +43,7 @@ func newNFTBase(ns *netns, lasting bool, sockbuf int) (*nftBase, error) {
 // newNFTBaseBuf forces the send and receive buffers separately (0: the
 // kernel's default).
 func newNFTBaseBuf(ns *netns, lasting bool, snd, rcv int) (*nftBase, error) {
-	opts := []nftables.ConnOption{nftables.WithNetNSFd(ns.fd)}
+	opts := []nftables.ConnOption{nftables.WithNetNSFd(int(ns.Handle))}
 	if lasting {
 		opts = append(opts, nftables.AsLasting())
 	}

@@ -27,21 +27,14 @@ type world struct {
 const testPort = 5555
 
 func newWorld() (*world, error) {
-	w := &world{}
-	var err error
-	if w.va, err = newNS("va"); err != nil {
-		return w, err
-	}
-	if w.vb, err = newNS("vb"); err != nil {
-		return w, err
-	}
+	w := &world{va: newNS("va"), vb: newNS("vb")}
 	steps := []struct {
 		n    *netns
 		args []string
 	}{
 		{w.va, []string{"link", "set", "lo", "up"}},
 		{w.va, []string{"addr", "add", "10.0.0.1/32", "dev", "lo"}},
-		{w.va, []string{"link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", w.vb.name}},
+		{w.va, []string{"link", "add", "veth0", "type", "veth", "peer", "name", "veth1", "netns", w.vb.Name}},
 		{w.va, []string{"addr", "add", "100.64.0.1/30", "dev", "veth0"}},
 		{w.va, []string{"link", "set", "veth0", "up"}},
 		{w.va, []string{"route", "add", "198.18.0.0/15", "via", "100.64.0.2"}},
@@ -61,7 +54,7 @@ func newWorld() (*world, error) {
 			return w, err
 		}
 	}
-	err = w.vb.do(func() (err error) {
+	err := w.vb.Do(func() (err error) {
 		w.recv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero, Port: testPort})
 		return err
 	})
@@ -81,7 +74,7 @@ func (w *world) close() {
 // address vb sees.
 func (w *world) probe(dst netip.Addr) (netip.Addr, error) {
 	tag := fmt.Sprintf("probe %s %d", dst, time.Now().UnixNano())
-	err := w.va.do(func() error {
+	err := w.va.Do(func() error {
 		c, err := net.DialUDP("udp4", &net.UDPAddr{IP: srcAddr.AsSlice()}, &net.UDPAddr{IP: dst.AsSlice(), Port: testPort})
 		if err != nil {
 			return err
