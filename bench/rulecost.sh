@@ -6,7 +6,7 @@
 #   sudo bench/rulecost.sh [rulecost flags]    e.g. -n 1000,10000 -reps 3
 #
 # Builds bench/cmd/rulecost and runs it: every measurement in a fresh
-# network namespace wgt-rulecost-<pid> that it creates and deletes (never
+# network namespace wgt-rulecost-<pid>-<hex> that it creates and deletes (never
 # the initial namespace). Writes to $RULECOST_OUT (bench/results/rulecost):
 # raw.csv, summary.md, machine.txt and, if perf(1) is installed and
 # RULECOST_PERF is not 0, perf.txt (where the kernel spends an add, N=10000,
@@ -27,7 +27,6 @@ out=${RULECOST_OUT:-bench/results/rulecost}
 mkdir -p "$out"
 bin=$(mktemp -d /tmp/rulecost-bin.XXXXXX)
 pid=
-perfns=wgt-rulecost-$$-perf
 cleanup() {
 	# Only what this script started: the rulecost process by its PID, and
 	# the namespaces named after it (rulecost deletes them itself, also on
@@ -36,11 +35,11 @@ cleanup() {
 		kill -TERM "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	fi
-	for ns in ${pid:+wgt-rulecost-$pid} "$perfns"; do
-		if [[ -e /var/run/netns/$ns ]]; then
-			ip netns del "$ns" || true
-		fi
-	done
+	if [[ -n $pid ]]; then
+		for ns in /var/run/netns/wgt-rulecost-"$pid"-*; do
+			[[ -e $ns ]] && ip netns del "${ns##*/}" || true
+		done
+	fi
 	rm -rf "$bin"
 }
 trap cleanup EXIT
@@ -82,7 +81,7 @@ if [[ ${RULECOST_PERF:-1} != 0 ]] && command -v perf >/dev/null; then
 			echo "## $v"
 			echo
 			perf record -q -o "$bin/perf-$v.data" -- "$bin/rulecost" -n 10000 -reps 1 \
-				-variants "$v" -netns "$perfns" -out "$bin/perf-$v" >"$bin/perf-$v.log" 2>&1
+				-variants "$v" -out "$bin/perf-$v" >"$bin/perf-$v.log" 2>&1
 			perf report -i "$bin/perf-$v.data" --no-children --sort sym --stdio 2>/dev/null |
 				awk '/^ +[0-9]+\.[0-9]+%/ && n++ < 8' || true
 			echo

@@ -33,13 +33,13 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,7 +68,6 @@ func main() {
 		list     = flag.Bool("list", false, "list the variants and exit")
 		pause    = flag.Duration("pause", 300*time.Millisecond, "pause after deleting each namespace (the kernel frees it in the background)")
 		from     = flag.String("from", "", "do not measure: rewrite summary.md from this raw.csv (the duplicate check runs again)")
-		nsName   = flag.String("netns", fmt.Sprintf("wgt-rulecost-%d", os.Getpid()), "name of the namespace to create (and delete) for each measurement; must start with wgt-rulecost- and not exist")
 	)
 	flag.StringVar(&ipBin, "ip", ipBin, "the ip(8) binary")
 	flag.BoolVar(&verbose, "v", false, "print every measurement")
@@ -108,17 +107,11 @@ func main() {
 		fatal(err)
 	}
 	defer host.Close()
-	if !strings.HasPrefix(*nsName, "wgt-rulecost-") || strings.ContainsAny(*nsName, "/ ") {
-		fatal(fmt.Errorf("-netns %q: the name must start with wgt-rulecost- (and have no / or space)", *nsName))
-	}
-	if _, err := os.Stat(filepath.Join("/var/run/netns", *nsName)); err == nil {
-		fatal(fmt.Errorf("namespace %s exists already: not touching it", *nsName))
-	}
-	handleSignals(*nsName)
+	handleSignals()
 
 	// The semantics first: what a duplicate add does with and without
 	// NLM_F_EXCL, and which flags ip(8) uses.
-	dup, err := duplicateCheck(*nsName, host)
+	dup, err := duplicateCheck(host)
 	if err != nil {
 		fatal(fmt.Errorf("duplicate check: %w", err))
 	}
@@ -154,7 +147,7 @@ func main() {
 	for rep := 1; rep <= *reps; rep++ {
 		for _, n := range ns {
 			for _, v := range chosen {
-				w, err := newWorld(*nsName, host)
+				w, err := newWorld(host)
 				if err != nil {
 					fatal(fmt.Errorf("%s N=%d rep %d: %w", v.name, n, rep, err))
 				}
@@ -195,41 +188,26 @@ func main() {
 // world is one fresh network namespace with a netlink handle and a second,
 // raw netlink socket in it (for the hand-built requests).
 type world struct {
-	name string
-	ns   netns.NsHandle
-	h    *netlink.Handle
-	raw  *nl.SocketHandle
-	lo   netlink.Link
+	*testns.NS
+	h   *netlink.Handle // the namespace's, from testns
+	raw *nl.SocketHandle
+	lo  netlink.Link
 }
 
-var (
-	currentMu sync.Mutex
-	current   string // the namespace that exists now, for the signal handler
-)
+// session holds the namespace that exists now (testns names it
+// wgt-rulecost-<pid>-<hex>, so that rulecost.sh can find it after a hard
+// kill), so that fatal and the signal handler delete it.
+var session = &testns.Session{}
 
-func newWorld(name string, host netns.NsHandle) (w *world, err error) {
-	if out, err := exec.Command(ipBin, "netns", "add", name).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("ip netns add %s: %v: %s", name, err, out)
-	}
-	currentMu.Lock()
-	current = name
-	currentMu.Unlock()
-	w = &world{name: name, ns: netns.None()}
+func newWorld(host netns.NsHandle) (w *world, err error) {
+	n := testns.New(session, fmt.Sprintf("rulecost-%d", os.Getpid()))
+	w = &world{NS: n, h: n.Netlink()}
 	defer func() {
 		if err != nil {
 			w.close()
 		}
 	}()
-	if w.ns, err = netns.GetFromName(name); err != nil {
-		return w, err
-	}
-	if w.ns.Equal(host) {
-		return w, fmt.Errorf("namespace %s is the initial namespace: refusing", name)
-	}
-	if w.h, err = netlink.NewHandleAt(w.ns, unix.NETLINK_ROUTE); err != nil {
-		return w, err
-	}
-	s, err := nl.GetNetlinkSocketAt(w.ns, host, unix.NETLINK_ROUTE)
+	s, err := nl.GetNetlinkSocketAt(w.Handle, host, unix.NETLINK_ROUTE)
 	if err != nil {
 		return w, err
 	}
@@ -246,54 +224,33 @@ func newWorld(name string, host netns.NsHandle) (w *world, err error) {
 		return w, err
 	}
 	if len(rules) != 3 {
-		return w, fmt.Errorf("namespace %s has %d IPv4 rules, not the 3 of a fresh one: refusing", name, len(rules))
+		return w, fmt.Errorf("namespace %s has %d IPv4 rules, not the 3 of a fresh one: refusing", w.Name, len(rules))
 	}
-	if w.lo, err = w.h.LinkByName("lo"); err != nil {
-		return w, err
-	}
-	return w, w.h.LinkSetUp(w.lo)
+	w.lo, err = w.h.LinkByName("lo")
+	return w, err
 }
 
 func (w *world) close() error {
-	if w.h != nil {
-		w.h.Close()
-	}
 	if w.raw != nil {
 		w.raw.Close()
 	}
-	if w.ns.IsOpen() {
-		w.ns.Close()
-	}
-	out, err := exec.Command(ipBin, "netns", "del", w.name).CombinedOutput()
-	currentMu.Lock()
-	current = ""
-	currentMu.Unlock()
-	if err != nil {
-		return fmt.Errorf("ip netns del %s: %v: %s", w.name, err, out)
-	}
+	w.Delete()
 	return nil
 }
 
-func handleSignals(name string) {
+func handleSignals() {
 	c := make(chan os.Signal, 1)
 	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	go func() {
 		s := <-c
-		currentMu.Lock()
-		if current != "" {
-			exec.Command(ipBin, "netns", "del", current).Run()
-		}
-		fmt.Fprintf(os.Stderr, "rulecost: %v: deleted namespace %s, exiting\n", s, name)
+		session.Close()
+		fmt.Fprintf(os.Stderr, "rulecost: %v: deleted its namespace, exiting\n", s)
 		os.Exit(130)
 	}()
 }
 
 func fatal(err error) {
-	currentMu.Lock()
-	if current != "" {
-		exec.Command(ipBin, "netns", "del", current).Run()
-	}
-	currentMu.Unlock()
+	session.Close()
 	fmt.Fprintln(os.Stderr, "rulecost:", err)
 	os.Exit(1)
 }
@@ -570,7 +527,7 @@ func runIPBatch(w *world, n int) (timing, error) {
 	var d []time.Duration
 	for _, f := range files {
 		t0 := time.Now()
-		out, err := exec.Command(ipBin, "-n", w.name, "-batch", f).CombinedOutput()
+		out, err := exec.Command(ipBin, "-n", w.Name, "-batch", f).CombinedOutput()
 		d = append(d, time.Since(t0))
 		if err != nil {
 			return timing{}, fmt.Errorf("ip -batch %s: %v: %s", f, err, out)
@@ -677,8 +634,8 @@ func check(w *world, want int) func(timing, error) (timing, error) {
 
 // duplicateCheck adds the same rule twice with and without NLM_F_EXCL and
 // reports what the kernel keeps, and which flags ip rule add uses.
-func duplicateCheck(name string, host netns.NsHandle) (string, error) {
-	w, err := newWorld(name, host)
+func duplicateCheck(host netns.NsHandle) (string, error) {
+	w, err := newWorld(host)
 	if err != nil {
 		return "", err
 	}
@@ -713,8 +670,8 @@ func duplicateCheck(name string, host netns.NsHandle) (string, error) {
 		}
 	}
 	b2 := scattered(1)
-	o1, _ := exec.Command(ipBin, "-n", name, "rule", "add", "to", b2.String(), "table", strconv.Itoa(table), "priority", strconv.Itoa(priority)).CombinedOutput()
-	o2, err2 := exec.Command(ipBin, "-n", name, "rule", "add", "to", b2.String(), "table", strconv.Itoa(table), "priority", strconv.Itoa(priority)).CombinedOutput()
+	o1, _ := exec.Command(ipBin, "-n", w.Name, "rule", "add", "to", b2.String(), "table", strconv.Itoa(table), "priority", strconv.Itoa(priority)).CombinedOutput()
+	o2, err2 := exec.Command(ipBin, "-n", w.Name, "rule", "add", "to", b2.String(), "table", strconv.Itoa(table), "priority", strconv.Itoa(priority)).CombinedOutput()
 	fmt.Fprintf(&b, "- `ip rule add` of another rule twice: %s, then %s (%s)\n", okOr(o1), okOr(o2), exitOf(err2))
 	b.WriteString("\n")
 	return b.String(), nil
