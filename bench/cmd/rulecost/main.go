@@ -122,13 +122,7 @@ func main() {
 		if err != nil {
 			fatal(err)
 		}
-		md := summary(results, chosen, ns, *reps, dup)
-		mdPath := filepath.Join(*out, "summary.md")
-		if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
-			fatal(err)
-		}
-		fmt.Print(md)
-		fmt.Printf("wrote %s from %s\n", mdPath, *from)
+		fmt.Printf("wrote %s from %s\n", writeSummary(*out, summary(results, chosen, ns, *reps, dup)), *from)
 		return
 	}
 
@@ -152,9 +146,7 @@ func main() {
 					fatal(fmt.Errorf("%s N=%d rep %d: %w", v.name, n, rep, err))
 				}
 				t, err := v.run(w, n)
-				if cerr := w.close(); cerr != nil && err == nil {
-					err = cerr
-				}
+				w.close()
 				if err != nil {
 					fatal(fmt.Errorf("%s N=%d rep %d: %w", v.name, n, rep, err))
 				}
@@ -173,13 +165,18 @@ func main() {
 	if err := raw.Sync(); err != nil {
 		fatal(err)
 	}
-	md := summary(results, chosen, ns, *reps, dup)
-	mdPath := filepath.Join(*out, "summary.md")
-	if err := os.WriteFile(mdPath, []byte(md), 0o644); err != nil {
+	fmt.Printf("wrote %s and %s\n", rawPath, writeSummary(*out, summary(results, chosen, ns, *reps, dup)))
+}
+
+// writeSummary prints md and writes it to summary.md in dir, and returns
+// that file's path.
+func writeSummary(dir, md string) string {
+	path := filepath.Join(dir, "summary.md")
+	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		fatal(err)
 	}
 	fmt.Print(md)
-	fmt.Printf("wrote %s and %s\n", rawPath, mdPath)
+	return path
 }
 
 // ---------------------------------------------------------------------------
@@ -230,12 +227,11 @@ func newWorld(host netns.NsHandle) (w *world, err error) {
 	return w, err
 }
 
-func (w *world) close() error {
+func (w *world) close() {
 	if w.raw != nil {
 		w.raw.Close()
 	}
 	w.Delete()
-	return nil
 }
 
 func handleSignals() {
