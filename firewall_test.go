@@ -249,7 +249,7 @@ func TestSNATSets(t *testing.T) {
 func expectChainIn(t *testing.T, ns *testns.NS, name, want string) {
 	t.Helper()
 	for _, variant := range []string{"nft", "legacy"} {
-		got := natSave(t, ns, variant)
+		got := natSave(t, ns, "iptables-"+variant+"-save")
 		has := strings.Contains(got, "-A WGT-"+name+" -s 10.0.0.1/32 -d 203.0.113.2/32") &&
 			strings.Contains(got, `-A POSTROUTING -m comment --comment "wgtransparent `+name+`" -j WGT-`+name)
 		if has != (variant == want) || !has && strings.Contains(got, "WGT-"+name) {
@@ -288,15 +288,16 @@ func TestFirewallMissing(t *testing.T) {
 	expectSameDump(t, w.A, before, "after Up without iptables")
 }
 
-// natSave returns the nat table of one iptables variant in ns.
-func natSave(t *testing.T, ns *testns.NS, variant string) string {
+// natSave returns the nat table in ns as save (iptables-save,
+// ip6tables-save, iptables-nft-save, ...) prints it.
+func natSave(t *testing.T, ns *testns.NS, save string) string {
 	t.Helper()
 	var out []byte
 	if err := ns.Do(func() (err error) {
-		out, err = exec.Command("iptables-"+variant+"-save", "-t", "nat").Output()
+		out, err = exec.Command(save, "-t", "nat").Output()
 		return err
 	}); err != nil {
-		t.Fatalf("iptables-%s-save: %v", variant, err)
+		t.Fatalf("%s -t nat in %s: %v", save, ns.Name, err)
 	}
 	return string(out)
 }
