@@ -1,6 +1,7 @@
 package testns
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -84,7 +85,9 @@ func (n *NS) waitSettled(dev string, timeout time.Duration) error {
 		}
 		if link.Attrs().OperState == netlink.OperUp {
 			addrs, err := n.nl.AddrList(link, unix.AF_INET6)
-			if err != nil {
+			// A dump interrupted by addresses changing meanwhile (as they
+			// do now) is polled again.
+			if err != nil && !errors.Is(err, netlink.ErrDumpInterrupted) {
 				return fmt.Errorf("list addresses of %s in %s: %w", dev, n.Name, err)
 			}
 			for _, a := range addrs {
