@@ -3,6 +3,8 @@ package transparent
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -98,14 +100,15 @@ func TestLockExcludesOtherTunnels(t *testing.T) {
 	}
 	defer second.Close()
 
-	unlock, err := first.lock(context.Background())
+	unlock, err := first.lock(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
-	if err := second.Down(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "wait for lock") {
-		t.Errorf("Down while another holds the lock = %v, want a lock wait that times out", err)
+	holder := fmt.Sprintf("held by pid %d (test)", os.Getpid())
+	if err := second.Down(ctx); !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "wait for lock") || !strings.Contains(err.Error(), holder) {
+		t.Errorf("Down while another holds the lock = %v, want a lock wait that times out and says it is %s", err, holder)
 	}
 	done := make(chan error)
 	go func() { done <- second.Down(context.Background()) }()

@@ -10,7 +10,9 @@ var (
 	// ErrConflict means an object the tunnel needs is already taken by
 	// something that is not this tunnel's: a rule at its priorities, a route
 	// in its table, a link of its name that is not a WireGuard device it can
-	// manage. Nothing was changed.
+	// manage, or priorities or a table that another tunnel of this package
+	// in the same namespace has claimed. Nothing was changed; the error
+	// names the object, its owner when known, and the fix.
 	ErrConflict = errors.New("conflict with an object this tunnel does not own")
 
 	// ErrNoKernelWireGuard means the kernel backend was required but the
@@ -30,6 +32,12 @@ var (
 	// ErrDrift is matched by Check's *DriftError: the kernel differs from
 	// the config.
 	ErrDrift = errors.New("kernel state differs from the config")
+
+	// ErrUnsafeState means a file or directory where the tunnel keeps its
+	// locks and records (/run/wgtransparent) is not what this package
+	// makes: a symlink, another kind of file, or owned by another user.
+	// Nothing was changed; the error names the path to remove.
+	ErrUnsafeState = errors.New("unsafe state path")
 
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")

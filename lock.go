@@ -4,60 +4,169 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 )
 
-// lockDir holds one lock file per tunnel (network namespace and Name).
-// Up, Down, Plan and Check hold the tunnel's lock, so that the same tunnel
-// driven from two processes (or two Tunnels in one process) changes one
-// operation at a time: each sees the state the one before it left, and
-// the last to run decides the final state. /run is cleared at boot, as
-// are the rules and routes the lock protects.
-const lockDir = "/run/wgtransparent"
+// Every operation that reads or changes the kernel (Up, Down, Plan, Check)
+// holds its tunnel's lock, a flock on stateDir/tunnel-<Name>.lock, so that
+// the same tunnel driven from two processes (or two Tunnels in one
+// process) changes one operation at a time: each reads the record the one
+// before it left and sees the state it made, and the last to take the lock
+// decides the final state. Claiming priorities and a table (claims.go)
+// also holds the namespace's lock, stateDir/claims.lock, so that two
+// tunnels cannot claim the same ones at once. The tunnel's lock is always
+// taken first.
 
-// lockPoll is how often a waiting operation retries the lock, checking its
+// lockPoll is how often a waiting operation retries a lock, checking its
 // context in between.
 const lockPoll = 10 * time.Millisecond
 
-// lockPath names the lock of the tunnel called name in the namespace whose
-// handle is ns: by the namespace's device and inode, which identify it
-// whatever path it was opened by.
-func lockPath(ns int, name string) (string, error) {
-	var st unix.Stat_t
-	if err := unix.Fstat(ns, &st); err != nil {
-		return "", fmt.Errorf("identify network namespace: %w", err)
-	}
-	return filepath.Join(lockDir, fmt.Sprintf("netns-%d-%d-%s.lock", st.Dev, st.Ino, name)), nil
+// lockReport is how long an operation waits for a lock before it logs who
+// holds it.
+const lockReport = time.Second
+
+// claimsLockName is the namespace's lock; tunnels' files start with
+// "tunnel-", so no tunnel name can collide with it.
+const claimsLockName = "claims.lock"
+
+func (t *Tunnel) lockPath() string   { return filepath.Join(t.stateDir, "tunnel-"+t.cfg.Name+".lock") }
+func (t *Tunnel) claimsPath() string { return filepath.Join(t.stateDir, claimsLockName) }
+
+// heldLock is a flock held on a lock file.
+type heldLock struct {
+	f    *os.File
+	path string
 }
 
-// lock takes the tunnel's lock, waiting for another holder until ctx is
-// done, and returns the function that releases it.
-func (t *Tunnel) lock(ctx context.Context) (unlock func(), err error) {
-	if err := os.MkdirAll(lockDir, 0o755); err != nil {
-		return nil, fmt.Errorf("make lock directory: %w", err)
+// acquire takes the lock at path, waiting for another holder until ctx is
+// done, and writes who holds it (pid and verb) into the file for waiters
+// to report. A lock file may be removed by its holder (release with
+// remove): a waiter that then gets the lock of the removed file tries
+// again with the new one, so two holders never coexist.
+func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*heldLock, error) {
+	for {
+		if err := ensureStateDir(dir); err != nil {
+			return nil, explainStatePermission(err)
+		}
+		f, err := openState(path, unix.O_RDWR|unix.O_CREAT)
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the directory was removed by a Down meanwhile
+		}
+		if err != nil {
+			return nil, explainStatePermission(fmt.Errorf("open lock: %w", err))
+		}
+		if err := waitFlock(ctx, log, f, path); err != nil {
+			f.Close()
+			return nil, err
+		}
+		var held, now unix.Stat_t
+		if unix.Fstat(int(f.Fd()), &held) != nil || unix.Lstat(path, &now) != nil || held.Ino != now.Ino || held.Dev != now.Dev {
+			f.Close() // removed by the holder before us
+			continue
+		}
+		holder := fmt.Sprintf("pid %d (%s)\n", os.Getpid(), verb)
+		if err := f.Truncate(0); err == nil {
+			f.WriteAt([]byte(holder), 0) // a report for waiters only
+		}
+		return &heldLock{f: f, path: path}, nil
 	}
-	f, err := os.OpenFile(t.lockPath, os.O_RDWR|os.O_CREATE|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("open lock: %w", err)
-	}
+}
+
+// waitFlock takes the flock on f, polling until ctx is done.
+func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string) error {
+	start := time.Now()
+	reported := false
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
-			return func() { f.Close() }, nil // closing releases the lock
+			return nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("lock %s: %w", t.lockPath, err)
+			return fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !reported && time.Since(start) > lockReport {
+			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))
+			reported = true
 		}
 		select {
 		case <-ctx.Done():
-			f.Close()
-			return nil, fmt.Errorf("wait for lock %s, held by another Up or Down of this tunnel: %w", t.lockPath, ctx.Err())
+			return fmt.Errorf("wait for lock %s, held by %s: %w", path, lockHolder(f), ctx.Err())
 		case <-time.After(lockPoll):
 		}
 	}
+}
+
+// lockHolder reads who holds a lock, as its holder wrote it.
+func lockHolder(f *os.File) string {
+	buf := make([]byte, 128)
+	n, err := f.ReadAt(buf, 0)
+	if n == 0 && err != nil && !errors.Is(err, io.EOF) {
+		return "another process"
+	}
+	if s := strings.TrimSpace(string(buf[:n])); s != "" {
+		return strings.ToValidUTF8(s, "?")
+	}
+	return "another process"
+}
+
+// release releases the lock; with remove, it first removes the lock file,
+// which no one needs any more.
+func (l *heldLock) release(remove bool) {
+	if remove {
+		os.Remove(l.path)
+	}
+	l.f.Close() // closing releases the flock
+}
+
+// lock takes the tunnel's lock for verb and returns the function that
+// releases it. That function removes the lock file, and the namespace's
+// state directory once it is empty, when the tunnel has no record left:
+// after Down, or after Plan or Check of a tunnel that is not up.
+func (t *Tunnel) lock(ctx context.Context, verb string) (unlock func(), err error) {
+	l, err := acquire(ctx, t.log, t.stateDir, t.lockPath(), verb)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		_, err := os.Lstat(t.recordPath())
+		done := errors.Is(err, os.ErrNotExist)
+		l.release(done)
+		if done {
+			t.removeStateDir()
+		}
+	}, nil
+}
+
+// removeStateDir removes the namespace's state directory when no tunnel
+// has a file left in it. It takes the namespace's lock without waiting: a
+// tunnel that holds it is using the directory.
+func (t *Tunnel) removeStateDir() {
+	entries, err := os.ReadDir(t.stateDir)
+	if err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != claimsLockName {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // one try
+	l, err := acquire(ctx, slog.New(slog.DiscardHandler), t.stateDir, t.claimsPath(), "cleanup")
+	if err != nil {
+		return
+	}
+	l.release(true)
+	os.Remove(t.stateDir) // fails, harmlessly, if a tunnel made a file meanwhile
+}
+
+// explainStatePermission says what is needed when the state directory
+// cannot be made or opened for lack of permission.
+func explainStatePermission(err error) error {
+	if !errors.Is(err, os.ErrPermission) {
+		return err
+	}
+	return fmt.Errorf("%w (the tunnel's locks and records live in %s: run as root, uid 0, with at least CAP_NET_ADMIN)", err, stateRoot)
 }

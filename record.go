@@ -1,71 +1,93 @@
 package transparent
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
-	"strings"
 )
 
-// record is what a tunnel remembers of its last successful Up, in memory
-// and in a file next to its lock (lock.go): the settings that decide which
-// rules, routes and chains are its own. A process that starts with a
-// changed config (another Priority, Table, SNAT or IP families) reads it
-// to find, and remove, what the old config made. Keys, addresses and peers
-// are not in it.
+// record is what a tunnel keeps on disk, next to its lock (lock.go): the
+// layouts whose objects may be in the kernel. It is the tunnel's claim on
+// its priorities and table (claims.go) and how any process, the one that
+// made them or a fresh one after a crash, finds the rules, routes and
+// SNAT chains to remove. Every operation reads it under the tunnel's lock,
+// so a long-lived Tunnel acts on what the last Up of any process made.
+// Keys, addresses and peers are not in it.
+//
+// Up writes it before its first kernel write, with the new layout and
+// every recorded one (an Up that dies half-way leaves a record of all it
+// may have made), and after success with the new layout alone; Down
+// removes it once everything is gone.
 type record struct {
+	Layouts []layout // the newest first
+}
+
+// layout is one config's claim: the settings that decide which rules,
+// routes and chains are a tunnel's.
+type layout struct {
 	Priority int
 	Table    int
-	SNAT     SNATMode
-	Families []int  // the IP families of the SNAT chains' config
-	Firewall string `json:",omitempty"` // the kind of firewall that holds them
+	SNAT     SNATMode `json:",omitempty"`
+	Families []int    `json:",omitempty"` // the IP families of its SNAT chains
+	Firewall string   `json:",omitempty"` // the kind of firewall that holds them
 }
 
-// recordOf records c; fw is the firewall of its SNAT rules, if any.
-func recordOf(c Config, fw firewall) *record {
-	r := &record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT, Families: c.families()}
-	if c.SNAT != SNATOff && fw != nil {
-		r.Firewall = fw.kind()
+// layoutOf is c's layout; fw is the firewall of its SNAT rules, if any.
+func layoutOf(c Config, fw firewall) layout {
+	l := layout{Priority: c.Priority, Table: c.Table}
+	if c.SNAT != SNATOff {
+		l.SNAT, l.Families = c.SNAT, c.families()
+		if fw != nil {
+			l.Firewall = fw.kind()
+		}
 	}
-	return r
+	return l
 }
 
-// firewallKind is the kind of firewall that holds the record's SNAT
+// firewallKind is the kind of firewall that holds the layout's SNAT
 // chains, or "" when it has none.
-func (r *record) firewallKind() string {
-	if r == nil || r.SNAT == SNATOff {
+func (l layout) firewallKind() string {
+	if l.SNAT == SNATOff {
 		return ""
 	}
-	if r.Firewall == "" { // a record of a release with only iptables
+	if l.Firewall == "" { // recorded before the firewall was known
 		return kindIPTables
 	}
-	return r.Firewall
+	return l.Firewall
 }
 
-// owner is c with the recorded settings: the config whose rules and
-// routes the record's Up made.
-func (r *record) owner(c Config) *Config {
+// owners are c with each recorded layout: the configs whose rules and
+// routes the recorded Ups made.
+func (r *record) owners(c Config) []Config {
 	if r == nil {
 		return nil
 	}
-	c.Priority, c.Table, c.SNAT = r.Priority, r.Table, r.SNAT
-	return &c
+	owners := make([]Config, len(r.Layouts))
+	for i, l := range r.Layouts {
+		owners[i] = c
+		owners[i].Priority, owners[i].Table, owners[i].SNAT = l.Priority, l.Table, l.SNAT
+	}
+	return owners
 }
 
 // snatFamilies returns the IP families whose nat tables can hold a chain
-// of the tunnel: those of c when it has SNAT, and those of the record's
-// Up when it had.
+// of the tunnel: those of c when it has SNAT, and those of every recorded
+// layout with SNAT.
 func (r *record) snatFamilies(c Config) []int {
 	var fams []int
 	if c.SNAT != SNATOff {
 		fams = c.families()
 	}
-	if r != nil && r.SNAT != SNATOff {
-		for _, f := range r.Families {
-			if !slices.Contains(fams, f) {
-				fams = append(fams, f)
+	if r != nil {
+		for _, l := range r.Layouts {
+			for _, f := range l.Families {
+				if l.SNAT != SNATOff && !slices.Contains(fams, f) {
+					fams = append(fams, f)
+				}
 			}
 		}
 	}
@@ -73,59 +95,106 @@ func (r *record) snatFamilies(c Config) []int {
 	return fams
 }
 
-func (t *Tunnel) recordPath() string { return strings.TrimSuffix(t.lockPath, ".lock") + ".json" }
-
-// previous returns the record of the last Up: this Tunnel's, else the
-// one an earlier process left, else nil.
-func (t *Tunnel) previous() *record {
-	if t.applied != nil {
-		return t.applied
-	}
-	data, err := os.ReadFile(t.recordPath())
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			t.log.Warn("cannot read the record of the last Up; objects of an older config may stay", "err", err)
+// firewallKinds returns the kinds of firewall that hold recorded SNAT
+// chains.
+func (r *record) firewallKinds() []string {
+	var kinds []string
+	if r != nil {
+		for _, l := range r.Layouts {
+			if k := l.firewallKind(); k != "" && !slices.Contains(kinds, k) {
+				kinds = append(kinds, k)
+			}
 		}
+	}
+	return kinds
+}
+
+// with returns a record of l followed by r's other layouts.
+func (r *record) with(l layout) *record {
+	out := &record{Layouts: []layout{l}}
+	if r != nil {
+		for _, old := range r.Layouts {
+			if !slices.ContainsFunc(out.Layouts, func(x layout) bool { return sameLayout(x, old) }) {
+				out.Layouts = append(out.Layouts, old)
+			}
+		}
+	}
+	return out
+}
+
+func sameLayout(a, b layout) bool {
+	return a.Priority == b.Priority && a.Table == b.Table && a.SNAT == b.SNAT &&
+		slices.Equal(a.Families, b.Families) && a.Firewall == b.Firewall
+}
+
+// recordSuffix ends a record's file name, stateDir/tunnel-<Name>.json.
+const (
+	recordPrefix = "tunnel-"
+	recordSuffix = ".json"
+)
+
+func (t *Tunnel) recordPath() string {
+	return filepath.Join(t.stateDir, recordPrefix+t.cfg.Name+recordSuffix)
+}
+
+// readRecord reads the tunnel's record, or nil when it has none. A record
+// that cannot be read or understood is logged and ignored: objects of an
+// older config may then stay, but the tunnel can still be brought up and
+// down.
+func (t *Tunnel) readRecord() *record {
+	r, err := readRecordFile(t.recordPath())
+	if err != nil {
+		t.log.Warn("ignoring the tunnel's record; objects of an older config may stay", "path", t.recordPath(), "err", err)
 		return nil
+	}
+	return r
+}
+
+// readRecordFile reads a record; a missing file is no record and no
+// error.
+func readRecordFile(path string) (*record, error) {
+	data, err := readState(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
 	}
 	var r record
-	if err := json.Unmarshal(data, &r); err != nil || r.Priority == 0 || r.Table == 0 {
-		t.log.Warn("ignoring a bad record of the last Up", "path", t.recordPath(), "err", err)
-		return nil
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	return &r
+	for _, l := range r.Layouts {
+		if l.Priority <= 0 || l.Table <= 0 {
+			return nil, fmt.Errorf("read %s: layout %+v has no priority or table", path, l)
+		}
+	}
+	if len(r.Layouts) == 0 {
+		return nil, nil
+	}
+	return &r, nil
 }
 
-// remember records c as applied, or forgets it (c nil) after Down. A
-// record that cannot be written costs only the cleanup after a restart
-// with a changed config: it is logged, not returned, since the kernel
-// already matches the config.
-func (t *Tunnel) remember(c *Config) {
-	t.applied = nil
-	if c != nil {
-		t.applied = recordOf(*c, t.fw)
-	}
-	if err := t.writeRecord(t.applied); err != nil {
-		t.log.Warn("cannot record the last Up; a restart with a changed config may leave the old config's rules", "err", err)
-	}
-}
-
+// writeRecord replaces the tunnel's record with r, or removes it (r nil).
+// It writes nothing when the file already says the same, so a repeated Up
+// touches no file.
 func (t *Tunnel) writeRecord(r *record) error {
-	if r == nil {
-		if err := os.Remove(t.recordPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove record of the last Up: %w", err)
+	path := t.recordPath()
+	if r == nil || len(r.Layouts) == 0 {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove the tunnel's record: %w", err)
 		}
 		return nil
 	}
 	data, err := json.Marshal(r)
-	if err == nil {
-		tmp := t.recordPath() + ".tmp"
-		if err = os.WriteFile(tmp, data, 0o644); err == nil {
-			err = os.Rename(tmp, t.recordPath())
-		}
-	}
 	if err != nil {
-		return fmt.Errorf("record the last Up: %w", err)
+		return fmt.Errorf("record the tunnel's layout: %w", err)
+	}
+	if old, err := readState(path); err == nil && bytes.Equal(old, data) {
+		return nil
+	}
+	if err := writeState(path, data); err != nil {
+		return fmt.Errorf("record the tunnel's layout: %w", err)
 	}
 	return nil
 }

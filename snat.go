@@ -148,18 +148,22 @@ type firewallState struct {
 // those where the config or the last Up has SNAT rules
 // (record.snatFamilies). The nat table of another family is never read,
 // which saves a read per Up and works on kernels without IPv6 NAT. When
-// the last Up used another firewall (prevKind, from its record), its
-// chains are read too, so that the steps remove them; if that firewall
-// is gone (iptables uninstalled since), that is logged, not fatal.
-func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) ([]firewallState, error) {
+// a recorded Up used another firewall (recorded, the kinds in the
+// tunnel's record), its chains are read too, so that the steps remove
+// them; if that firewall is gone (iptables uninstalled since), that is
+// logged, not fatal.
+func (t *Tunnel) observeFirewall(name string, families []int, recorded []string) ([]firewallState, error) {
 	fw, err := t.firewall()
 	if err != nil {
 		return nil, err
 	}
 	fws := []firewall{fw}
-	if prevKind != "" && prevKind != fw.kind() {
-		if old, err := firewallOfKind(t.ns, prevKind); err != nil {
-			t.log.Warn("cannot open the firewall of the last Up; its SNAT chain may stay", "firewall", prevKind, "err", err)
+	for _, kind := range recorded {
+		if kind == fw.kind() {
+			continue
+		}
+		if old, err := firewallOfKind(t.ns, kind); err != nil {
+			t.log.Warn("cannot open the firewall of an earlier Up; its SNAT chain may stay", "firewall", kind, "err", err)
 		} else {
 			fws = append(fws, old)
 		}

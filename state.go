@@ -31,16 +31,12 @@ type ownedRule struct {
 	raw  netlink.Rule
 }
 
-// observe reads the kernel state of everything the config can own, and,
-// when prev is set (the config last applied, by this Tunnel or recorded
-// by an earlier process: record.go), of what that
-// config owned: its stale rules and routes are then ours to remove. It
-// makes no changes.
-func (t *Tunnel) observe(c Config, prev *Config) (*state, error) {
-	owners := []Config{c}
-	if prev != nil {
-		owners = append(owners, *prev)
-	}
+// observe reads the kernel state of the tunnel's link and of the rules and
+// routes of owners: c and the configs of its record's layouts (record.go),
+// whose stale rules and routes are the tunnel's to remove. Objects in c's
+// way that are not the tunnel's are listed as foreign. It makes no
+// changes.
+func (t *Tunnel) observe(c Config, owners []Config) (*state, error) {
 	s := &state{}
 	link, err := t.nl.LinkByName(c.Name)
 	switch {
@@ -50,10 +46,10 @@ func (t *Tunnel) observe(c Config, prev *Config) (*state, error) {
 	default:
 		s.link = link
 	}
-	if err := t.observeRules(owners, s); err != nil {
+	if err := t.observeRules(c, owners, s); err != nil {
 		return nil, err
 	}
-	if err := t.observeRoutes(owners, s); err != nil {
+	if err := t.observeRoutes(c, owners, s); err != nil {
 		return nil, err
 	}
 	if s.link == nil {
@@ -73,9 +69,8 @@ func (t *Tunnel) observe(c Config, prev *Config) (*state, error) {
 
 // observeRules reads the rules at the priorities of owners. A rule there
 // is ours when it carries RouteProtocol and looks up the owner's table (or
-// main, for the exception rule); any other rule in the desired config's
-// range is foreign.
-func (t *Tunnel) observeRules(owners []Config, s *state) error {
+// main, for the exception rule); any other rule in c's range is foreign.
+func (t *Tunnel) observeRules(c Config, owners []Config, s *state) error {
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		rules, err := retryDump(func() ([]netlink.Rule, error) { return t.nl.RuleList(fam) })
 		if err != nil {
@@ -83,18 +78,18 @@ func (t *Tunnel) observeRules(owners []Config, s *state) error {
 		}
 		for _, nr := range rules {
 			inRange, ours := false, false
-			for _, c := range owners {
-				if c.ownsPriority(nr.Priority) {
+			for _, o := range owners {
+				if o.ownsPriority(nr.Priority) {
 					inRange = true
 					ours = ours || nr.Protocol == RouteProtocol &&
-						(nr.Table == c.Table || nr.Table == tableMain && nr.Priority == c.Priority+exceptionOffset)
+						(nr.Table == o.Table || nr.Table == tableMain && nr.Priority == o.Priority+exceptionOffset)
 				}
 			}
 			switch {
 			case ours:
 				spec, ok := ruleFromNetlink(nr)
 				s.rules = append(s.rules, ownedRule{spec: spec, ok: ok, raw: nr})
-			case owners[0].ownsPriority(nr.Priority):
+			case c.ownsPriority(nr.Priority):
 				s.foreign = append(s.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
 			case inRange: // a stranger among the previous config's priorities: not in our way
 			}
@@ -104,12 +99,12 @@ func (t *Tunnel) observeRules(owners []Config, s *state) error {
 }
 
 // observeRoutes reads our routes in the owners' tables and, on our link,
-// in main. Any route in the desired Table that is not ours is foreign.
-func (t *Tunnel) observeRoutes(owners []Config, s *state) error {
+// in main. Any route in c's Table that is not ours is foreign.
+func (t *Tunnel) observeRoutes(c Config, owners []Config, s *state) error {
 	tables := []int{tableMain}
-	for _, c := range owners {
-		if !slices.Contains(tables, c.Table) {
-			tables = append(tables, c.Table)
+	for _, o := range owners {
+		if !slices.Contains(tables, o.Table) {
+			tables = append(tables, o.Table)
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
@@ -134,7 +129,7 @@ func (t *Tunnel) observeRoutes(owners []Config, s *state) error {
 						}
 						s.onLink[rt] = true
 					}
-				case table == owners[0].Table && !ours:
+				case table == c.Table && !ours:
 					s.foreign = append(s.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
 				}
 			}

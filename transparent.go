@@ -26,7 +26,7 @@ type Tunnel struct {
 	want     Backend
 	log      *slog.Logger
 	ns       netNS
-	lockPath string // see lock.go
+	stateDir string // the namespace's locks and records: statedir.go
 	nl       *netlink.Handle
 	wg       *wgctrl.Client // made on first use, inside ns
 	closed   bool
@@ -35,7 +35,6 @@ type Tunnel struct {
 	link    netlink.Link // the tunnel's link, refreshed by every operation
 	fwWant  Firewall
 	fw      firewall // nil until the SNAT rules are first needed
-	applied *record  // of the last successful Up; nil after Down (record.go)
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -71,7 +70,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
-	lockPath, err := lockPath(int(h), cfg.Name)
+	stateDir, err := stateDirOf(netNS{handle: h})
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -86,7 +85,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	}
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
-		lockPath: lockPath,
+		stateDir: stateDir,
 		want:     o.backend,
 		fwWant:   o.firewall,
 		log:      o.logger.With("tunnel", cfg.Name),
@@ -102,33 +101,50 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 // priorities or a route in its table belongs to someone else. If a change
 // fails, Up undoes the ones it made and returns the error.
 func (t *Tunnel) Up(ctx context.Context) error {
-	end, err := t.begin(ctx)
+	end, err := t.begin(ctx, "up")
 	if err != nil {
 		return err
 	}
 	defer end()
 	c := t.cfg
-	steps, err := t.plan(c)
+	rec := t.readRecord()
+	steps, err := t.plan(c, rec)
 	if err != nil {
 		return explainPermission(err)
 	}
-	if err := t.run(ctx, "up", steps, true); err != nil {
-		return explainPermission(err)
+	// Claim the new layout before the first write, together with the
+	// recorded ones: an Up that dies half-way leaves a record of
+	// everything it may have made.
+	if err := t.claim(ctx, c, rec.with(layoutOf(c, t.fw))); err != nil {
+		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
-	t.remember(&c)
+	applyErr, undoErr := t.run(ctx, "up", steps, true)
+	if applyErr != nil {
+		if undoErr == nil { // the kernel is back to what rec describes
+			if err := t.writeRecord(rec); err != nil {
+				t.log.Warn("cannot restore the tunnel's record; it claims the failed config's layout too", "err", err)
+			}
+		}
+		return explainPermission(errors.Join(applyErr, undoErr))
+	}
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, t.fw)}}); err != nil {
+		// The record written before still claims the new layout (and
+		// the old ones): Down removes all of them.
+		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
+	}
 	return nil
 }
 
-// begin starts an operation that reads or changes the kernel: it takes
-// the Tunnel's mutex, then the tunnel's lock across processes (lock.go).
-// end releases both.
-func (t *Tunnel) begin(ctx context.Context) (end func(), err error) {
+// begin starts an operation (verb) that reads or changes the kernel: it
+// takes the Tunnel's mutex, then the tunnel's lock across processes
+// (lock.go). end releases both.
+func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
 		return nil, ErrClosed
 	}
-	unlock, err := t.lock(ctx)
+	unlock, err := t.lock(ctx, verb)
 	if err != nil {
 		t.mu.Unlock()
 		return nil, err
@@ -136,14 +152,22 @@ func (t *Tunnel) begin(ctx context.Context) (end func(), err error) {
 	return func() { unlock(); t.mu.Unlock() }, nil
 }
 
-// plan validates c, reads the kernel, and returns the writes that would
-// make the kernel match c, in order. It changes nothing.
-func (t *Tunnel) plan(c Config) ([]step, error) {
+// plan validates c, reads the other tunnels' claims and the kernel, and
+// returns the writes that would make the kernel match c, in order; rec is
+// the tunnel's record, whose layouts' objects are its own to remove. It
+// changes nothing.
+func (t *Tunnel) plan(c Config, rec *record) ([]step, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	prev := t.previous()
-	have, err := t.observe(c, prev.owner(c))
+	claims, err := t.otherClaims()
+	if err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	if err := claimConflicts(c, claims); err != nil {
+		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	}
+	have, err := t.observe(c, append([]Config{c}, rec.owners(c)...))
 	if err != nil {
 		return nil, fmt.Errorf("up %s: %w", c.Name, err)
 	}
@@ -164,12 +188,12 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 		}
 	}
 	var fw []step
-	if fams := prev.snatFamilies(c); len(fams) > 0 {
+	if fams := rec.snatFamilies(c); len(fams) > 0 {
 		public, err := t.publicAddresses(c)
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
-		fwHave, err := t.observeFirewall(c.Name, fams, prev.firewallKind())
+		fwHave, err := t.observeFirewall(c.Name, fams, rec.firewallKinds())
 		if err != nil {
 			return nil, fmt.Errorf("up %s: %w", c.Name, err)
 		}
@@ -184,12 +208,12 @@ func (t *Tunnel) plan(c Config) ([]step, error) {
 // ip, wg, nft or iptables command. Up applies exactly the changes that are not
 // keep. Plan changes nothing.
 func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
-	end, err := t.begin(ctx)
+	end, err := t.begin(ctx, "plan")
 	if err != nil {
 		return nil, err
 	}
 	defer end()
-	steps, err := t.plan(t.cfg)
+	steps, err := t.plan(t.cfg, t.readRecord())
 	if err != nil {
 		return nil, explainPermission(err)
 	}
@@ -264,14 +288,21 @@ func (t *Tunnel) SetConfig(cfg Config) error {
 // that is not a WireGuard device this tunnel may manage is left alone and
 // reported.
 func (t *Tunnel) Down(ctx context.Context) error {
-	end, err := t.begin(ctx)
+	end, err := t.begin(ctx, "down")
 	if err != nil {
 		return err
 	}
 	defer end()
 	c := t.cfg
-	prev := t.previous()
-	have, err := t.observe(c, prev.owner(c))
+	rec := t.readRecord()
+	claims, err := t.otherClaims()
+	if err != nil {
+		return fmt.Errorf("down %s: %w", c.Name, err)
+	}
+	// The config's own layout counts only when no other tunnel claims
+	// it: a fresh Tunnel may be given priorities that another tunnel
+	// uses now.
+	have, err := t.observe(c, unclaimed(append([]Config{c}, rec.owners(c)...), claims))
 	if err != nil {
 		return fmt.Errorf("down %s: %w", c.Name, err)
 	}
@@ -283,12 +314,12 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		owned = linkErr == nil
 	}
 	var fw []firewallState
-	if fams := prev.snatFamilies(c); len(fams) > 0 {
-		if fw, err = t.observeFirewall(c.Name, fams, prev.firewallKind()); err != nil {
+	if fams := rec.snatFamilies(c); len(fams) > 0 {
+		if fw, err = t.observeFirewall(c.Name, fams, rec.firewallKinds()); err != nil {
 			return fmt.Errorf("down %s: %w", c.Name, err)
 		}
 	}
-	err = t.run(ctx, "down", downSteps(c, have, owned, fw), false)
+	err, _ = t.run(ctx, "down", downSteps(c, have, owned, fw), false)
 	if err == nil && t.backend != nil && t.link == nil {
 		err = t.backend.close() // an embedded device whose link someone else removed
 	}
@@ -299,7 +330,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
 	}
 	if err == nil {
-		t.remember(nil)
+		err = t.writeRecord(nil)
 	}
 	return explainPermission(err)
 }
@@ -373,9 +404,11 @@ func (t *Tunnel) Backend() Backend {
 	return t.backend.kind()
 }
 
-// run applies steps in order, logging each. On failure, when rollback is
-// set, it undoes the steps already made, newest first.
-func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bool) error {
+// run applies steps in order, logging each, and returns the errors of
+// the writes. On failure, when rollback is set, it undoes the steps
+// already made, newest first, and returns the errors of that too: undoErr
+// nil after a failure means the kernel is as before.
+func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bool) (err, undoErr error) {
 	t.writes = 0
 	var done []step
 	var errs []error
@@ -404,15 +437,16 @@ func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bo
 		done = append(done, s)
 	}
 	if len(errs) == 0 || !rollback {
-		return errors.Join(errs...)
+		return errors.Join(errs...), nil
 	}
+	var undoErrs []error
 	for i := len(done) - 1; i >= 0; i-- {
 		t.log.Info("undo " + done[i].String())
 		if err := done[i].undo(t); err != nil {
-			errs = append(errs, fmt.Errorf("roll back %s: %w", done[i], err))
+			undoErrs = append(undoErrs, fmt.Errorf("roll back %s: %w", done[i], err))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(errs...), errors.Join(undoErrs...)
 }
 
 // firewall returns the tunnel's firewall, chosen on first use.

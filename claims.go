@@ -1,0 +1,125 @@
+package transparent
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Several tunnels of this package can share a network namespace. Each
+// owns its link, its SNAT table or chain (both named after it) and the
+// rules and routes of its layout: the rules at Priority to Priority+2 and
+// the routes in Table. Those carry only RouteProtocol, the same for every
+// tunnel: the kernel keeps no name on a rule or route, so it cannot tell
+// which tunnel made one. The records can (record.go): each names its
+// tunnel and lists the layouts it may have objects of, from before its
+// first kernel write until its Down, whether its process is alive, dead or
+// was killed half-way through an Up. So a tunnel learns the others from
+// their records, and a layout is exclusive: Up (and Plan, Check) refuses
+// priorities or a table that another tunnel's record claims, and Down
+// leaves them alone. The kernel's objects still decide everything the
+// records do not know about: a rule at our priorities or a route in our
+// table that is not ours (another program's, or of a tunnel whose record
+// is lost) is refused too (state.go).
+
+// claim is another tunnel's record.
+type claim struct {
+	name   string
+	record *record
+}
+
+// otherClaims reads the records of the other tunnels in the namespace.
+// An unreadable one is logged and skipped: it would otherwise keep every
+// tunnel from coming up.
+func (t *Tunnel) otherClaims() ([]claim, error) {
+	entries, err := os.ReadDir(t.stateDir)
+	if os.IsNotExist(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, explainStatePermission(fmt.Errorf("read the other tunnels' records: %w", err))
+	}
+	var claims []claim
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), recordPrefix)
+		if !ok || !strings.HasSuffix(name, recordSuffix) {
+			continue
+		}
+		name = strings.TrimSuffix(name, recordSuffix)
+		if name == t.cfg.Name {
+			continue
+		}
+		path := filepath.Join(t.stateDir, e.Name())
+		r, err := readRecordFile(path)
+		if err != nil {
+			t.log.Warn("ignoring another tunnel's record", "path", path, "err", err)
+			continue
+		}
+		if r != nil {
+			claims = append(claims, claim{name: name, record: r})
+		}
+	}
+	return claims, nil
+}
+
+// claimConflicts reports every claim of another tunnel on c's table or
+// priorities, as one error matching ErrConflict, or nil.
+func claimConflicts(c Config, claims []claim) error {
+	var problems []string
+	for _, o := range claims {
+		for _, l := range o.record.Layouts {
+			if l.Table == c.Table {
+				problems = append(problems, fmt.Sprintf("table %d belongs to tunnel %s; choose another Table", c.Table, o.name))
+			}
+			if lo, hi := l.Priority, l.Priority+peerRuleOffset; c.Priority <= hi && lo <= c.Priority+peerRuleOffset {
+				fix := fmt.Sprintf("choose a Priority from %d", hi+1)
+				if below := lo - 1 - peerRuleOffset; below >= 1 {
+					fix = fmt.Sprintf("choose a Priority up to %d or from %d", below, hi+1)
+				}
+				problems = append(problems, fmt.Sprintf("rule priorities %d-%d overlap tunnel %s's %d-%d; %s",
+					c.Priority, c.Priority+peerRuleOffset, o.name, lo, hi, fix))
+			}
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	slices.Sort(problems)
+	problems = slices.Compact(problems)
+	return fmt.Errorf("%s (or bring the other tunnel down): %w", strings.Join(problems, "; "), ErrConflict)
+}
+
+// unclaimed returns the configs among owners whose layout no other tunnel
+// claims. Down removes objects of those only: a fresh Tunnel's config may
+// name the priorities another tunnel now uses.
+func unclaimed(owners []Config, claims []claim) []Config {
+	var out []Config
+	for _, c := range owners {
+		if claimConflicts(c, claims) == nil {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// claim writes r as the tunnel's record under the namespace's lock, after
+// checking once more that no other tunnel claims c's layout: two tunnels
+// that plan at the same time cannot both claim one table.
+func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
+	l, err := acquire(ctx, t.log, t.stateDir, t.claimsPath(), "claim "+c.Name)
+	if err != nil {
+		return err
+	}
+	defer l.release(false)
+	claims, err := t.otherClaims()
+	if err != nil {
+		return err
+	}
+	if err := claimConflicts(c, claims); err != nil {
+		return err
+	}
+	return t.writeRecord(r)
+}
