@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/conn"
@@ -163,7 +164,36 @@ func (r *remoteUserspace) owns(l netlink.Link) bool {
 	return l.Type() == "tuntap" && isOurs(l)
 }
 
-func (r *remoteUserspace) remove(l netlink.Link) error { return r.h.LinkDel(l) }
+// remove deletes the link, which stops the other process's device, and
+// waits (at most remoteStopWait) until that device no longer serves its
+// UAPI socket: an Up right after Down, from any process, then finds the
+// name free.
+func (r *remoteUserspace) remove(l netlink.Link) error {
+	if err := r.h.LinkDel(l); err != nil {
+		return err
+	}
+	path := uapiPath(l.Attrs().Name)
+	for deadline := time.Now().Add(remoteStopWait); time.Now().Before(deadline); time.Sleep(remoteStopPoll) {
+		c, err := net.Dial("unix", path)
+		if err != nil {
+			return nil
+		}
+		c.Close()
+	}
+	return nil // still answering: its process is busy; the next Up reports it
+}
+
+// remoteStopWait bounds how long Down waits for another process's
+// embedded device to stop once its link is gone; wireguard-go notices the
+// link's removal within milliseconds. remoteStopPoll is how often it
+// looks.
+const (
+	remoteStopWait = 2 * time.Second
+	remoteStopPoll = 5 * time.Millisecond
+)
+
+// uapiPath is the UAPI socket of the embedded device name.
+func uapiPath(name string) string { return filepath.Join("/var/run/wireguard", name+".sock") }
 
 func (r *remoteUserspace) close() error { return nil }
 
@@ -216,7 +246,7 @@ func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err e
 // answers on it, and no link of that name exists. Such a file would make
 // `wg show` and wgctrl report a device that is gone.
 func removeStaleSocket(name string) error {
-	path := filepath.Join("/var/run/wireguard", name+".sock")
+	path := uapiPath(name)
 	c, err := net.Dial("unix", path)
 	if err == nil {
 		c.Close()
