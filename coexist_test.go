@@ -469,3 +469,40 @@ func waitClean(t *testing.T, ns *testns.NS, c transparent.Config) {
 	}
 	t.Fatalf("%s never checked clean: %v", c.Name, err)
 }
+
+// TestClaimSurvivesCrash: a process is killed in the middle of an Up. Its
+// record already claims the layout it was making, so another tunnel that
+// wants the same table is refused, naming it; a fresh Down of the killed
+// tunnel restores the namespace and frees the table.
+func TestClaimSurvivesCrash(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	ctx := context.Background()
+	before := fullDump(t, w.A)
+	crashed := w.coexistConfig(t, 1) // with SNAT: about 15 writes
+	const delay = 20 * time.Millisecond
+	child, _ := startChild(t, map[string]any{"Config": crashed, "NetNS": w.A.Path, "Backend": testBackend(), "StepDelay": delay})
+	time.Sleep(5 * delay) // a few writes made
+	child.Process.Kill()
+	child.Wait()
+
+	other := w.coexistConfig(t, 2)
+	other.Table = crashed.Table
+	tun := newTunnel(t, other, w.A)
+	want := fmt.Sprintf("table %d belongs to tunnel %s", crashed.Table, crashed.Name)
+	if err := tun.Up(ctx); !errors.Is(err, transparent.ErrConflict) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Up of another tunnel with the killed one's table = %v, want ErrConflict saying %q", err, want)
+	}
+	if err := newTunnel(t, crashed, w.A).Down(ctx); err != nil {
+		t.Fatalf("Down of the killed tunnel: %v", err)
+	}
+	if diff := settledDiff(before, func() string { return fullDump(t, w.A) }); diff != "" {
+		t.Fatalf("namespace after Down of the killed tunnel:\n%s", diff)
+	}
+	if err := tun.Up(ctx); err != nil {
+		t.Fatalf("Up once the table is free: %v", err)
+	}
+	if err := tun.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

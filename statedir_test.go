@@ -1,0 +1,157 @@
+package transparent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/wgtransparent/transparent/internal/testns"
+)
+
+// nobody is the uid of an unprivileged user for ownership tests.
+const nobody = 65534
+
+// stateTunnel returns a Tunnel of the article's A, named name, in a new
+// namespace; its device is never made (Plan and Check only read).
+func stateTunnel(t *testing.T, name string) *Tunnel {
+	t.Helper()
+	testns.RequireRoot(t)
+	ns := testns.New(t, "state")
+	cfg := articleA(PeerRouteRule)
+	cfg.Name = name
+	tun, err := New(cfg, WithNetNS(ns.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tun.Close() })
+	return tun
+}
+
+// TestStateFilesPrivate: the state directories are 0700 and the lock 0600,
+// owned by this user (a directory an older release made 0755 is
+// tightened); a Check of a tunnel that is not up leaves no file behind,
+// and neither does its namespace's directory.
+func TestStateFilesPrivate(t *testing.T) {
+	tun := stateTunnel(t, "wgstate0")
+	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(stateRoot, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := tun.lock(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for path, want := range map[string]os.FileMode{stateRoot: 0o700 | os.ModeDir, tun.stateDir: 0o700 | os.ModeDir, tun.lockPath(): 0o600} {
+		st, err := os.Lstat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode() != want || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+			t.Errorf("%s: mode %v uid %d, want %v and ours", path, st.Mode(), st.Sys().(*syscall.Stat_t).Uid, want)
+		}
+	}
+	unlock()
+	if err := tun.Check(context.Background()); !errors.Is(err, ErrDrift) {
+		t.Fatalf("Check of a tunnel that is not up = %v, want drift", err)
+	}
+	if _, err := os.Lstat(tun.stateDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Check of a tunnel that is not up, %s stays (%v)", tun.stateDir, err)
+	}
+}
+
+// TestStateRefusesForeignFiles: a lock file that is a symlink, or a lock
+// file or directory that another user owns, is refused with
+// ErrUnsafeState naming the path and the fix; no symlink is followed.
+func TestStateRefusesForeignFiles(t *testing.T) {
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name    string
+		prepare func(t *testing.T, tun *Tunnel)
+	}{
+		{"lock is a symlink", func(t *testing.T, tun *Tunnel) {
+			target := filepath.Join(t.TempDir(), "target")
+			if err := os.Symlink(target, tun.lockPath()); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() {
+				if _, err := os.Lstat(target); err == nil {
+					t.Errorf("the symlink was followed: %s exists", target)
+				}
+			})
+		}},
+		{"lock owned by another user", func(t *testing.T, tun *Tunnel) {
+			if err := os.WriteFile(tun.lockPath(), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(tun.lockPath(), nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"directory owned by another user", func(t *testing.T, tun *Tunnel) {
+			if err := os.Chown(tun.stateDir, nobody, nobody); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"directory is a symlink", func(t *testing.T, tun *Tunnel) {
+			if err := os.Remove(tun.stateDir); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(t.TempDir(), tun.stateDir); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tun := stateTunnel(t, "wgstate1")
+			if err := ensureStateDir(tun.stateDir); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(tun.stateDir) })
+			tc.prepare(t, tun)
+			err := tun.Up(ctx)
+			if !errors.Is(err, ErrUnsafeState) || !containsAll(err.Error(), tun.stateDir, "remove it") {
+				t.Errorf("Up = %v, want ErrUnsafeState naming the path and the fix", err)
+			}
+			if l, _ := tun.nl.LinkByName(tun.cfg.Name); l != nil {
+				t.Error("Up made the link")
+			}
+		})
+	}
+}
+
+// TestStateDirPerNamespace: every namespace has its own state directory,
+// and a namespace made after another was deleted never gets the deleted
+// one's, even when the kernel gives it the same inode: its records cannot
+// describe objects the new namespace does not have.
+func TestStateDirPerNamespace(t *testing.T) {
+	testns.RequireRoot(t)
+	seen := map[string]bool{}
+	for range 5 {
+		ns := testns.New(t, "stateid")
+		h := netNS{handle: ns.Handle}
+		dir, err := stateDirOf(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[dir] {
+			t.Fatalf("a new namespace got the state directory %s of a deleted one", dir)
+		}
+		seen[dir] = true
+		ns.Delete()
+	}
+}
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
