@@ -12,8 +12,6 @@ type kernelBackend struct {
 	h *netlink.Handle
 }
 
-func (k *kernelBackend) kind() Backend { return BackendKernel }
-
 // create makes the link in the group linkGroup, which the kernel sets as
 // it creates the link, so that a link of ours is recognized even if the
 // process dies before markOurs sets the alias (the kernel ignores an
@@ -32,11 +30,3 @@ func (k *kernelBackend) create(name string, mtu int) error {
 	}
 	return markOurs(k.h, link.Attrs().Index)
 }
-
-func (k *kernelBackend) linkUp() error { return nil }
-
-func (k *kernelBackend) owns(l netlink.Link) bool { return l.Type() == "wireguard" && isOurs(l) }
-
-func (k *kernelBackend) remove(l netlink.Link) error { return k.h.LinkDel(l) }
-
-func (k *kernelBackend) close() error { return nil }

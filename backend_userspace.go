@@ -36,8 +36,6 @@ type userspaceBackend struct {
 	index int            // link index of the TUN device
 }
 
-func (u *userspaceBackend) kind() Backend { return BackendUserspace }
-
 func (u *userspaceBackend) create(name string, mtu int) error {
 	var td tun.Device
 	err := u.ns.do(func() (err error) {
@@ -129,8 +127,6 @@ func (u *userspaceBackend) owns(l netlink.Link) bool {
 	return u.dev != nil && l.Type() == "tuntap" && l.Attrs().Index == u.index
 }
 
-func (u *userspaceBackend) remove(netlink.Link) error { return u.close() }
-
 // close stops the device; closing its TUN file removes the link.
 func (u *userspaceBackend) close() error {
 	if u.dev == nil {
@@ -150,18 +146,6 @@ func (u *userspaceBackend) close() error {
 // one.
 type remoteUserspace struct {
 	h *netlink.Handle
-}
-
-func (r *remoteUserspace) kind() Backend { return BackendUserspace }
-
-func (r *remoteUserspace) create(name string, mtu int) error {
-	return fmt.Errorf("the embedded device %s of another process is gone: %w", name, ErrConflict)
-}
-
-func (r *remoteUserspace) linkUp() error { return nil } // its process follows the link state
-
-func (r *remoteUserspace) owns(l netlink.Link) bool {
-	return l.Type() == "tuntap" && isOurs(l)
 }
 
 // remove deletes the link, which stops the other process's device, and

@@ -50,18 +50,18 @@ func BenchmarkPlan(b *testing.B) {
 	for _, n := range benchSizes {
 		c := manyDestinations(n, 2).WithDefaults()
 		want := desiredState(c)
-		full := &state{routes: want.routes}
+		full := &observed{routes: want.routes, link: &linkInfo{name: c.Name, mtu: c.MTU, up: true}}
 		for _, r := range want.rules {
 			full.rules = append(full.rules, ownedRule{spec: r, ok: true, raw: *r.netlink()})
 		}
 		b.Run(fmt.Sprint("noop/N=", n), func(b *testing.B) {
 			for b.Loop() {
-				upSteps(c, desiredState(c), full, nil, nil)
+				planUp(c, full)
 			}
 		})
 		b.Run(fmt.Sprint("fromNothing/N=", n), func(b *testing.B) {
 			for b.Loop() {
-				upSteps(c, desiredState(c), &state{}, nil, nil)
+				planUp(c, &observed{})
 			}
 		})
 	}

@@ -2,7 +2,6 @@ package transparent
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 
@@ -32,15 +31,15 @@ func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command)
 // The equivalent commands of each step, as a person would type them.
 
 func (s *createLink) op() Op { return OpAdd }
-func (s *createLink) command(t *Tunnel) string {
-	if t.backend != nil && t.backend.kind() == BackendUserspace {
+func (s *createLink) command() string {
+	if s.backend == BackendUserspace {
 		return fmt.Sprintf("wireguard-go %s  # embedded, mtu %d, alias %s", s.name, s.mtu, linkAlias)
 	}
 	return fmt.Sprintf("ip link add %s mtu %d group %#x type wireguard && ip link set %s alias %s", s.name, s.mtu, linkGroup, s.name, linkAlias)
 }
 
-func (s *deleteLink) op() Op                   { return OpRemove }
-func (s *deleteLink) command(t *Tunnel) string { return "ip link del " + t.cfg.Name }
+func (s *deleteLink) op() Op          { return OpRemove }
+func (s *deleteLink) command() string { return "ip link del " + s.name }
 
 func (s *configureDevice) op() Op {
 	if s.old == nil {
@@ -48,39 +47,39 @@ func (s *configureDevice) op() Op {
 	}
 	return OpReplace
 }
-func (s *configureDevice) command(*Tunnel) string {
+func (s *configureDevice) command() string {
 	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg), "device ")
 }
 
 func (s *setMTU) op() Op { return OpReplace }
-func (s *setMTU) command(t *Tunnel) string {
-	return fmt.Sprintf("ip link set %s mtu %d", t.cfg.Name, s.mtu)
+func (s *setMTU) command() string {
+	return fmt.Sprintf("ip link set %s mtu %d", s.name, s.mtu)
 }
 
-func (s *setUp) op() Op                   { return OpReplace }
-func (s *setUp) command(t *Tunnel) string { return fmt.Sprintf("ip link set %s up", t.cfg.Name) }
+func (s *setUp) op() Op          { return OpReplace }
+func (s *setUp) command() string { return fmt.Sprintf("ip link set %s up", s.name) }
 
 func (s *addAddress) op() Op { return OpAdd }
-func (s *addAddress) command(t *Tunnel) string {
-	return fmt.Sprintf("ip address add %s dev %s", netip.Prefix(s.addr), t.cfg.Name)
+func (s *addAddress) command() string {
+	return fmt.Sprintf("ip address add %s dev %s", s.addr, s.name)
 }
 
 func (s *delAddress) op() Op { return OpRemove }
-func (s *delAddress) command(t *Tunnel) string {
-	return fmt.Sprintf("ip address del %s dev %s", netip.Prefix(s.addr), t.cfg.Name)
+func (s *delAddress) command() string {
+	return fmt.Sprintf("ip address del %s dev %s", s.addr, s.name)
 }
 
-func (s *addRoute) op() Op                   { return OpAdd }
-func (s *addRoute) command(t *Tunnel) string { return routeCommand("add", s.route, t.cfg.Name) }
+func (s *addRoute) op() Op          { return OpAdd }
+func (s *addRoute) command() string { return routeCommand("add", s.route, s.name) }
 
-func (s *delRoute) op() Op                   { return OpRemove }
-func (s *delRoute) command(t *Tunnel) string { return routeCommand("del", s.route, t.cfg.Name) }
+func (s *delRoute) op() Op          { return OpRemove }
+func (s *delRoute) command() string { return routeCommand("del", s.route, s.name) }
 
-func (s *addRule) op() Op                 { return OpAdd }
-func (s *addRule) command(*Tunnel) string { return ruleCommand("add", s.rule) }
+func (s *addRule) op() Op          { return OpAdd }
+func (s *addRule) command() string { return ruleCommand("add", s.rule) }
 
 func (s *delRule) op() Op { return OpRemove }
-func (s *delRule) command(*Tunnel) string {
+func (s *delRule) command() string {
 	if s.rule.ok {
 		return ruleCommand("del", s.rule.spec)
 	}
@@ -93,47 +92,47 @@ func (s *setChain) op() Op {
 	}
 	return OpAdd
 }
-func (s *setChain) command(*Tunnel) string {
+func (s *setChain) command() string {
 	return s.fw.commands().setChain(s.family, s.name, s.rules, s.old.exists)
 }
 
 func (s *delChain) op() Op { return OpRemove }
-func (s *delChain) command(*Tunnel) string {
+func (s *delChain) command() string {
 	return s.fw.commands().deleteChain(s.family, s.name)
 }
 
 func (s *addJump) op() Op { return OpAdd }
-func (s *addJump) command(*Tunnel) string {
+func (s *addJump) command() string {
 	return s.fw.commands().jump(s.family, s.name, s.hook, true)
 }
 
 func (s *delJump) op() Op { return OpRemove }
-func (s *delJump) command(*Tunnel) string {
+func (s *delJump) command() string {
 	return s.fw.commands().jump(s.family, s.name, s.hook, false)
 }
 
 // deviceInSync stands for the device settings in a plan when they already
 // match: its command is built from the config only if Plan prints it, not
 // on every Up.
-type deviceInSync struct{ name string }
+type deviceInSync struct{ cfg Config }
 
-func (s *deviceInSync) String() string     { return "set device " + s.name }
-func (s *deviceInSync) do(*Tunnel) error   { return nil }
-func (s *deviceInSync) undo(*Tunnel) error { return nil }
-func (s *deviceInSync) op() Op             { return OpKeep }
-func (s *deviceInSync) command(t *Tunnel) string {
-	return (&configureDevice{name: s.name, cfg: *deviceDiff(t.cfg, nil)}).command(t)
+func (s *deviceInSync) String() string    { return "set device " + s.cfg.Name }
+func (s *deviceInSync) do(kernel) error   { return nil }
+func (s *deviceInSync) undo(kernel) error { return nil }
+func (s *deviceInSync) op() Op            { return OpKeep }
+func (s *deviceInSync) command() string {
+	return (&configureDevice{name: s.cfg.Name, cfg: *deviceDiff(s.cfg, nil)}).command()
 }
 
 // keep is a plan's line for an object that is already as the config says.
 // It writes nothing: run skips it.
 type keep struct{ of step } // the step that would make the object
 
-func (k *keep) String() string           { return "keep " + strings.SplitN(k.of.String(), " ", 2)[1] }
-func (k *keep) op() Op                   { return OpKeep }
-func (k *keep) command(t *Tunnel) string { return k.of.command(t) }
-func (k *keep) do(*Tunnel) error         { return nil }
-func (k *keep) undo(*Tunnel) error       { return nil }
+func (k *keep) String() string    { return "keep " + strings.SplitN(k.of.String(), " ", 2)[1] }
+func (k *keep) op() Op            { return OpKeep }
+func (k *keep) command() string   { return k.of.command() }
+func (k *keep) do(kernel) error   { return nil }
+func (k *keep) undo(kernel) error { return nil }
 
 func ipFamilyFlag(family int) string {
 	if family == unix.AF_INET6 {

@@ -1,6 +1,9 @@
 package transparent
 
-import "log/slog"
+import (
+	"fmt"
+	"log/slog"
+)
 
 // Option configures New.
 type Option func(*options)
@@ -28,3 +31,14 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // WithFirewall chooses what holds the SNAT rules: nf_tables through
 // netlink, or an iptables variant; the default is FirewallAuto.
 func WithFirewall(f Firewall) Option { return func(o *options) { o.firewall = f } }
+
+// validate checks the options before New opens anything.
+func (o options) validate() error {
+	if o.backend > BackendUserspace {
+		return fmt.Errorf("%w: unknown backend %d; use BackendAuto, BackendKernel or BackendUserspace", ErrInvalidConfig, o.backend)
+	}
+	if o.firewall > FirewallNftables {
+		return fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
+	}
+	return nil
+}

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // desired is the state a config asks for.
@@ -28,14 +26,16 @@ func desiredState(c Config) desired {
 	}
 }
 
-// upSteps returns the kernel writes that take the state have to want, in
-// a safe order:
+// planUp returns the kernel writes that take the kernel from o to what c
+// asks for, in a safe order, or why it must not: objects of others in the
+// way, a link it may not manage, strict reverse-path filtering. It is a
+// pure function of its arguments. The order:
 //
 //  1. stale transparent and peer rules of ours go first;
 //  2. the link is made and configured: device settings, MTU, addresses, up;
 //  3. missing routes are added and stale ones removed;
-//  4. the SNAT chains are made (fw, from firewallSteps), so that the first
-//     packet through the tunnel is already translated;
+//  4. the SNAT chains are made, so that the first packet through the
+//     tunnel is already translated;
 //  5. missing rules are added: exception rules first, then the peer and
 //     transparent rules;
 //  6. stale exception rules go last.
@@ -44,8 +44,18 @@ func desiredState(c Config) desired {
 // that keeps the peers' own WireGuard packets out of the tunnel, even when
 // a config change replaces the exception rules.
 //
-// An empty result means the kernel already matches the config.
-func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []step) []step {
+// A plan of keep steps only means the kernel already matches c.
+func planUp(c Config, o *observed) ([]step, error) {
+	if err := conflicts(o); err != nil {
+		return nil, err
+	}
+	if o.linkErr != nil {
+		return nil, o.linkErr
+	}
+	if o.rpErr != nil {
+		return nil, o.rpErr
+	}
+	want := desiredState(c)
 	var steps []step
 	wantRules := map[rule]bool{}
 	for _, r := range want.rules {
@@ -56,50 +66,52 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == tableMain) == exception
 		}
 	}
-	steps = append(steps, removeRules(c.Priority, have.rules, stale(false))...)
+	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
 
-	link := &createLink{name: want.name, mtu: want.mtu}
-	if have.link == nil {
+	link := &createLink{name: want.name, mtu: want.mtu, backend: o.backend}
+	if o.link == nil {
 		steps = append(steps, link)
 	} else {
 		steps = append(steps, &keep{link})
 	}
-	if cfg := deviceDiff(c, device); cfg != nil {
-		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: device})
+	if cfg := deviceDiff(c, o.device); cfg != nil {
+		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: o.device})
 	} else {
-		steps = append(steps, &keep{&deviceInSync{name: want.name}})
+		steps = append(steps, &keep{&deviceInSync{cfg: c}})
 	}
-	if have.link != nil && have.link.Attrs().MTU != want.mtu {
-		steps = append(steps, &setMTU{mtu: want.mtu, old: have.link.Attrs().MTU})
+	if o.link != nil && o.link.mtu != want.mtu {
+		steps = append(steps, &setMTU{name: want.name, mtu: want.mtu, old: o.link.mtu})
 	}
-	kept, added := partition(want.addrs, have.addrs)
+	kept, added := partition(want.addrs, o.addrs)
 	for _, a := range kept {
-		steps = append(steps, &keep{&addAddress{addr: address(a)}})
+		steps = append(steps, &keep{&addAddress{name: want.name, addr: a}})
 	}
 	for _, a := range added {
-		steps = append(steps, &addAddress{addr: address(a)})
+		steps = append(steps, &addAddress{name: want.name, addr: a})
 	}
-	for _, a := range missing(have.addrs, want.addrs) {
-		steps = append(steps, &delAddress{addr: address(a)})
+	for _, a := range missing(o.addrs, want.addrs) {
+		steps = append(steps, &delAddress{name: want.name, addr: a})
 	}
-	if have.link == nil || !isUp(have.link) {
-		steps = append(steps, &setUp{})
+	if o.link == nil || !o.link.up {
+		steps = append(steps, &setUp{name: want.name})
 	}
 
-	keptRoutes, addedRoutes := partition(want.routes, have.routes)
+	keptRoutes, addedRoutes := partition(want.routes, o.routes)
 	for _, r := range keptRoutes {
-		steps = append(steps, &keep{&addRoute{route: r}})
+		steps = append(steps, &keep{&addRoute{name: want.name, route: r}})
 	}
 	for _, r := range addedRoutes {
-		steps = append(steps, &addRoute{route: r})
+		steps = append(steps, &addRoute{name: want.name, route: r})
 	}
-	for _, r := range missing(have.routes, want.routes) {
-		steps = append(steps, &delRoute{route: r})
+	for _, r := range missing(o.routes, want.routes) {
+		steps = append(steps, &delRoute{name: want.name, route: r})
 	}
-	steps = append(steps, fw...)
+	if o.fw != nil {
+		steps = append(steps, firewallSteps(o.fw, c.Name, desiredSNAT(c, o.public), o.chains)...)
+	}
 
 	var haveRules []rule
-	for _, r := range have.rules {
+	for _, r := range o.rules {
 		if r.ok {
 			haveRules = append(haveRules, r.spec)
 		}
@@ -111,26 +123,26 @@ func upSteps(c Config, want desired, have *state, device *wgtypes.Device, fw []s
 	for _, r := range addedRules {
 		steps = append(steps, &addRule{rule: r})
 	}
-	return append(steps, removeRules(c.Priority, have.rules, stale(true))...)
+	return append(steps, removeRules(c.Priority, o.rules, stale(true))...), nil
 }
 
-// downSteps returns the kernel writes that remove everything of ours:
-// rules (transparent ones first, exceptions last), the SNAT chains (fw),
-// routes, then the link, which takes its addresses and any remaining
-// routes with it.
-func downSteps(c Config, have *state, owned bool, fw []firewallState) []step {
-	steps := removeRules(c.Priority, have.rules, func(ownedRule) bool { return true })
-	for _, h := range fw {
+// planDown returns the kernel writes that remove everything of ours: rules
+// (transparent ones first, exceptions last), the SNAT chains, routes, then
+// the link, which takes its addresses and any remaining routes with it. A
+// link the tunnel may not manage (o.linkErr) stays.
+func planDown(c Config, o *observed) []step {
+	steps := removeRules(c.Priority, o.rules, func(ownedRule) bool { return true })
+	for _, h := range o.chains {
 		steps = append(steps, removeChainSteps(c.Name, h)...)
 	}
-	removeLink := have.link != nil && owned
-	for _, r := range have.routes {
-		if !removeLink || !have.onLink[r] { // the link takes its own routes with it
-			steps = append(steps, &delRoute{route: r})
+	removeLink := o.link != nil && o.linkErr == nil
+	for _, r := range o.routes {
+		if !removeLink || !o.onLink[r] { // the link takes its own routes with it
+			steps = append(steps, &delRoute{name: c.Name, route: r})
 		}
 	}
 	if removeLink {
-		steps = append(steps, &deleteLink{})
+		steps = append(steps, &deleteLink{name: c.Name})
 	}
 	return steps
 }
@@ -178,9 +190,9 @@ func missing[T comparable](a, b []T) []T {
 }
 
 // conflicts turns the foreign objects found in our way into one error.
-func conflicts(have *state) error {
-	if len(have.foreign) == 0 {
+func conflicts(o *observed) error {
+	if len(o.foreign) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %w (choose another Priority or Table, or remove them)", strings.Join(have.foreign, "; "), ErrConflict)
+	return fmt.Errorf("%s: %w (choose another Priority or Table, or remove them)", strings.Join(o.foreign, "; "), ErrConflict)
 }

@@ -26,7 +26,7 @@ func TestExceptionNeverMissing(t *testing.T) {
 		{"priority moves back", moved, port},
 	} {
 		t.Run(change.name, func(t *testing.T) {
-			have := &state{}
+			have := &observed{}
 			present := map[string]bool{} // rule text -> in the kernel
 			for _, r := range desiredRules(change.from) {
 				have.rules = append(have.rules, ownedRule{spec: r, ok: true, raw: *r.netlink()})
@@ -46,7 +46,11 @@ func TestExceptionNeverMissing(t *testing.T) {
 					t.Fatalf("%s: a transparent rule stands without an exception rule: %v", when, present)
 				}
 			}
-			for _, s := range upSteps(change.to, desiredState(change.to), have, nil, nil) {
+			steps, err := planUp(change.to, have)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range steps {
 				switch s := s.(type) {
 				case *addRule:
 					present[s.rule.String()] = true

@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"slices"
 	"strings"
@@ -93,7 +94,7 @@ func peerPublicAddress(p Peer, fam int) (netip.Addr, bool) {
 // publicAddresses returns this endpoint's public address for each family
 // the SNAT rules need: from PublicAddresses, else the source address the
 // main table gives packets toward the peer.
-func (t *Tunnel) publicAddresses(c Config) (map[int]netip.Addr, error) {
+func publicAddresses(k kernel, log *slog.Logger, c Config) (map[int]netip.Addr, error) {
 	public := map[int]netip.Addr{}
 	for _, a := range c.PublicAddresses {
 		public[family(a)] = a
@@ -106,11 +107,11 @@ func (t *Tunnel) publicAddresses(c Config) (map[int]netip.Addr, error) {
 		if !ok {
 			continue
 		}
-		src, err := t.mainSource(dst)
+		src, err := mainSource(k, dst)
 		if err != nil {
 			return nil, fmt.Errorf("find the public %s address for SNAT (or set PublicAddresses): %w", familyString(fam), err)
 		}
-		t.log.Info("public address for SNAT: the main table's source toward the peer", "address", src, "peer", dst)
+		log.Info("public address for SNAT: the main table's source toward the peer", "address", src, "peer", dst)
 		public[fam] = src
 	}
 	return public, nil
@@ -152,18 +153,14 @@ type firewallState struct {
 // tunnel's record), its chains are read too, so that the steps remove
 // them; if that firewall is gone (iptables uninstalled since), that is
 // logged, not fatal.
-func (t *Tunnel) observeFirewall(name string, families []int, recorded []string) ([]firewallState, error) {
-	fw, err := t.firewall()
-	if err != nil {
-		return nil, err
-	}
+func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, families []int, recorded []string) ([]firewallState, error) {
 	fws := []firewall{fw}
 	for _, kind := range recorded {
 		if kind == fw.kind() {
 			continue
 		}
-		if old, err := firewallOfKind(t.ns, kind); err != nil {
-			t.log.Warn("cannot open the firewall of an earlier Up; its SNAT chain may stay", "firewall", kind, "err", err)
+		if old, err := k.firewallOfKind(kind); err != nil {
+			log.Warn("cannot open the firewall of an earlier Up; its SNAT chain may stay", "firewall", kind, "err", err)
 		} else {
 			fws = append(fws, old)
 		}
@@ -250,9 +247,9 @@ func (s *setChain) String() string {
 	return fmt.Sprintf("set %s: %s", s.fw.where(s.family, s.name), strings.Join(lines, "; "))
 }
 
-func (s *setChain) do(*Tunnel) error { return s.fw.setChain(s.family, s.name, s.rules) }
+func (s *setChain) do(kernel) error { return s.fw.setChain(s.family, s.name, s.rules) }
 
-func (s *setChain) undo(*Tunnel) error {
+func (s *setChain) undo(kernel) error {
 	if !s.old.exists {
 		return s.fw.deleteChain(s.family, s.name)
 	}
@@ -268,8 +265,8 @@ type delChain struct {
 
 func (s *delChain) String() string { return "delete " + s.fw.where(s.family, s.name) }
 
-func (s *delChain) do(*Tunnel) error   { return s.fw.deleteChain(s.family, s.name) }
-func (s *delChain) undo(*Tunnel) error { return s.fw.setChain(s.family, s.name, s.old) }
+func (s *delChain) do(kernel) error   { return s.fw.deleteChain(s.family, s.name) }
+func (s *delChain) undo(kernel) error { return s.fw.setChain(s.family, s.name, s.old) }
 
 type addJump struct {
 	fw         firewall
@@ -281,8 +278,8 @@ func (s *addJump) String() string {
 	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
-func (s *addJump) do(*Tunnel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
-func (s *addJump) undo(*Tunnel) error { return s.fw.delJump(s.family, s.name, s.hook) }
+func (s *addJump) do(kernel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
+func (s *addJump) undo(kernel) error { return s.fw.delJump(s.family, s.name, s.hook) }
 
 type delJump addJump
 
@@ -290,5 +287,5 @@ func (s *delJump) String() string {
 	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
-func (s *delJump) do(t *Tunnel) error   { return (*addJump)(s).undo(t) }
-func (s *delJump) undo(t *Tunnel) error { return (*addJump)(s).do(t) }
+func (s *delJump) do(k kernel) error   { return (*addJump)(s).undo(k) }
+func (s *delJump) undo(k kernel) error { return (*addJump)(s).do(k) }

@@ -3,64 +3,38 @@ package transparent
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// step is one kernel write of a plan, with its inverse for rollback.
-// Adds treat "already exists" and removes treat "already gone" as done.
+// step is one kernel write of a plan, with its inverse for rollback. A
+// step carries all its data, the link's name included, and reaches the
+// kernel only through the kernel interface it is given.
 type step interface {
 	String() string // such as "add rule 456 to 203.0.113.2/32 lookup 123"
-	do(t *Tunnel) error
-	undo(t *Tunnel) error
-	op() Op                   // for Plan (commands.go)
-	command(t *Tunnel) string // the equivalent command, for Plan
+	do(k kernel) error
+	undo(k kernel) error
+	op() Op          // for Plan (commands.go)
+	command() string // the equivalent command, for Plan
 }
 
 type createLink struct {
-	name string
-	mtu  int
+	name    string
+	mtu     int
+	backend Backend
 }
 
-func (s *createLink) String() string {
-	return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu)
-}
+func (s *createLink) String() string      { return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu) }
+func (s *createLink) do(k kernel) error   { return k.createLink(s.name, s.mtu, s.backend) }
+func (s *createLink) undo(k kernel) error { return k.deleteLink(s.name) }
 
-func (s *createLink) do(t *Tunnel) error {
-	if err := t.backend.create(s.name, s.mtu); err != nil {
-		return err
-	}
-	link, err := t.nl.LinkByName(s.name)
-	if err != nil {
-		return fmt.Errorf("look up new link: %w", err)
-	}
-	t.link = link
-	return nil
-}
+type deleteLink struct{ name string }
 
-func (s *createLink) undo(t *Tunnel) error { return (&deleteLink{}).do(t) }
-
-type deleteLink struct{}
-
-func (s *deleteLink) String() string { return "delete link" }
-
-func (s *deleteLink) do(t *Tunnel) error {
-	if t.link == nil {
-		return nil
-	}
-	err := t.backend.remove(t.link)
-	if errors.As(err, new(netlink.LinkNotFoundError)) || errors.Is(err, unix.ENODEV) {
-		err = nil
-	}
-	if err == nil {
-		t.link = nil
-	}
-	return err
-}
-
-func (s *deleteLink) undo(*Tunnel) error { return nil } // Down does not roll back
+func (s *deleteLink) String() string    { return "delete link" }
+func (s *deleteLink) do(k kernel) error { return k.deleteLink(s.name) }
+func (s *deleteLink) undo(kernel) error { return nil } // Down does not roll back
 
 type configureDevice struct {
 	name string
@@ -68,80 +42,66 @@ type configureDevice struct {
 	old  *wgtypes.Device // nil for a new device
 }
 
-func (s *configureDevice) String() string { return "set " + describeDevice(s.name, &s.cfg) }
+func (s *configureDevice) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
+func (s *configureDevice) do(k kernel) error { return k.configureDevice(s.name, s.cfg) }
 
-func (s *configureDevice) do(t *Tunnel) error { return t.configure(s.name, s.cfg) }
-
-func (s *configureDevice) undo(t *Tunnel) error {
+func (s *configureDevice) undo(k kernel) error {
 	if s.old == nil {
 		return nil // the new link goes away with createLink's undo
 	}
-	return t.configure(s.name, restoreConfig(s.old))
+	return k.configureDevice(s.name, restoreConfig(s.old))
 }
 
-type setMTU struct{ mtu, old int }
-
-func (s *setMTU) String() string       { return fmt.Sprintf("set link mtu %d", s.mtu) }
-func (s *setMTU) do(t *Tunnel) error   { return t.nl.LinkSetMTU(t.link, s.mtu) }
-func (s *setMTU) undo(t *Tunnel) error { return t.nl.LinkSetMTU(t.link, s.old) }
-
-type setUp struct{}
-
-func (s *setUp) String() string { return "set link up" }
-
-func (s *setUp) do(t *Tunnel) error {
-	if err := t.nl.LinkSetUp(t.link); err != nil {
-		return err
-	}
-	return t.backend.linkUp()
+type setMTU struct {
+	name     string
+	mtu, old int
 }
 
-func (s *setUp) undo(t *Tunnel) error { return t.nl.LinkSetDown(t.link) }
+func (s *setMTU) String() string      { return fmt.Sprintf("set link mtu %d", s.mtu) }
+func (s *setMTU) do(k kernel) error   { return k.setMTU(s.name, s.mtu) }
+func (s *setMTU) undo(k kernel) error { return k.setMTU(s.name, s.old) }
 
-type addAddress struct{ addr address }
+type setUp struct{ name string }
 
-func (s *addAddress) String() string { return "add " + s.addr.String() }
-func (s *addAddress) do(t *Tunnel) error {
-	return ignore(t.nl.AddrAdd(t.link, s.addr.netlink()), unix.EEXIST)
+func (s *setUp) String() string      { return "set link up" }
+func (s *setUp) do(k kernel) error   { return k.setUp(s.name) }
+func (s *setUp) undo(k kernel) error { return k.setDown(s.name) }
+
+type addAddress struct {
+	name string
+	addr netip.Prefix
 }
-func (s *addAddress) undo(t *Tunnel) error { return (&delAddress{s.addr}).do(t) }
 
-type delAddress struct{ addr address }
+func (s *addAddress) String() string      { return "add " + address(s.addr).String() }
+func (s *addAddress) do(k kernel) error   { return k.addAddress(s.name, s.addr) }
+func (s *addAddress) undo(k kernel) error { return k.delAddress(s.name, s.addr) }
 
-func (s *delAddress) String() string { return "delete " + s.addr.String() }
-func (s *delAddress) do(t *Tunnel) error {
-	return ignore(t.nl.AddrDel(t.link, s.addr.netlink()), unix.EADDRNOTAVAIL, unix.ENODEV)
+type delAddress addAddress
+
+func (s *delAddress) String() string      { return "delete " + address(s.addr).String() }
+func (s *delAddress) do(k kernel) error   { return (*addAddress)(s).undo(k) }
+func (s *delAddress) undo(k kernel) error { return (*addAddress)(s).do(k) }
+
+type addRoute struct {
+	name  string // the tunnel's link
+	route route
 }
-func (s *delAddress) undo(t *Tunnel) error { return (&addAddress{s.addr}).do(t) }
 
-type addRoute struct{ route route }
+func (s *addRoute) String() string      { return "add " + s.route.String() }
+func (s *addRoute) do(k kernel) error   { return k.addRoute(s.name, s.route) }
+func (s *addRoute) undo(k kernel) error { return k.delRoute(s.name, s.route) }
 
-func (s *addRoute) String() string { return "add " + s.route.String() }
-func (s *addRoute) do(t *Tunnel) error {
-	return ignore(t.nl.RouteAdd(s.route.netlink(t.link.Attrs().Index)), unix.EEXIST)
-}
-func (s *addRoute) undo(t *Tunnel) error { return (&delRoute{s.route}).do(t) }
+type delRoute addRoute
 
-type delRoute struct{ route route }
-
-func (s *delRoute) String() string { return "delete " + s.route.String() }
-func (s *delRoute) do(t *Tunnel) error {
-	dev := 0 // 0 matches any link: destination, table and protocol decide
-	if t.link != nil {
-		dev = t.link.Attrs().Index
-	}
-	r := s.route.netlink(dev)
-	return ignore(t.nl.RouteDel(r), unix.ESRCH, unix.ENOENT)
-}
-func (s *delRoute) undo(t *Tunnel) error { return (&addRoute{s.route}).do(t) }
+func (s *delRoute) String() string      { return "delete " + s.route.String() }
+func (s *delRoute) do(k kernel) error   { return (*addRoute)(s).undo(k) }
+func (s *delRoute) undo(k kernel) error { return (*addRoute)(s).do(k) }
 
 type addRule struct{ rule rule }
 
-func (s *addRule) String() string     { return "add " + s.rule.String() }
-func (s *addRule) do(t *Tunnel) error { return ignore(t.nl.RuleAdd(s.rule.netlink()), unix.EEXIST) }
-func (s *addRule) undo(t *Tunnel) error {
-	return ignore(t.nl.RuleDel(s.rule.netlink()), unix.ENOENT, unix.ESRCH)
-}
+func (s *addRule) String() string      { return "add " + s.rule.String() }
+func (s *addRule) do(k kernel) error   { return k.addRule(*s.rule.netlink()) }
+func (s *addRule) undo(k kernel) error { return k.delRule(*s.rule.netlink()) }
 
 type delRule struct{ rule ownedRule }
 
@@ -151,14 +111,8 @@ func (s *delRule) String() string {
 	}
 	return fmt.Sprintf("delete rule %d (%s)", s.rule.raw.Priority, s.rule.raw)
 }
-func (s *delRule) do(t *Tunnel) error {
-	raw := s.rule.raw
-	return ignore(t.nl.RuleDel(&raw), unix.ENOENT, unix.ESRCH)
-}
-func (s *delRule) undo(t *Tunnel) error {
-	raw := s.rule.raw
-	return ignore(t.nl.RuleAdd(&raw), unix.EEXIST)
-}
+func (s *delRule) do(k kernel) error   { return k.delRule(s.rule.raw) }
+func (s *delRule) undo(k kernel) error { return k.addRule(s.rule.raw) }
 
 // errInjected is the failure a test injects with Tunnel.failWrite.
 var errInjected = errors.New("injected failure")

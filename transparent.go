@@ -6,43 +6,43 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
-	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // Tunnel is one transparent WireGuard tunnel. Its methods are safe for
 // concurrent use.
+//
+// Every operation follows one line: read the record of the tunnel's
+// layouts and the other tunnels' claims (record.go, claims.go), observe
+// the kernel (observe.go), plan the steps (plan.go, a pure function), and
+// apply them through the kernel interface (apply.go), rolling back on
+// failure.
 type Tunnel struct {
 	mu       sync.Mutex
 	cfg      Config // with defaults filled in
 	want     Backend
+	fwWant   Firewall
 	log      *slog.Logger
 	ns       netNS
-	stateDir string // the namespace's locks and records: statedir.go
-	nl       *netlink.Handle
-	wg       *wgctrl.Client // made on first use, inside ns
+	stateDir string      // the namespace's locks and records: statedir.go
+	k        kernel      // what observe reads and the steps write
+	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-
-	backend backend      // nil until the link is found or made
-	link    netlink.Link // the tunnel's link, refreshed by every operation
-	fwWant  Firewall
-	fw      firewall // nil until the SNAT rules are first needed
+	backend  Backend // of the link the last operation found or made; BackendAuto before
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
 	stepDelay time.Duration // test hook: a pause before each write
 }
 
-// New validates cfg and returns a Tunnel for it. It changes nothing on the
-// system: Up does.
+// New validates cfg and the options and returns a Tunnel for it. It
+// changes nothing on the system: Up does.
 func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -51,8 +51,8 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	if o.backend > BackendUserspace {
-		return nil, fmt.Errorf("%w: unknown backend %d; use BackendAuto, BackendKernel or BackendUserspace", ErrInvalidConfig, o.backend)
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	var h netns.NsHandle
 	var err error
@@ -64,13 +64,14 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open network namespace %q: %w", o.netnsPath, err)
 	}
+	ns := netNS{handle: h}
 	// Entering the namespace first gives a permission error that
 	// errors.Is recognizes; netlink's own loses it.
-	if err := (netNS{handle: h}).do(func() error { return nil }); err != nil {
+	if err := ns.do(func() error { return nil }); err != nil {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
-	stateDir, err := stateDirOf(netNS{handle: h})
+	stateDir, err := stateDirOf(ns)
 	if err != nil {
 		h.Close()
 		return nil, err
@@ -80,17 +81,17 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
-	if o.firewall > FirewallNftables {
-		return nil, fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
-	}
+	log := o.logger.With("tunnel", cfg.Name)
+	live := &liveKernel{ns: ns, nl: nl, log: log}
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
 		stateDir: stateDir,
 		want:     o.backend,
 		fwWant:   o.firewall,
-		log:      o.logger.With("tunnel", cfg.Name),
-		ns:       netNS{handle: h},
-		nl:       nl,
+		log:      log,
+		ns:       ns,
+		k:        live,
+		live:     live,
 	}, nil
 }
 
@@ -108,17 +109,21 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	defer end()
 	c := t.cfg
 	rec := t.readRecord()
-	steps, err := t.plan(c, rec)
+	o, err := t.observe(c, rec, true)
 	if err != nil {
-		return explainPermission(err)
+		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
+	steps, err := planUp(c, o)
+	if err != nil {
+		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
-	if err := t.claim(ctx, c, rec.with(layoutOf(c, t.fw))); err != nil {
+	if err := t.claim(ctx, c, rec.with(layoutOf(c, o.fw))); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
-	applyErr, undoErr := t.run(ctx, "up", steps, true)
+	applyErr, undoErr := t.apply(ctx, "up", steps, true)
 	if applyErr != nil {
 		if undoErr == nil { // the kernel is back to what rec describes
 			if err := t.writeRecord(rec); err != nil {
@@ -127,7 +132,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, t.fw)}}); err != nil {
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}}); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -152,54 +157,36 @@ func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error)
 	return func() { unlock(); t.mu.Unlock() }, nil
 }
 
-// plan validates c, reads the other tunnels' claims and the kernel, and
-// returns the writes that would make the kernel match c, in order; rec is
-// the tunnel's record, whose layouts' objects are its own to remove. It
-// changes nothing.
-func (t *Tunnel) plan(c Config, rec *record) ([]step, error) {
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
+// observe reads the other tunnels' claims and the kernel, for Up (and
+// Plan, Check) or for Down. The objects of c's layout and of the layouts
+// in the tunnel's record rec are the tunnel's. For Up, a layout another
+// tunnel claims is refused; for Down, c's own layout counts only when no
+// other tunnel claims it (a fresh Tunnel may be given priorities that
+// another tunnel uses now). It changes nothing.
+func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	claims, err := t.otherClaims()
 	if err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+		return nil, err
 	}
-	if err := claimConflicts(c, claims); err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	owners := append([]Config{c}, rec.owners(c)...)
+	if up {
+		if err := claimConflicts(c, claims); err != nil {
+			return nil, err
+		}
+	} else {
+		owners = unclaimed(owners, claims)
 	}
-	have, err := t.observe(c, append([]Config{c}, rec.owners(c)...))
+	o, err := observe(t.k, t.log, observation{
+		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
+		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: up,
+	})
 	if err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+		return nil, err
 	}
-	if err := conflicts(have); err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
+	if o.link != nil && o.linkErr == nil || up {
+		t.backend = o.backend
 	}
-	if err := t.checkRPFilter(c); err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
-	}
-	if _, err := t.chooseBackend(have.link); err != nil {
-		return nil, fmt.Errorf("up %s: %w", c.Name, err)
-	}
-	t.link = have.link
-	var dev *wgtypes.Device
-	if have.link != nil {
-		if dev, err = t.readDevice(c.Name); err != nil {
-			return nil, fmt.Errorf("up %s: %w", c.Name, err)
-		}
-	}
-	var fw []step
-	if fams := rec.snatFamilies(c); len(fams) > 0 {
-		public, err := t.publicAddresses(c)
-		if err != nil {
-			return nil, fmt.Errorf("up %s: %w", c.Name, err)
-		}
-		fwHave, err := t.observeFirewall(c.Name, fams, rec.firewallKinds())
-		if err != nil {
-			return nil, fmt.Errorf("up %s: %w", c.Name, err)
-		}
-		fw = firewallSteps(t.fw, c.Name, desiredSNAT(c, public), fwHave)
-	}
-	return upSteps(c, desiredState(c), have, dev, fw), nil
+	return o, nil
 }
 
 // Plan returns what Up would do, one Change per object in the order Up
@@ -213,15 +200,19 @@ func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 		return nil, err
 	}
 	defer end()
-	steps, err := t.plan(t.cfg, t.readRecord())
-	if err != nil {
-		return nil, explainPermission(err)
+	c := t.cfg
+	o, err := t.observe(c, t.readRecord(), true)
+	if err == nil {
+		var steps []step
+		if steps, err = planUp(c, o); err == nil {
+			changes := make([]Change, len(steps))
+			for i, s := range steps {
+				changes[i] = Change{Op: s.op(), Step: s.String(), Command: s.command()}
+			}
+			return changes, ctx.Err()
+		}
 	}
-	changes := make([]Change, len(steps))
-	for i, s := range steps {
-		changes[i] = Change{Op: s.op(), Step: s.String(), Command: s.command(t)}
-	}
-	return changes, ctx.Err()
+	return nil, explainPermission(fmt.Errorf("plan %s: %w", c.Name, err))
 }
 
 // Check reports drift between the config and the kernel: nil when they
@@ -294,40 +285,19 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	defer end()
 	c := t.cfg
-	rec := t.readRecord()
-	claims, err := t.otherClaims()
+	o, err := t.observe(c, t.readRecord(), false)
 	if err != nil {
-		return fmt.Errorf("down %s: %w", c.Name, err)
+		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
-	// The config's own layout counts only when no other tunnel claims
-	// it: a fresh Tunnel may be given priorities that another tunnel
-	// uses now.
-	have, err := t.observe(c, unclaimed(append([]Config{c}, rec.owners(c)...), claims))
-	if err != nil {
-		return fmt.Errorf("down %s: %w", c.Name, err)
+	err, _ = t.apply(ctx, "down", planDown(c, o), false)
+	if err == nil && t.live.dev != nil {
+		err = t.live.dev.close() // an embedded device whose link someone else removed
 	}
-	t.link = have.link
-	owned := false
-	var linkErr error
-	if have.link != nil {
-		_, linkErr = t.chooseBackend(have.link)
-		owned = linkErr == nil
-	}
-	var fw []firewallState
-	if fams := rec.snatFamilies(c); len(fams) > 0 {
-		if fw, err = t.observeFirewall(c.Name, fams, rec.firewallKinds()); err != nil {
-			return fmt.Errorf("down %s: %w", c.Name, err)
-		}
-	}
-	err, _ = t.run(ctx, "down", downSteps(c, have, owned, fw), false)
-	if err == nil && t.backend != nil && t.link == nil {
-		err = t.backend.close() // an embedded device whose link someone else removed
-	}
-	if err == nil && t.link == nil {
+	if err == nil && (o.link == nil || o.linkErr == nil) {
 		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
 	}
-	if linkErr != nil {
-		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, linkErr))
+	if o.link != nil && o.linkErr != nil {
+		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, o.linkErr))
 	}
 	if err == nil {
 		err = t.writeRecord(nil)
@@ -354,16 +324,7 @@ func (t *Tunnel) Close() error {
 		return nil
 	}
 	t.closed = true
-	var errs []error
-	if t.backend != nil {
-		errs = append(errs, t.backend.close())
-	}
-	if t.wg != nil {
-		errs = append(errs, t.wg.Close())
-	}
-	t.nl.Close()
-	errs = append(errs, t.ns.handle.Close())
-	return errors.Join(errs...)
+	return errors.Join(t.live.close(), t.ns.handle.Close())
 }
 
 // Device returns the WireGuard device as wgctrl sees it: peers with their
@@ -375,7 +336,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	return t.readDevice(t.cfg.Name)
+	return t.k.device(t.cfg.Name)
 }
 
 // DeviceDone returns a channel that is closed when the embedded device
@@ -387,8 +348,8 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 func (t *Tunnel) DeviceDone() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if u, ok := t.backend.(*userspaceBackend); ok {
-		return u.done()
+	if t.live.dev != nil {
+		return t.live.dev.done()
 	}
 	return nil
 }
@@ -398,105 +359,5 @@ func (t *Tunnel) DeviceDone() <-chan struct{} {
 func (t *Tunnel) Backend() Backend {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.backend == nil {
-		return BackendAuto
-	}
-	return t.backend.kind()
-}
-
-// run applies steps in order, logging each, and returns the errors of
-// the writes. On failure, when rollback is set, it undoes the steps
-// already made, newest first, and returns the errors of that too: undoErr
-// nil after a failure means the kernel is as before.
-func (t *Tunnel) run(ctx context.Context, verb string, steps []step, rollback bool) (err, undoErr error) {
-	t.writes = 0
-	var done []step
-	var errs []error
-	for _, s := range steps {
-		if _, ok := s.(*keep); ok {
-			continue // a plan's note, not a write
-		}
-		if err := ctx.Err(); err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %w", verb, t.cfg.Name, err))
-			break
-		}
-		t.log.Info(s.String())
-		time.Sleep(t.stepDelay)
-		t.writes++
-		err := errInjected
-		if t.writes != t.failWrite {
-			err = s.do(t)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, s, err))
-			if rollback {
-				break
-			}
-			continue
-		}
-		done = append(done, s)
-	}
-	if len(errs) == 0 || !rollback {
-		return errors.Join(errs...), nil
-	}
-	var undoErrs []error
-	for i := len(done) - 1; i >= 0; i-- {
-		t.log.Info("undo " + done[i].String())
-		if err := done[i].undo(t); err != nil {
-			undoErrs = append(undoErrs, fmt.Errorf("roll back %s: %w", done[i], err))
-		}
-	}
-	return errors.Join(errs...), errors.Join(undoErrs...)
-}
-
-// firewall returns the tunnel's firewall, chosen on first use.
-func (t *Tunnel) firewall() (firewall, error) {
-	if t.fw == nil {
-		fw, err := newFirewall(t.ns, t.fwWant)
-		if err != nil {
-			return nil, err
-		}
-		t.fw = fw
-	}
-	return t.fw, nil
-}
-
-// wgClient returns the tunnel's wgctrl client, made inside the namespace so
-// that its generic netlink socket talks to that namespace's kernel devices.
-func (t *Tunnel) wgClient() (*wgctrl.Client, error) {
-	if t.wg != nil {
-		return t.wg, nil
-	}
-	err := t.ns.do(func() (err error) {
-		t.wg, err = wgctrl.New()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open wgctrl client: %w", err)
-	}
-	return t.wg, nil
-}
-
-// configure applies WireGuard settings to the device through wgctrl.
-func (t *Tunnel) configure(name string, cfg wgtypes.Config) error {
-	wg, err := t.wgClient()
-	if err != nil {
-		return err
-	}
-	return uapiErrno(wg.ConfigureDevice(name, cfg))
-}
-
-// uapiErrno makes an embedded device's error readable: wgctrl reports it as
-// "wguser: errno=-98"; this adds the errno itself ("address already in
-// use"), which errors.Is can then match.
-func uapiErrno(err error) error {
-	if err == nil {
-		return nil
-	}
-	_, num, found := strings.Cut(err.Error(), "errno=")
-	n, convErr := strconv.Atoi(strings.TrimSpace(num))
-	if !found || convErr != nil || n == 0 {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, unix.Errno(max(n, -n)))
+	return t.backend
 }

@@ -1,12 +1,10 @@
 package transparent
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
-	"path/filepath"
+	"strconv"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -18,12 +16,10 @@ import (
 // mainRoute returns the main table's route toward dst: the longest
 // matching unicast route, the lowest metric among equals. It reads main
 // directly, because a route lookup would follow the tunnel's own rules.
-func (t *Tunnel) mainRoute(dst netip.Addr) (netlink.Route, error) {
-	routes, err := retryDump(func() ([]netlink.Route, error) {
-		return t.nl.RouteListFiltered(family(dst), &netlink.Route{Table: tableMain}, netlink.RT_FILTER_TABLE)
-	})
+func mainRoute(k kernel, dst netip.Addr) (netlink.Route, error) {
+	routes, err := k.routes(family(dst), tableMain)
 	if err != nil {
-		return netlink.Route{}, fmt.Errorf("list main routes: %w", err)
+		return netlink.Route{}, err
 	}
 	best, bestBits := -1, -1
 	for i, r := range routes {
@@ -47,28 +43,31 @@ func (t *Tunnel) mainRoute(dst netip.Addr) (netlink.Route, error) {
 // mainSource returns the source address the main table gives packets
 // toward dst: the route's preferred source, else the first global address
 // of its outgoing link.
-func (t *Tunnel) mainSource(dst netip.Addr) (netip.Addr, error) {
-	r, err := t.mainRoute(dst)
+func mainSource(k kernel, dst netip.Addr) (netip.Addr, error) {
+	r, err := mainRoute(k, dst)
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	if src, ok := netip.AddrFromSlice(r.Src); ok && src.IsValid() {
 		return src.Unmap(), nil
 	}
-	link, err := t.nl.LinkByIndex(r.LinkIndex)
+	link, err := k.linkByIndex(r.LinkIndex)
+	if err == nil && link == nil {
+		err = errors.New("gone")
+	}
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("look up the link of the route to %s: %w", dst, err)
 	}
-	addrs, err := t.nl.AddrList(link, family(dst))
+	addrs, err := k.addresses(link.index)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("list addresses of %s: %w", link.Attrs().Name, err)
+		return netip.Addr{}, err
 	}
 	for _, a := range addrs {
-		if p := prefixOf(a.IPNet); p.Addr().IsGlobalUnicast() {
-			return p.Addr(), nil
+		if a.Addr().IsGlobalUnicast() && family(a.Addr()) == family(dst) {
+			return a.Addr(), nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("%s, the link toward %s, has no global address", link.Attrs().Name, dst)
+	return netip.Addr{}, fmt.Errorf("%s, the link toward %s, has no global address", link.name, dst)
 }
 
 // rpStrict is net.ipv4.conf.*.rp_filter's value for strict mode.
@@ -79,10 +78,11 @@ const rpStrict = 1
 // the underlay from its public address, whose reverse route the
 // transparent rule points into the tunnel, so the kernel drops them. (The
 // port exception rule also matches the reverse lookup, which carries the
-// ports, so ExceptionPort is not affected.)
-func (t *Tunnel) checkRPFilter(c Config) error {
+// ports, so ExceptionPort is not affected.) It returns that refusal as
+// strict, and a failure to read as err.
+func checkRPFilter(k kernel, c Config) (strict, err error) {
 	if c.Exception != ExceptionFwMark {
-		return nil
+		return nil, nil
 	}
 	var errs []error
 	for _, p := range c.Peers {
@@ -90,24 +90,23 @@ func (t *Tunnel) checkRPFilter(c Config) error {
 		if !ok {
 			continue
 		}
-		r, err := t.mainRoute(dst)
+		r, err := mainRoute(k, dst)
 		if err != nil {
 			continue // no underlay route yet: nothing arrives to be filtered
 		}
-		link, err := t.nl.LinkByIndex(r.LinkIndex)
-		if err != nil {
-			return fmt.Errorf("look up the link toward %s: %w", dst, err)
+		link, err := k.linkByIndex(r.LinkIndex)
+		if err != nil || link == nil {
+			return nil, fmt.Errorf("look up the link toward %s: %w", dst, err)
 		}
-		dev := link.Attrs().Name
-		mode, key, err := t.rpFilter(dev)
+		mode, key, err := rpFilter(k, link.name)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if mode == rpStrict {
-			errs = append(errs, fmt.Errorf("%w: %s = 1 (strict) drops the WireGuard packets of the peer at %s on %s in ExceptionFwMark mode; set it to 2 (loose), or use ExceptionPort", ErrStrictRPFilter, key, dst, dev))
+			errs = append(errs, fmt.Errorf("%w: %s = 1 (strict) drops the WireGuard packets of the peer at %s on %s in ExceptionFwMark mode; set it to 2 (loose), or use ExceptionPort", ErrStrictRPFilter, key, dst, link.name))
 		}
 	}
-	return errors.Join(errs...)
+	return errors.Join(errs...), nil
 }
 
 // peerPublicIPv4 is the IPv4 address the peer's encrypted packets come
@@ -127,22 +126,19 @@ func peerPublicIPv4(p Peer) (netip.Addr, bool) {
 // rpFilter returns the effective IPv4 reverse-path filter mode of dev (the
 // larger of "all" and the device's own, as the kernel uses) and the
 // sysctl that sets it.
-func (t *Tunnel) rpFilter(dev string) (mode int, key string, err error) {
-	err = t.ns.do(func() error {
-		for _, name := range []string{"all", dev} {
-			b, err := os.ReadFile(filepath.Join("/proc/sys/net/ipv4/conf", name, "rp_filter"))
-			if err != nil {
-				return fmt.Errorf("read rp_filter of %s: %w", name, err)
-			}
-			var v int
-			if _, err := fmt.Sscan(string(bytes.TrimSpace(b)), &v); err != nil {
-				return fmt.Errorf("parse rp_filter of %s: %w", name, err)
-			}
-			if v > mode || key == "" {
-				mode, key = v, "net.ipv4.conf."+name+".rp_filter"
-			}
+func rpFilter(k kernel, dev string) (mode int, key string, err error) {
+	for _, name := range []string{"all", dev} {
+		v, err := k.sysctl("net/ipv4/conf/" + name + "/rp_filter")
+		if err != nil {
+			return 0, "", err
 		}
-		return nil
-	})
-	return mode, key, err
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return 0, "", fmt.Errorf("parse rp_filter of %s: %w", name, err)
+		}
+		if n > mode || key == "" {
+			mode, key = n, "net.ipv4.conf."+name+".rp_filter"
+		}
+	}
+	return mode, key, nil
 }

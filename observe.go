@@ -1,0 +1,233 @@
+package transparent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// observed is one reading of the kernel: all that plan (plan.go) needs to
+// decide what Up or Down writes. observe makes it and changes nothing.
+type observed struct {
+	link    *linkInfo      // the tunnel's link; nil when absent
+	backend Backend        // the link's backend, or the one a new link gets
+	linkErr error          // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
+	addrs   []netip.Prefix // on the link, without kernel-made link-local ones
+	routes  []route        // ours: RouteProtocol, in an owner's Table or on the link in main
+	onLink  map[route]bool // which of routes go through the tunnel's link
+	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
+	foreign []string       // objects in the config's way that are not ours
+	device  *wgtypes.Device
+
+	fw     firewall           // the firewall for the SNAT rules; nil without them
+	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
+	public map[int]netip.Addr // this endpoint's public address per family, for SNAT
+	rpErr  error              // strict reverse-path filtering in the way (ErrStrictRPFilter)
+}
+
+// ownedRule is a rule of ours as the kernel has it. spec is valid only when
+// ok: a rule of ours with a shape we never make is removed from raw.
+type ownedRule struct {
+	spec rule
+	ok   bool
+	raw  netlink.Rule
+}
+
+// observation says what observe reads.
+type observation struct {
+	cfg        Config
+	owners     []Config // cfg and the recorded layouts: their rules and routes are ours
+	backend    Backend  // the backend requested (WithBackend)
+	firewall   Firewall // the firewall requested (WithFirewall)
+	snat       []int    // the IP families whose SNAT chains to read (record.snatFamilies)
+	recordedFW []string // the firewalls of recorded SNAT chains (record.firewallKinds)
+	forUp      bool     // also what only Up needs: public addresses, rp_filter
+}
+
+// observe reads the kernel: the tunnel's link, its addresses and device,
+// the rules and routes of the owners, the SNAT chains, and for Up the
+// public addresses and the underlay's reverse-path filter. It changes
+// nothing.
+func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
+	c := req.cfg
+	o := &observed{}
+	var err error
+	if o.link, err = k.link(c.Name); err != nil {
+		return nil, err
+	}
+	if o.backend, o.linkErr, err = chooseBackend(k, log, c.Name, o.link, req.backend); err != nil {
+		return nil, err
+	}
+	if err := observeRules(k, c, req.owners, o); err != nil {
+		return nil, err
+	}
+	if err := observeRoutes(k, c, req.owners, o); err != nil {
+		return nil, err
+	}
+	if o.link != nil {
+		addrs, err := k.addresses(o.link.index)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range addrs {
+			if !isLinkLocal(a) {
+				o.addrs = append(o.addrs, a)
+			}
+		}
+		if o.linkErr == nil {
+			if o.device, err = k.device(c.Name); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(req.snat) > 0 {
+		if o.fw, err = k.firewall(req.firewall); err != nil {
+			return nil, err
+		}
+		if o.chains, err = observeFirewall(k, log, o.fw, c.Name, req.snat, req.recordedFW); err != nil {
+			return nil, err
+		}
+	}
+	if req.forUp {
+		if c.SNAT != SNATOff {
+			if o.public, err = publicAddresses(k, log, c); err != nil {
+				return nil, err
+			}
+		}
+		if o.rpErr, err = checkRPFilter(k, c); err != nil {
+			return nil, err
+		}
+	}
+	return o, nil
+}
+
+// chooseBackend picks the backend of the tunnel's link: the one an
+// existing link has, else the one requested, with BackendAuto asking the
+// kernel whether it has WireGuard. Links are known as ours by their alias
+// or group (linkAlias); a link of the tunnel's name that is not ours, or
+// not of the requested backend, is a conflict (linkErr), which Up refuses
+// and Down leaves alone.
+func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Backend) (b Backend, linkErr error, err error) {
+	if l == nil {
+		if want == BackendUserspace {
+			return want, nil, nil
+		}
+		ok, err := k.hasKernelWireGuard()
+		switch {
+		case err != nil:
+			return 0, nil, err
+		case ok:
+			return BackendKernel, nil, nil
+		case want == BackendKernel:
+			return 0, fmt.Errorf("create link %s: %w (load the wireguard module, or use BackendUserspace)", name, ErrNoKernelWireGuard), nil
+		}
+		log.Info("kernel has no WireGuard; using the embedded wireguard-go device", "name", name)
+		return BackendUserspace, nil, nil
+	}
+	switch {
+	case l.kind == "wireguard" && !l.ours:
+		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, linkAlias, ErrConflict), nil
+	case l.kind == "wireguard" && want == BackendUserspace:
+		return 0, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", name, ErrConflict), nil
+	case l.kind == "wireguard":
+		return BackendKernel, nil, nil
+	case l.kind == "tuntap" && !l.ours:
+		return 0, fmt.Errorf("link %s is a TUN device that is not ours (another wireguard-go or VPN?): %w", name, ErrConflict), nil
+	case l.kind == "tuntap" && want == BackendKernel:
+		return 0, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", name, ErrConflict), nil
+	case l.kind == "tuntap":
+		if k.embedded() != l.index {
+			// Our embedded device, run by another process (or another
+			// Tunnel): its settings are reachable through its UAPI socket.
+			log.Info("the embedded device is run by another process", "name", name)
+		}
+		return BackendUserspace, nil, nil
+	}
+	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.kind, ErrConflict), nil
+}
+
+// observeRules reads the rules at the priorities of owners. A rule there
+// is ours when it carries RouteProtocol and looks up the owner's table (or
+// main, for the exception rule); any other rule in c's range is foreign.
+func observeRules(k kernel, c Config, owners []Config, o *observed) error {
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := k.rules(fam)
+		if err != nil {
+			return err
+		}
+		for _, nr := range rules {
+			inRange, ours := false, false
+			for _, ow := range owners {
+				if ow.ownsPriority(nr.Priority) {
+					inRange = true
+					ours = ours || nr.Protocol == RouteProtocol &&
+						(nr.Table == ow.Table || nr.Table == tableMain && nr.Priority == ow.Priority+exceptionOffset)
+				}
+			}
+			switch {
+			case ours:
+				spec, ok := ruleFromNetlink(nr)
+				o.rules = append(o.rules, ownedRule{spec: spec, ok: ok, raw: nr})
+			case c.ownsPriority(nr.Priority):
+				o.foreign = append(o.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
+			case inRange: // a stranger among a recorded layout's priorities: not in our way
+			}
+		}
+	}
+	return nil
+}
+
+// observeRoutes reads our routes in the owners' tables and, on our link,
+// in main. Any route in c's Table that is not ours is foreign.
+func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
+	tables := []int{tableMain}
+	for _, ow := range owners {
+		if !slices.Contains(tables, ow.Table) {
+			tables = append(tables, ow.Table)
+		}
+	}
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		for _, table := range tables {
+			routes, err := k.routes(fam, table)
+			if err != nil {
+				return err
+			}
+			for _, r := range routes {
+				ours := r.Protocol == RouteProtocol && r.Dst != nil
+				onLink := o.link != nil && r.LinkIndex == o.link.index
+				switch {
+				case ours && (table != tableMain || onLink):
+					rt := route{Dst: prefixOf(r.Dst), Table: table}
+					o.routes = append(o.routes, rt)
+					if onLink {
+						if o.onLink == nil {
+							o.onLink = map[route]bool{}
+						}
+						o.onLink[rt] = true
+					}
+				case table == c.Table && !ours:
+					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// retryDump repeats a netlink dump that the kernel interrupted because the
+// table changed meanwhile.
+func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
+	for range 5 {
+		list, err := dump()
+		if !errors.Is(err, netlink.ErrDumpInterrupted) {
+			return list, err
+		}
+	}
+	return dump()
+}
