@@ -80,7 +80,7 @@ func TestParseReply(t *testing.T) {
 			rr{name: "app.example.com.", cname: "lb.example.net.", ttl: 20},
 			rr{name: "lb.example.net.", cname: "edge.cdn.example.", ttl: 300},
 			rr{name: "edge.cdn.example.", addr: "198.51.100.7", ttl: 60},
-			rr{name: "other.example.", addr: "203.0.113.9", ttl: 1}, // off the chain
+			rr{name: "other.example.", addr: "203.0.113.9", ttl: 1},     // off the chain
 			rr{name: "edge.cdn.example.", addr: "2001:db8::7", ttl: 1}), // not the type asked
 			[]string{"198.51.100.7"}, 20, nil, ""},
 		{"nxdomain", response(t, 7, qA, dnsmessage.RCodeNameError), nil, 0, nil, ""},

@@ -37,7 +37,7 @@ func TestServerFor(t *testing.T) {
 		{"", "192.0.2.53:53", nil},
 		{"/run/netns/blue", "[fe80::53%eth0]:53", nil},
 		{"/var/run/netns/blue", "[fe80::53%eth0]:53", nil},
-		{"/run/netns/red", "192.0.2.53:53", nil},  // no /etc/netns/red: the system's
+		{"/run/netns/red", "192.0.2.53:53", nil}, // no /etc/netns/red: the system's
 		{"/proc/1/ns/net", "192.0.2.53:53", nil}, // not a named namespace
 		{"/run/netns/later", "[2001:db8::53]:53", nil},
 		{"/run/netns/green", "has no nameserver line: add one", ErrNoServer},
