@@ -9,7 +9,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
@@ -168,10 +170,12 @@ func (r *Resolver) ask(ctx context.Context, q dnsmessage.Question) (reply, error
 		attempts = DefaultAttempts
 	}
 	var last error
+	tries := 0
 	for range attempts {
-		if ctx.Err() != nil {
+		if ended(ctx) != nil {
 			break
 		}
+		tries++
 		rep, err := r.exchange(ctx, "udp", q)
 		if err == nil && rep.truncated {
 			rep, err = r.exchange(ctx, "tcp", q)
@@ -181,7 +185,7 @@ func (r *Resolver) ask(ctx context.Context, q dnsmessage.Question) (reply, error
 			case dnsmessage.RCodeSuccess, dnsmessage.RCodeNameError:
 				return rep, nil
 			}
-			err = fmt.Errorf("the server answered %v", rep.rcode)
+			err = fmt.Errorf("the server answered %s (RCODE %d)", strings.TrimPrefix(rep.rcode.String(), "RCode"), rep.rcode)
 		}
 		if errors.Is(err, ErrRefusedAnswer) {
 			return reply{}, err
@@ -189,20 +193,29 @@ func (r *Resolver) ask(ctx context.Context, q dnsmessage.Question) (reply, error
 		last = err
 	}
 	if last == nil {
-		last = context.Cause(ctx)
+		last = ended(ctx)
 	}
-	return reply{}, fmt.Errorf("%w: %s: %w", ErrUnreachable, q.Type, last)
+	return reply{}, fmt.Errorf("%w: %s question, %d %s: %w", ErrUnreachable, strings.TrimPrefix(q.Type.String(), "Type"), tries, plural(tries, "attempt"), last)
 }
 
 // exchange sends the question once over network ("udp" or "tcp") and
 // waits for its answer, at most Timeout and no longer than ctx allows.
-func (r *Resolver) exchange(ctx context.Context, network string, q dnsmessage.Question) (reply, error) {
+func (r *Resolver) exchange(parent context.Context, network string, q dnsmessage.Question) (rep reply, err error) {
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(parent, timeout)
 	defer cancel()
+	defer func() {
+		if err != nil {
+			if end := ended(parent); end != nil { // the caller gave up: say so rather than only "i/o timeout"
+				err = fmt.Errorf("%w (%w)", end, err)
+			} else if errors.Is(err, os.ErrDeadlineExceeded) {
+				err = fmt.Errorf("no answer within %v: %w", timeout, err)
+			}
+		}
+	}()
 	dial := r.Dial
 	if dial == nil {
 		dial = (&net.Dialer{}).DialContext
@@ -239,6 +252,26 @@ func (r *Resolver) exchange(ctx context.Context, network string, q dnsmessage.Qu
 		}
 		return rep, err
 	}
+}
+
+// ended returns why ctx is over, or nil. A deadline that has passed counts
+// even before ctx's own timer has marked it done: a socket deadline set to
+// the same time may fire first.
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return context.Cause(ctx)
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return word
+	}
+	return word + "s"
 }
 
 // exchangeStream sends msg over a TCP connection with its two-byte length
