@@ -38,9 +38,10 @@ type DNSServer struct {
 	silent   bool
 	truncate bool
 	rewrite  func(*dnsmessage.Message)
-	queries  map[string]int // by name, both transports
-	tcp      map[string]int // by name, TCP only
-	conns    map[net.Conn]bool
+	queries  map[string]int    // by name, both transports
+	tcp      map[string]int    // by name, TCP only
+	conns    map[net.Conn]bool // open TCP connections, closed at cleanup
+	closed   bool              // cleanup has begun: new connections are closed at once
 }
 
 // dnsName is one name's records: an alias, or addresses.
@@ -85,6 +86,7 @@ func DNS(t TB, n *NS, addr netip.Addr) *DNSServer {
 		pc.Close()
 		ln.Close()
 		s.mu.Lock()
+		s.closed = true
 		for c := range s.conns {
 			c.Close()
 		}
@@ -202,8 +204,15 @@ func (s *DNSServer) serveTCP(ln net.Listener, wg *sync.WaitGroup) {
 			return // closed at cleanup
 		}
 		s.mu.Lock()
-		s.conns[c] = true
+		closed := s.closed
+		if !closed {
+			s.conns[c] = true
+		}
 		s.mu.Unlock()
+		if closed {
+			c.Close()
+			return
+		}
 		wg.Go(func() {
 			defer func() {
 				s.mu.Lock()
