@@ -42,7 +42,8 @@ type Answer struct {
 }
 
 // Resolver asks one name server for the A and AAAA records of names. The
-// zero value is not usable: Server must be set.
+// zero value is not usable: Server must be set. A Resolver is not changed
+// by its lookups, so one may run many Lookups at the same time.
 type Resolver struct {
 	// Server is the name server to ask, such as the result of [ServerFor].
 	Server netip.AddrPort
@@ -51,6 +52,8 @@ type Resolver struct {
 	// supplies one that creates its sockets inside the target network
 	// namespace, so that queries go where that namespace's traffic goes.
 	// Nil means a net.Dialer's DialContext, in the caller's namespace.
+	// Lookup calls it from two goroutines at once (A and AAAA), so it must
+	// be safe for concurrent use, as nsdo.Do around a net.Dialer is.
 	Dial func(ctx context.Context, network, address string) (net.Conn, error)
 
 	// Timeout is how long one attempt waits for its answer; zero means
