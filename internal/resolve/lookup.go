@@ -131,7 +131,11 @@ func answer(name string, replies []reply) (Answer, error) {
 	}
 	for _, addr := range a.Addrs {
 		if why := unroutable(addr); why != "" {
-			return Answer{}, fmt.Errorf("resolve %s: %w: the answer has %s, a %s address, which is not routed through a tunnel", name, ErrRefusedAnswer, addr, why)
+			article := "a"
+			if strings.ContainsRune("aeiouAEIOU", rune(why[0])) {
+				article = "an"
+			}
+			return Answer{}, fmt.Errorf("resolve %s: %w: the answer has %s, %s %s address, which is not routed through a tunnel", name, ErrRefusedAnswer, addr, article, why)
 		}
 	}
 	slices.SortFunc(a.Addrs, netip.Addr.Compare)

@@ -229,7 +229,7 @@ func TestLookupHostile(t *testing.T) {
 		{"loop.example.com", "resolve loop.example.com: refused answer: the answer has 127.0.0.1, a loopback address"},
 		{"local.example.com", "fe80::1, a link-local address"},
 		{"mcast.example.com", "239.1.2.3, a multicast address"},
-		{"zero.example.com", "0.0.0.0, a unspecified address"},
+		{"zero.example.com", "0.0.0.0, an unspecified address"},
 		{"flood.example.com", "resolve flood.example.com: refused answer: the answer has 300 addresses, more than the 256 allowed"},
 	} {
 		if _, err := r.Lookup(ctx, tt.name); !errors.Is(err, resolve.ErrRefusedAnswer) || !strings.Contains(err.Error(), tt.says) {
