@@ -3,8 +3,9 @@
 // Endpoint B with its web server, and a plain client C), HTTP requests made
 // from inside a namespace, deterministic dumps of a namespace's links,
 // addresses, rules and routes to compare before and after an operation, a
-// recorder of rtnetlink change notifications, and a TestMain guard that fails
-// the run when the host's own namespace changed.
+// recorder of rtnetlink change notifications, a name server whose answers a
+// test sets ([DNS]), and a TestMain guard that fails the run when the host's
+// own namespace changed.
 //
 // Every change is made inside namespaces the package created; the namespace
 // the test process started in is only ever read. Everything a test builds is
