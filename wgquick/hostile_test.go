@@ -65,7 +65,7 @@ func TestReadFileRefuses(t *testing.T) {
 // notes show it.
 func TestSecretsNeverInMessages(t *testing.T) {
 	const secret = "QJhbA0fOqk1Zr8S6hYcVBpbZyVgQzBnJdYbmgtR4a3w=" // key-shaped
-	const odd = "not-base64-but-secret-text"                     // a malformed key value
+	const odd = "not-base64-but-secret-text"                      // a malformed key value
 	peerPSK := strings.Replace(peerB, "AllowedIPs", "PresharedKey = "+secret+"\nAllowedIPs", 1)
 	for name, file := range map[string]string{
 		"no equals sign":        strings.Replace(interfaceA, "PrivateKey = ", "PrivateKey ", 1) + peerB,
