@@ -1,61 +1,115 @@
 // Command wg-transparent brings up and down a WireGuard transparent
 // tunnel described by a wg-quick file, with the library instead of
-// hand-written PreUp/PostDown lines.
+// hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent up|down|plan|check|render|import|show FILE [--netns NAME] [--backend auto|kernel|userspace]
+//	wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent --version | --help
 //
-// FILE is a wg-quick file (wg0.conf; the interface is named after it),
-// with the library's own keys (Priority, PeerRoute, Exception, SNAT,
-// PublicAddress; Transparent and ExpectedEndpoint in [Peer]) or in the
+// Install it with
+//
+//	go install github.com/wgtransparent/transparent/cmd/wg-transparent@latest
+//
+// CONFIG_FILE is a wg-quick file whose name is the interface name followed
+// by ".conf"; a bare INTERFACE (no '/', no ".conf") means
+// /etc/wireguard/INTERFACE.conf, as with wg-quick. The file may use the
+// library's own keys (Priority, PeerRoute, Exception, SNAT,
+// PublicAddress; Transparent and ExpectedEndpoint in [Peer]) or the
 // article's style, whose ip rule/ip route/iptables hooks are recognized.
+// Like wg-quick, it warns when the file is world accessible.
 //
-//	up      make the tunnel match FILE. With an embedded WireGuard device
-//	        (no kernel WireGuard) it stays in the foreground, since it runs
-//	        the device, until SIGINT or SIGTERM, then brings the tunnel
-//	        down; with kernel WireGuard it returns. Runs FILE's remaining
-//	        PreUp/PostUp hooks like wg-quick (%i is the interface).
-//	down    remove what up made, running PreDown/PostDown hooks.
+//	up      make the tunnel match the file, running PreUp before and
+//	        PostUp after (with bash, %i replaced by the interface, as
+//	        wg-quick does). A failing PreUp or PostUp undoes everything up
+//	        made. With an embedded WireGuard device (no kernel WireGuard)
+//	        up stays in the foreground, since it runs the device, until
+//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down; with
+//	        kernel WireGuard it returns.
+//	down    remove what up made, running PreDown and PostDown; a failing
+//	        hook is reported and down goes on (exit status 2 at the end).
+//	run     up, then stay in the foreground with either backend: repair
+//	        drift as it happens (the library's Watch), look up Endpoint
+//	        host names again when a peer's handshake is older than 135
+//	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
+//	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
+//	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
+//	        unit wg-transparent@.service.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
-//	check   exit 0 when the system matches FILE, 1 (printing the
+//	check   exit 0 when the system matches the file, 1 (printing the
 //	        differences) when it has drifted.
-//	render  print FILE as a plain wg-quick file whose hooks do what the
-//	        library does, for hosts that must stay on wg-quick.
-//	import  print FILE with the library's own keys instead of hooks.
 //	show    print the live tunnel: device, peers, rules and routes.
+//	render  print the file as a plain wg-quick file whose hooks do what the
+//	        library does, for hosts that must stay on wg-quick.
+//	import  print the file with the library's own keys instead of hooks.
+//
+// up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
+// render and import do not. Endpoint host names are kept by render and
+// import and resolved by up and run. A file without MTU gets wg-quick's:
+// the MTU of the route toward the peers' endpoints (the largest), else of
+// the default route, minus 80; 1420 when none is known. DNS is applied
+// with resolvconf when it is installed, as wg-quick does (and removed on
+// down); otherwise it is reported and not applied.
+//
+// With --json, plan, check and show print one JSON object (see json.go
+// for every field):
+//
+//	plan   {"interface", "changes": [{"op", "step", "command"}], "pending"}
+//	check  {"interface", "in_sync", "changes": [{"op", "step", "command"}]}
+//	show   {"interface", "up", "device": {"name", "type", "public_key",
+//	       "listen_port", "fwmark", "peers": [{"public_key", "endpoint",
+//	       "allowed_ips", "latest_handshake", "persistent_keepalive_seconds",
+//	       "receive_bytes", "transmit_bytes"}]}, "rules": [{"priority",
+//	       "family", "text"}], "routes": [{"destination", "device", "table",
+//	       "protocol"}]}
 //
 // Exit status: 0 success (check: in sync), 1 check found drift, 2 error
-// (usage, a bad file, a failed operation).
+// (usage, not root, a bad file, a failed operation or hook).
 package main
 
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/wgquick"
 )
 
-const usage = `usage: wg-transparent up|down|plan|check|render|import|show FILE [--netns NAME] [--backend auto|kernel|userspace]
+const program = "wg-transparent"
 
-  up      make the tunnel match FILE (stays in the foreground with an embedded device)
-  down    remove what up made
+const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+       wg-transparent --version | --help
+
+  CONFIG_FILE is a configuration file, whose filename is the interface name
+  followed by ` + "`.conf'" + `. Otherwise, INTERFACE is an interface name, with
+  configuration found at /etc/wireguard/INTERFACE.conf. It is a wg-quick(8)
+  file, with the transparent tunnel's own keys or the article's hooks.
+
+  up      make the tunnel match the file (runs PreUp/PostUp; stays in the
+          foreground with an embedded WireGuard device)
+  down    remove what up made (runs PreDown/PostDown)
+  run     up, then stay in the foreground: repair drift, re-resolve Endpoint
+          names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
   plan    print what up would change
   check   exit 0 in sync, 1 on drift
-  render  print FILE as a plain wg-quick file
-  import  print FILE with this library's keys
   show    print the live tunnel
+  render  print the file as a plain wg-quick file
+  import  print the file with the library's keys
 
-exit status: 0 success, 1 drift (check), 2 error`
+  Options:
+  --netns NAME       a network namespace: a name under /run/netns, or a path
+  --backend KIND     WireGuard implementation: auto (default), kernel, userspace
+  --json             plan, check and show print JSON
+  -v                 log the embedded device's messages
+
+  Exit status: 0 success, 1 drift (check), 2 error.
+  See the README of github.com/wgtransparent/transparent for more.`
 
 // Exit statuses.
 const (
@@ -64,6 +118,10 @@ const (
 	exitError = 2
 )
 
+// configDir is where a bare interface name's file lives, as for wg-quick.
+// Tests change it.
+var configDir = "/etc/wireguard"
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -71,73 +129,44 @@ func main() {
 // command is one invocation: what to do, to which file, where.
 type command struct {
 	verb    string
-	file    string
+	file    string // the path of the file
 	netns   string // a name under /run/netns, or a path
 	backend transparent.Backend
+	json    bool
+	verbose bool
 	stdout  io.Writer
 	stderr  io.Writer
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	c, err := parseArgs(args)
-	if err != nil {
-		fmt.Fprintf(stderr, "wg-transparent: %v\n\n%s\n", err, usage)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, version())
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\n\n%s\n", program, err, usage)
 		return exitError
 	}
 	c.stdout, c.stderr = stdout, stderr
 	status, err := c.run()
 	if err != nil {
-		fmt.Fprintf(stderr, "wg-transparent: %s: %v\n", c.verb, err)
+		fmt.Fprintf(stderr, "%s: %s\n", program, err)
 	}
 	return status
 }
 
-// parseArgs takes the verb, the file and the flags, in any order after
-// the verb.
-func parseArgs(args []string) (*command, error) {
-	fs := flag.NewFlagSet("wg-transparent", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	netns := fs.String("netns", "", "network namespace: a name under /run/netns, or a path")
-	backend := fs.String("backend", "auto", "WireGuard implementation: auto, kernel or userspace")
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
-	if len(pos) != 2 {
-		return nil, errors.New("want a command and a FILE")
-	}
-	c := &command{verb: pos[0], file: pos[1], netns: *netns}
-	switch *backend {
-	case "auto":
-		c.backend = transparent.BackendAuto
-	case "kernel":
-		c.backend = transparent.BackendKernel
-	case "userspace":
-		c.backend = transparent.BackendUserspace
-	default:
-		return nil, fmt.Errorf("--backend %q: use auto, kernel or userspace", *backend)
-	}
-	switch c.verb {
-	case "up", "down", "plan", "check", "render", "import", "show":
-	default:
-		return nil, fmt.Errorf("unknown command %q", c.verb)
-	}
-	return c, nil
-}
+// kernelVerbs are the verbs that read or change the kernel's networking.
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true}
 
 func (c *command) run() (int, error) {
-	data, err := os.ReadFile(c.file)
-	if err != nil {
-		return exitError, err
+	if kernelVerbs[c.verb] && !privileged() {
+		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
 	}
-	f, err := wgquick.Parse(filepath.Base(c.file), data) // names the interface, as with wg-quick
+	f, err := c.load()
 	if err != nil {
 		return exitError, err
 	}
@@ -146,16 +175,17 @@ func (c *command) run() (int, error) {
 		c.stdout.Write(wgquick.Render(f))
 		return exitOK, nil
 	case "import":
-		for _, n := range f.Notes {
-			fmt.Fprintln(c.stderr, "note:", n)
-		}
+		c.notes(f)
 		c.stdout.Write(wgquick.RenderNative(f))
 		return exitOK, nil
 	}
-	for _, n := range f.Notes {
-		fmt.Fprintln(c.stderr, "note:", n)
+	if !c.json {
+		c.notes(f)
 	}
-	opts := []transparent.Option{transparent.WithBackend(c.backend)}
+	if err := c.defaultMTU(f); err != nil {
+		return exitError, err
+	}
+	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
 	}
@@ -167,42 +197,26 @@ func (c *command) run() (int, error) {
 	ctx := context.Background()
 	switch c.verb {
 	case "up":
-		return c.up(ctx, tun, f)
+		return c.upForeground(ctx, tun, f)
 	case "down":
 		return c.down(ctx, tun, f)
+	case "run":
+		return c.runForeground(ctx, tun, f)
 	case "plan":
-		plan, err := tun.Plan(ctx)
-		if err != nil {
-			return exitError, err
-		}
-		changes := 0
-		for _, ch := range plan {
-			fmt.Fprintln(c.stdout, ch)
-			if ch.Op != transparent.OpKeep {
-				changes++
-			}
-		}
-		fmt.Fprintf(c.stdout, "%d changes\n", changes)
-		return exitOK, nil
+		return c.plan(ctx, tun, f)
 	case "check":
-		err := tun.Check(ctx)
-		var drift *transparent.DriftError
-		switch {
-		case err == nil:
-			fmt.Fprintln(c.stdout, "in sync:", c.file)
-			return exitOK, nil
-		case errors.As(err, &drift):
-			fmt.Fprintf(c.stdout, "drift: up would:\n")
-			for _, ch := range drift.Changes {
-				fmt.Fprintln(c.stdout, "  ", ch)
-			}
-			return exitDrift, nil
-		}
-		return exitError, err
+		return c.check(ctx, tun, f)
 	case "show":
 		return c.show(tun, f)
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
+}
+
+// notes prints what the file's parser noted, wg-quick-style on stderr.
+func (c *command) notes(f *wgquick.File) {
+	for _, n := range f.Notes {
+		fmt.Fprintln(c.stderr, "[note]", n)
+	}
 }
 
 func (c *command) netnsPath() string {
@@ -210,50 +224,4 @@ func (c *command) netnsPath() string {
 		return c.netns
 	}
 	return filepath.Join("/run/netns", c.netns)
-}
-
-// up applies the file, and with an embedded device it runs, waits for a
-// signal (or for another process to bring the device down).
-func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
-	name := f.Config.Name
-	if err := c.hooks("PreUp", name, f.PreUp); err != nil {
-		return exitError, err
-	}
-	if err := tun.Up(ctx); err != nil {
-		return exitError, err
-	}
-	if err := c.hooks("PostUp", name, f.PostUp); err != nil {
-		return exitError, err
-	}
-	done := tun.DeviceDone()
-	if done == nil {
-		fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); `wg-transparent down %s` removes it\n", name, tun.Backend(), c.file)
-		return exitOK, nil
-	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
-	fmt.Fprintf(c.stdout, "%s is up (embedded WireGuard device, run by this process); staying in the foreground until SIGINT or SIGTERM\n", name)
-	select {
-	case s := <-sig:
-		fmt.Fprintf(c.stdout, "%s: bringing %s down\n", s, name)
-		return c.down(ctx, tun, f)
-	case <-done:
-		fmt.Fprintf(c.stdout, "%s: the embedded device was stopped from outside (wg-transparent down?); exiting\n", name)
-		return exitOK, nil
-	}
-}
-
-func (c *command) down(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
-	name := f.Config.Name
-	if err := c.hooks("PreDown", name, f.PreDown); err != nil {
-		return exitError, err
-	}
-	if err := tun.Down(ctx); err != nil {
-		return exitError, err
-	}
-	if err := c.hooks("PostDown", name, f.PostDown); err != nil {
-		return exitError, err
-	}
-	fmt.Fprintf(c.stdout, "%s is down\n", name)
-	return exitOK, nil
 }

@@ -10,82 +10,119 @@ import (
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/wgquick"
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// show prints the live tunnel like `wg show`, then its rules and routes.
+// show prints the live tunnel like `wg show`, then its rules and routes;
+// with --json, the same as one object.
 func (c *command) show(tun *transparent.Tunnel, f *wgquick.File) (int, error) {
-	cfg := f.Config
+	cfg := f.Config.WithDefaults()
 	dev, err := tun.Device()
 	if err != nil {
 		return exitError, err
 	}
-	if dev == nil {
-		fmt.Fprintf(c.stdout, "interface: %s is not up\n", cfg.Name)
-	} else {
-		fmt.Fprintf(c.stdout, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", dev.Name, dev.Type, dev.PublicKey, dev.ListenPort)
-		if dev.FirewallMark != 0 {
-			fmt.Fprintf(c.stdout, "  fwmark: %#x\n", dev.FirewallMark)
+	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev), Rules: []ruleJSON{}, Routes: []routeJSON{}}
+	err = c.inNetNS(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("open netlink: %w", err)
 		}
-		for _, p := range dev.Peers {
-			fmt.Fprintf(c.stdout, "\npeer: %s\n", p.PublicKey)
-			if p.Endpoint != nil {
-				fmt.Fprintf(c.stdout, "  endpoint: %s\n", p.Endpoint)
+		defer h.Close()
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			rules, err := h.RuleList(fam)
+			if err != nil {
+				return fmt.Errorf("list rules: %w", err)
 			}
-			ips := make([]string, len(p.AllowedIPs))
-			for i := range p.AllowedIPs {
-				ips[i] = p.AllowedIPs[i].String()
+			for _, r := range rules {
+				if r.Priority >= cfg.Priority && r.Priority <= cfg.Priority+2 && r.Protocol == transparent.RouteProtocol {
+					out.Rules = append(out.Rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
+				}
 			}
-			fmt.Fprintf(c.stdout, "  allowed ips: %s\n", strings.Join(ips, ", "))
-			if !p.LastHandshakeTime.IsZero() {
-				fmt.Fprintf(c.stdout, "  latest handshake: %s ago\n", time.Since(p.LastHandshakeTime).Round(time.Second))
-			}
-			fmt.Fprintf(c.stdout, "  transfer: %d B received, %d B sent\n", p.ReceiveBytes, p.TransmitBytes)
 		}
-	}
-
-	priority, table := cfg.Priority, cfg.Table
-	if priority == 0 {
-		priority = transparent.DefaultPriority
-	}
-	if table == 0 {
-		table = transparent.DefaultTable
-	}
-	var h *netlink.Handle
-	err = c.inNetNS(func() (err error) {
-		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
-		return err
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: cfg.Table}, netlink.RT_FILTER_TABLE)
+			if err != nil {
+				return fmt.Errorf("list routes: %w", err)
+			}
+			for _, r := range routes {
+				dev := fmt.Sprint(r.LinkIndex)
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					dev = l.Attrs().Name
+				}
+				out.Routes = append(out.Routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
+			}
+		}
+		return nil
 	})
 	if err != nil {
-		return exitError, fmt.Errorf("open netlink: %w", err)
+		return exitError, err
 	}
-	defer h.Close()
-	fmt.Fprintf(c.stdout, "\nrules (priorities %d-%d, proto %d):\n", priority, priority+2, transparent.RouteProtocol)
-	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := h.RuleList(fam)
-		if err != nil {
-			return exitError, fmt.Errorf("list rules: %w", err)
-		}
-		for _, r := range rules {
-			if r.Priority >= priority && r.Priority <= priority+2 && r.Protocol == transparent.RouteProtocol {
-				fmt.Fprintf(c.stdout, "  %s\n", ruleText(r))
-			}
-		}
+	if c.json {
+		return exitOK, writeJSON(c.stdout, out)
 	}
-	fmt.Fprintf(c.stdout, "\nroutes (table %d):\n", table)
-	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
-		if err != nil {
-			return exitError, fmt.Errorf("list routes: %w", err)
-		}
-		for _, r := range routes {
-			dev := fmt.Sprint(r.LinkIndex)
-			if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
-				dev = l.Attrs().Name
-			}
-			fmt.Fprintf(c.stdout, "  %s dev %s proto %d\n", r.Dst, dev, r.Protocol)
-		}
-	}
+	c.showText(out, cfg)
 	return exitOK, nil
+}
+
+func (c *command) showText(s showJSON, cfg transparent.Config) {
+	w := c.stdout
+	if d := s.Device; d == nil {
+		fmt.Fprintf(w, "interface: %s is not up\n", s.Interface)
+	} else {
+		fmt.Fprintf(w, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", d.Name, d.Type, d.PublicKey, d.ListenPort)
+		if d.FwMark != 0 {
+			fmt.Fprintf(w, "  fwmark: %#x\n", d.FwMark)
+		}
+		for _, p := range d.Peers {
+			fmt.Fprintf(w, "\npeer: %s\n", p.PublicKey)
+			if p.Endpoint != "" {
+				fmt.Fprintf(w, "  endpoint: %s\n", p.Endpoint)
+			}
+			fmt.Fprintf(w, "  allowed ips: %s\n", strings.Join(p.AllowedIPs, ", "))
+			if t, err := time.Parse(time.RFC3339, p.LatestHandshake); err == nil {
+				fmt.Fprintf(w, "  latest handshake: %s ago\n", time.Since(t).Round(time.Second))
+			}
+			fmt.Fprintf(w, "  transfer: %d B received, %d B sent\n", p.ReceiveBytes, p.TransmitBytes)
+		}
+	}
+	fmt.Fprintf(w, "\nrules (priorities %d-%d, proto %d):\n", cfg.Priority, cfg.Priority+2, transparent.RouteProtocol)
+	for _, r := range s.Rules {
+		fmt.Fprintf(w, "  %s\n", r.Text)
+	}
+	fmt.Fprintf(w, "\nroutes (table %d):\n", cfg.Table)
+	for _, r := range s.Routes {
+		fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
+	}
+}
+
+// deviceOf is the device's public part; nil when it is not up.
+func deviceOf(dev *wgtypes.Device) *deviceJSON {
+	if dev == nil {
+		return nil
+	}
+	d := &deviceJSON{Name: dev.Name, Type: dev.Type.String(), PublicKey: dev.PublicKey.String(), ListenPort: dev.ListenPort, FwMark: dev.FirewallMark, Peers: []peerJSON{}}
+	for _, p := range dev.Peers {
+		pj := peerJSON{PublicKey: p.PublicKey.String(), AllowedIPs: []string{}, Keepalive: int(p.PersistentKeepaliveInterval / time.Second),
+			ReceiveBytes: p.ReceiveBytes, TransmitBytes: p.TransmitBytes}
+		if p.Endpoint != nil {
+			pj.Endpoint = p.Endpoint.String()
+		}
+		for _, a := range p.AllowedIPs {
+			pj.AllowedIPs = append(pj.AllowedIPs, a.String())
+		}
+		if !p.LastHandshakeTime.IsZero() {
+			pj.LatestHandshake = p.LastHandshakeTime.UTC().Format(time.RFC3339)
+		}
+		d.Peers = append(d.Peers, pj)
+	}
+	return d
+}
+
+func familyName(fam int) string {
+	if fam == unix.AF_INET6 {
+		return "inet6"
+	}
+	return "inet"
 }
 
 // ruleText renders a rule in the words of `ip rule`.
