@@ -14,7 +14,8 @@ import (
 // stepHandler prints the library's log the way wg-quick prints its
 // commands: each change as "[#] add rule 456 to 203.0.113.2/32 lookup
 // 123" on stderr; warnings and errors with the program's name; the
-// embedded device's debug messages only with -v.
+// embedded device's own messages (debug, and errors, which it logs with
+// the attribute "name") only with -v.
 type stepHandler struct {
 	mu      sync.Mutex
 	w       io.Writer
@@ -27,6 +28,9 @@ func (h *stepHandler) Enabled(_ context.Context, l slog.Level) bool {
 }
 
 func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
+	if !h.verbose && r.Level >= slog.LevelError && hasAttr(r, "name") {
+		return nil // the embedded device's own error messages (such as its complaints while it closes): -v shows them
+	}
 	var b strings.Builder
 	switch {
 	case r.Level >= slog.LevelWarn:
@@ -38,7 +42,7 @@ func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	b.WriteString(r.Message)
 	add := func(a slog.Attr) bool {
-		if a.Key != "name" { // the interface, which the message names already
+		if a.Key != "name" && a.Key != "tunnel" { // the interface, which the message names already
 			fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		}
 		return true
@@ -51,6 +55,15 @@ func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
 	defer h.mu.Unlock()
 	_, err := fmt.Fprintln(h.w, quoteControl(b.String()))
 	return err
+}
+
+func hasAttr(r slog.Record, key string) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		found = a.Key == key
+		return !found
+	})
+	return found
 }
 
 func (h *stepHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
