@@ -88,7 +88,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 		}
 		for _, text := range errorTexts(err) {
 			for _, s := range []string{secret, odd, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEE="} {
-				if strings.Contains(text, s) {
+				if strings.Contains(text, s[:20]) { // any good part of it
 					t.Errorf("%s: a secret shows in %q", name, text)
 				}
 			}
@@ -98,7 +98,7 @@ func TestSecretsNeverInMessages(t *testing.T) {
 	// the peer's public key stays.
 	f := mustParse(t, []byte(interfaceA+"PostUp = wg set %i peer "+articlePubB+" preshared-key <(echo "+secret+")\n"+peerPSK))
 	notes := strings.Join(f.Notes, "\n")
-	if strings.Contains(notes, secret) || !strings.Contains(notes, articlePubB) || !strings.Contains(notes, "(hidden)") {
+	if strings.Contains(notes, secret[:20]) || !strings.Contains(notes, articlePubB) || !strings.Contains(notes, "(hidden)") {
 		t.Errorf("notes:\n%s\nwant the public key, not the preshared key", notes)
 	}
 }

@@ -127,6 +127,10 @@ func (p *parser) entry(n int, text string) {
 		p.fail(n, text, "not a Key = value line", "write Key = value, or comment the line out with #", nil)
 		return
 	}
+	if strings.ContainsAny(k, " \t") { // "PrivateKey KEY=": the '=' is the key's padding
+		p.fail(n, k, "not a Key = value line (a key has no spaces)", "write Key = value, or comment the line out with #", nil)
+		return
+	}
 	keys, other := interfaceKeys, peerKeys
 	switch p.section {
 	case "Interface":

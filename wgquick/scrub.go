@@ -22,8 +22,10 @@ const hidden = "(hidden)"
 // is 44 characters) and would hide ordinary words.
 const minSecretLen = 8
 
-// keyShaped matches the base64 text of a 32-byte WireGuard key.
-var keyShaped = regexp.MustCompile(`[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=`)
+// keyShaped matches the base64 text of a 32-byte WireGuard key, with or
+// without its final '=': a line such as "PrivateKey KEY=" splits at that
+// '=', and the key's text, less the '=', becomes the line's key.
+var keyShaped = regexp.MustCompile(`[A-Za-z0-9+/]{42}[AEIMQUYcgkosw048]=?`)
 
 // clean escapes control characters, other unprintable runes and invalid
 // UTF-8 in s as strconv.Quote does (without the quotes); text without
@@ -53,8 +55,12 @@ func secretKeys(data string) []string {
 			}
 			v := strings.TrimSpace(line[len(k):])
 			v = strings.TrimSpace(strings.TrimLeft(v, "=:"))
-			if len(v) >= minSecretLen {
-				out = append(out, v)
+			// Without its base64 padding too: "PrivateKey KEY=" splits at
+			// the padding.
+			for _, x := range []string{v, strings.TrimRight(v, "=")} {
+				if len(x) >= minSecretLen {
+					out = append(out, x)
+				}
 			}
 		}
 	}
@@ -73,7 +79,7 @@ func (s *scrubber) text(t string) string {
 		t = strings.ReplaceAll(t, sec, hidden)
 	}
 	t = keyShaped.ReplaceAllStringFunc(t, func(k string) string {
-		if s.public[k] {
+		if s.public[strings.TrimSuffix(k, "=")+"="] {
 			return k
 		}
 		return hidden

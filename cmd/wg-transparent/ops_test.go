@@ -170,7 +170,7 @@ func TestHostileFiles(t *testing.T) {
 		if got != exitError || !strings.Contains(out.String(), tc.want) {
 			t.Errorf("render %s: exit %d\n%s\nwant exit 2 with %q", tc.file, got, out.String(), tc.want)
 		}
-		if strings.Contains(out.String(), secret) || strings.Contains(out.String(), "\x1b") {
+		if strings.Contains(out.String(), secret[:20]) || strings.Contains(out.String(), "\x1b") {
 			t.Errorf("render %s shows a key or a control character:\n%q", tc.file, out.String())
 		}
 	}
