@@ -42,7 +42,7 @@ func (c *command) defaultMTU(f *wgquick.File) error {
 			return err
 		}
 		defer h.Close()
-		mtu = underlayMTU(h, endpoints)
+		mtu = underlayMTU(h, f.Config.Name, endpoints)
 		return nil
 	})
 	if err != nil {
@@ -56,16 +56,17 @@ func (c *command) defaultMTU(f *wgquick.File) error {
 }
 
 // underlayMTU is the largest MTU toward endpoints, else the default
-// route's; 0 when unknown.
-func underlayMTU(h *netlink.Handle, endpoints []netip.Addr) int {
+// route's; 0 when unknown. Routes through the tunnel's own device (self)
+// do not count: a repeated up would shrink the MTU each time.
+func underlayMTU(h *netlink.Handle, self string, endpoints []netip.Addr) int {
 	best := 0
 	for _, ep := range endpoints {
-		if r, ok := mainRoute(h, ep); ok {
+		if r, ok := mainRoute(h, ep, self); ok {
 			best = max(best, routeMTU(h, r))
 		}
 	}
 	if best == 0 { // wg-quick reads the first line of `ip route show default`: IPv4's
-		if r, ok := mainRoute(h, netip.IPv4Unspecified()); ok && (r.Dst == nil || r.Dst.IP.IsUnspecified()) {
+		if r, ok := mainRoute(h, netip.IPv4Unspecified(), self); ok && (r.Dst == nil || r.Dst.IP.IsUnspecified()) {
 			if ones, _ := maskOf(r); ones == 0 {
 				best = routeMTU(h, r)
 			}
@@ -82,8 +83,9 @@ func maskOf(r netlink.Route) (int, int) {
 	return r.Dst.Mask.Size()
 }
 
-// mainRoute is the main table's most specific unicast route to a.
-func mainRoute(h *netlink.Handle, a netip.Addr) (netlink.Route, bool) {
+// mainRoute is the main table's most specific unicast route to a, not
+// through the device named self.
+func mainRoute(h *netlink.Handle, a netip.Addr, self string) (netlink.Route, bool) {
 	family := unix.AF_INET
 	if a.Is6() {
 		family = unix.AF_INET6
@@ -106,11 +108,17 @@ func mainRoute(h *netlink.Handle, a netip.Addr) (netlink.Route, bool) {
 			}
 			bits = p.Bits()
 		}
-		if bits > bestBits {
+		if bits > bestBits && !via(h, r, self) {
 			best, bestBits = r, bits
 		}
 	}
 	return best, bestBits >= 0
+}
+
+// via reports whether the route goes through the device named self.
+func via(h *netlink.Handle, r netlink.Route, self string) bool {
+	l, err := h.LinkByIndex(r.LinkIndex)
+	return err == nil && l.Attrs().Name == self
 }
 
 // routeMTU is the route's mtu attribute, else its device's MTU.

@@ -67,6 +67,12 @@ func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *
 	}
 	done := tun.DeviceDone()
 	if done == nil {
+		select {
+		case s := <-sig: // during up: the operator wants it down again
+			fmt.Fprintf(c.stderr, "[#] %s during up: bringing %s down\n", s, name)
+			return c.down(ctx, tun, f)
+		default:
+		}
 		fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); `%s down %s` removes it\n", name, tun.Backend(), program, c.file)
 		return exitOK, nil
 	}
