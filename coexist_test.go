@@ -254,7 +254,7 @@ func TestOverlapRefused(t *testing.T) {
 			if gone {
 				first.Close()
 			}
-			before := fullDump(t, w.A)
+			before := settledFullDump(t, w.A)
 			for _, tc := range []struct {
 				name   string
 				change func(*transparent.Config)
@@ -301,10 +301,20 @@ func TestOverlapRefused(t *testing.T) {
 	}
 }
 
-// expectSameFull compares fullDump with before.
+// settledFullDump is fullDump once no address is tentative.
+func settledFullDump(t *testing.T, ns *testns.NS) string {
+	t.Helper()
+	if _, err := testns.DumpSettled(ns); err != nil {
+		t.Fatal(err)
+	}
+	return fullDump(t, ns)
+}
+
+// expectSameFull compares fullDump with before, giving the kernel a
+// moment to settle.
 func expectSameFull(t *testing.T, ns *testns.NS, before, what string) {
 	t.Helper()
-	if diff := testns.Diff(before, fullDump(t, ns)); diff != "" {
+	if diff := settledDiff(before, func() string { return fullDump(t, ns) }); diff != "" {
 		t.Errorf("%s: namespace changed:\n%s", what, diff)
 	}
 }
@@ -318,7 +328,7 @@ func TestLongLivedTunnelFollowsRecord(t *testing.T) {
 	requireIPTables(t)
 	w := newArticle(t)
 	ctx := context.Background()
-	before := fullDump(t, w.A)
+	before := settledFullDump(t, w.A)
 	c := w.coexistConfig(t, 0)
 	long := newTunnel(t, c, w.A)
 	if err := long.Up(ctx); err != nil {
@@ -365,7 +375,9 @@ func TestRacingConfigs(t *testing.T) {
 			// Pauses between the operations let the other Tunnel's
 			// take the lock in between.
 			pauses := []time.Duration{time.Duration(rng.IntN(30)) * time.Millisecond, time.Duration(rng.IntN(30)) * time.Millisecond, 0}
-			wg.Go(func() {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				for _, pause := range pauses {
 					if ops[k] == "up" {
 						errs[k] = errors.Join(errs[k], tun.Up(ctx))
@@ -374,7 +386,7 @@ func TestRacingConfigs(t *testing.T) {
 					}
 					time.Sleep(pause)
 				}
-			})
+			}()
 		}
 		wg.Wait()
 		for k, err := range errs {
@@ -417,7 +429,8 @@ func TestWatchLoopsSettle(t *testing.T) {
 		c = withSNAT(c, transparent.SNATOff) // Watch sees netlink changes only
 		cfgs = append(cfgs, c)
 		tun := newTunnel(t, c, w.A)
-		wg.Go(func() { tun.Watch(ctx) })
+		wg.Add(1)
+		go func() { defer wg.Done(); tun.Watch(ctx) }()
 	}
 	for _, c := range cfgs {
 		waitClean(t, w.A, c)

@@ -2,11 +2,9 @@ package transparent
 
 import (
 	"net/netip"
-	"slices"
 	"strconv"
 	"time"
 
-	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -282,24 +280,4 @@ func (p Peer) exceptionEndpoint() netip.AddrPort {
 		return p.Endpoint
 	}
 	return p.ExpectedEndpoint
-}
-
-// families returns the IP families (unix.AF_INET, unix.AF_INET6) that
-// the peers route into the tunnel, IPv4 first.
-func (c Config) families() []int {
-	var v4, v6 bool
-	for _, p := range c.Peers {
-		for _, pr := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
-			v4 = v4 || pr.Addr().Is4()
-			v6 = v6 || pr.Addr().Is6()
-		}
-	}
-	var out []int
-	if v4 {
-		out = append(out, unix.AF_INET)
-	}
-	if v6 {
-		out = append(out, unix.AF_INET6)
-	}
-	return out
 }

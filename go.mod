@@ -1,6 +1,6 @@
 module github.com/wgtransparent/transparent
 
-go 1.26
+go 1.24.0
 
 require (
 	github.com/coreos/go-iptables v0.8.0

@@ -322,7 +322,12 @@ func (c Config) usesIPv6() bool {
 	return false
 }
 
-func familyName(a netip.Addr) string { return familyString(family(a)) }
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "IPv4"
+	}
+	return "IPv6"
+}
 
 // validateSNAT checks what the SNAT rules need: prefixes to translate, at
 // most one public address per family, and for SNATInbound the peer's

@@ -14,7 +14,7 @@
 #
 # Installs what is missing (iperf3, wireguard-tools for wg, jq; one
 # apt-get update), builds wireguard-go at the version go.mod uses and
-# examples/wg-transparent, and writes to $TPUT_OUT (bench/results/throughput):
+# cmd/wg-transparent, and writes to $TPUT_OUT (bench/results/throughput):
 # raw.csv (one row per run), summary.csv, summary.md, top.txt (a `top`
 # snapshot in the middle of every run) and machine.txt.
 #
@@ -258,7 +258,7 @@ wggo=$(cd "$src" && go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)
 
 # The same wireguard-go as the library embeds, built by the same Go.
 GOBIN=$bin go install "golang.zx2c4.com/wireguard@$wggo"
-(cd "$src" && go build -o "$bin/wg-transparent" ./examples/wg-transparent)
+(cd "$src" && go build -o "$bin/wg-transparent" ./cmd/wg-transparent)
 for b in wireguard wg-transparent; do
 	echo "$b binary: $(go version -m "$bin/$b" | awk '$1 ~ /^(mod|dep)$/ && $2 == "golang.zx2c4.com/wireguard" {print $2 "@" $3; exit}')" >>"$out/machine.txt"
 done

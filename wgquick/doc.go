@@ -13,6 +13,15 @@
 // result with [transparent.Config.Validate], and reports every problem with
 // the file name, the line, the key, and the fix ([ParseError]).
 //
+// [ReadFile] reads a file from disk safely: it refuses anything but a
+// regular file, and files over [MaxFileSize]. Errors and notes never show a
+// private or preshared key, however malformed the line, and escape the
+// file's control characters. An Endpoint host name is resolved by Parse and
+// kept ([File.EndpointNames]); [File.Resolve] looks it up again.
+//
+// The package builds on every platform Go supports (the tunnel itself
+// needs Linux), so that tools can read and write these files anywhere.
+//
 // [Render] writes a File back as a plain wg-quick file in the article's
 // style, with the library's work spelled out as wg-quick directives and
 // hooks, for hosts that must stay on wg-quick. [RenderNative] writes it

@@ -25,13 +25,13 @@ type ParseError struct {
 // Error formats the problem as "name:line: key: problem; fix".
 func (e *ParseError) Error() string {
 	var b strings.Builder
-	b.WriteString(e.File)
+	b.WriteString(clean(e.File))
 	if e.Line > 0 {
 		fmt.Fprintf(&b, ":%d", e.Line)
 	}
-	fmt.Fprintf(&b, ": %s: %s", e.Key, e.Problem)
+	fmt.Fprintf(&b, ": %s: %s", clean(e.Key), clean(e.Problem))
 	if e.Fix != "" {
-		b.WriteString("; " + e.Fix)
+		b.WriteString("; " + clean(e.Fix))
 	}
 	return b.String()
 }

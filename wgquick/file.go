@@ -20,8 +20,16 @@ type File struct {
 	// has none), so that it is explicit.
 	Config transparent.Config
 
+	// EndpointNames holds, for each peer of Config.Peers by index, the
+	// host name of its Endpoint as the file writes it ("vpn.example.com"),
+	// or "" for an Endpoint given as an address; nil when no Endpoint uses
+	// a name. Parse resolves each name (Config.Peers[i].Endpoint holds the
+	// address), Render and RenderNative write the name back, and Resolve
+	// looks the names up again, as wg-quick's reresolve-dns.sh does.
+	EndpointNames []string
+
 	// DNS is [Interface] DNS, kept: wg-quick runs resolvconf with it, the
-	// library does not.
+	// library does not (the wg-transparent command does, like wg-quick).
 	DNS []string
 
 	// SaveConfig is [Interface] SaveConfig, kept: wg-quick saves the
@@ -42,6 +50,9 @@ type File struct {
 // ("wg0.conf") and, without its directory and ".conf", as the interface
 // name, as wg-quick does.
 //
+// Errors and notes never show a PrivateKey or PresharedKey value, however
+// malformed the line, and show the file's control characters escaped.
+//
 // Parse reports every problem of the file at once, joined with
 // errors.Join, each a *ParseError. Syntax problems come first; only a file
 // without them is checked as a tunnel, with transparent.Config.Validate,
@@ -55,8 +66,17 @@ func Parse(name string, data []byte) (*File, error) {
 	if len(p.errs) == 0 {
 		p.validate()
 	}
+	p.scrub(string(data))
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
+	}
+	for i, d := range p.peers {
+		if d.host != "" {
+			if p.f.EndpointNames == nil {
+				p.f.EndpointNames = make([]string, len(p.peers))
+			}
+			p.f.EndpointNames[i] = d.host
+		}
 	}
 	slices.SortStableFunc(p.notes, func(a, b note) int { return cmp.Compare(a.line, b.line) })
 	for _, n := range p.notes {

@@ -252,10 +252,11 @@ func (p *parser) setEndpoint(line int, key, value string) {
 		p.fail(line, key, err.Error(), "write address:port, such as 203.0.113.2:51822, [2001:db8::2]:51822 or app.example.com:51822", err)
 		return
 	}
-	if host != "" {
-		p.note(line, "%s line %d: %s resolved to %s, once, now", key, line, host, ep.Addr())
-	}
 	i, f := p.peer()
+	if host != "" {
+		p.note(line, "%s line %d: %s resolved to %s; the name is kept (render and import write it, up resolves it again)", key, line, host, ep.Addr())
+		p.peers[i].host = host
+	}
 	p.cfg.Peers[i].Endpoint = ep
 	p.at[f+".Endpoint"] = source{line, key}
 }

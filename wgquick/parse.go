@@ -28,6 +28,7 @@ type peerDraft struct {
 	section     int      // line of its [Peer]
 	allowed     []source // parallel to AllowedIPs
 	transparent []source // parallel to Transparent
+	host        string   // the Endpoint's host name, if it has one
 }
 
 // parser reads one file into a File.
@@ -124,6 +125,10 @@ func (p *parser) entry(n int, text string) {
 	k, value = strings.TrimSpace(k), strings.TrimSpace(value)
 	if !ok || k == "" {
 		p.fail(n, text, "not a Key = value line", "write Key = value, or comment the line out with #", nil)
+		return
+	}
+	if strings.ContainsAny(k, " \t") { // "PrivateKey KEY=": the '=' is the key's padding
+		p.fail(n, k, "not a Key = value line (a key has no spaces)", "write Key = value, or comment the line out with #", nil)
 		return
 	}
 	keys, other := interfaceKeys, peerKeys

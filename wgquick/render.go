@@ -19,7 +19,8 @@ import (
 // peer rules (PeerRoute rule) or routes (PeerRoute main) and the SNAT
 // rules; then f's own hooks, DNS and SaveConfig; then each [Peer] with
 // PublicKey, PresharedKey, Endpoint, AllowedIPs (the tunnel's, then the
-// Transparent prefixes) and PersistentKeepalive. What plain wg-quick cannot
+// Transparent prefixes) and PersistentKeepalive. An Endpoint with a host name (EndpointNames) is
+// written with the name. What plain wg-quick cannot
 // express (see Unrenderable) is written as a comment.
 func Render(f *File) []byte {
 	c := withDefaults(f.Config)
@@ -40,8 +41,8 @@ func Render(f *File) []byte {
 	for _, gap := range Unrenderable(f) {
 		w.line("# not expressible in plain wg-quick: " + gap)
 	}
-	for _, peer := range c.Peers {
-		w.peer(peer, append(slices.Clip(peer.AllowedIPs), peer.Transparent...))
+	for i, peer := range c.Peers {
+		w.peer(peer, f.endpoint(i), append(slices.Clip(peer.AllowedIPs), peer.Transparent...))
 		w.keepalive(peer)
 	}
 	return w.Bytes()
@@ -78,8 +79,8 @@ func RenderNative(f *File) []byte {
 		w.kv("PublicAddress", strings.Join(s, ", "))
 	}
 	w.kept(f)
-	for _, peer := range c.Peers {
-		w.peer(peer, peer.AllowedIPs)
+	for i, peer := range c.Peers {
+		w.peer(peer, f.endpoint(i), peer.AllowedIPs)
 		if peer.ExpectedEndpoint.IsValid() {
 			w.kv("ExpectedEndpoint", peer.ExpectedEndpoint.String())
 		}
@@ -272,16 +273,17 @@ func (w *writer) kept(f *File) {
 	}
 }
 
-// peer starts a [Peer] section with its keys up to AllowedIPs.
-func (w *writer) peer(peer transparent.Peer, allowed []netip.Prefix) {
+// peer starts a [Peer] section with its keys up to AllowedIPs; endpoint
+// is the Endpoint as written.
+func (w *writer) peer(peer transparent.Peer, endpoint string, allowed []netip.Prefix) {
 	w.line("")
 	w.line("[Peer]")
 	w.kv("PublicKey", peer.PublicKey.String())
 	if peer.PresharedKey != (wgtypes.Key{}) {
 		w.kv("PresharedKey", peer.PresharedKey.String())
 	}
-	if peer.Endpoint.IsValid() {
-		w.kv("Endpoint", peer.Endpoint.String())
+	if endpoint != "" {
+		w.kv("Endpoint", endpoint)
 	}
 	if len(allowed) > 0 {
 		w.kv("AllowedIPs", prefixList(allowed))

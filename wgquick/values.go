@@ -124,7 +124,7 @@ func parseKeepalive(s string) (time.Duration, error) {
 
 // parseEndpoint reads an Endpoint: 1.2.3.4:51820, [2001:db8::1]:51820 or
 // host:port. A host name is resolved now, to its first address; resolved
-// is then that name.
+// is then that name, which the File keeps.
 func parseEndpoint(s string) (ep netip.AddrPort, resolved string, err error) {
 	host, portText, err := net.SplitHostPort(s)
 	if err != nil {
@@ -140,16 +140,11 @@ func parseEndpoint(s string) (ep netip.AddrPort, resolved string, err error) {
 	if strings.Contains(host, ":") || !validHostName(host) {
 		return ep, "", fmt.Errorf("%q is neither an IP address nor a host name", host)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), resolveTimeout)
-	defer cancel()
-	addrs, err := lookupNetIP(ctx, "ip", host)
+	a, err := resolveHost(context.Background(), host)
 	if err != nil {
-		return ep, "", fmt.Errorf("cannot resolve %q: %w", host, err)
+		return ep, "", err
 	}
-	if len(addrs) == 0 {
-		return ep, "", fmt.Errorf("%q has no address", host)
-	}
-	return netip.AddrPortFrom(addrs[0].Unmap(), uint16(port)), host, nil
+	return netip.AddrPortFrom(a, uint16(port)), host, nil
 }
 
 // validHostName reports whether s looks like a DNS name: letters, digits,

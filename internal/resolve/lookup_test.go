@@ -185,7 +185,9 @@ func TestLookupMany(t *testing.T) {
 	work := make(chan string)
 	var wg sync.WaitGroup
 	for range 8 {
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			for name := range work {
 				a, err := r.Lookup(context.Background(), name)
 				if err != nil {
@@ -195,7 +197,7 @@ func TestLookupMany(t *testing.T) {
 				got[name] = a
 				mu.Unlock()
 			}
-		})
+		}()
 	}
 	for name := range want {
 		work <- name

@@ -80,8 +80,10 @@ func DNS(t TB, n *NS, addr netip.Addr) *DNSServer {
 		t.Fatalf("listen for DNS on %s in %s: %v", s.addr, n.Name, err)
 	}
 	var wg sync.WaitGroup
-	wg.Go(func() { s.serveUDP(pc) })
-	wg.Go(func() { s.serveTCP(ln, &wg) })
+	wg.Add(1)
+	go func() { defer wg.Done(); s.serveUDP(pc) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); s.serveTCP(ln, &wg) }()
 	t.Cleanup(func() {
 		pc.Close()
 		ln.Close()
@@ -213,7 +215,9 @@ func (s *DNSServer) serveTCP(ln net.Listener, wg *sync.WaitGroup) {
 			c.Close()
 			return
 		}
-		wg.Go(func() {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
 			defer func() {
 				s.mu.Lock()
 				delete(s.conns, c)
@@ -221,7 +225,7 @@ func (s *DNSServer) serveTCP(ln net.Listener, wg *sync.WaitGroup) {
 				c.Close()
 			}()
 			s.serveConn(c)
-		})
+		}()
 	}
 }
 

@@ -150,7 +150,7 @@ func TestCommandErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{nil, "want a command and a FILE"},
+		{nil, "want a command and a CONFIG_FILE or INTERFACE"},
 		{[]string{"fly", bad}, `unknown command "fly"`},
 		{[]string{"up", bad, "--backend", "magic"}, "use auto, kernel or userspace"},
 		{[]string{"check", filepath.Join(dir, "missing.conf")}, "no such file"},

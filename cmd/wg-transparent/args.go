@@ -1,0 +1,120 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"regexp"
+	"runtime/debug"
+	"strings"
+
+	"github.com/wgtransparent/transparent"
+)
+
+var (
+	errHelp    = errors.New("help")
+	errVersion = errors.New("version")
+)
+
+// interfaceName is what wg-quick accepts as an interface name instead of
+// a file: 1 to 15 of these characters.
+var interfaceName = regexp.MustCompile(`^[a-zA-Z0-9_=+.-]{1,15}$`)
+
+// parseArgs takes the verb, the file and the flags, in any order after
+// the verb.
+func parseArgs(args []string) (*command, error) {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	netns := fs.String("netns", "", "")
+	backend := fs.String("backend", "auto", "")
+	jsonOut := fs.Bool("json", false, "")
+	verbose := fs.Bool("v", false, "")
+	showVersion := fs.Bool("version", false, "")
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, errHelp
+			}
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if *showVersion {
+		return nil, errVersion
+	}
+	if len(pos) == 1 && pos[0] == "help" {
+		return nil, errHelp
+	}
+	if len(pos) != 2 {
+		return nil, errors.New("want a command and a CONFIG_FILE or INTERFACE")
+	}
+	c := &command{verb: pos[0], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose}
+	switch *backend {
+	case "auto":
+		c.backend = transparent.BackendAuto
+	case "kernel":
+		c.backend = transparent.BackendKernel
+	case "userspace":
+		c.backend = transparent.BackendUserspace
+	default:
+		return nil, fmt.Errorf("--backend %q: use auto, kernel or userspace", *backend)
+	}
+	switch c.verb {
+	case "up", "down", "run", "plan", "check", "show", "render", "import":
+	default:
+		return nil, fmt.Errorf("unknown command %q", c.verb)
+	}
+	if c.json && c.verb != "plan" && c.verb != "check" && c.verb != "show" {
+		return nil, fmt.Errorf("--json: only plan, check and show print JSON, not %s", c.verb)
+	}
+	return c, nil
+}
+
+// configPath is the file that arg names: arg itself when it has a '/' or
+// ends in ".conf", else configDir/arg.conf, as wg-quick reads an
+// interface name.
+func configPath(arg string) string {
+	if strings.Contains(arg, "/") || strings.HasSuffix(arg, ".conf") || !interfaceName.MatchString(arg) {
+		return arg
+	}
+	return filepath.Join(configDir, arg+".conf")
+}
+
+// version is the module version the binary was built from (`go install
+// …@v1.2.3` gives v1.2.3; a build from a checkout gives "(devel)" and,
+// when known, the commit), and the Go version.
+func version() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return program + " (unknown version)"
+	}
+	v := info.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	var rev, modified string
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				modified = "+dirty"
+			}
+		}
+	}
+	if rev != "" && strings.HasPrefix(v, "(devel)") {
+		if len(rev) > 12 {
+			rev = rev[:12]
+		}
+		v += " " + rev + modified
+	}
+	return fmt.Sprintf("%s %s (%s)", program, v, info.GoVersion)
+}

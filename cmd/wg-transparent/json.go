@@ -1,0 +1,88 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+
+	"github.com/wgtransparent/transparent"
+)
+
+// The --json output. The field names are part of the command's interface
+// (documented in the package doc and the README); add fields, never
+// rename them.
+
+// changeJSON is one line of a plan.
+type changeJSON struct {
+	Op      string `json:"op"`      // "keep", "add", "replace" or "remove"
+	Step    string `json:"step"`    // as in logs: "add rule 456 to 203.0.113.2/32 lookup 123"
+	Command string `json:"command"` // the equivalent ip, wg, nft or iptables command
+}
+
+// planJSON is `plan --json`.
+type planJSON struct {
+	Interface string       `json:"interface"`
+	Changes   []changeJSON `json:"changes"` // every object, "keep" included
+	Pending   int          `json:"pending"` // changes that are not "keep"
+}
+
+// checkJSON is `check --json`.
+type checkJSON struct {
+	Interface string       `json:"interface"`
+	InSync    bool         `json:"in_sync"`
+	Changes   []changeJSON `json:"changes"` // what up would change; empty when in sync
+}
+
+// showJSON is `show --json`.
+type showJSON struct {
+	Interface string      `json:"interface"`
+	Up        bool        `json:"up"`     // the device exists
+	Device    *deviceJSON `json:"device"` // null when not up
+	Rules     []ruleJSON  `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
+	Routes    []routeJSON `json:"routes"` // the routes of the tunnel's table
+}
+
+type deviceJSON struct {
+	Name       string     `json:"name"`
+	Type       string     `json:"type"` // "Linux kernel" or "userspace"
+	PublicKey  string     `json:"public_key"`
+	ListenPort int        `json:"listen_port"`
+	FwMark     int        `json:"fwmark"`
+	Peers      []peerJSON `json:"peers"`
+}
+
+type peerJSON struct {
+	PublicKey       string   `json:"public_key"`
+	Endpoint        string   `json:"endpoint"`         // "" when none
+	AllowedIPs      []string `json:"allowed_ips"`      // the device's, Transparent prefixes included
+	LatestHandshake string   `json:"latest_handshake"` // RFC 3339, "" when never
+	Keepalive       int      `json:"persistent_keepalive_seconds"`
+	ReceiveBytes    int64    `json:"receive_bytes"`
+	TransmitBytes   int64    `json:"transmit_bytes"`
+}
+
+type ruleJSON struct {
+	Priority int    `json:"priority"`
+	Family   string `json:"family"` // "inet" or "inet6"
+	Text     string `json:"text"`   // in the words of `ip rule`
+}
+
+type routeJSON struct {
+	Destination string `json:"destination"`
+	Device      string `json:"device"`
+	Table       int    `json:"table"`
+	Protocol    int    `json:"protocol"`
+}
+
+func changesJSON(list []transparent.Change) []changeJSON {
+	out := make([]changeJSON, 0, len(list))
+	for _, ch := range list {
+		out = append(out, changeJSON{Op: string(ch.Op), Step: ch.Step, Command: ch.Command})
+	}
+	return out
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

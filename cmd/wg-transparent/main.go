@@ -1,0 +1,227 @@
+// Command wg-transparent brings up and down a WireGuard transparent
+// tunnel described by a wg-quick file, with the library instead of
+// hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
+//
+//	wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent --version | --help
+//
+// Install it with
+//
+//	go install github.com/wgtransparent/transparent/cmd/wg-transparent@latest
+//
+// CONFIG_FILE is a wg-quick file whose name is the interface name followed
+// by ".conf"; a bare INTERFACE (no '/', no ".conf") means
+// /etc/wireguard/INTERFACE.conf, as with wg-quick. The file may use the
+// library's own keys (Priority, PeerRoute, Exception, SNAT,
+// PublicAddress; Transparent and ExpectedEndpoint in [Peer]) or the
+// article's style, whose ip rule/ip route/iptables hooks are recognized.
+// Like wg-quick, it warns when the file is world accessible.
+//
+//	up      make the tunnel match the file, running PreUp before and
+//	        PostUp after (with bash, %i replaced by the interface, as
+//	        wg-quick does). A failing PreUp or PostUp undoes everything up
+//	        made. With an embedded WireGuard device (no kernel WireGuard)
+//	        up stays in the foreground, since it runs the device, until
+//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down; with
+//	        kernel WireGuard it returns.
+//	down    remove what up made, running PreDown and PostDown; a failing
+//	        hook is reported and down goes on (exit status 2 at the end).
+//	run     up, then stay in the foreground with either backend: repair
+//	        drift as it happens (the library's Watch), look up Endpoint
+//	        host names again when a peer's handshake is older than 135
+//	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
+//	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
+//	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
+//	        unit wg-transparent@.service.
+//	plan    print what up would do to each object (keep, add, replace,
+//	        remove) with the equivalent ip/wg/nft/iptables command; change
+//	        nothing.
+//	check   exit 0 when the system matches the file, 1 (printing the
+//	        differences) when it has drifted.
+//	show    print the live tunnel: device, peers, rules and routes.
+//	render  print the file as a plain wg-quick file whose hooks do what the
+//	        library does, for hosts that must stay on wg-quick.
+//	import  print the file with the library's own keys instead of hooks.
+//
+// up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
+// render and import do not. Endpoint host names are kept by render and
+// import and resolved by up and run. A file without MTU gets wg-quick's:
+// the MTU of the route toward the peers' endpoints (the largest), else of
+// the default route, minus 80; 1420 when none is known. DNS is applied
+// with resolvconf when it is installed, as wg-quick does (and removed on
+// down); otherwise it is reported and not applied.
+//
+// With --json, plan, check and show print one JSON object (see json.go
+// for every field):
+//
+//	plan   {"interface", "changes": [{"op", "step", "command"}], "pending"}
+//	check  {"interface", "in_sync", "changes": [{"op", "step", "command"}]}
+//	show   {"interface", "up", "device": {"name", "type", "public_key",
+//	       "listen_port", "fwmark", "peers": [{"public_key", "endpoint",
+//	       "allowed_ips", "latest_handshake", "persistent_keepalive_seconds",
+//	       "receive_bytes", "transmit_bytes"}]}, "rules": [{"priority",
+//	       "family", "text"}], "routes": [{"destination", "device", "table",
+//	       "protocol"}]}
+//
+// Exit status: 0 success (check: in sync), 1 check found drift, 2 error
+// (usage, not root, a bad file, a failed operation or hook).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/wgquick"
+)
+
+const program = "wg-transparent"
+
+const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+       wg-transparent --version | --help
+
+  CONFIG_FILE is a configuration file, whose filename is the interface name
+  followed by ` + "`.conf'" + `. Otherwise, INTERFACE is an interface name, with
+  configuration found at /etc/wireguard/INTERFACE.conf. It is a wg-quick(8)
+  file, with the transparent tunnel's own keys or the article's hooks.
+
+  up      make the tunnel match the file (runs PreUp/PostUp; stays in the
+          foreground with an embedded WireGuard device)
+  down    remove what up made (runs PreDown/PostDown)
+  run     up, then stay in the foreground: repair drift, re-resolve Endpoint
+          names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
+  plan    print what up would change
+  check   exit 0 in sync, 1 on drift
+  show    print the live tunnel
+  render  print the file as a plain wg-quick file
+  import  print the file with the library's keys
+
+  Options:
+  --netns NAME       a network namespace: a name under /run/netns, or a path
+  --backend KIND     WireGuard implementation: auto (default), kernel, userspace
+  --json             plan, check and show print JSON
+  -v                 log the embedded device's messages
+
+  Exit status: 0 success, 1 drift (check), 2 error.
+  See the README of github.com/wgtransparent/transparent for more.`
+
+// Exit statuses.
+const (
+	exitOK    = 0
+	exitDrift = 1
+	exitError = 2
+)
+
+// configDir is where a bare interface name's file lives, as for wg-quick.
+// Tests change it.
+var configDir = "/etc/wireguard"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one invocation: what to do, to which file, where.
+type command struct {
+	verb    string
+	file    string // the path of the file
+	netns   string // a name under /run/netns, or a path
+	backend transparent.Backend
+	json    bool
+	verbose bool
+	stdout  io.Writer
+	stderr  io.Writer
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	c, err := parseArgs(args)
+	switch {
+	case errors.Is(err, errHelp):
+		fmt.Fprintln(stdout, usage)
+		return exitOK
+	case errors.Is(err, errVersion):
+		fmt.Fprintln(stdout, version())
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "%s: %v\n\n%s\n", program, err, usage)
+		return exitError
+	}
+	c.stdout, c.stderr = stdout, stderr
+	status, err := c.run()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %s\n", program, err)
+	}
+	return status
+}
+
+// kernelVerbs are the verbs that read or change the kernel's networking.
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true}
+
+func (c *command) run() (int, error) {
+	if kernelVerbs[c.verb] && !privileged() {
+		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
+	}
+	f, err := c.load()
+	if err != nil {
+		return exitError, err
+	}
+	switch c.verb {
+	case "render":
+		c.stdout.Write(wgquick.Render(f))
+		return exitOK, nil
+	case "import":
+		c.notes(f)
+		c.stdout.Write(wgquick.RenderNative(f))
+		return exitOK, nil
+	}
+	if !c.json {
+		c.notes(f)
+	}
+	if err := c.defaultMTU(f); err != nil {
+		return exitError, err
+	}
+	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
+	if c.netns != "" {
+		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
+	}
+	tun, err := transparent.New(f.Config, opts...)
+	if err != nil {
+		return exitError, err
+	}
+	defer tun.Close()
+	ctx := context.Background()
+	switch c.verb {
+	case "up":
+		return c.upForeground(ctx, tun, f)
+	case "down":
+		return c.down(ctx, tun, f)
+	case "run":
+		return c.runForeground(ctx, tun, f)
+	case "plan":
+		return c.plan(ctx, tun, f)
+	case "check":
+		return c.check(ctx, tun, f)
+	case "show":
+		return c.show(tun, f)
+	}
+	return exitError, fmt.Errorf("unknown command %q", c.verb)
+}
+
+// notes prints what the file's parser noted, wg-quick-style on stderr.
+func (c *command) notes(f *wgquick.File) {
+	for _, n := range f.Notes {
+		fmt.Fprintln(c.stderr, "[note]", n)
+	}
+}
+
+func (c *command) netnsPath() string {
+	if strings.Contains(c.netns, "/") {
+		return c.netns
+	}
+	return filepath.Join("/run/netns", c.netns)
+}

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/wgquick"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// show prints the live tunnel like `wg show`, then its rules and routes;
+// with --json, the same as one object.
+func (c *command) show(tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+	cfg := f.Config.WithDefaults()
+	dev, err := tun.Device()
+	if err != nil {
+		return exitError, err
+	}
+	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev), Rules: []ruleJSON{}, Routes: []routeJSON{}}
+	err = c.inNetNS(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("open netlink: %w", err)
+		}
+		defer h.Close()
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			rules, err := h.RuleList(fam)
+			if err != nil {
+				return fmt.Errorf("list rules: %w", err)
+			}
+			for _, r := range rules {
+				if r.Priority >= cfg.Priority && r.Priority <= cfg.Priority+2 && r.Protocol == transparent.RouteProtocol {
+					out.Rules = append(out.Rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
+				}
+			}
+		}
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: cfg.Table}, netlink.RT_FILTER_TABLE)
+			if err != nil {
+				return fmt.Errorf("list routes: %w", err)
+			}
+			for _, r := range routes {
+				dev := fmt.Sprint(r.LinkIndex)
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					dev = l.Attrs().Name
+				}
+				out.Routes = append(out.Routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return exitError, err
+	}
+	if c.json {
+		return exitOK, writeJSON(c.stdout, out)
+	}
+	c.showText(out, cfg)
+	return exitOK, nil
+}
+
+func (c *command) showText(s showJSON, cfg transparent.Config) {
+	w := c.stdout
+	if d := s.Device; d == nil {
+		fmt.Fprintf(w, "interface: %s is not up\n", s.Interface)
+	} else {
+		fmt.Fprintf(w, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", d.Name, d.Type, d.PublicKey, d.ListenPort)
+		if d.FwMark != 0 {
+			fmt.Fprintf(w, "  fwmark: %#x\n", d.FwMark)
+		}
+		for _, p := range d.Peers {
+			fmt.Fprintf(w, "\npeer: %s\n", p.PublicKey)
+			if p.Endpoint != "" {
+				fmt.Fprintf(w, "  endpoint: %s\n", p.Endpoint)
+			}
+			fmt.Fprintf(w, "  allowed ips: %s\n", strings.Join(p.AllowedIPs, ", "))
+			if t, err := time.Parse(time.RFC3339, p.LatestHandshake); err == nil {
+				fmt.Fprintf(w, "  latest handshake: %s ago\n", time.Since(t).Round(time.Second))
+			}
+			fmt.Fprintf(w, "  transfer: %d B received, %d B sent\n", p.ReceiveBytes, p.TransmitBytes)
+		}
+	}
+	fmt.Fprintf(w, "\nrules (priorities %d-%d, proto %d):\n", cfg.Priority, cfg.Priority+2, transparent.RouteProtocol)
+	for _, r := range s.Rules {
+		fmt.Fprintf(w, "  %s\n", r.Text)
+	}
+	fmt.Fprintf(w, "\nroutes (table %d):\n", cfg.Table)
+	for _, r := range s.Routes {
+		fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
+	}
+}
+
+// deviceOf is the device's public part; nil when it is not up.
+func deviceOf(dev *wgtypes.Device) *deviceJSON {
+	if dev == nil {
+		return nil
+	}
+	d := &deviceJSON{Name: dev.Name, Type: dev.Type.String(), PublicKey: dev.PublicKey.String(), ListenPort: dev.ListenPort, FwMark: dev.FirewallMark, Peers: []peerJSON{}}
+	for _, p := range dev.Peers {
+		pj := peerJSON{PublicKey: p.PublicKey.String(), AllowedIPs: []string{}, Keepalive: int(p.PersistentKeepaliveInterval / time.Second),
+			ReceiveBytes: p.ReceiveBytes, TransmitBytes: p.TransmitBytes}
+		if p.Endpoint != nil {
+			pj.Endpoint = p.Endpoint.String()
+		}
+		for _, a := range p.AllowedIPs {
+			pj.AllowedIPs = append(pj.AllowedIPs, a.String())
+		}
+		if !p.LastHandshakeTime.IsZero() {
+			pj.LatestHandshake = p.LastHandshakeTime.UTC().Format(time.RFC3339)
+		}
+		d.Peers = append(d.Peers, pj)
+	}
+	return d
+}
+
+func familyName(fam int) string {
+	if fam == unix.AF_INET6 {
+		return "inet6"
+	}
+	return "inet"
+}
+
+// ruleText renders a rule in the words of `ip rule`.
+func ruleText(r netlink.Rule) string {
+	s := fmt.Sprintf("%d:", r.Priority)
+	if r.Dst != nil {
+		if p, ok := netip.AddrFromSlice(r.Dst.IP); ok {
+			ones, _ := r.Dst.Mask.Size()
+			s += " to " + netip.PrefixFrom(p.Unmap(), ones).String()
+		}
+	}
+	if r.Mark != 0 {
+		s += fmt.Sprintf(" fwmark %#x", r.Mark)
+	}
+	if r.IPProto == unix.IPPROTO_UDP {
+		s += " ipproto udp"
+	}
+	if r.Dport != nil {
+		s += fmt.Sprintf(" dport %d", r.Dport.Start)
+	}
+	table := fmt.Sprint(r.Table)
+	if r.Table == unix.RT_TABLE_MAIN {
+		table = "main"
+	}
+	return s + " lookup " + table
+}

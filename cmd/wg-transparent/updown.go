@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/wgquick"
+)
+
+// stopSignals end a foreground up or run: the tunnel goes down. SIGHUP is
+// among them, so that a closed terminal does not leave rules and a record
+// behind.
+var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// up does what wg-quick's up does, in its order: PreUp, the tunnel (the
+// library's Up), DNS, PostUp. A failing PreUp changes nothing; a failing
+// step after it undoes what this up made (DNS, then the library's Down,
+// which also removes the record), unless the tunnel was up already, which
+// up then leaves up.
+func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) error {
+	name := f.Config.Name
+	dev, _ := tun.Device()
+	existed := dev != nil
+	if err := c.hooks("PreUp", name, f.PreUp); err != nil {
+		return err
+	}
+	if err := tun.Up(ctx); err != nil {
+		return err
+	}
+	err := c.setDNS(f)
+	if err == nil {
+		err = c.hooks("PostUp", name, f.PostUp)
+	}
+	if err == nil {
+		return nil
+	}
+	if existed {
+		return fmt.Errorf("%w (%s was up before; left up)", err, name)
+	}
+	fmt.Fprintf(c.stderr, "%s: %v: bringing %s down again\n", program, err, name)
+	errs := []error{err}
+	if derr := c.unsetDNS(f); derr != nil {
+		errs = append(errs, derr)
+	}
+	if derr := tun.Down(context.WithoutCancel(ctx)); derr != nil {
+		errs = append(errs, fmt.Errorf("roll back: %w", derr))
+	}
+	return errors.Join(errs...)
+}
+
+// upForeground is the verb up: with kernel WireGuard it returns once the
+// tunnel is up; with an embedded device, which lives in this process, it
+// waits for a stop signal (or for another process's down) and then
+// brings the tunnel down.
+func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+	name := f.Config.Name
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, stopSignals...)
+	defer signal.Stop(sig)
+	if err := c.up(ctx, tun, f); err != nil {
+		return exitError, err
+	}
+	done := tun.DeviceDone()
+	if done == nil {
+		select {
+		case s := <-sig: // during up: the operator wants it down again
+			fmt.Fprintf(c.stderr, "[#] %s during up: bringing %s down\n", s, name)
+			return c.down(ctx, tun, f)
+		default:
+		}
+		fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); `%s down %s` removes it\n", name, tun.Backend(), program, c.file)
+		return exitOK, nil
+	}
+	fmt.Fprintf(c.stdout, "%s is up (embedded WireGuard device, run by this process); staying in the foreground until SIGINT, SIGTERM or SIGHUP\n", name)
+	select {
+	case s := <-sig:
+		fmt.Fprintf(c.stderr, "[#] %s: bringing %s down\n", s, name)
+		return c.down(ctx, tun, f)
+	case <-done:
+		fmt.Fprintf(c.stdout, "%s: the embedded device was stopped from outside (%s down?); exiting\n", name, program)
+		return exitOK, nil
+	}
+}
+
+// down does what wg-quick's down does: PreDown, the tunnel (the library's
+// Down), DNS, PostDown. A failing hook is reported and down goes on; the
+// exit status is then 2.
+func (c *command) down(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+	name := f.Config.Name
+	errs := c.downHooks("PreDown", name, f.PreDown)
+	if err := tun.Down(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.unsetDNS(f); err != nil {
+		errs = append(errs, err)
+	}
+	errs = append(errs, c.downHooks("PostDown", name, f.PostDown)...)
+	if len(errs) > 0 {
+		return exitError, errors.Join(errs...)
+	}
+	fmt.Fprintf(c.stdout, "%s is down\n", name)
+	return exitOK, nil
+}
