@@ -1,0 +1,420 @@
+//go:build linux
+
+package transparent
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// fakeKernel keeps a model of the kernel objects the tunnel reads and
+// writes: links with their addresses and WireGuard devices, policy rules,
+// routes, and SNAT chains per firewall. It behaves as the kernel does
+// where the tunnel relies on it (a deleted link takes its addresses,
+// routes and device with it; adds and removes are idempotent), and
+// TestStatesParity keeps it equal to the real kernel.
+type fakeKernel struct {
+	links     []*fakeLink
+	nextIndex int
+	ruleList  []netlink.Rule
+	routeList []netlink.Route
+	chains    map[chainKey]*fakeChain
+	wireguard bool // the kernel has WireGuard: links are "wireguard", else "tuntap"
+	nftables  bool // FirewallAuto finds nf_tables
+	sysctls   map[string]string
+	ownIndex  int // the link of the embedded device "this process" runs
+}
+
+type fakeLink struct {
+	info  linkInfo
+	addrs []netip.Prefix
+	dev   *wgtypes.Device
+}
+
+type chainKey struct {
+	kind   string
+	family int
+	name   string
+}
+
+type fakeChain struct {
+	exists bool
+	rules  []natRule
+	hooks  []string
+}
+
+func newFakeKernel() *fakeKernel {
+	return &fakeKernel{nextIndex: 10, chains: map[chainKey]*fakeChain{}, nftables: true, sysctls: map[string]string{}}
+}
+
+// addUnderlay gives the fake the public side of the article's A: a link
+// with its public addresses and default routes in main.
+func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []netip.Addr) {
+	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: "veth", mtu: 1500, up: true}, addrs: addrs}
+	k.nextIndex++
+	k.links = append(k.links, l)
+	for _, gw := range gateways {
+		k.routeList = append(k.routeList, netlink.Route{
+			LinkIndex: l.info.index, Table: tableMain, Gw: gw.AsSlice(), Family: family(gw),
+			Type: unix.RTN_UNICAST, Protocol: unix.RTPROT_STATIC,
+		})
+	}
+}
+
+func (k *fakeKernel) find(name string) *fakeLink {
+	for _, l := range k.links {
+		if l.info.name == name {
+			return l
+		}
+	}
+	return nil
+}
+
+func (k *fakeKernel) link(name string) (*linkInfo, error) {
+	if l := k.find(name); l != nil {
+		info := l.info
+		return &info, nil
+	}
+	return nil, nil
+}
+
+func (k *fakeKernel) linkByIndex(index int) (*linkInfo, error) {
+	for _, l := range k.links {
+		if l.info.index == index {
+			info := l.info
+			return &info, nil
+		}
+	}
+	return nil, nil
+}
+
+func (k *fakeKernel) addresses(index int) ([]netip.Prefix, error) {
+	for _, l := range k.links {
+		if l.info.index == index {
+			return slices.Clone(l.addrs), nil
+		}
+	}
+	return nil, fmt.Errorf("link %d: %w", index, unix.ENODEV)
+}
+
+func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
+	var out []netlink.Rule
+	for _, r := range k.ruleList {
+		if r.Family == fam {
+			out = append(out, r)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b netlink.Rule) int { return a.Priority - b.Priority })
+	return out, nil
+}
+
+func (k *fakeKernel) routes(fam, table int) ([]netlink.Route, error) {
+	var out []netlink.Route
+	for _, r := range k.routeList {
+		if r.Family == fam && (table == 0 || r.Table == table) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
+	l := k.find(name)
+	if l == nil || l.dev == nil {
+		return nil, nil
+	}
+	d := *l.dev
+	d.Peers = slices.Clone(d.Peers)
+	return &d, nil
+}
+
+func (k *fakeKernel) embedded() int                     { return k.ownIndex }
+func (k *fakeKernel) hasKernelWireGuard() (bool, error) { return k.wireguard, nil }
+
+func (k *fakeKernel) sysctl(key string) (string, error) {
+	if v, ok := k.sysctls[key]; ok {
+		return v, nil
+	}
+	return "0", nil
+}
+
+func (k *fakeKernel) firewall(want Firewall) (firewall, error) {
+	switch {
+	case want == FirewallNftables || want == FirewallAuto && k.nftables:
+		return &fakeFirewall{k: k, kindName: kindNftables}, nil
+	case want == FirewallLegacy:
+		return &fakeFirewall{k: k, kindName: kindIPTables + "-legacy"}, nil
+	}
+	return &fakeFirewall{k: k, kindName: kindIPTables + "-nft"}, nil
+}
+
+func (k *fakeKernel) firewallOfKind(kind string) (firewall, error) {
+	return &fakeFirewall{k: k, kindName: kind}, nil
+}
+
+func (k *fakeKernel) createLink(name string, mtu int, b Backend) error {
+	if k.find(name) != nil {
+		return fmt.Errorf("create link %s: %w", name, unix.EEXIST)
+	}
+	kind := "wireguard"
+	if b == BackendUserspace {
+		kind = "tuntap"
+	} else if !k.wireguard {
+		return fmt.Errorf("add wireguard link: %w", unix.EOPNOTSUPP)
+	}
+	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: kind, mtu: mtu, ours: true}, dev: &wgtypes.Device{Name: name}}
+	k.nextIndex++
+	k.links = append(k.links, l)
+	if b == BackendUserspace {
+		k.ownIndex = l.info.index
+	}
+	return nil
+}
+
+func (k *fakeKernel) deleteLink(name string) error {
+	l := k.find(name)
+	if l == nil {
+		return nil
+	}
+	k.links = slices.DeleteFunc(k.links, func(x *fakeLink) bool { return x == l })
+	k.flushRoutes(l.info.index, 0)
+	if k.ownIndex == l.info.index {
+		k.ownIndex = 0
+	}
+	return nil
+}
+
+func (k *fakeKernel) named(name string) (*fakeLink, error) {
+	if l := k.find(name); l != nil {
+		return l, nil
+	}
+	return nil, fmt.Errorf("look up link %s: %w", name, unix.ENODEV)
+}
+
+func (k *fakeKernel) setMTU(name string, mtu int) error {
+	l, err := k.named(name)
+	if err == nil {
+		l.info.mtu = mtu
+	}
+	return err
+}
+
+func (k *fakeKernel) setUp(name string) error {
+	l, err := k.named(name)
+	if err == nil {
+		l.info.up = true
+	}
+	return err
+}
+
+// setDown takes the routes through the link and its IPv6 addresses
+// with it, as the kernel does (net.ipv6.conf.*.keep_addr_on_down is 0).
+func (k *fakeKernel) setDown(name string) error {
+	l, err := k.named(name)
+	if err == nil {
+		l.info.up = false
+		k.flushRoutes(l.info.index, 0)
+		l.addrs = slices.DeleteFunc(l.addrs, func(a netip.Prefix) bool { return a.Addr().Is6() })
+	}
+	return err
+}
+
+// flushRoutes removes the routes through a link, of one family or (0)
+// all.
+func (k *fakeKernel) flushRoutes(index, fam int) {
+	k.routeList = slices.DeleteFunc(k.routeList, func(r netlink.Route) bool {
+		return r.LinkIndex == index && (fam == 0 || r.Family == fam)
+	})
+}
+
+func (k *fakeKernel) addAddress(name string, a netip.Prefix) error {
+	l, err := k.named(name)
+	if err == nil && !slices.Contains(l.addrs, a) {
+		l.addrs = append(l.addrs, a)
+	}
+	return err
+}
+
+// delAddress removes an address; when it was the link's last IPv4 one,
+// the kernel takes the link's IPv4 routes with it.
+func (k *fakeKernel) delAddress(name string, a netip.Prefix) error {
+	if l := k.find(name); l != nil {
+		l.addrs = slices.DeleteFunc(l.addrs, func(x netip.Prefix) bool { return x == a })
+		if a.Addr().Is4() && !slices.ContainsFunc(l.addrs, func(x netip.Prefix) bool { return x.Addr().Is4() }) {
+			k.flushRoutes(l.info.index, unix.AF_INET)
+		}
+	}
+	return nil
+}
+
+func sameRoute(a, b netlink.Route) bool {
+	return a.Table == b.Table && a.Family == b.Family && a.Dst.String() == b.Dst.String()
+}
+
+func (k *fakeKernel) addRoute(name string, r route) error {
+	l, err := k.named(name)
+	if err != nil {
+		return err
+	}
+	nr := *r.netlink(l.info.index)
+	if !slices.ContainsFunc(k.routeList, func(x netlink.Route) bool { return sameRoute(x, nr) }) {
+		k.routeList = append(k.routeList, nr)
+	}
+	return nil
+}
+
+func (k *fakeKernel) delRoute(name string, r route) error {
+	nr := *r.netlink(0)
+	k.routeList = slices.DeleteFunc(k.routeList, func(x netlink.Route) bool {
+		return sameRoute(x, nr) && x.Protocol == RouteProtocol
+	})
+	return nil
+}
+
+// sameRule compares what the kernel compares when it adds or deletes a
+// rule of this package's shapes.
+func sameRule(a, b netlink.Rule) bool {
+	return a.Priority == b.Priority && a.Family == b.Family && a.Table == b.Table && a.Mark == b.Mark &&
+		a.IPProto == b.IPProto && fmt.Sprint(a.Dst) == fmt.Sprint(b.Dst) && fmt.Sprint(a.Dport) == fmt.Sprint(b.Dport)
+}
+
+func (k *fakeKernel) addRule(r netlink.Rule) error {
+	if !slices.ContainsFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }) {
+		k.ruleList = append(k.ruleList, r)
+	}
+	return nil
+}
+
+func (k *fakeKernel) delRule(r netlink.Rule) error {
+	if i := slices.IndexFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }); i >= 0 {
+		k.ruleList = slices.Delete(k.ruleList, i, i+1)
+	}
+	return nil
+}
+
+// configureDevice applies cfg as WireGuard does: only what is set
+// changes; a peer's allowed IPs move to it from any other peer.
+func (k *fakeKernel) configureDevice(name string, cfg wgtypes.Config) error {
+	l, err := k.named(name)
+	if err != nil {
+		return err
+	}
+	d := l.dev
+	if cfg.PrivateKey != nil {
+		d.PrivateKey, d.PublicKey = *cfg.PrivateKey, cfg.PrivateKey.PublicKey()
+	}
+	if cfg.ListenPort != nil {
+		d.ListenPort = *cfg.ListenPort
+	}
+	if cfg.FirewallMark != nil {
+		d.FirewallMark = *cfg.FirewallMark
+	}
+	if cfg.ReplacePeers {
+		d.Peers = nil
+	}
+	for _, pc := range cfg.Peers {
+		i := slices.IndexFunc(d.Peers, func(p wgtypes.Peer) bool { return p.PublicKey == pc.PublicKey })
+		if pc.Remove {
+			if i >= 0 {
+				d.Peers = slices.Delete(d.Peers, i, i+1)
+			}
+			continue
+		}
+		if i < 0 {
+			d.Peers = append(d.Peers, wgtypes.Peer{PublicKey: pc.PublicKey})
+			i = len(d.Peers) - 1
+		}
+		p := &d.Peers[i]
+		if pc.PresharedKey != nil {
+			p.PresharedKey = *pc.PresharedKey
+		}
+		if pc.Endpoint != nil {
+			ep := *pc.Endpoint
+			p.Endpoint = &ep
+		}
+		if pc.PersistentKeepaliveInterval != nil {
+			p.PersistentKeepaliveInterval = *pc.PersistentKeepaliveInterval
+		}
+		if pc.ReplaceAllowedIPs {
+			p.AllowedIPs = nil
+		}
+		for _, n := range pc.AllowedIPs {
+			for j := range d.Peers { // an allowed IP belongs to one peer
+				d.Peers[j].AllowedIPs = slices.DeleteFunc(d.Peers[j].AllowedIPs, func(x net.IPNet) bool { return x.String() == n.String() })
+			}
+			p = &d.Peers[i]
+			p.AllowedIPs = append(p.AllowedIPs, n)
+		}
+	}
+	return nil
+}
+
+// fakeFirewall keeps the chains of one kind of firewall in the model; its
+// text is the real firewall's.
+type fakeFirewall struct {
+	k        *fakeKernel
+	kindName string
+}
+
+func (f *fakeFirewall) kind() string { return f.kindName }
+
+func (f *fakeFirewall) chain(family int, name string) *fakeChain {
+	key := chainKey{f.kindName, family, name}
+	c, ok := f.k.chains[key]
+	if !ok {
+		c = &fakeChain{}
+		f.k.chains[key] = c
+	}
+	return c
+}
+
+func (f *fakeFirewall) observe(family int, name string) (firewallState, error) {
+	c := f.chain(family, name)
+	return firewallState{fw: f, family: family, exists: c.exists, rules: slices.Clone(c.rules), hooks: slices.Clone(c.hooks)}, nil
+}
+
+func (f *fakeFirewall) setChain(family int, name string, rules []natRule) error {
+	c := f.chain(family, name)
+	c.exists, c.rules = true, slices.Clone(rules)
+	return nil
+}
+
+func (f *fakeFirewall) deleteChain(family int, name string) error {
+	c := f.chain(family, name)
+	c.exists, c.rules, c.hooks = false, nil, nil
+	return nil
+}
+
+func (f *fakeFirewall) addJump(family int, name, hook string) error {
+	c := f.chain(family, name)
+	if !slices.Contains(c.hooks, hook) {
+		c.hooks = append(c.hooks, hook)
+	}
+	return nil
+}
+
+func (f *fakeFirewall) delJump(family int, name, hook string) error {
+	c := f.chain(family, name)
+	c.hooks = slices.DeleteFunc(c.hooks, func(h string) bool { return h == hook })
+	return nil
+}
+
+func (f *fakeFirewall) where(family int, name string) string {
+	if f.kindName == kindNftables {
+		return (&nftablesFirewall{}).where(family, name)
+	}
+	return (&iptablesFirewall{}).where(family, name)
+}
+
+func (f *fakeFirewall) commands() firewallCommands {
+	if f.kindName == kindNftables {
+		return nftCommands{}
+	}
+	return iptablesCommands{}
+}

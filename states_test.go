@@ -1,0 +1,544 @@
+//go:build linux
+
+package transparent
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/testns"
+	"golang.org/x/sys/unix"
+)
+
+// update rewrites the golden files of TestStates.
+var update = flag.Bool("update", false, "rewrite testdata/states/*.txt from the fake kernel")
+
+// A state scenario: configs brought up in order (each a transition from
+// the one before), an optional change to the kernel (drift, foreign
+// objects), then the operation under test, Up of the last config or
+// Down. Its golden file holds the plan of that operation and the state
+// after it.
+type stateScenario struct {
+	name    string
+	configs []Config                    // Up of each in turn; the last is the one under test
+	change  func(k kernel, name string) // after all but the last Up; name is the tunnel's
+	down    bool                        // the operation under test is Down of the last config
+	wantErr error                       // the operation is refused with this error
+	fw      Firewall                    // WithFirewall
+}
+
+// underlay is the public side of the article's A in the scenarios.
+var (
+	underlayAddrs = []netip.Prefix{pfx("198.51.100.1/24"), pfx("2001:db8:a::1/64")}
+	underlayGWs   = []netip.Addr{netip.MustParseAddr("198.51.100.254"), netip.MustParseAddr("2001:db8:a::fffe")}
+)
+
+func stateScenarios() []stateScenario {
+	rule, prefix, main := articleA(PeerRouteRule), articleA(PeerRoutePrefix), articleA(PeerRouteMain)
+	with := func(c Config, f func(*Config)) Config {
+		c.Addresses = slices.Clone(c.Addresses)
+		c.PublicAddresses = slices.Clone(c.PublicAddresses)
+		c.Peers = slices.Clone(c.Peers)
+		for i := range c.Peers {
+			p := &c.Peers[i]
+			p.AllowedIPs, p.Transparent = slices.Clone(p.AllowedIPs), slices.Clone(p.Transparent)
+		}
+		f(&c)
+		return c
+	}
+	fwmark := with(rule, func(c *Config) { c.Exception = ExceptionFwMark })
+	v6 := with(rule, func(c *Config) {
+		c.Addresses = []netip.Prefix{pfx("fd00::1/128")}
+		c.Peers[0].Endpoint = netip.MustParseAddrPort("[2001:db8:b::2]:51822")
+		c.Peers[0].AllowedIPs = []netip.Prefix{pfx("fd00::2/128")}
+		c.Peers[0].Transparent = []netip.Prefix{pfx("2001:db8:b::2/128")}
+	})
+	dual := with(rule, func(c *Config) {
+		c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("fd00::2/128"))
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, pfx("2001:db8:b::2/128"))
+	})
+	snatOut := with(rule, func(c *Config) { c.SNAT = SNATOutbound })
+	snatIn := with(rule, func(c *Config) {
+		c.SNAT = SNATInbound
+		c.PublicAddresses = []netip.Addr{netip.MustParseAddr("198.51.100.1")}
+	})
+	dualSNAT := with(dual, func(c *Config) { c.SNAT = SNATOutbound })
+	moved := with(rule, func(c *Config) { c.Priority, c.Table = 1000, 77 })
+	many := with(rule, func(c *Config) {
+		c.Peers[0].Transparent = []netip.Prefix{pfx("203.0.113.2/32"), pfx("192.0.2.10/32"), pfx("192.0.2.11/32"), pfx("198.18.0.0/24")}
+	})
+	twoPeers := with(rule, func(c *Config) {
+		c.Peers = append(c.Peers, Peer{
+			PublicKey:   testKey(3).PublicKey(),
+			Endpoint:    netip.MustParseAddrPort("192.0.2.7:51823"),
+			AllowedIPs:  []netip.Prefix{pfx("10.0.0.3/32")},
+			Transparent: []netip.Prefix{pfx("192.0.2.7/32")},
+		})
+	})
+	delRuleAt := func(prio int) func(kernel, string) {
+		return func(k kernel, _ string) {
+			rules, _ := k.rules(unix.AF_INET)
+			for _, r := range rules {
+				if r.Priority == prio {
+					k.delRule(r)
+					return
+				}
+			}
+		}
+	}
+	foreignRule := func(k kernel, _ string) {
+		r := netlink.NewRule()
+		r.Priority, r.Table, r.Family = 456, 200, unix.AF_INET
+		r.Dst = ipNet(pfx("192.0.2.99/32"))
+		k.addRule(*r)
+	}
+	ours := []stateScenario{
+		{name: "rule from nothing", configs: []Config{rule}},
+		{name: "prefix from nothing", configs: []Config{prefix}},
+		{name: "main from nothing", configs: []Config{main}},
+		{name: "fwmark from nothing", configs: []Config{fwmark}},
+		{name: "ipv6 from nothing", configs: []Config{v6}},
+		{name: "dual stack from nothing", configs: []Config{dual}},
+		{name: "aggregated destinations", configs: []Config{many}},
+		{name: "two peers", configs: []Config{twoPeers}},
+		{name: "two peers fwmark", configs: []Config{with(twoPeers, func(c *Config) { c.Exception = ExceptionFwMark })}},
+		{name: "snat outbound nftables", configs: []Config{snatOut}, fw: FirewallNftables},
+		{name: "snat outbound iptables", configs: []Config{snatOut}, fw: FirewallNFT},
+		{name: "snat outbound iptables legacy", configs: []Config{snatOut}, fw: FirewallLegacy},
+		{name: "snat inbound nftables", configs: []Config{snatIn}, fw: FirewallNftables},
+		{name: "snat inbound iptables", configs: []Config{snatIn}, fw: FirewallNFT},
+		{name: "snat dual stack", configs: []Config{dualSNAT}, fw: FirewallNftables},
+		{name: "up twice writes nothing", configs: []Config{rule, rule}},
+		{name: "snat up twice writes nothing", configs: []Config{snatOut, snatOut}, fw: FirewallNftables},
+		{name: "rule to prefix", configs: []Config{rule, prefix}},
+		{name: "rule to main", configs: []Config{rule, main}},
+		{name: "main to rule", configs: []Config{main, rule}},
+		{name: "port to fwmark", configs: []Config{rule, fwmark}},
+		{name: "fwmark to port", configs: []Config{fwmark, rule}},
+		{name: "priority and table move", configs: []Config{rule, moved}},
+		{name: "snat on", configs: []Config{rule, snatOut}, fw: FirewallNftables},
+		{name: "snat off", configs: []Config{snatOut, rule}, fw: FirewallNftables},
+		{name: "snat outbound to inbound", configs: []Config{snatOut, snatIn}, fw: FirewallNftables},
+		{name: "a peer removed", configs: []Config{twoPeers, rule}},
+		{name: "destinations change", configs: []Config{many, rule}},
+		{name: "ipv6 added", configs: []Config{rule, dual}},
+		{name: "drift: rule deleted", configs: []Config{rule, rule}, change: delRuleAt(456)},
+		{name: "drift: exception deleted", configs: []Config{rule, rule}, change: delRuleAt(455)},
+		{name: "drift: route deleted", configs: []Config{rule, rule}, change: func(k kernel, name string) {
+			k.delRoute(name, route{Dst: pfx("203.0.113.2/32"), Table: 123})
+		}},
+		{name: "drift: link down", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setDown(name) }},
+		{name: "drift: dual stack link down", configs: []Config{dual, dual}, change: func(k kernel, name string) { k.setDown(name) }},
+		{name: "drift: address removed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.delAddress(name, pfx("10.0.0.1/32")) }},
+		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setMTU(name, 1300) }},
+		{name: "drift: snat chain deleted", configs: []Config{snatOut, snatOut}, fw: FirewallNftables, change: func(k kernel, name string) {
+			fw, _ := k.firewall(FirewallNftables)
+			fw.deleteChain(unix.AF_INET, name)
+		}},
+		{name: "foreign rule at our priority", configs: []Config{rule}, change: foreignRule, wantErr: ErrConflict},
+		{name: "foreign rule over a running tunnel", configs: []Config{rule, rule}, change: foreignRule, wantErr: ErrConflict},
+		{name: "foreign route in our table", configs: []Config{rule}, wantErr: ErrConflict, change: func(k kernel, _ string) {
+			eth, _ := k.link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.50/32")), Table: 123,
+				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
+		}},
+		{name: "another tunnel beside", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule}},
+		{name: "down", configs: []Config{rule, rule}, down: true},
+		{name: "down with snat", configs: []Config{snatOut, snatOut}, down: true, fw: FirewallNftables},
+		{name: "down with a changed config", configs: []Config{rule, moved}, down: true},
+		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
+		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
+	}
+	return ours
+}
+
+// scenarioRun runs a scenario against k and returns the plan of the
+// operation under test and the state after it, both as text, with the
+// tunnel's names replaced by "wg0", "wg1".
+func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, state string, err error) {
+	log := slog.New(slog.DiscardHandler)
+	recs := map[string]*record{} // each tunnel's record, as Up keeps it
+	observeFor := func(c Config, down bool) (*observed, error) {
+		rec := recs[c.Name]
+		return observe(k, log, observation{
+			cfg: c, owners: append([]Config{c}, rec.owners(c)...), firewall: sc.fw,
+			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down,
+		})
+	}
+	up := func(c Config) ([]step, *observed, error) {
+		o, err := observeFor(c, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		steps, err := planUp(c, o)
+		return steps, o, err
+	}
+	apply := func(steps []step) error {
+		for _, s := range steps {
+			if err := s.do(k); err != nil {
+				return fmt.Errorf("%s: %w", s, err)
+			}
+		}
+		return nil
+	}
+	last := len(sc.configs) - 1
+	for i, c := range sc.configs[:last] {
+		c = c.WithDefaults()
+		steps, o, err := up(c)
+		if err == nil {
+			err = apply(steps)
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("up of config %d: %w", i, err)
+		}
+		recs[c.Name] = &record{Layouts: []layout{layoutOf(c, o.fw)}}
+	}
+	c := sc.configs[last].WithDefaults()
+	if sc.change != nil {
+		sc.change(k, c.Name)
+	}
+	var steps []step
+	if sc.down {
+		var o *observed
+		if o, err = observeFor(c, true); err == nil {
+			steps = planDown(c, o)
+		}
+	} else {
+		steps, _, err = up(c)
+	}
+	var b strings.Builder
+	for _, s := range steps {
+		fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
+	}
+	if err != nil { // refused: the state must be as it was
+		st, serr := snapshot(k, sc.configs, sc.fw)
+		if serr != nil {
+			return "", "", serr
+		}
+		return rename(b.String(), names), rename(st, names), err
+	}
+	if err := apply(steps); err != nil {
+		return "", "", err
+	}
+	if !sc.down {
+		again, _, err := up(c)
+		if err != nil {
+			return "", "", fmt.Errorf("plan after Up: %w", err)
+		}
+		for _, s := range again {
+			if s.op() != OpKeep {
+				return "", "", fmt.Errorf("a second Up would write: %s", s)
+			}
+		}
+	}
+	st, err := snapshot(k, sc.configs, sc.fw)
+	return rename(b.String(), names), rename(st, names), err
+}
+
+// addForeignRoute adds a route that is not the tunnel's (its protocol is
+// another), which the kernel interface cannot write.
+func addForeignRoute(k kernel, r netlink.Route) {
+	switch k := k.(type) {
+	case *fakeKernel:
+		k.routeList = append(k.routeList, r)
+	case *perNameKernel:
+		k.nl.RouteAdd(&r)
+	}
+}
+
+func rename(s string, names map[string]string) string {
+	for from, to := range names {
+		s = strings.ReplaceAll(s, from, to)
+	}
+	return s
+}
+
+// snapshot is the state of everything a tunnel can own, read through the
+// kernel interface: the configs' links with their addresses and devices,
+// the rules and routes other than the kernel's own, and the SNAT chains.
+func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
+	var lines []string
+	seen := map[string]bool{}
+	for _, c := range configs {
+		if seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		l, err := k.link(c.Name)
+		if err != nil {
+			return "", err
+		}
+		if l == nil {
+			continue
+		}
+		lines = append(lines, fmt.Sprintf("link %s %s mtu %d up=%v ours=%v", l.name, l.kind, l.mtu, l.up, l.ours))
+		addrs, err := k.addresses(l.index)
+		if err != nil {
+			return "", err
+		}
+		for _, a := range addrs {
+			if !isLinkLocal(a) {
+				lines = append(lines, fmt.Sprintf("address %s dev %s", a, l.name))
+			}
+		}
+		d, err := k.device(c.Name)
+		if err != nil {
+			return "", err
+		}
+		if d != nil {
+			lines = append(lines, fmt.Sprintf("device %s public-key %s listen-port %d fwmark %#x", c.Name, d.PublicKey, d.ListenPort, d.FirewallMark))
+			for _, p := range d.Peers {
+				var ips []string
+				for _, n := range p.AllowedIPs {
+					ips = append(ips, n.String())
+				}
+				slices.Sort(ips)
+				lines = append(lines, fmt.Sprintf("peer %s endpoint %v allowed-ips %s keepalive %s", p.PublicKey, p.Endpoint, strings.Join(ips, ","), p.PersistentKeepaliveInterval))
+			}
+		}
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			fw, err := k.firewall(fwWant)
+			if err != nil {
+				return "", err
+			}
+			st, err := fw.observe(fam, c.Name)
+			if err != nil {
+				return "", err
+			}
+			if st.exists || len(st.hooks) > 0 {
+				lines = append(lines, fmt.Sprintf("%s: %v hooks %v", fw.where(fam, c.Name), st.rules, st.hooks))
+			}
+		}
+	}
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		rules, err := k.rules(fam)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range rules {
+			if r.Priority == 0 || r.Priority >= 32766 {
+				continue // the kernel's own
+			}
+			spec, ok := ruleFromNetlink(r)
+			text := spec.String()
+			if !ok {
+				text = fmt.Sprintf("rule %d (foreign shape) to %v lookup %d", r.Priority, r.Dst, r.Table)
+			}
+			lines = append(lines, fmt.Sprintf("%s proto %d", text, r.Protocol))
+		}
+		routes, err := k.routes(fam, unix.RT_TABLE_UNSPEC)
+		if err != nil {
+			return "", err
+		}
+		for _, r := range routes {
+			if r.Table == tableLocal || r.Protocol != RouteProtocol && r.Table == tableMain || r.Protocol == unix.RTPROT_KERNEL {
+				continue
+			}
+			dev := ""
+			if l, _ := k.linkByIndex(r.LinkIndex); l != nil {
+				dev = l.name
+			}
+			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, tableName(r.Table), dev, r.Protocol))
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n", nil
+}
+
+// newScenarioFake is the fake kernel a scenario starts from: the
+// article's A with its underlay, and this machine's answer to "has the
+// kernel WireGuard".
+func newScenarioFake(wireguard bool) *fakeKernel {
+	k := newFakeKernel()
+	k.wireguard = wireguard
+	k.addUnderlay("eth0", underlayAddrs, underlayGWs)
+	return k
+}
+
+// TestStates runs every scenario against the fake kernel, without root,
+// and compares the plan and the final state with its golden file in
+// testdata/states (go test -run TestStates -update rewrites them). Each
+// Up is also checked to leave nothing for a second Up to do.
+func TestStates(t *testing.T) {
+	for _, sc := range stateScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			plan, state, err := scenarioRun(newScenarioFake(false), sc, nil)
+			checkScenarioErr(t, sc, err)
+			golden := filepath.Join("testdata", "states", fileName(sc.name)+".txt")
+			got := "# plan\n" + plan + "# state\n" + state
+			if err != nil {
+				got = "# error\n" + err.Error() + "\n" + got
+			}
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -run TestStates -update to write it)", err)
+			}
+			if diff := testns.Diff(string(want), got); diff != "" {
+				t.Errorf("plan and state differ from %s:\n%s", golden, diff)
+			}
+		})
+	}
+}
+
+// fileName turns a scenario's name into a file name.
+func fileName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '_'
+	}, strings.ReplaceAll(name, ": ", "_"))
+}
+
+func checkScenarioErr(t *testing.T, sc stateScenario, err error) {
+	t.Helper()
+	switch {
+	case sc.wantErr == nil && err != nil:
+		t.Fatal(err)
+	case sc.wantErr != nil && !errors.Is(err, sc.wantErr):
+		t.Fatalf("err = %v, want %v", err, sc.wantErr)
+	}
+}
+
+// TestStatesParity runs every scenario twice, in the fake kernel and in
+// a real network namespace with the article's A (the embedded device or
+// kernel WireGuard, nf_tables and iptables), and requires the same plans
+// and the same final states: the fake cannot drift from the kernel.
+func TestStatesParity(t *testing.T) {
+	testns.RequireRoot(t)
+	for i, sc := range stateScenarios() {
+		t.Run(sc.name, func(t *testing.T) {
+			ns := testns.New(t, "states")
+			if err := setupUnderlay(ns); err != nil {
+				t.Fatal(err)
+			}
+			nl, err := netlink.NewHandleAt(ns.Handle)
+			if err != nil {
+				t.Fatal(err)
+			}
+			live := &perNameKernel{liveKernel: &liveKernel{ns: netNS{handle: ns.Handle}, nl: nl, log: slog.New(slog.DiscardHandler)}}
+			defer live.close()
+			wg, err := live.hasKernelWireGuard()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Embedded devices share /var/run/wireguard: unique names.
+			unique, names := map[string]string{}, map[string]string{}
+			for j := range sc.configs {
+				c := &sc.configs[j]
+				u, ok := unique[c.Name]
+				if !ok {
+					u = fmt.Sprintf("wgs%d%c%d", os.Getpid()%100000, 'a'+len(unique), i)
+					unique[c.Name], names[u] = u, c.Name
+				}
+				c.Name = u
+			}
+			fakePlan, fakeState, fakeErr := scenarioRun(newScenarioFake(wg), sc, names)
+			livePlan, liveState, liveErr := scenarioRun(live, sc, names)
+			checkScenarioErr(t, sc, liveErr)
+			if fmt.Sprint(fakeErr) != fmt.Sprint(liveErr) {
+				t.Errorf("errors differ:\nfake:   %v\nkernel: %v", fakeErr, liveErr)
+			}
+			if diff := testns.Diff(fakePlan, livePlan); diff != "" {
+				t.Errorf("plans differ (- fake, + kernel):\n%s", diff)
+			}
+			if diff := testns.Diff(fakeState, liveState); diff != "" {
+				t.Errorf("states differ (- fake, + kernel):\n%s", diff)
+			}
+		})
+	}
+}
+
+// perNameKernel is the live kernel of a namespace in which several
+// tunnels run embedded devices, each in a liveKernel of its own, as each
+// Tunnel has.
+type perNameKernel struct {
+	*liveKernel
+	others map[string]*liveKernel
+}
+
+func (k *perNameKernel) of(name string) *liveKernel {
+	if k.others == nil {
+		k.others = map[string]*liveKernel{}
+	}
+	if o, ok := k.others[name]; ok {
+		return o
+	}
+	o := &liveKernel{ns: k.ns, nl: k.nl, log: k.log}
+	k.others[name] = o
+	return o
+}
+
+func (k *perNameKernel) createLink(name string, mtu int, b Backend) error {
+	return k.of(name).createLink(name, mtu, b)
+}
+func (k *perNameKernel) deleteLink(name string) error { return k.of(name).deleteLink(name) }
+func (k *perNameKernel) setUp(name string) error      { return k.of(name).setUp(name) }
+func (k *perNameKernel) embedded() int                { return 0 }
+
+func (k *perNameKernel) close() {
+	for name, o := range k.others {
+		o.deleteLink(name)
+		if o.dev != nil {
+			o.dev.close()
+		}
+	}
+	k.liveKernel.close()
+}
+
+// setupUnderlay gives a test namespace the fake's underlay: a link eth0
+// (one end of a veth pair whose other end stays in the namespace) with
+// A's public addresses and default routes.
+func setupUnderlay(ns *testns.NS) error {
+	h := ns.Netlink()
+	attrs := netlink.NewLinkAttrs()
+	attrs.Name = "eth0"
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: attrs, PeerName: "eth0p"}); err != nil {
+		return err
+	}
+	peer, err := h.LinkByName("eth0p")
+	if err == nil {
+		err = h.LinkSetUp(peer)
+	}
+	if err != nil {
+		return err
+	}
+	l, err := h.LinkByName("eth0")
+	if err != nil {
+		return err
+	}
+	for _, a := range underlayAddrs {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
+			return err
+		}
+	}
+	if err := h.LinkSetUp(l); err != nil {
+		return err
+	}
+	for _, gw := range underlayGWs {
+		r := &netlink.Route{LinkIndex: l.Attrs().Index, Gw: gw.AsSlice(), Protocol: unix.RTPROT_STATIC}
+		if err := h.RouteAdd(r); err != nil {
+			return fmt.Errorf("default route via %s: %w", gw, err)
+		}
+	}
+	return nil
+}
