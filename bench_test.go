@@ -90,7 +90,7 @@ func BenchmarkUp(b *testing.B) {
 // through iptables-restore. It is how the library chose its default.
 func BenchmarkSNAT(b *testing.B) {
 	testns.RequireRoot(b)
-	for _, fw := range []Firewall{FirewallNftables, FirewallNFT, FirewallLegacy} {
+	for _, fw := range []Firewall{FirewallNftables, FirewallIPTablesNFT, FirewallIPTablesLegacy} {
 		for _, n := range benchSizes {
 			c := manyDestinations(n, 2)
 			c.SNAT, c.PublicAddresses = SNATOutbound, []netip.Addr{netip.MustParseAddr("198.51.100.1")}

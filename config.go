@@ -45,6 +45,44 @@ const (
 	peerRuleOffset    = 2 // to <peer tunnel address> lookup Table (PeerRouteRule)
 )
 
+// RuleKind names one of the tunnel's kinds of policy rule, each at a
+// priority of its own (Config.RulePriority).
+type RuleKind uint8
+
+const (
+	// RuleException keeps the peers' own WireGuard packets in the main
+	// table: "to <endpoint> ipproto udp dport <port> lookup main", or
+	// "fwmark <FwMark> lookup main" with ExceptionFwMark.
+	RuleException RuleKind = iota
+	// RuleTransparent sends a Transparent prefix into the tunnel: "to
+	// <prefix> lookup <Table>".
+	RuleTransparent
+	// RulePeer keeps a peer's tunnel address reachable with
+	// PeerRouteRule: "to <peer tunnel address> lookup <Table>".
+	RulePeer
+)
+
+// RulePriority returns the priority of c's rules of kind k: the one
+// description of the rule layout, which Up and the wgquick package (Render
+// and import) share.
+func (c Config) RulePriority(k RuleKind) int {
+	p := c.WithDefaults().Priority
+	switch k {
+	case RuleTransparent:
+		return p + transparentOffset
+	case RulePeer:
+		return p + peerRuleOffset
+	}
+	return p + exceptionOffset
+}
+
+// PriorityFor returns the Priority at which a tunnel puts its rule of kind
+// k at priority: the inverse of RulePriority, for reading rules back into
+// a config.
+func PriorityFor(k RuleKind, priority int) int {
+	return priority - Config{Priority: 1}.RulePriority(k) + 1
+}
+
 // Reserved routing tables and priorities that the tunnel must not use.
 const (
 	tableDefault = 253

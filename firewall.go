@@ -15,11 +15,11 @@ const (
 	// rules (as kube-proxy does: iptables-legacy when it holds more rules
 	// than iptables-nft, and so on), else the system's `iptables`.
 	FirewallAuto Firewall = iota
-	// FirewallNFT uses the commands iptables-nft and ip6tables-nft.
-	FirewallNFT
-	// FirewallLegacy uses the commands iptables-legacy and
+	// FirewallIPTablesNFT uses the commands iptables-nft and ip6tables-nft.
+	FirewallIPTablesNFT
+	// FirewallIPTablesLegacy uses the commands iptables-legacy and
 	// ip6tables-legacy.
-	FirewallLegacy
+	FirewallIPTablesLegacy
 	// FirewallNftables talks nf_tables netlink directly: the tunnel's own
 	// tables `ip wgtransparent-<Name>` and `ip6 wgtransparent-<Name>`,
 	// written in one atomic transaction and read with one dump, without
@@ -32,9 +32,9 @@ func (f Firewall) String() string {
 	switch f {
 	case FirewallAuto:
 		return "auto"
-	case FirewallNFT:
+	case FirewallIPTablesNFT:
 		return "nft"
-	case FirewallLegacy:
+	case FirewallIPTablesLegacy:
 		return "legacy"
 	case FirewallNftables:
 		return "nftables"
@@ -99,9 +99,9 @@ func firewallOfKind(ns netNS, kind string) (firewall, error) {
 	case kindNftables:
 		return newNftables(ns)
 	case kindIPTables + "-nft":
-		return newIPTables(ns, FirewallNFT)
+		return newIPTables(ns, FirewallIPTablesNFT)
 	case kindIPTables + "-legacy":
-		return newIPTables(ns, FirewallLegacy)
+		return newIPTables(ns, FirewallIPTablesLegacy)
 	}
 	// "iptables", or a record from before the kind was recorded: those
 	// releases had only iptables, and chose the variant as FirewallAuto

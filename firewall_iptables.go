@@ -32,9 +32,9 @@ type iptablesFirewall struct {
 func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
 	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
 	switch want {
-	case FirewallNFT:
+	case FirewallIPTablesNFT:
 		fw.variant = "-nft"
-	case FirewallLegacy:
+	case FirewallIPTablesLegacy:
 		fw.variant = "-legacy"
 	default:
 		fw.variant = detectVariant(ns)

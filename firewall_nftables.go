@@ -62,7 +62,7 @@ func newNftables(ns netNS) (*nftablesFirewall, error) {
 		_, err = conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("use nf_tables: %w (the kernel needs nf_tables; or choose WithFirewall(FirewallNFT) or FirewallLegacy for iptables)", errors.Join(err, ErrFirewall))
+		return nil, fmt.Errorf("use nf_tables: %w (the kernel needs nf_tables; or choose WithFirewall(FirewallIPTablesNFT) or FirewallIPTablesLegacy for iptables)", errors.Join(err, ErrFirewall))
 	}
 	return fw, nil
 }

@@ -28,8 +28,8 @@ func TestFirewallVariants(t *testing.T) {
 		existing string // iptables variant holding a rule before Up
 		want     string // where the chain must be: an iptables variant or "nftables"
 	}{
-		{"forced nft", transparent.FirewallNFT, "", "nft"},
-		{"forced legacy", transparent.FirewallLegacy, "", "legacy"},
+		{"forced nft", transparent.FirewallIPTablesNFT, "", "nft"},
+		{"forced legacy", transparent.FirewallIPTablesLegacy, "", "legacy"},
 		{"forced nftables", transparent.FirewallNftables, "", "nftables"},
 		{"auto with legacy rules", transparent.FirewallAuto, "legacy", "nftables"},
 		{"auto with nft rules", transparent.FirewallAuto, "nft", "nftables"},
@@ -75,9 +75,9 @@ func TestFirewallSwitch(t *testing.T) {
 		fw   transparent.Firewall
 		want string
 	}{
-		{transparent.FirewallLegacy, "legacy"},
+		{transparent.FirewallIPTablesLegacy, "legacy"},
 		{transparent.FirewallNftables, "nftables"},
-		{transparent.FirewallNFT, "nft"},
+		{transparent.FirewallIPTablesNFT, "nft"},
 	} {
 		tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(step.fw), transparent.WithBackend(testBackend()))
 		if err != nil {
@@ -110,7 +110,7 @@ func TestFirewallSwitch(t *testing.T) {
 // destinations changed replaces them, and Down leaves the namespace as it
 // was.
 func TestManySNATRules(t *testing.T) {
-	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallNFT} {
+	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallIPTablesNFT} {
 		t.Run(fw.String(), func(t *testing.T) {
 			requireIPTables(t)
 			w := newArticle(t)
@@ -276,7 +276,7 @@ func TestFirewallMissing(t *testing.T) {
 	before := dump(t, w.A)
 	t.Setenv("PATH", t.TempDir()) // no iptables to be found
 	cfg, _ := ends{fams: []family{ipv4}, snatA: transparent.SNATOutbound}.configs(w)
-	tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(transparent.FirewallNFT), transparent.WithBackend(testBackend()))
+	tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithFirewall(transparent.FirewallIPTablesNFT), transparent.WithBackend(testBackend()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,7 +308,7 @@ func natSave(t *testing.T, ns *testns.NS, save string) string {
 // FirewallAuto, which is nf_tables on a kernel that has it.
 func testFirewall() transparent.Firewall {
 	if usesIPTables() {
-		return transparent.FirewallNFT
+		return transparent.FirewallIPTablesNFT
 	}
 	return transparent.FirewallAuto
 }

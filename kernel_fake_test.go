@@ -148,7 +148,7 @@ func (k *fakeKernel) firewall(want Firewall) (firewall, error) {
 	switch {
 	case want == FirewallNftables || want == FirewallAuto && k.nftables:
 		return &fakeFirewall{k: k, kindName: kindNftables}, nil
-	case want == FirewallLegacy:
+	case want == FirewallIPTablesLegacy:
 		return &fakeFirewall{k: k, kindName: kindIPTables + "-legacy"}, nil
 	}
 	return &fakeFirewall{k: k, kindName: kindIPTables + "-nft"}, nil

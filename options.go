@@ -40,7 +40,7 @@ func (o options) validate() error {
 		return fmt.Errorf("%w: unknown backend %d; use BackendAuto, BackendKernel or BackendUserspace", ErrInvalidConfig, o.backend)
 	}
 	if o.firewall > FirewallNftables {
-		return fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallNFT or FirewallLegacy", ErrInvalidConfig, o.firewall)
+		return fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallIPTablesNFT or FirewallIPTablesLegacy", ErrInvalidConfig, o.firewall)
 	}
 	return nil
 }

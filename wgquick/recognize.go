@@ -66,8 +66,12 @@ func (p *parser) resolvePriority() {
 		}
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.to.IsValid() && r.dport == 0 && r.table != tableMain && r.priority > 2 && p.inPeerLists(r.to) {
-			set(h, r.priority-2)
+		r := h.addRule()
+		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == tableMain || !p.inPeerLists(r.to) {
+			continue
+		}
+		if base := transparent.PriorityFor(transparent.RulePeer, r.priority); base >= 1 {
+			set(h, base)
 			return
 		}
 	}
@@ -162,7 +166,7 @@ func (p *parser) tableMatches(h *hook, r *ruleCmd) bool {
 // its Transparent.
 func (p *parser) recognizeTransparent() {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.Priority + 1)
+		r := h.customRule(p.cfg.RulePriority(transparent.RuleTransparent))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
@@ -196,7 +200,7 @@ func (p *parser) recognizeExceptions() {
 	var port, mark *hook
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || r.priority != p.cfg.Priority || r.table != tableMain {
+		if r == nil || r.priority != p.cfg.RulePriority(transparent.RuleException) || r.table != tableMain {
 			continue
 		}
 		switch {
@@ -289,7 +293,7 @@ func matchException(peers []transparent.Peer, ep netip.AddrPort) (i int, expecte
 // such hook, or nil.
 func (p *parser) recognizePeerRules() (first *hook) {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.Priority + 2)
+		r := h.customRule(p.cfg.RulePriority(transparent.RulePeer))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
@@ -309,7 +313,7 @@ func (p *parser) recognizePeerRules() (first *hook) {
 
 // checkRuleRange reports the other rules added at the tunnel's priorities.
 func (p *parser) checkRuleRange() {
-	lo, hi := p.cfg.Priority, p.cfg.Priority+2
+	lo, hi := p.cfg.RulePriority(transparent.RuleException), p.cfg.RulePriority(transparent.RulePeer)
 	for _, h := range p.hooks {
 		if h.done || !h.up() {
 			continue
@@ -393,7 +397,7 @@ func (p *parser) inferPeerRoute() {
 		if k < 0 {
 			p.cfg.PeerRoute = transparent.PeerRouteRule
 			p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute rule: the library adds `%s` and the like",
-				ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.Priority + 2})
+				ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.RulePriority(transparent.RulePeer)})
 			return
 		}
 		if cover < 0 {

@@ -124,14 +124,14 @@ func plainHooks(c transparent.Config) []hookLine {
 	}
 	for _, peer := range c.Peers {
 		for _, t := range peer.Transparent {
-			rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: c.Priority + 1})
+			rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
 		}
 	}
 	for _, peer := range c.Peers {
 		for _, a := range peer.AllowedIPs {
 			switch c.PeerRoute {
 			case transparent.PeerRouteRule:
-				rule(ruleCmd{to: a.Masked(), v6: a.Addr().Is6(), table: c.Table, priority: c.Priority + 2})
+				rule(ruleCmd{to: a.Masked(), v6: a.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RulePeer)})
 			case transparent.PeerRouteMain:
 				h := hookLine{"PostUp", routeCmd{dst: a.Masked(), v6: a.Addr().Is6(), dev: "%i"}.String()}
 				if !slices.Contains(out, h) {
@@ -158,12 +158,12 @@ func exceptionRules(c transparent.Config) []ruleCmd {
 	var out []ruleCmd
 	if c.Exception == transparent.ExceptionFwMark {
 		for _, v6 := range families(c) {
-			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: tableMain, priority: c.Priority})
+			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: tableMain, priority: c.RulePriority(transparent.RuleException)})
 		}
 		return out
 	}
 	for _, ep := range exceptionEndpoints(c) {
-		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: tableMain, priority: c.Priority})
+		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: tableMain, priority: c.RulePriority(transparent.RuleException)})
 	}
 	return out
 }
