@@ -59,7 +59,7 @@ trap 'exit 130' INT TERM HUP
 	echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 } >"$out/machine.txt"
 
-go build -o "$bin/rulecost" ./bench/cmd/rulecost
+(cd bench && go build -o "$bin/rulecost" ./cmd/rulecost) # bench/ is a module of its own
 
 "$bin/rulecost" -out "$out" "$@" &
 pid=$!

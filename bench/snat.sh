@@ -59,7 +59,7 @@ trap 'rm -rf "$bin"' EXIT
 	echo "uptime before the run: $(uptime)"
 } >"$out/machine.txt"
 
-go build -o "$bin/snatbench" ./bench/cmd/snatbench
+(cd bench && go build -o "$bin/snatbench" ./cmd/snatbench)
 "$bin/snatbench" -out "$out" "$@"
 echo "uptime after the run: $(uptime)" >>"$out/machine.txt"
 echo "results in $out: table.md, summary.csv, raw.csv, verify.txt, nft-list.txt, exec-overhead.txt, machine.txt"
