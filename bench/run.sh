@@ -52,7 +52,7 @@ wggo=$(go list -m -f '{{.Version}}' golang.zx2c4.com/wireguard)
 # The same wireguard-go as the library embeds; wg-quick starts it as
 # WG_QUICK_USERSPACE_IMPLEMENTATION and it daemonizes by itself.
 GOBIN=$bin go install "golang.zx2c4.com/wireguard@$wggo"
-go build -o "$bin/wgbench" ./bench/cmd/wgbench
+(cd bench && go build -o "$bin/wgbench" ./cmd/wgbench) # bench/ is a module of its own
 
 "$bin/wgbench" -wireguard-go "$bin/wireguard" -out "$out" "$@"
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$out/machine.txt"

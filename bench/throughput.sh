@@ -91,7 +91,7 @@ write_summary() {
 		for (r = 1; r <= 3; r++) { bb[r] = 0; for (q = 1; q <= 3; q++) bb[r] += m[r, q + 3] * xty[p, q] }
 		nn = ny[p]; rss = 0
 		for (i = 1; i <= nn; i++) { res = yy[p, i] - bb[1] - bb[2] * x2[p, i] - bb[3] * x3[p, i]; rss += res * res }
-		if (nn <= 3) { adj = sprintf("%.3f", exp(bb[3])); adjlo = adjhi = "n/a"; return }
+		if (nn <= 3) { adj = adjlo = adjhi = "n/a"; return } # too few runs for a fit of 3 coefficients
 		se = sqrt(rss / (nn - 3) * m[3, 6])
 		adj = sprintf("%.3f", exp(bb[3])); adjlo = sprintf("%.3f", exp(bb[3] - 2 * se)); adjhi = sprintf("%.3f", exp(bb[3] + 2 * se))
 	}
