@@ -158,6 +158,41 @@ func (m ExceptionMode) String() string {
 	return "ExceptionMode(" + strconv.Itoa(int(m)) + ")"
 }
 
+// RuleMode selects how traffic reaches the tunnel's table: one policy
+// rule per destination, as the article does, or one rule for all of them.
+type RuleMode uint8
+
+const (
+	// RulesPerDestination (the zero value) is the article's form: a rule
+	// "to <Transparent prefix> lookup Table" at Priority+1 per (aggregated)
+	// destination, and with PeerRouteRule one per peer tunnel address at
+	// Priority+2. The kernel walks the rule list on every route lookup of
+	// the host, the tunnel's or not: fine for tens of destinations, a
+	// measurable cost for all of the host's traffic from a few hundred
+	// (docs/BENCHMARKS.md).
+	RulesPerDestination RuleMode = iota
+
+	// RulesTable is one rule "lookup Table" per IP family at Priority+1,
+	// after the exception rules, and no per-destination or peer rules: the
+	// table's routes (one per Transparent and AllowedIPs prefix) decide.
+	// It routes as RulesPerDestination does as long as the table holds
+	// only the tunnel's routes, which Up and Check enforce (a route of
+	// someone else's in the table is ErrConflict). With ExceptionFwMark the
+	// tunnel then has two rules per IP family, whatever its peers and
+	// destinations. Choose it from about 100 destinations.
+	RulesTable
+)
+
+func (m RuleMode) String() string {
+	switch m {
+	case RulesPerDestination:
+		return "destination"
+	case RulesTable:
+		return "table"
+	}
+	return "RuleMode(" + strconv.Itoa(int(m)) + ")"
+}
+
 // SNATMode selects the article's optional SNAT rule, which makes traffic
 // through the tunnel come from public addresses, so that the receiving end
 // sees the sender's public address rather than its tunnel address. It
@@ -225,7 +260,8 @@ type Config struct {
 
 	// Priority is the priority of the exception rule that sends the peers'
 	// own WireGuard packets through the main table. The transparent rules
-	// use Priority+1 and the PeerRouteRule rules Priority+2. 0 means
+	// (or with RulesTable the table's rule) use Priority+1 and the
+	// PeerRouteRule rules Priority+2. 0 means
 	// DefaultPriority; the range is 1 to 32763.
 	Priority int
 
@@ -236,6 +272,11 @@ type Config struct {
 	// Exception selects how the peers' own WireGuard packets stay out of
 	// the tunnel; the zero value is ExceptionPort, as in the article.
 	Exception ExceptionMode
+
+	// Rules selects one rule per destination (RulesPerDestination, the
+	// zero value and the article's form) or one rule for the whole table
+	// (RulesTable).
+	Rules RuleMode
 
 	// FwMark is the device's firewall mark ([Interface] FwMark). In
 	// ExceptionFwMark mode 0 means DefaultFwMark; otherwise 0 means none.

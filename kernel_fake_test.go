@@ -418,3 +418,40 @@ func (f *fakeFirewall) commands() firewallCommands {
 	}
 	return iptablesCommands{}
 }
+
+// lookup routes a packet as the kernel's policy routing does: the rules in
+// priority order, each matching on destination, firewall mark, protocol
+// and destination port; the first table with a route to dst decides. It
+// returns the name of the link the packet leaves by, or "" when nothing
+// routes it.
+func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
+	rules, _ := k.rules(family(dst))
+	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain }) {
+		rules = append(rules, netlink.Rule{Priority: 32766, Table: tableMain, Family: family(dst)})
+	}
+	for _, r := range rules {
+		switch {
+		case r.Dst != nil && !prefixOf(r.Dst).Contains(dst),
+			r.Mark != 0 && r.Mark != mark,
+			r.IPProto != 0 && r.IPProto != proto,
+			r.Dport != nil && (dport < r.Dport.Start || dport > r.Dport.End):
+			continue
+		}
+		best, bits := "", -1
+		for _, rt := range k.routeList {
+			p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default
+			if rt.Dst != nil {
+				p = prefixOf(rt.Dst)
+			}
+			if rt.Table == r.Table && rt.Family == family(dst) && p.Contains(dst) && p.Bits() > bits {
+				if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
+					best, bits = l.name, p.Bits()
+				}
+			}
+		}
+		if best != "" {
+			return best
+		}
+	}
+	return ""
+}

@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"fmt"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 	"net/netip"
 	"slices"
 	"strings"
@@ -33,18 +34,20 @@ func desiredState(c Config) desired {
 // way, a link it may not manage, strict reverse-path filtering. It is a
 // pure function of its arguments. The order:
 //
-//  1. stale transparent and peer rules of ours go first;
-//  2. the link is made and configured: device settings, MTU, addresses, up;
-//  3. missing routes are added and stale ones removed;
-//  4. the SNAT chains are made, so that the first packet through the
+//  1. the link is made and configured: device settings, MTU, addresses, up;
+//  2. missing routes are added;
+//  3. the SNAT chains are made, so that the first packet through the
 //     tunnel is already translated;
-//  5. missing rules are added: exception rules first, then the peer and
-//     transparent rules;
-//  6. stale exception rules go last.
+//  4. missing rules are added: exception rules first, then the peer and
+//     transparent rules; then a changed firewall mark of the device;
+//  5. stale transparent and peer rules go, then stale exception rules;
+//  6. stale routes go last, once no rule leads to them.
 //
 // So at no moment does a transparent rule stand without the exception rule
 // that keeps the peers' own WireGuard packets out of the tunnel, even when
-// a config change replaces the exception rules.
+// a config change replaces the exception rules; and a destination that
+// stays in the config keeps a rule into the tunnel throughout, even when
+// its rule changes form (RulesPerDestination to RulesTable and back).
 //
 // A plan of keep steps only means the kernel already matches c.
 func planUp(c Config, o *observed) ([]step, error) {
@@ -68,16 +71,24 @@ func planUp(c Config, o *observed) ([]step, error) {
 			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == tableMain) == exception
 		}
 	}
-	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
-
 	link := &createLink{name: want.name, mtu: want.mtu, backend: o.backend}
 	if o.link == nil {
 		steps = append(steps, link)
 	} else {
 		steps = append(steps, &keep{link})
 	}
+	// A new firewall mark of an existing device waits until the new
+	// exception rules are in (below): until then the old rules, port or
+	// mark, must still match the device's packets.
+	var markLater *configureDevice
 	if cfg := deviceDiff(c, o.device); cfg != nil {
-		steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: o.device})
+		if o.device != nil && cfg.FirewallMark != nil {
+			markLater = &configureDevice{name: want.name, cfg: wgtypes.Config{FirewallMark: cfg.FirewallMark}, old: o.device}
+			cfg.FirewallMark = nil
+		}
+		if cfg.PrivateKey != nil || cfg.ListenPort != nil || len(cfg.Peers) > 0 || cfg.ReplacePeers {
+			steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: o.device})
+		}
 	} else {
 		steps = append(steps, &keep{&deviceInSync{cfg: c}})
 	}
@@ -105,9 +116,6 @@ func planUp(c Config, o *observed) ([]step, error) {
 	for _, r := range addedRoutes {
 		steps = append(steps, &addRoute{name: want.name, route: r})
 	}
-	for _, r := range missing(o.routes, want.routes) {
-		steps = append(steps, &delRoute{name: want.name, route: r})
-	}
 	if o.fw != nil {
 		steps = append(steps, firewallSteps(o.fw, c.Name, desiredSNAT(c, o.public), o.chains)...)
 	}
@@ -125,7 +133,15 @@ func planUp(c Config, o *observed) ([]step, error) {
 	for _, r := range addedRules {
 		steps = append(steps, &addRule{rule: r})
 	}
-	return append(steps, removeRules(c.Priority, o.rules, stale(true))...), nil
+	if markLater != nil {
+		steps = append(steps, markLater)
+	}
+	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
+	steps = append(steps, removeRules(c.Priority, o.rules, stale(true))...)
+	for _, r := range missing(o.routes, want.routes) {
+		steps = append(steps, &delRoute{name: want.name, route: r})
+	}
+	return steps, nil
 }
 
 // planDown returns the kernel writes that remove everything of ours: rules

@@ -85,14 +85,15 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
 		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
 		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
-	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
+	return r, plain && (r.Dst.IsValid() || r.Mark != 0 || r.Table != tableMain)
 }
 
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
 // transparent rules. Peer and transparent destinations are aggregated
-// (prefixes.go): all of them look up the same table.
+// (prefixes.go): all of them look up the same table. With RulesTable, one
+// rule per IP family looks the whole table up instead.
 func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
@@ -114,6 +115,12 @@ func desiredRules(c Config) []rule {
 		}
 		tunnelIPs = append(tunnelIPs, p.AllowedIPs...)
 		transparentIPs = append(transparentIPs, p.Transparent...)
+	}
+	if c.Rules == RulesTable {
+		for _, fam := range c.families() {
+			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Table: c.Table})
+		}
+		return append(dedupe(exception), transparent...)
 	}
 	if c.PeerRoute == PeerRouteRule {
 		for _, a := range aggregate(tunnelIPs) {

@@ -87,6 +87,9 @@ func (c Config) validateInterface(v *validator) {
 	if c.PeerRoute > PeerRouteMain {
 		v.add("PeerRoute", "%[1]d is not an option", "use PeerRouteRule, PeerRoutePrefix or PeerRouteMain", int(c.PeerRoute))
 	}
+	if c.Rules > RulesTable {
+		v.add("Rules", "%[1]d is not an option", "use RulesPerDestination or RulesTable", int(c.Rules))
+	}
 	if c.Exception > ExceptionFwMark {
 		v.add("Exception", "%[1]d is not an option", "use ExceptionPort or ExceptionFwMark", int(c.Exception))
 	}
