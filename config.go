@@ -172,13 +172,18 @@ const (
 	// (docs/BENCHMARKS.md).
 	RulesPerDestination RuleMode = iota
 
-	// RulesTable is one rule "lookup Table" per IP family at Priority+1,
-	// after the exception rules, and no per-destination or peer rules: the
-	// table's routes (one per Transparent and AllowedIPs prefix) decide.
+	// RulesTable looks the whole Table up from Priority+1, after the
+	// exception rules, with no per-destination or peer rules: the table's
+	// routes (one per Transparent and AllowedIPs prefix) decide. It is two
+	// rules per IP family, "to 0.0.0.0/1" and "to 128.0.0.0/1" (::/1 and
+	// 8000::/1): a rule without a destination would be one, but the kernel
+	// cannot tell it from the per-destination rules at the same priority,
+	// and a change between the modes must add the new rules before it
+	// removes the old.
 	// It routes as RulesPerDestination does as long as the table holds
 	// only the tunnel's routes, which Up and Check enforce (a route of
 	// someone else's in the table is ErrConflict). With ExceptionFwMark the
-	// tunnel then has two rules per IP family, whatever its peers and
+	// tunnel then has three rules per IP family, whatever its peers and
 	// destinations. Choose it from about 100 destinations.
 	RulesTable
 )

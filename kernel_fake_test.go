@@ -277,11 +277,14 @@ func (k *fakeKernel) delRoute(name string, r route) error {
 	return nil
 }
 
-// sameRule compares what the kernel compares when it adds or deletes a
-// rule of this package's shapes.
-func sameRule(a, b netlink.Rule) bool {
-	return a.Priority == b.Priority && a.Family == b.Family && a.Table == b.Table && a.Mark == b.Mark &&
-		a.IPProto == b.IPProto && fmt.Sprint(a.Dst) == fmt.Sprint(b.Dst) && fmt.Sprint(a.Dport) == fmt.Sprint(b.Dport)
+// sameRule compares what the kernel compares when it adds a rule
+// (rule_exists) or finds one to delete (rule_find), for rules of this
+// package's shapes: a request without a destination matches a rule with
+// any destination, as the kernel's does.
+func sameRule(have, req netlink.Rule) bool {
+	return have.Priority == req.Priority && have.Family == req.Family && have.Table == req.Table && have.Mark == req.Mark &&
+		have.IPProto == req.IPProto && (req.Dst == nil || fmt.Sprint(have.Dst) == fmt.Sprint(req.Dst)) &&
+		fmt.Sprint(have.Dport) == fmt.Sprint(req.Dport)
 }
 
 func (k *fakeKernel) addRule(r netlink.Rule) error {

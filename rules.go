@@ -85,15 +85,30 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
 		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
 		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
-	return r, plain && (r.Dst.IsValid() || r.Mark != 0 || r.Table != tableMain)
+	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
+}
+
+// halves are the two /1 prefixes that together cover an IP family: the
+// RulesTable rules' destinations. A rule without a destination would
+// cover it in one, but the kernel cannot tell such a rule from the rules
+// to single destinations at the same priority and table: it refuses to
+// add it beside them (EEXIST), and deleting it may delete one of them.
+// Two /1 rules are told apart from every other rule, so a change between
+// the two rule modes can add the new rules before it removes the old.
+func halves(fam int) []netip.Prefix {
+	if fam == unix.AF_INET6 {
+		return []netip.Prefix{netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1")}
+	}
+	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
 }
 
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
 // transparent rules. Peer and transparent destinations are aggregated
-// (prefixes.go): all of them look up the same table. With RulesTable, one
-// rule per IP family looks the whole table up instead.
+// (prefixes.go): all of them look up the same table. With RulesTable,
+// two rules per IP family (its two halves) look the whole table up
+// instead.
 func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
@@ -118,7 +133,9 @@ func desiredRules(c Config) []rule {
 	}
 	if c.Rules == RulesTable {
 		for _, fam := range c.families() {
-			transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Table: c.Table})
+			for _, half := range halves(fam) {
+				transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Dst: half, Table: c.Table})
+			}
 		}
 		return append(dedupe(exception), transparent...)
 	}

@@ -102,7 +102,26 @@ func stateScenarios() []stateScenario {
 		r.Dst = ipNet(pfx("192.0.2.99/32"))
 		k.addRule(*r)
 	}
+	table := with(rule, func(c *Config) { c.Rules = RulesTable })
 	ours := []stateScenario{
+		{name: "table rules from nothing", configs: []Config{table}},
+		{name: "table rules prefix", configs: []Config{with(prefix, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "table rules main", configs: []Config{with(main, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "table rules fwmark", configs: []Config{with(fwmark, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "table rules dual stack", configs: []Config{with(dual, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "table rules snat outbound", configs: []Config{with(snatOut, func(c *Config) { c.Rules = RulesTable })}, fw: FirewallNftables},
+		{name: "table rules snat inbound", configs: []Config{with(snatIn, func(c *Config) { c.Rules = RulesTable })}, fw: FirewallIPTablesNFT},
+		{name: "table rules two peers", configs: []Config{with(twoPeers, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "per destination to table rules", configs: []Config{many, with(many, func(c *Config) { c.Rules = RulesTable })}},
+		{name: "table rules to per destination", configs: []Config{with(many, func(c *Config) { c.Rules = RulesTable }), many}},
+		{name: "table rules: foreign route in the table", configs: []Config{table, table}, wantErr: ErrConflict, change: func(k kernel, _ string) {
+			eth, _ := k.link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.60/32")), Table: 123,
+				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
+		}},
+		{name: "table rules: table rule deleted", configs: []Config{table, table}, change: delRuleAt(456)},
+		{name: "table rules down", configs: []Config{table, table}, down: true},
+
 		{name: "rule from nothing", configs: []Config{rule}},
 		{name: "prefix from nothing", configs: []Config{prefix}},
 		{name: "main from nothing", configs: []Config{main}},
