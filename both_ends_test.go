@@ -36,6 +36,7 @@ func (f family) url(a netip.Addr) string { return "http://" + netip.AddrPortFrom
 // each transparent to the other, in the given families.
 type ends struct {
 	fams      []family
+	rules     transparent.RuleMode
 	exception transparent.ExceptionMode
 	snatA     transparent.SNATMode
 	snatB     transparent.SNATMode
@@ -57,7 +58,7 @@ func (e ends) configs(w *article) (a, b transparent.Config) {
 	a = transparent.Config{
 		Name: w.nameA, PrivateKey: w.keyA, ListenPort: 51821,
 		Addresses: hostPrefixes(e.fams, func(f family) netip.Addr { return f.tunA }),
-		Exception: e.exception, SNAT: e.snatA,
+		Exception: e.exception, SNAT: e.snatA, Rules: e.rules,
 		Peers: []transparent.Peer{{
 			PublicKey:   w.keyB.PublicKey(),
 			Endpoint:    netip.AddrPortFrom(ep.pubB, 51822),
@@ -68,7 +69,7 @@ func (e ends) configs(w *article) (a, b transparent.Config) {
 	b = transparent.Config{
 		Name: w.nameB, PrivateKey: w.keyB, ListenPort: 51822,
 		Addresses: hostPrefixes(e.fams, func(f family) netip.Addr { return f.tunB }),
-		Exception: e.exception, SNAT: e.snatB,
+		Exception: e.exception, SNAT: e.snatB, Rules: e.rules,
 		Peers: []transparent.Peer{{
 			PublicKey:   w.keyA.PublicKey(),
 			AllowedIPs:  hostPrefixes(e.fams, func(f family) netip.Addr { return f.tunA }),
@@ -100,6 +101,9 @@ func TestBothEnds(t *testing.T) {
 		{"IPv6 SNAT inbound on B", ends{fams: []family{ipv6}, snatB: transparent.SNATInbound}},
 		{"dual stack SNAT outbound on A", ends{fams: []family{ipv4, ipv6}, snatA: transparent.SNATOutbound}},
 		{"dual stack fwmark SNAT inbound on B", ends{fams: []family{ipv6, ipv4}, exception: transparent.ExceptionFwMark, snatB: transparent.SNATInbound}},
+		{"table rules IPv4 SNAT outbound on A", ends{fams: []family{ipv4}, rules: transparent.RulesTable, snatA: transparent.SNATOutbound}},
+		{"table rules IPv6 SNAT inbound on B", ends{fams: []family{ipv6}, rules: transparent.RulesTable, snatB: transparent.SNATInbound}},
+		{"table rules dual stack fwmark no SNAT", ends{fams: []family{ipv4, ipv6}, rules: transparent.RulesTable, exception: transparent.ExceptionFwMark}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireIPTables(t)

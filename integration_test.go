@@ -153,46 +153,55 @@ func expectSameDump(t *testing.T, ns *testns.NS, before, what string) {
 // TestArticleEndpointA is the article's "Test It Out" for each of the three
 // options of its fourth change.
 func TestArticleEndpointA(t *testing.T) {
-	for _, pr := range []transparent.PeerRoute{transparent.PeerRoutePrefix, transparent.PeerRouteMain, transparent.PeerRouteRule} {
-		t.Run(pr.String(), func(t *testing.T) {
-			w := newArticle(t)
-			b := w.upB(t)
-			urlB := "http://" + publicB.String() + "/"
-
-			w.expectClient(t, w.A, urlB, publicA) // over the Internet
-			before := dump(t, w.A)
-
-			a := newTunnel(t, w.configA(pr), w.A)
-			ctx := context.Background()
-			if err := a.Up(ctx); err != nil {
-				t.Fatalf("Up: %v", err)
-			}
-			if got := a.Backend(); got != wantBackend() {
-				t.Errorf("Backend() = %s, want %s", got, wantBackend())
-			}
-			w.expectClient(t, w.A, urlB, tunA)                        // through the tunnel
-			w.expectClient(t, w.A, "http://"+tunB.String()+"/", tunA) // B's tunnel address
-			w.expectClient(t, w.C, urlB, publicC)                     // C is not affected
-			expectPeerTraffic(t, b)
-			expectRulesInOrder(t, w.A, []string{
-				"455: to 203.0.113.2/32 ipproto 17 dport 51822 lookup 254",
-				"456: to 203.0.113.2/32 lookup 123",
-			})
-			expectTableRoutes(t, w.A, 123, w.nameA, "10.0.0.2/32", "203.0.113.2/32")
-			switch pr {
-			case transparent.PeerRouteRule:
-				expectRulesInOrder(t, w.A, []string{"457: to 10.0.0.2/32 lookup 123"})
-			case transparent.PeerRouteMain:
-				expectTableRoutes(t, w.A, unix.RT_TABLE_MAIN, w.nameA, "10.0.0.2/32")
-			}
-
-			if err := a.Down(ctx); err != nil {
-				t.Fatalf("Down: %v", err)
-			}
-			expectSameDump(t, w.A, before, "after Down")
-			w.expectClient(t, w.A, urlB, publicA) // over the Internet again
-		})
+	for _, mode := range []transparent.RuleMode{transparent.RulesPerDestination, transparent.RulesTable} {
+		for _, pr := range []transparent.PeerRoute{transparent.PeerRoutePrefix, transparent.PeerRouteMain, transparent.PeerRouteRule} {
+			t.Run(mode.String()+"/"+pr.String(), func(t *testing.T) { testArticleEndpointA(t, mode, pr) })
+		}
 	}
+}
+
+// testArticleEndpointA is one run of TestArticleEndpointA: the article's
+// rules, or with RulesTable the table's two rules.
+func testArticleEndpointA(t *testing.T, mode transparent.RuleMode, pr transparent.PeerRoute) {
+	w := newArticle(t)
+	b := w.upB(t)
+	urlB := "http://" + publicB.String() + "/"
+
+	w.expectClient(t, w.A, urlB, publicA) // over the Internet
+	before := dump(t, w.A)
+
+	cfg := w.configA(pr)
+	cfg.Rules = mode
+	a := newTunnel(t, cfg, w.A)
+	ctx := context.Background()
+	if err := a.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	if got := a.Backend(); got != wantBackend() {
+		t.Errorf("Backend() = %s, want %s", got, wantBackend())
+	}
+	w.expectClient(t, w.A, urlB, tunA)                        // through the tunnel
+	w.expectClient(t, w.A, "http://"+tunB.String()+"/", tunA) // B's tunnel address
+	w.expectClient(t, w.C, urlB, publicC)                     // C is not affected
+	expectPeerTraffic(t, b)
+	transparentRules := []string{"456: to 203.0.113.2/32 lookup 123"}
+	if mode == transparent.RulesTable {
+		transparentRules = []string{"456: to 0.0.0.0/1 lookup 123", "456: to 128.0.0.0/1 lookup 123"}
+	}
+	expectRulesInOrder(t, w.A, append([]string{"455: to 203.0.113.2/32 ipproto 17 dport 51822 lookup 254"}, transparentRules...))
+	expectTableRoutes(t, w.A, 123, w.nameA, "10.0.0.2/32", "203.0.113.2/32")
+	switch {
+	case pr == transparent.PeerRouteRule && mode == transparent.RulesPerDestination:
+		expectRulesInOrder(t, w.A, []string{"457: to 10.0.0.2/32 lookup 123"})
+	case pr == transparent.PeerRouteMain:
+		expectTableRoutes(t, w.A, unix.RT_TABLE_MAIN, w.nameA, "10.0.0.2/32")
+	}
+
+	if err := a.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	expectSameDump(t, w.A, before, "after Down")
+	w.expectClient(t, w.A, urlB, publicA) // over the Internet again
 }
 
 // expectPeerTraffic checks that B's device saw a handshake and data from A:
