@@ -198,6 +198,21 @@ func (m RuleMode) String() string {
 	return "RuleMode(" + strconv.Itoa(int(m)) + ")"
 }
 
+// TableRuleDestinations are the destinations of the RulesTable rules of
+// an IP family: its two halves, 0.0.0.0/1 and 128.0.0.0/1 (::/1 and
+// 8000::/1). A rule without a destination would cover the family in one,
+// but the kernel cannot tell such a rule from the rules to single
+// destinations at the same priority and table: it refuses to add it
+// beside them (EEXIST), and deleting it may delete one of them. Two /1
+// rules are told apart from every other rule, so a change between the
+// two rule modes can add the new rules before it removes the old.
+func TableRuleDestinations(ipv6 bool) []netip.Prefix {
+	if ipv6 {
+		return []netip.Prefix{netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1")}
+	}
+	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
+}
+
 // SNATMode selects the article's optional SNAT rule, which makes traffic
 // through the tunnel come from public addresses, so that the receiving end
 // sees the sender's public address rather than its tunnel address. It

@@ -2,7 +2,11 @@
 
 package transparent
 
-import "testing"
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
 
 // TestRulePriority: the exported description of the rule layout, which
 // the wgquick package renders and reads, is what Up makes.
@@ -28,5 +32,24 @@ func TestRulePriority(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestRulesAdvice: Up and Plan suggest RulesTable above
+// suggestTableAbove per-destination rules, and only then.
+func TestRulesAdvice(t *testing.T) {
+	c := articleA(PeerRouteRule).WithDefaults()
+	if a := rulesAdvice(c); a != "" {
+		t.Errorf("advice for the article's one destination: %q", a)
+	}
+	for i := range 150 {
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i), 1}), 32))
+	}
+	if a := rulesAdvice(c); !strings.Contains(a, "RulesTable") {
+		t.Errorf("advice for 151 destinations: %q, want RulesTable suggested", a)
+	}
+	c.Rules = RulesTable
+	if a := rulesAdvice(c); a != "" {
+		t.Errorf("advice in table mode: %q", a)
 	}
 }

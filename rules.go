@@ -88,19 +88,9 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
 }
 
-// halves are the two /1 prefixes that together cover an IP family: the
-// RulesTable rules' destinations. A rule without a destination would
-// cover it in one, but the kernel cannot tell such a rule from the rules
-// to single destinations at the same priority and table: it refuses to
-// add it beside them (EEXIST), and deleting it may delete one of them.
-// Two /1 rules are told apart from every other rule, so a change between
-// the two rule modes can add the new rules before it removes the old.
-func halves(fam int) []netip.Prefix {
-	if fam == unix.AF_INET6 {
-		return []netip.Prefix{netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1")}
-	}
-	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
-}
+// halves are the destinations of the RulesTable rules of an IP family
+// (TableRuleDestinations).
+func halves(fam int) []netip.Prefix { return TableRuleDestinations(fam == unix.AF_INET6) }
 
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard
@@ -166,4 +156,28 @@ func ruleRemoveOrder(base, priority int) int {
 		return 1
 	}
 	return 2
+}
+
+// suggestTableAbove is the number of per-destination rules from which Up
+// and Plan suggest RulesTable: every route lookup of the host walks the
+// rule list, and from about a hundred rules that costs the host's other
+// traffic measurably (docs/BENCHMARKS.md).
+const suggestTableAbove = 100
+
+// rulesAdvice returns a suggestion to use RulesTable when c's
+// per-destination rules are many, or "".
+func rulesAdvice(c Config) string {
+	if c.Rules != RulesPerDestination {
+		return ""
+	}
+	n := 0
+	for _, r := range desiredRules(c) {
+		if r.Table != tableMain {
+			n++
+		}
+	}
+	if n <= suggestTableAbove {
+		return ""
+	}
+	return fmt.Sprintf("%d per-destination rules: every route lookup of the host walks them; Rules: RulesTable makes them two per IP family", n)
 }

@@ -119,6 +119,9 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
+	if advice := rulesAdvice(c); advice != "" {
+		t.log.Info(advice)
+	}
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
@@ -207,6 +210,9 @@ func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 	if err == nil {
 		var steps []step
 		if steps, err = planUp(c, o); err == nil {
+			if advice := rulesAdvice(c); advice != "" {
+				t.log.Info(advice)
+			}
 			changes := make([]Change, len(steps))
 			for i, s := range steps {
 				changes[i] = Change{Op: s.op(), Step: s.String(), Command: s.command()}

@@ -36,6 +36,7 @@ var (
 		keySpec{"Priority", false, (*parser).setPriority},
 		keySpec{"PeerRoute", false, (*parser).setPeerRoute},
 		keySpec{"Exception", false, (*parser).setException},
+		keySpec{"Rules", false, (*parser).setRules},
 		keySpec{"SNAT", false, (*parser).setSNAT},
 		keySpec{"PublicAddress", true, (*parser).setPublicAddress},
 	)
@@ -193,6 +194,15 @@ func (p *parser) setException(line int, key, value string) {
 	if ok {
 		p.cfg.Exception = v
 		p.at["Exception"] = source{line, key}
+	}
+}
+
+func (p *parser) setRules(line int, key, value string) {
+	v, ok := choice(p, line, key, value, map[string]transparent.RuleMode{
+		"destination": transparent.RulesPerDestination, "table": transparent.RulesTable})
+	if ok {
+		p.cfg.Rules = v
+		p.at["Rules"] = source{line, key}
 	}
 }
 

@@ -170,6 +170,11 @@ func (p *parser) recognizeTransparent() {
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
+		if slices.Contains(transparent.TableRuleDestinations(r.v6), r.to) {
+			p.cfg.Rules = transparent.RulesTable
+			p.consume(h, "Rules table (one of the rules that look the whole table up)")
+			continue
+		}
 		if i, j := p.findAllowed(r.to); i >= 0 {
 			peer, d := &p.cfg.Peers[i], &p.peers[i]
 			peer.Transparent = append(peer.Transparent, peer.AllowedIPs[j])

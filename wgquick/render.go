@@ -65,6 +65,9 @@ func RenderNative(f *File) []byte {
 	if c.Exception != transparent.ExceptionPort {
 		w.kv("Exception", c.Exception.String())
 	}
+	if c.Rules != transparent.RulesPerDestination {
+		w.kv("Rules", c.Rules.String())
+	}
 	if c.FwMark != 0 {
 		w.kv("FwMark", fmt.Sprintf("%#x", c.FwMark))
 	}
@@ -122,17 +125,26 @@ func plainHooks(c transparent.Config) []hookLine {
 	for _, r := range exceptionRules(c) {
 		rule(r)
 	}
+	if c.Rules == transparent.RulesTable {
+		for _, v6 := range families(c) {
+			for _, half := range transparent.TableRuleDestinations(v6) {
+				rule(ruleCmd{to: half, v6: v6, table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
+			}
+		}
+	}
 	for _, peer := range c.Peers {
 		for _, t := range peer.Transparent {
-			rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
+			if c.Rules == transparent.RulesPerDestination {
+				rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
+			}
 		}
 	}
 	for _, peer := range c.Peers {
 		for _, a := range peer.AllowedIPs {
-			switch c.PeerRoute {
-			case transparent.PeerRouteRule:
+			switch {
+			case c.PeerRoute == transparent.PeerRouteRule && c.Rules == transparent.RulesPerDestination:
 				rule(ruleCmd{to: a.Masked(), v6: a.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RulePeer)})
-			case transparent.PeerRouteMain:
+			case c.PeerRoute == transparent.PeerRouteMain:
 				h := hookLine{"PostUp", routeCmd{dst: a.Masked(), v6: a.Addr().Is6(), dev: "%i"}.String()}
 				if !slices.Contains(out, h) {
 					out = append(out, h)

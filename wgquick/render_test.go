@@ -264,3 +264,40 @@ func TestRenderWritesKeys(t *testing.T) {
 		t.Errorf("Render writes the interface name:\n%s", out)
 	}
 }
+
+// TestRulesTable: a file's `Rules = table` key is read and written back
+// by RenderNative; Render writes the table's two rules per family instead
+// of a rule per destination and no peer rules, and reading that file back
+// gives RulesTable again, with the same rules and routes.
+func TestRulesTable(t *testing.T) {
+	c := articleConfig(t)
+	c.Rules = transparent.RulesTable
+	f := &File{Config: c}
+	native, err := Parse("wg0.conf", RenderNative(f))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameFile(f, native) {
+		t.Errorf("RenderNative round trip: got %+v, want %+v", native.Config, c)
+	}
+	plain := string(Render(f))
+	for _, want := range []string{
+		"PreUp = ip rule add to 0.0.0.0/1 table 123 priority 456",
+		"PreUp = ip rule add to 128.0.0.0/1 table 123 priority 456",
+		"# not expressible in plain wg-quick: Rules table: which of a peer's AllowedIPs are Transparent",
+	} {
+		if !strings.Contains(plain, want) {
+			t.Errorf("Render lacks %q:\n%s", want, plain)
+		}
+	}
+	if strings.Contains(plain, "rule add to 203.0.113.2 table 123") || strings.Contains(plain, "priority 457") {
+		t.Errorf("Render still writes a per-destination or peer rule:\n%s", plain)
+	}
+	back, err := Parse("wg0.conf", []byte(plain))
+	if err != nil {
+		t.Fatalf("Parse(Render): %v\n%s", err, plain)
+	}
+	if back.Config.Rules != transparent.RulesTable {
+		t.Errorf("Parse(Render) Rules = %s, want table", back.Config.Rules)
+	}
+}

@@ -37,6 +37,9 @@ func Unrenderable(f *File) []string {
 	if len(tunnel) == 0 && c.PeerRoute != transparent.PeerRouteRule {
 		gap("PeerRoute %s: no peer tunnel address, so no rule or route carries it", c.PeerRoute)
 	}
+	if c.Rules == transparent.RulesTable && transparentRules {
+		gap("Rules table: which of a peer's AllowedIPs are Transparent (one rule looks the whole table up, so no rule names them; they route alike)")
+	}
 	gaps = append(gaps, expectedGaps(c)...)
 	gaps = append(gaps, snatGaps(c)...)
 	for i, peer := range c.Peers {
