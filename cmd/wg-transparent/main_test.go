@@ -81,23 +81,7 @@ Transparent = 203.0.113.2/32
 	if out := cmd(0, "plan"); !strings.Contains(out, "add     ip rule add to 203.0.113.2/32 lookup 123 priority 456 proto 87") {
 		t.Errorf("plan:\n%s", out)
 	}
-	up := exec.Command(bin, "up", file, "--netns", w.A.Name)
-	stdout, err := up.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	up.Stderr = os.Stderr
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		up.Process.Kill()
-		up.Wait()
-	}()
-	lines := bufio.NewReader(stdout)
-	if line, _ := lines.ReadString('\n'); !strings.Contains(line, "is up") {
-		t.Fatalf("up said %q", line)
-	}
+	up, _ := startForeground(t, "is up", bin, "up", file, "--netns", w.A.Name)
 	cmd(0, "check")
 	rule := netlink.NewRule()
 	rule.Priority, rule.Table, rule.Protocol = 456, 123, transparent.RouteProtocol
@@ -204,21 +188,7 @@ Transparent = 203.0.113.2/32
 	if err != nil {
 		t.Fatal(err)
 	}
-	up := exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
-	stdout, err := up.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		up.Process.Kill()
-		up.Wait()
-	}()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "staying in the foreground") {
-		t.Fatalf("up said %q", line)
-	}
+	up, _ := startForeground(t, "staying in the foreground", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
 	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -235,4 +205,29 @@ Transparent = 203.0.113.2/32
 	if diff != "" {
 		t.Errorf("after SIGTERM:\n%s", diff)
 	}
+}
+
+// startForeground starts the command with args, waits for its first line
+// of output to contain want, and returns it with its output to read on;
+// it is killed at cleanup if still running.
+func startForeground(t *testing.T, want, bin string, args ...string) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	c := exec.Command(bin, args...)
+	stdout, err := c.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Stderr = os.Stderr
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	lines := bufio.NewReader(stdout)
+	if line, _ := lines.ReadString('\n'); !strings.Contains(line, want) {
+		t.Fatalf("%s said %q, want %q", args[0], line, want)
+	}
+	return c, lines
 }

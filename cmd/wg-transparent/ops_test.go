@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -250,21 +249,7 @@ func TestHooksRollBack(t *testing.T) {
 
 	name := uniqueName("wgh")
 	file := tunnelFile(t, dir, name, "PreDown = exit 4\nPostDown = echo postdown %i >> "+trace+"\n")
-	up := exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
-	stdout, err := up.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		up.Process.Kill()
-		up.Wait()
-	}()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "is up") {
-		t.Fatalf("up said %q", line)
-	}
+	up, _ := startForeground(t, "is up", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
 	code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", ns.Name))
 	if code != exitError || !strings.Contains(out, `PreDown "exit 4": exit status 4; going on with down`) {
 		t.Errorf("down with a failing PreDown: exit %d\n%s", code, out)
@@ -290,21 +275,7 @@ func TestSIGHUPBringsDown(t *testing.T) {
 	}
 	name := uniqueName("wgu")
 	file := tunnelFile(t, t.TempDir(), name, "")
-	up := exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
-	stdout, err := up.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		up.Process.Kill()
-		up.Wait()
-	}()
-	if line, _ := bufio.NewReader(stdout).ReadString('\n'); !strings.Contains(line, "SIGHUP") {
-		t.Fatalf("up said %q", line)
-	}
+	up, _ := startForeground(t, "SIGHUP", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
 	if err := up.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
