@@ -363,7 +363,7 @@ func removeLockFiles(t *testing.T, ns *testns.NS, name string) {
 		t.Fatalf("stat %s: %v", ns.Name, err)
 	}
 	base := fmt.Sprintf("/run/wgtransparent/netns-%d-%d-%s", st.Dev, st.Ino, name)
-	if filepath.Dir(base) != "/run/wgtransparent" { // a name with '/' or ".." (which New refuses)
+	if filepath.Dir(base) != "/run/wgtransparent" || strings.ContainsRune(name, 0) { // names New refuses, or no path can hold
 		return
 	}
 	for _, ext := range []string{".lock", ".json"} {
