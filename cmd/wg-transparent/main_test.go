@@ -27,10 +27,7 @@ func TestMain(m *testing.M) { testns.GuardMain(m) }
 // it, the tunnel works, down leaves nothing and stops the foreground up.
 func TestCommand(t *testing.T) {
 	testns.RequireRoot(t)
-	bin := filepath.Join(t.TempDir(), "wg-transparent")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := commandBinary(t)
 	w := testns.Article(t)
 	keyA, keyB := genKey(t), genKey(t)
 	b, err := transparent.New(transparent.Config{
@@ -160,10 +157,7 @@ func genKey(t *testing.T) wgtypes.Key {
 // hook) and exits 0, leaving the namespace as it was.
 func TestCommandSignalAndHooks(t *testing.T) {
 	testns.RequireRoot(t)
-	bin := filepath.Join(t.TempDir(), "wg-transparent")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := commandBinary(t)
 	ns := testns.New(t, "sig")
 	dir := t.TempDir()
 	trace := filepath.Join(dir, "trace")

@@ -23,16 +23,6 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// buildCommand builds the command into a temporary directory.
-func buildCommand(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "wg-transparent")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // uniqueName is an interface name no other test uses: embedded devices'
 // UAPI sockets in /var/run/wireguard are shared by all namespaces.
 func uniqueName(prefix string) string {
@@ -221,7 +211,7 @@ func TestNotRoot(t *testing.T) {
 // and down goes on: PostDown runs, the namespace is restored, exit 2.
 func TestHooksRollBack(t *testing.T) {
 	testns.RequireRoot(t)
-	bin := buildCommand(t)
+	bin := commandBinary(t)
 	ns := testns.New(t, "hooks")
 	dir := t.TempDir()
 	trace := filepath.Join(dir, "trace")
@@ -267,7 +257,7 @@ func TestHooksRollBack(t *testing.T) {
 // leaving the namespace as it was.
 func TestSIGHUPBringsDown(t *testing.T) {
 	testns.RequireRoot(t)
-	bin := buildCommand(t)
+	bin := commandBinary(t)
 	ns := testns.New(t, "hup")
 	before, err := testns.Dump(ns)
 	if err != nil {
@@ -298,7 +288,7 @@ func TestSIGHUPBringsDown(t *testing.T) {
 // brings everything down (DNS too) and exits 0, the namespace as before.
 func TestRun(t *testing.T) {
 	testns.RequireRoot(t)
-	bin := buildCommand(t)
+	bin := commandBinary(t)
 	ns := testns.New(t, "run")
 	h := ns.Netlink()
 	under := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "under0", MTU: 9000}, PeerName: "under1"}

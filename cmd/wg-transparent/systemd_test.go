@@ -39,7 +39,7 @@ func TestSystemdUnit(t *testing.T) {
 	if strings.Contains(text, "RuntimeDirectory=") {
 		t.Errorf("%s has RuntimeDirectory=: systemd would remove /run/wgtransparent, which the command run by hand shares", unitFile)
 	}
-	bin := buildCommand(t)
+	bin := commandBinary(t)
 	dir := t.TempDir()
 	copyPath := filepath.Join(dir, "wg-transparent@wg0.service")
 	if err := os.WriteFile(copyPath, []byte(strings.ReplaceAll(text, "/usr/local/bin/wg-transparent", bin)), 0o644); err != nil {

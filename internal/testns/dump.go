@@ -190,10 +190,12 @@ func DumpSettled(n *NS) (string, error) {
 // (an IPv6 link-local address leaves its tentative state, and gets its
 // local route, from a work queue), so a state that was restored can need
 // a moment to look it.
-func DiffSettled(n *NS, before string) (string, error) {
+func DiffSettled(n *NS, before string) (string, error) { return diffSettled(n, before, Dump) }
+
+func diffSettled(n *NS, before string, dump func(*NS) (string, error)) (string, error) {
 	deadline := time.Now().Add(time.Second)
 	for {
-		after, err := Dump(n)
+		after, err := dump(n)
 		if err != nil {
 			return "", err
 		}

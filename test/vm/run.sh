@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs the library's tests against KERNEL WireGuard, inside a QEMU VM that
 # boots Debian's stock cloud kernel (this machine's kernel has no WireGuard
-# module, so backend_kernel.go cannot run here).
+# module, so backend_kernel.go cannot run here): once built for the VM
+# (the vm tag, the kernel backend forced), and once as a user with kernel
+# WireGuard runs the test command (no tag, nothing forced: BackendAuto must
+# find kernel WireGuard), together with the command's own tests.
 #
 # Usage (as root):  bash test/vm/run.sh
 #
 # What it does:
 #   1. installs qemu, busybox, kmod, cpio, xz, iptables if missing;
 #   2. downloads Debian's cloud kernel once, into .cache/vm (git-ignored);
-#   3. builds the test binaries statically (root package with -tags vm,
-#      and internal/testns);
+#   3. builds the test binaries statically: the root package with -tags vm
+#      and without, internal/testns, cmd/wg-transparent and the
+#      command itself (its tests run it);
 #   4. packs an initramfs: busybox, the kernel modules the tests need,
 #      iptables (nft and legacy) with its libraries, the test binaries and
 #      test/vm/init as /init;
@@ -21,7 +25,9 @@
 #
 # Environment knobs (all optional):
 #   VMTEST_TIMEOUT   overall timeout for the VM run (default 40m)
-#   VMTEST_ARGS      extra flags for the root suite (e.g. "-test.run TestX")
+#   VMTEST_ARGS      extra flags for the root suite with the kernel backend
+#                    forced (e.g. "-test.run TestX")
+#   VMTEST_STOCK_ARGS   extra flags for the root suite as a user builds it
 #   VMTEST_TESTNS_ARGS  extra flags for the internal/testns suite
 #   VMTEST_SMP, VMTEST_MEM   guest CPUs (default: host CPUs, max 4) and MiB (2048)
 set -euo pipefail
@@ -102,10 +108,14 @@ phase "kernel $kver ($kpkg)"
 
 # --- 3. Test binaries ---------------------------------------------------------
 # Static (CGO_ENABLED=0): the initramfs has no Go toolchain or libc for them.
-# The vm tag adds vm_test.go (kernel-only tests) and drops nokernel_test.go.
+# The vm tag adds vm_test.go (kernel-only tests); transparent-stock.test is
+# the suite as anyone's `go test` builds it.
 phase "building test binaries"
 (cd "$repo" && CGO_ENABLED=0 go test -c -tags vm -o "$tmp/transparent.test" .)
+(cd "$repo" && CGO_ENABLED=0 go test -c -o "$tmp/transparent-stock.test" .)
 (cd "$repo" && CGO_ENABLED=0 go test -c -o "$tmp/testns.test" ./internal/testns)
+(cd "$repo" && CGO_ENABLED=0 go test -c -o "$tmp/wg-transparent.test" ./cmd/wg-transparent)
+(cd "$repo" && CGO_ENABLED=0 go build -o "$tmp/wg-transparent" ./cmd/wg-transparent)
 
 # --- 4. Initramfs ---------------------------------------------------------------
 phase "packing initramfs"
@@ -184,10 +194,12 @@ done
 # iptables resolves "tcp"/"udp" through /etc/protocols when present.
 for f in /etc/protocols /etc/services /etc/ethertypes; do [ -e "$f" ] && cp "$f" "$root/etc/"; done
 
-cp "$tmp/transparent.test" "$tmp/testns.test" "$root/"
+cp "$tmp/transparent.test" "$tmp/transparent-stock.test" "$tmp/testns.test" \
+	"$tmp/wg-transparent.test" "$tmp/wg-transparent" "$root/"
 install -m 0755 "$here/init" "$root/init"
 echo "$kver" >"$root/etc/kver"
 printf '%s\n' "${VMTEST_ARGS:-}" >"$root/etc/vmtest-args"
+printf '%s\n' "${VMTEST_STOCK_ARGS:-}" >"$root/etc/vmtest-stock-args"
 printf '%s\n' "${VMTEST_TESTNS_ARGS:-}" >"$root/etc/vmtest-testns-args"
 
 (cd "$root" && find . -print0 | cpio --null -o -H newc --quiet) | gzip -1 >"$tmp/initramfs.gz"
