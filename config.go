@@ -355,7 +355,8 @@ type Peer struct {
 }
 
 // WithDefaults returns a copy of c with the documented zero values filled
-// in: MTU, Table, Priority, and FwMark in ExceptionFwMark mode.
+// in: MTU, Table, Priority, and FwMark in ExceptionFwMark mode; and the
+// private key clamped, as WireGuard keeps it.
 func (c Config) WithDefaults() Config {
 	if c.MTU == 0 {
 		c.MTU = DefaultMTU
@@ -369,7 +370,23 @@ func (c Config) WithDefaults() Config {
 	if c.Exception == ExceptionFwMark && c.FwMark == 0 {
 		c.FwMark = DefaultFwMark
 	}
+	c.PrivateKey = clamped(c.PrivateKey)
 	return c
+}
+
+// clamped is k as Curve25519 uses it, and as WireGuard stores and reports
+// it: the same key (the same public key) with three low bits and the top
+// bit cleared and the second-highest set. A key from `wg genkey` or
+// wgtypes.GeneratePrivateKey is clamped already; one of 32 random bytes
+// is not, and compared with what the device reports it would look changed
+// at every Up.
+func clamped(k wgtypes.Key) wgtypes.Key {
+	if k == (wgtypes.Key{}) {
+		return k
+	}
+	k[0] &= 248
+	k[31] = (k[31] & 127) | 64
+	return k
 }
 
 // exceptionEndpoint is the address and port the peer's WireGuard packets

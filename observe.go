@@ -194,6 +194,15 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			tables = append(tables, ow.Table)
 		}
 	}
+	// The config's routes in main (PeerRouteMain): one of someone else's
+	// to the same destination holds their place (the kernel would take
+	// ours for a duplicate and keep theirs).
+	inMain := map[netip.Prefix]bool{}
+	for _, r := range desiredRoutes(c) {
+		if r.Table == tableMain {
+			inMain[r.Dst] = true
+		}
+	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		for _, table := range tables {
 			routes, err := k.routes(fam, table)
@@ -203,7 +212,16 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			for _, r := range routes {
 				ours := r.Protocol == RouteProtocol && r.Dst != nil
 				onLink := o.link != nil && r.LinkIndex == o.link.index
+				dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+				if fam == unix.AF_INET {
+					dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+				}
+				if r.Dst != nil {
+					dst = prefixOf(r.Dst)
+				}
 				switch {
+				case table == tableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
+					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != tableMain || onLink):
 					rt := route{Dst: prefixOf(r.Dst), Table: table}
 					o.routes = append(o.routes, rt)

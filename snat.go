@@ -52,24 +52,30 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 			ch.hook = hookInbound
 		}
 		pub, ok := public[fam]
-		for _, p := range c.Peers {
-			if !ok {
-				break
+		if !ok {
+			continue
+		}
+		switch c.SNAT {
+		case SNATOutbound: // from our tunnel address to the peers' public ones
+			// Aggregated across peers: one peer's prefix may hold
+			// another's, and an nftables interval set takes no overlap.
+			var dsts []netip.Prefix
+			for _, p := range c.Peers {
+				dsts = append(dsts, p.Transparent...)
 			}
-			switch c.SNAT {
-			case SNATOutbound: // from our tunnel address to the peer's public one
-				for _, tp := range aggregate(p.Transparent) {
-					for _, a := range c.Addresses {
-						if family(tp.Addr()) == fam && family(a.Addr()) == fam {
-							ch.rules = append(ch.rules, natRule{src: hostPrefix(a.Addr()), dst: tp, to: pub})
-						}
+			for _, tp := range aggregate(dsts) {
+				for _, a := range c.Addresses {
+					if family(tp.Addr()) == fam && family(a.Addr()) == fam {
+						ch.rules = append(ch.rules, natRule{src: hostPrefix(a.Addr()), dst: tp, to: pub})
 					}
 				}
-			case SNATInbound: // from the peer's tunnel address to its public one
+			}
+		case SNATInbound: // from each peer's tunnel addresses to its public one
+			for _, p := range c.Peers {
 				peerPublic, found := peerPublicAddress(p, fam)
-				for _, ap := range p.AllowedIPs {
+				for _, ap := range aggregate(p.AllowedIPs) {
 					if found && family(ap.Addr()) == fam {
-						ch.rules = append(ch.rules, natRule{src: ap.Masked(), dst: hostPrefix(pub), to: peerPublic})
+						ch.rules = append(ch.rules, natRule{src: ap, dst: hostPrefix(pub), to: peerPublic})
 					}
 				}
 			}

@@ -106,6 +106,9 @@ func (c Config) validateInterface(v *validator) {
 		if a.Addr().Is4In6() {
 			v.add(field, "%[1]s is an IPv4-mapped IPv6 address", "write the IPv4 address as such", a)
 		}
+		if a.Bits() == 0 {
+			v.add(field, "%[1]s has prefix length 0, which puts every destination on the tunnel's link", "use a single address (/32, /128) or the tunnel's own subnet", a)
+		}
 		if j, dup := seen[a.Addr()]; dup {
 			v.add(field, "%[1]s repeats Addresses[%[2]d]", "list each address once", a.Addr(), j)
 		}
