@@ -183,8 +183,8 @@ type Config struct {
 	MTU int
 
 	// Table is the custom routing table that holds the interface's routes
-	// ([Interface] Table). 0 means DefaultTable; 253, 254 and 255 (default,
-	// main, local) are refused.
+	// ([Interface] Table): 1 to 4294967295. 0 means DefaultTable; 253, 254
+	// and 255 (default, main, local) are refused.
 	Table int
 
 	// Priority is the priority of the exception rule that sends the peers'
@@ -203,6 +203,8 @@ type Config struct {
 
 	// FwMark is the device's firewall mark ([Interface] FwMark). In
 	// ExceptionFwMark mode 0 means DefaultFwMark; otherwise 0 means none.
+	// Where int has 32 bits, marks above math.MaxInt32 are refused
+	// (wgctrl carries the mark in an int).
 	FwMark uint32
 
 	// SNAT selects the article's optional SNAT rule; the zero value is

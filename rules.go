@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"strconv"
@@ -82,10 +83,14 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	plain := nr.Src == nil && nr.Sport == nil &&
 		nr.IifName == "" && nr.OifName == "" && !nr.Invert && nr.Goto < 0 &&
 		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
-		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
-		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
+		unset(nr.SuppressPrefixlen) && unset(nr.SuppressIfgroup)
 	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
 }
+
+// unset reports whether a rule's suppress_prefixlength or
+// suppress_ifgroup is absent: netlink reports that as -1, or, from the
+// kernel, as 0xFFFFFFFF (which is also -1 where int has 32 bits).
+func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard

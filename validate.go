@@ -3,6 +3,7 @@ package transparent
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"time"
@@ -76,13 +77,20 @@ func (c Config) validateInterface(v *validator) {
 		v.add("MTU", "%[1]d is too small for IPv6", "use 1280 or more, or 0 for %[2]d", c.MTU, DefaultMTU)
 	}
 	switch {
-	case c.Table < 0 || c.Table > 0xFFFFFFFF:
+	case c.Table < 0 || uint64(c.Table) > math.MaxUint32: // uint64: int may have 32 bits
 		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, or 0 for %[2]d", c.Table, DefaultTable)
 	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
 		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
 	}
-	if c.Priority < 1 || c.Priority+peerRuleOffset > maxPriority {
+	// Compared without adding the offsets, which would overflow for a
+	// Priority near math.MaxInt and let it through.
+	if c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset {
 		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	}
+	if uint64(c.FwMark) > math.MaxInt {
+		// wgctrl carries the mark in an int: on a 32-bit platform a larger
+		// one would turn negative on its way to the device.
+		v.add("FwMark", "%#[1]x does not fit this platform's int", "use a mark up to %#[2]x", c.FwMark, math.MaxInt)
 	}
 	if c.PeerRoute > PeerRouteMain {
 		v.add("PeerRoute", "%[1]d is not an option", "use PeerRouteRule, PeerRoutePrefix or PeerRouteMain", int(c.PeerRoute))

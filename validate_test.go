@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -60,11 +61,33 @@ func TestValidateAccepts(t *testing.T) {
 		"dual":                                  dual,
 		"plain point-to-point without endpoint": plain,
 		"defaults":                              func() Config { c := articleA(PeerRouteRule); c.Table, c.Priority, c.MTU = 0, 0, 0; return c }(),
+		"largest numbers": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Priority, c.Table, c.MTU, c.ListenPort = 32763, largestTable(), 65535, 65535
+			c.FwMark = math.MaxInt32
+			c.Peers[0].PersistentKeepalive = 65535 * time.Second
+			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:65535")
+			return c
+		}(),
+		"smallest numbers": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Priority, c.Table, c.MTU, c.ListenPort = 1, 1, 576, 1
+			c.Peers[0].PersistentKeepalive = time.Second
+			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:1")
+			return c
+		}(),
 	} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: Validate() = %v, want nil", name, err)
 		}
 	}
+}
+
+// largestTable is the largest table number an int holds: 4294967295, or
+// math.MaxInt32 where int has 32 bits.
+func largestTable() int {
+	largest := uint64(math.MaxUint32)
+	return int(min(largest, math.MaxInt))
 }
 
 // rejectCase is a bad config: a change to the article's A, and the field
@@ -98,6 +121,23 @@ var rejectCases = []rejectCase{
 	{"priority too high", func(c *Config) { c.Priority = 32764 }, "Priority", "1 to 32763"},
 	{"priority of main rule", func(c *Config) { c.Priority = 32766 }, "Priority", "32766"},
 	{"negative priority", func(c *Config) { c.Priority = -1 }, "Priority", "1 to 32763"},
+	{"priority that overflows", func(c *Config) { c.Priority = math.MaxInt - 1 }, "Priority", "1 to 32763"},
+	{"largest priority", func(c *Config) { c.Priority = math.MaxInt }, "Priority", "1 to 32763"},
+	{"smallest priority", func(c *Config) { c.Priority = math.MinInt }, "Priority", "1 to 32763"},
+	{"table beyond 32 bits", func(c *Config) { c.Table = math.MaxInt }, "Table", "1 to 4294967295"},
+	{"smallest table", func(c *Config) { c.Table = math.MinInt }, "Table", "1 to 4294967295"},
+	{"largest port", func(c *Config) { c.ListenPort = math.MaxInt }, "ListenPort", "1 to 65535"},
+	{"smallest port", func(c *Config) { c.ListenPort = math.MinInt }, "ListenPort", "1 to 65535"},
+	{"mtu too big", func(c *Config) { c.MTU = 65536 }, "MTU", "576 to 65535"},
+	{"largest mtu", func(c *Config) { c.MTU = math.MaxInt }, "MTU", "576 to 65535"},
+	{"smallest mtu", func(c *Config) { c.MTU = math.MinInt }, "MTU", "576 to 65535"},
+	{"keepalive too long", func(c *Config) { c.Peers[0].PersistentKeepalive = 65536 * time.Second }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"largest keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = math.MaxInt64 }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"smallest keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = math.MinInt64 }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"expected endpoint without port", func(c *Config) {
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].ExpectedEndpoint = netip.AddrPortFrom(netip.MustParseAddr("203.0.113.2"), 0)
+	}, "Peers[0].ExpectedEndpoint", "no port"},
 	{"unknown peer route", func(c *Config) { c.PeerRoute = 9 }, "PeerRoute", "PeerRouteRule"},
 	{"no address", func(c *Config) { c.Addresses = nil }, "Addresses", "10.0.0.1/32"},
 	{"invalid address", func(c *Config) { c.Addresses = []netip.Prefix{{}} }, "Addresses[0]", "address/length"},
