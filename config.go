@@ -161,8 +161,12 @@ func (m SNATMode) String() string {
 // data: build it by hand or from a file, check it with Validate, and pass
 // it to New. Zero values are documented per field.
 type Config struct {
-	// Name is the WireGuard interface name, such as "wg0" (at most 15
-	// bytes). Required.
+	// Name is the WireGuard interface name, such as "wg0". Required: 1 to
+	// 15 ASCII letters, digits, '_', '.' and '-', starting with a letter,
+	// digit or '_', and neither "all" nor "default". That is wg-quick's
+	// rule less '=' and '+', which nft cannot name a table with: the name
+	// is also part of the nf_tables tables, the iptables chain and its
+	// comments, the UAPI socket's path and the commands Plan prints.
 	Name string
 
 	// PrivateKey is this endpoint's WireGuard private key ([Interface]

@@ -62,8 +62,8 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateInterface(v *validator) {
-	if err := checkIfName(c.Name); err != "" {
-		v.add("Name", "%[1]q "+err, "use a Linux interface name of 1 to 15 bytes without '/', ':' or spaces, such as \"wg0\"", c.Name)
+	if problem := checkName(c.Name); problem != "" {
+		v.add("Name", "%[1]q %[2]s", nameRule, c.Name, problem)
 	}
 	if c.PrivateKey == (wgtypes.Key{}) {
 		v.add("PrivateKey", "not set", "generate one with wgtypes.GeneratePrivateKey or `wg genkey`")
@@ -116,21 +116,6 @@ func (c Config) validateInterface(v *validator) {
 		}
 		seen[a.Addr()] = i
 	}
-}
-
-// checkIfName returns what is wrong with a Linux interface name, or "".
-func checkIfName(name string) string {
-	switch {
-	case name == "":
-		return "is empty"
-	case len(name) > 15:
-		return "is longer than 15 bytes"
-	case name == "." || name == "..":
-		return "is not allowed"
-	case strings.ContainsAny(name, "/: \t\n\r\v\f"):
-		return "contains '/', ':' or white space"
-	}
-	return ""
 }
 
 func (c Config) validatePeers(v *validator) {
