@@ -250,6 +250,15 @@ type Peer struct {
 
 	// AllowedIPs are the peer's tunnel addresses ([Peer] AllowedIPs as in
 	// a plain point-to-point setup), such as 10.0.0.2/32.
+	//
+	// A prefix of length 0 (0.0.0.0/0, ::/0) makes a full tunnel, as
+	// wg-quick's: with PeerRouteRule its rule sends every destination to
+	// Table, and Up adds the rule "lookup main suppress_prefixlength 0" at
+	// Priority, so that main's routes more specific than its default route
+	// (the LAN, the underlay) still win and only what would take main's
+	// default route goes into the tunnel. The exception rule still keeps
+	// the peer's own WireGuard packets out, so in ExceptionPort mode such
+	// a peer needs Endpoint or ExpectedEndpoint. PeerRouteMain refuses it.
 	AllowedIPs []netip.Prefix
 
 	// Transparent are the peer's public addresses that should be reached

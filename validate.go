@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -144,8 +145,8 @@ func (c Config) validatePeers(v *validator) {
 		switch {
 		case p.Endpoint.IsValid() && p.ExpectedEndpoint.IsValid():
 			v.add(pf+".ExpectedEndpoint", "set together with Endpoint", "remove it: the exception rule uses Endpoint")
-		case len(p.Transparent) > 0 && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
-			v.add(pf+".Endpoint", "not set, but Transparent is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
+		case (len(p.Transparent) > 0 || slices.ContainsFunc(p.AllowedIPs, isDefault)) && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
+			v.add(pf+".Endpoint", "not set, but Transparent (or an AllowedIPs prefix of length 0) is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
 		}
 		switch {
 		case p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second:
@@ -266,6 +267,15 @@ func (c Config) validateFamilies(v *validator) {
 // validatePeerRoute checks the PeerRoutePrefix option: the connected route
 // of some address must cover each peer's tunnel addresses.
 func (c Config) validatePeerRoute(v *validator) {
+	if c.PeerRoute == PeerRouteMain {
+		for i, p := range c.Peers {
+			for j, ap := range p.AllowedIPs {
+				if isDefault(ap) {
+					v.add(fmt.Sprintf("Peers[%d].AllowedIPs[%d]", i, j), "%[1]s with PeerRouteMain would be a second default route in main", "use PeerRouteRule, which sends every destination into the tunnel behind `lookup main suppress_prefixlength 0`, as wg-quick does", ap)
+				}
+			}
+		}
+	}
 	if c.PeerRoute != PeerRoutePrefix {
 		return
 	}
@@ -285,6 +295,9 @@ func (c Config) validatePeerRoute(v *validator) {
 		}
 	}
 }
+
+// isDefault reports whether p is a prefix of length 0: every destination.
+func isDefault(p netip.Prefix) bool { return p.IsValid() && p.Bits() == 0 }
 
 func coveredByAddress(addrs []netip.Prefix, p netip.Prefix) bool {
 	for _, a := range addrs {

@@ -60,8 +60,15 @@ func TestValidateAccepts(t *testing.T) {
 		"main":                                  articleA(PeerRouteMain),
 		"dual":                                  dual,
 		"plain point-to-point without endpoint": plain,
-		"odd name":                              func() Config { c := articleA(PeerRouteRule); c.Name = "_9.a-Z_b.c-d_e0"; return c }(),
-		"defaults":                              func() Config { c := articleA(PeerRouteRule); c.Table, c.Priority, c.MTU = 0, 0, 0; return c }(),
+		"full tunnel": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+			c.Peers[0].AllowedIPs = []netip.Prefix{pfx("0.0.0.0/0"), pfx("::/0")}
+			c.Peers[0].Transparent = nil
+			return c
+		}(),
+		"odd name": func() Config { c := articleA(PeerRouteRule); c.Name = "_9.a-Z_b.c-d_e0"; return c }(),
+		"defaults": func() Config { c := articleA(PeerRouteRule); c.Table, c.Priority, c.MTU = 0, 0, 0; return c }(),
 		"largest numbers": func() Config {
 			c := articleA(PeerRouteRule)
 			c.Priority, c.Table, c.MTU, c.ListenPort = 32763, largestTable(), 65535, 65535
@@ -194,6 +201,19 @@ var rejectCases = []rejectCase{
 		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("203.0.112.0/23"))
 		c.Peers[0].Transparent = nil
 	}, "Peers[0].AllowedIPs[1]", "PeerRouteRule"},
+	{"full tunnel without endpoint", func(c *Config) {
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].Transparent = nil
+		c.Peers[0].AllowedIPs = []netip.Prefix{pfx("0.0.0.0/0")}
+	}, "Peers[0].Endpoint", "length 0"},
+	{"full tunnel with main option", func(c *Config) {
+		c.PeerRoute = PeerRouteMain
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].Transparent = nil
+		c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+		c.Peers[0].AllowedIPs = []netip.Prefix{pfx("::/0")}
+		c.Exception = ExceptionFwMark
+	}, "Peers[0].AllowedIPs[0]", "suppress_prefixlength"},
 	{"fractional keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = 2500 * time.Millisecond }, "Peers[0].PersistentKeepalive", "whole number of seconds"},
 	{"two peers, one endpoint", func(c *Config) {
 		c.Peers = append(c.Peers, Peer{PublicKey: testKey(3).PublicKey(), Endpoint: c.Peers[0].Endpoint, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
