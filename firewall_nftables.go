@@ -67,7 +67,7 @@ func newNftables(ns netNS) (*nftablesFirewall, error) {
 
 // conn opens a netlink connection to nf_tables in the tunnel's namespace.
 func (fw *nftablesFirewall) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
-	return nftables.New(append([]nftables.ConnOption{nftables.WithNetNSFd(int(fw.ns.handle))}, opts...)...)
+	return nftables.New(append(fw.ns.nftOptions(), opts...)...)
 }
 
 // Per rule of a transaction: more than its message takes (an IPv6 rule

@@ -3,6 +3,7 @@ package transparent
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -102,7 +103,13 @@ type addAddress struct{ addr address }
 
 func (s *addAddress) String() string { return "add " + s.addr.String() }
 func (s *addAddress) do(t *Tunnel) error {
-	return ignore(t.nl.AddrAdd(t.link, s.addr.netlink()), unix.EEXIST)
+	err := ignore(t.nl.AddrAdd(t.link, s.addr.netlink()), unix.EEXIST)
+	if errors.Is(err, unix.EACCES) && netip.Prefix(s.addr).Addr().Is6() {
+		// The kernel's answer on a link whose IPv6 is disabled: no
+		// question of privileges, so no longer matching os.ErrPermission.
+		return fmt.Errorf("IPv6 is disabled on %s (%v): set the sysctls net.ipv6.conf.default.disable_ipv6 and net.ipv6.conf.all.disable_ipv6 to 0 (and boot without ipv6.disable=1), or remove the IPv6 addresses and prefixes from the config", t.cfg.Name, err)
+	}
+	return err
 }
 func (s *addAddress) undo(t *Tunnel) error { return (&delAddress{s.addr}).do(t) }
 

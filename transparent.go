@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -55,19 +53,14 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if o.backend > BackendUserspace {
 		return nil, fmt.Errorf("%w: unknown backend %d; use BackendAuto, BackendKernel or BackendUserspace", ErrInvalidConfig, o.backend)
 	}
-	var h netns.NsHandle
-	var err error
-	if o.netnsPath != "" {
-		h, err = netns.GetFromPath(o.netnsPath)
-	} else {
-		h, err = netns.Get()
-	}
+	ns, err := openNetNS(o.netnsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %q: %w", o.netnsPath, err)
+		return nil, err
 	}
+	h := ns.handle
 	// Entering the namespace first gives a permission error that
 	// errors.Is recognizes; netlink's own loses it.
-	if err := (netNS{handle: h}).do(func() error { return nil }); err != nil {
+	if err := ns.do(func() error { return nil }); err != nil {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
@@ -76,7 +69,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, err
 	}
-	nl, err := netlink.NewHandleAt(h)
+	nl, err := ns.netlink()
 	if err != nil {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
@@ -90,7 +83,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		want:     o.backend,
 		fwWant:   o.firewall,
 		log:      o.logger.With("tunnel", cfg.Name),
-		ns:       netNS{handle: h},
+		ns:       ns,
 		nl:       nl,
 	}, nil
 }
@@ -304,15 +297,6 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	return explainPermission(err)
 }
 
-// explainPermission adds what is needed to a permission error, which
-// still matches os.ErrPermission.
-func explainPermission(err error) error {
-	if !errors.Is(err, os.ErrPermission) {
-		return err
-	}
-	return fmt.Errorf("%w (run as root, or with CAP_NET_ADMIN, and CAP_SYS_ADMIN for another namespace)", err)
-}
-
 // Close releases the tunnel's handles and stops its embedded device, if
 // any, which removes that device's link. Kernel state other than an
 // embedded device's link is left as it is: call Down to remove it.
@@ -344,7 +328,8 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	return t.readDevice(t.cfg.Name)
+	d, err := t.readDevice(t.cfg.Name)
+	return d, explainPermission(err)
 }
 
 // DeviceDone returns a channel that is closed when the embedded device
