@@ -24,6 +24,7 @@ type iptablesFirewall struct {
 	ns      netNS
 	variant string // "", "-nft" or "-legacy": the suffix of the commands
 	ipt     map[int]*iptables.IPTables
+	made    []string // nat tables and chains its writes created (firewall_iptables_nft.go)
 }
 
 // newIPTables picks the iptables variant for want, inside ns.
@@ -284,30 +285,46 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 	if family == unix.AF_INET6 {
 		cmd = "ip6tables" + fw.variant + "-restore"
 	}
-	return fw.ns.do(func() error {
-		c := exec.Command(cmd, "--noflush", "--wait")
-		c.Stdin = strings.NewReader(in.String())
-		if out, err := c.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
-		}
-		return nil
+	return fw.noteMade(family, func() error {
+		return fw.ns.do(func() error {
+			c := exec.Command(cmd, "--noflush", "--wait")
+			c.Stdin = strings.NewReader(in.String())
+			if out, err := c.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
+			}
+			return nil
+		})
 	})
 }
 
+// deleteChain deletes the chain, and then the nat table if the
+// firewall made it and it is left without chains.
 func (fw *iptablesFirewall) deleteChain(family int, name string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error {
+	err := fw.run(family, func(ipt *iptables.IPTables) error {
 		exists, err := ipt.ChainExists(natTable, chainName(name))
 		if err != nil || !exists {
 			return err
 		}
 		return ipt.ClearAndDeleteChain(natTable, chainName(name))
 	})
+	if err != nil {
+		return err
+	}
+	return fw.pruneTable(family)
 }
 
 func (fw *iptablesFirewall) addJump(family int, name, hook string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
+	return fw.noteMade(family, func() error {
+		return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
+	})
 }
 
+// delJump deletes the jump, and then the hook chain if the firewall made
+// it and it is left empty.
 func (fw *iptablesFirewall) delJump(family int, name, hook string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
+	err := fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
+	if err != nil {
+		return err
+	}
+	return fw.pruneHook(family, hook)
 }

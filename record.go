@@ -21,6 +21,9 @@ type record struct {
 	SNAT     SNATMode
 	Families []int  // the IP families of the SNAT chains' config
 	Firewall string `json:",omitempty"` // the kind of firewall that holds them
+	// Created lists the nat tables and chains of iptables-nft that the
+	// tunnel's Ups created (firewall_iptables_nft.go), for Down to remove.
+	Created []string `json:",omitempty"`
 }
 
 // recordOf records c; fw is the firewall of its SNAT rules, if any.
@@ -28,6 +31,9 @@ func recordOf(c Config, fw firewall) *record {
 	r := &record{Priority: c.Priority, Table: c.Table, SNAT: c.SNAT, Families: c.families()}
 	if c.SNAT != SNATOff && fw != nil {
 		r.Firewall = fw.kind()
+	}
+	if ipt, ok := fw.(*iptablesFirewall); ok {
+		r.Created = ipt.created()
 	}
 	return r
 }

@@ -164,6 +164,14 @@ func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) (
 			fws = append(fws, old)
 		}
 	}
+	if prev := t.previous(); prev != nil && prev.firewallKind() != "" {
+		// What an earlier Up's iptables-nft created, for Down to remove.
+		for _, f := range fws {
+			if ipt, ok := f.(*iptablesFirewall); ok && f.kind() == prev.firewallKind() {
+				ipt.adopt(prev.Created)
+			}
+		}
+	}
 	var states []firewallState
 	for _, fw := range fws {
 		for _, fam := range families {
