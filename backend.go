@@ -72,6 +72,13 @@ func (t *Tunnel) chooseBackend(existing netlink.Link) (backend, error) {
 		return t.newBackend()
 	}
 	if t.backend != nil && t.backend.owns(existing) {
+		if u, ok := t.backend.(*userspaceBackend); ok && u.sock != nil {
+			// Someone may have deleted the socket of the device this
+			// process runs: serve it again (uapi.go).
+			if err := u.sock.serveAgain(); err != nil {
+				return nil, err
+			}
+		}
 		return t.backend, nil
 	}
 	ours := isOurs(existing)
