@@ -106,6 +106,17 @@ func comment(name string) []string {
 	return []string{"-m", "comment", "--comment", "wgtransparent " + name}
 }
 
+// marked reports whether a rule's arguments carry the tunnel's comment.
+func marked(name string, args []string) bool {
+	mark := comment(name)
+	for i := range args {
+		if slices.Equal(args[i:min(i+len(mark), len(args))], mark) {
+			return true
+		}
+	}
+	return false
+}
+
 // jumpRule is the rule in a hook that sends packets to the chain.
 func jumpRule(name string) []string {
 	return append(comment(name), "-j", chainName(name))
@@ -153,6 +164,9 @@ func (fw *iptablesFirewall) observe(family int, name string) (firewallState, err
 	rules, s.exists = table[chainName(name)]
 	for _, r := range rules {
 		s.rules = append(s.rules, parseRule(name, r))
+		if !marked(name, r) {
+			s.foreign = append(s.foreign, "the rule "+parseRule(name, r).String())
+		}
 	}
 	sortRules(s.rules)
 	for _, hook := range []string{hookOutbound, hookInbound} {

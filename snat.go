@@ -142,6 +142,10 @@ type firewallState struct {
 	exists bool
 	rules  []natRule
 	hooks  []string // the hooks that jump to the chain
+	// What the tunnel did not make in its table or chain: foreign are
+	// objects it never makes; unmarked are rules without its comment,
+	// which only a release before the comment made (foreign.go).
+	foreign, unmarked []string
 }
 
 // observeFirewall reads the tunnel's chains in the given IP families:
@@ -177,6 +181,9 @@ func (t *Tunnel) observeFirewall(name string, families []int, prevKind string) (
 		for _, fam := range families {
 			s, err := fw.observe(fam, name)
 			if err != nil {
+				return nil, err
+			}
+			if err := s.notOurs(name, prevKind); err != nil {
 				return nil, err
 			}
 			states = append(states, s)
