@@ -9,14 +9,12 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"syscall"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
-	"golang.zx2c4.com/wireguard/ipc"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -33,7 +31,7 @@ type userspaceBackend struct {
 	log *slog.Logger
 
 	dev   *device.Device // nil when not running
-	uapi  func() error   // closes the UAPI listener once, which removes its socket file
+	sock  *uapiSocket    // the device's UAPI socket (uapi.go)
 	gone  chan struct{}  // closed once the device has stopped and its socket is gone
 	index int            // link index of the TUN device
 }
@@ -61,45 +59,21 @@ func (u *userspaceBackend) create(name string, mtu int) error {
 		Errorf:   func(f string, a ...any) { u.log.Error(fmt.Sprintf(f, a...), "name", name) },
 	}
 	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.ns}, logger)
-	f, err := ipc.UAPIOpen(name)
-	if err != nil {
+	sock := &uapiSocket{name: name, dev: dev}
+	if err := sock.serve(); err != nil {
 		dev.Close()
-		return fmt.Errorf("open UAPI socket /var/run/wireguard/%s.sock (shared by all namespaces: give each embedded device its own name): %w", name, errors.Join(err, ErrConflict))
+		return err
 	}
-	l, err := ipc.UAPIListen(name, f)
-	f.Close()
-	if err != nil {
-		dev.Close()
-		return fmt.Errorf("listen on UAPI socket of %s: %w", name, err)
-	}
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go dev.IpcHandle(c)
-		}
-	}()
-	closeUAPI := sync.OnceValue(func() error {
-		// wireguard-go's listener races with itself on Close: its inotify
-		// watcher, woken by the first step of Close, may close the pipe
-		// that Close then writes to ("file already closed"; seen in 2 of
-		// 20 stops). The socket is closed either way.
-		if err := l.Close(); !errors.Is(err, os.ErrClosed) {
-			return err
-		}
-		return nil
-	})
 	gone := make(chan struct{})
 	go func() {
 		// The device stops on Down or Close, or when another process
 		// deletes its link: stop serving its socket then too.
 		<-dev.Wait()
-		closeUAPI()
+		sock.close()
 		close(gone)
 	}()
-	u.dev, u.uapi, u.gone, u.index = dev, closeUAPI, gone, index
+	u.sock = sock
+	u.dev, u.gone, u.index = dev, gone, index
 	return nil
 }
 
@@ -134,9 +108,9 @@ func (u *userspaceBackend) close() error {
 	if u.dev == nil {
 		return nil
 	}
-	err := u.uapi()
+	err := u.sock.close()
 	u.dev.Close()
-	u.dev, u.uapi, u.gone, u.index = nil, nil, nil, 0
+	u.dev, u.sock, u.gone, u.index = nil, nil, nil, 0
 	return err
 }
 

@@ -161,5 +161,9 @@ func ruleCommand(verb string, r rule) string {
 	if r.DPort != 0 {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
-	return s + fmt.Sprintf(" lookup %s priority %d proto %d", tableName(r.Table), r.Priority, RouteProtocol)
+	s += " lookup " + tableName(r.Table)
+	if r.Suppress {
+		s += " suppress_prefixlength 0"
+	}
+	return s + fmt.Sprintf(" priority %d proto %d", r.Priority, RouteProtocol)
 }

@@ -252,8 +252,12 @@ func (m SNATMode) String() string {
 // data: build it by hand or from a file, check it with Validate, and pass
 // it to New. Zero values are documented per field.
 type Config struct {
-	// Name is the WireGuard interface name, such as "wg0" (at most 15
-	// bytes). Required.
+	// Name is the WireGuard interface name, such as "wg0". Required: 1 to
+	// 15 ASCII letters, digits, '_', '.' and '-', starting with a letter,
+	// digit or '_', and neither "all" nor "default". That is wg-quick's
+	// rule less '=' and '+', which nft cannot name a table with: the name
+	// is also part of the nf_tables tables, the iptables chain and its
+	// comments, the UAPI socket's path and the commands Plan prints.
 	Name string
 
 	// PrivateKey is this endpoint's WireGuard private key ([Interface]
@@ -274,8 +278,8 @@ type Config struct {
 	MTU int
 
 	// Table is the custom routing table that holds the interface's routes
-	// ([Interface] Table). 0 means DefaultTable; 253, 254 and 255 (default,
-	// main, local) are refused.
+	// ([Interface] Table): 1 to 4294967295. 0 means DefaultTable; 253, 254
+	// and 255 (default, main, local) are refused.
 	Table int
 
 	// Priority is the priority of the exception rule that sends the peers'
@@ -300,6 +304,8 @@ type Config struct {
 
 	// FwMark is the device's firewall mark ([Interface] FwMark). In
 	// ExceptionFwMark mode 0 means DefaultFwMark; otherwise 0 means none.
+	// Where int has 32 bits, marks above math.MaxInt32 are refused
+	// (wgctrl carries the mark in an int).
 	FwMark uint32
 
 	// SNAT selects the article's optional SNAT rule; the zero value is
@@ -341,6 +347,15 @@ type Peer struct {
 
 	// AllowedIPs are the peer's tunnel addresses ([Peer] AllowedIPs as in
 	// a plain point-to-point setup), such as 10.0.0.2/32.
+	//
+	// A prefix of length 0 (0.0.0.0/0, ::/0) makes a full tunnel, as
+	// wg-quick's: with PeerRouteRule its rule sends every destination to
+	// Table, and Up adds the rule "lookup main suppress_prefixlength 0" at
+	// Priority, so that main's routes more specific than its default route
+	// (the LAN, the underlay) still win and only what would take main's
+	// default route goes into the tunnel. The exception rule still keeps
+	// the peer's own WireGuard packets out, so in ExceptionPort mode such
+	// a peer needs Endpoint or ExpectedEndpoint. PeerRouteMain refuses it.
 	AllowedIPs []netip.Prefix
 
 	// Transparent are the peer's public addresses that should be reached

@@ -26,6 +26,7 @@ type iptablesFirewall struct {
 	ns      netNS
 	variant string // "", "-nft" or "-legacy": the suffix of the commands
 	ipt     map[int]*iptables.IPTables
+	made    []string // nat tables and chains its writes created (firewall_iptables_nft.go)
 }
 
 // newIPTables picks the iptables variant for want, inside ns.
@@ -107,6 +108,17 @@ func comment(name string) []string {
 	return []string{"-m", "comment", "--comment", "wgtransparent " + name}
 }
 
+// marked reports whether a rule's arguments carry the tunnel's comment.
+func marked(name string, args []string) bool {
+	mark := comment(name)
+	for i := range args {
+		if slices.Equal(args[i:min(i+len(mark), len(args))], mark) {
+			return true
+		}
+	}
+	return false
+}
+
 // jumpRule is the rule in a hook that sends packets to the chain.
 func jumpRule(name string) []string {
 	return append(comment(name), "-j", chainName(name))
@@ -154,6 +166,9 @@ func (fw *iptablesFirewall) observe(family int, name string) (firewallState, err
 	rules, s.exists = table[chainName(name)]
 	for _, r := range rules {
 		s.rules = append(s.rules, parseRule(name, r))
+		if !marked(name, r) {
+			s.foreign = append(s.foreign, "the rule "+parseRule(name, r).String())
+		}
 	}
 	sortRules(s.rules)
 	for _, hook := range []string{hookOutbound, hookInbound} {
@@ -286,30 +301,46 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 	if family == unix.AF_INET6 {
 		cmd = "ip6tables" + fw.variant + "-restore"
 	}
-	return fw.ns.do(func() error {
-		c := exec.Command(cmd, "--noflush", "--wait")
-		c.Stdin = strings.NewReader(in.String())
-		if out, err := c.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
-		}
-		return nil
+	return fw.noteMade(family, func() error {
+		return fw.ns.do(func() error {
+			c := exec.Command(cmd, "--noflush", "--wait")
+			c.Stdin = strings.NewReader(in.String())
+			if out, err := c.CombinedOutput(); err != nil {
+				return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
+			}
+			return nil
+		})
 	})
 }
 
+// deleteChain deletes the chain, and then the nat table if the
+// firewall made it and it is left without chains.
 func (fw *iptablesFirewall) deleteChain(family int, name string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error {
+	err := fw.run(family, func(ipt *iptables.IPTables) error {
 		exists, err := ipt.ChainExists(natTable, chainName(name))
 		if err != nil || !exists {
 			return err
 		}
 		return ipt.ClearAndDeleteChain(natTable, chainName(name))
 	})
+	if err != nil {
+		return err
+	}
+	return fw.pruneTable(family)
 }
 
 func (fw *iptablesFirewall) addJump(family int, name, hook string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
+	return fw.noteMade(family, func() error {
+		return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
+	})
 }
 
+// delJump deletes the jump, and then the hook chain if the firewall made
+// it and it is left empty.
 func (fw *iptablesFirewall) delJump(family int, name, hook string) error {
-	return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
+	err := fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
+	if err != nil {
+		return err
+	}
+	return fw.pruneHook(family, hook)
 }

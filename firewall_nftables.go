@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -69,7 +71,7 @@ func newNftables(ns netNS) (*nftablesFirewall, error) {
 
 // conn opens a netlink connection to nf_tables in the tunnel's namespace.
 func (fw *nftablesFirewall) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
-	return nftables.New(append([]nftables.ConnOption{nftables.WithNetNSFd(int(fw.ns.handle))}, opts...)...)
+	return nftables.New(append(fw.ns.nftOptions(), opts...)...)
 }
 
 // Per rule of a transaction: more than its message takes (an IPv6 rule
@@ -139,6 +141,14 @@ func hookChain(table *nftables.Table, hook string) *nftables.Chain {
 	}
 }
 
+// nftMark is the comment (nft's rule userdata) on every rule the tunnel
+// makes in its table, the same as on its iptables rules: `nft list
+// ruleset` shows it, and observe tells the tunnel's table from one that
+// someone else made with its name, which the tunnel must not touch.
+func nftMark(table *nftables.Table) []byte {
+	return userdata.AppendString(nil, userdata.TypeComment, comment(strings.TrimPrefix(table.Name, nftTablePrefix))[3])
+}
+
 func (fw *nftablesFirewall) where(family int, name string) string {
 	_, f := nftFamily(family)
 	return fmt.Sprintf("nftables chain %s %s%s %s", f, nftTablePrefix, name, nftChain)
@@ -179,13 +189,31 @@ func (fw *nftablesFirewall) observe(family int, name string) (firewallState, err
 	if err != nil {
 		return s, fmt.Errorf("list nftables chains: %w", err)
 	}
+	sets, err := conn.GetSets(table)
+	if err != nil {
+		return s, fmt.Errorf("list the sets of nftables table %s: %w", table.Name, err)
+	}
+	for _, set := range sets {
+		if !strings.HasPrefix(set.Name, nftSetPrefix) {
+			s.foreign = append(s.foreign, "set "+set.Name)
+		}
+	}
 	for _, c := range chains {
 		if c.Table.Name != table.Name {
+			continue
+		}
+		if c.Name != nftChain && c.Name != strings.ToLower(hookOutbound) && c.Name != strings.ToLower(hookInbound) {
+			s.foreign = append(s.foreign, "chain "+c.Name)
 			continue
 		}
 		rules, err := conn.GetRules(table, c)
 		if err != nil {
 			return s, fmt.Errorf("list rules of %s: %w", fw.where(family, name), err)
+		}
+		for _, r := range rules {
+			if !bytes.Equal(r.UserData, nftMark(table)) {
+				s.unmarked = append(s.unmarked, fmt.Sprintf("a rule in chain %s without the comment %q", c.Name, comment(name)[3]))
+			}
 		}
 		if c.Name == nftChain {
 			for _, r := range rules {
@@ -267,7 +295,7 @@ func (fw *nftablesFirewall) addJump(family int, name, hook string) error {
 	table := conn.AddTable(nftTable(family, name))
 	base := conn.AddChain(hookChain(table, hook))
 	conn.FlushChain(base)
-	conn.AddRule(&nftables.Rule{Table: table, Chain: base, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: nftChain}}})
+	conn.AddRule(&nftables.Rule{Table: table, Chain: base, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: nftChain}}, UserData: nftMark(table)})
 	err = flush(conn, fmt.Sprintf("add jump from %s to %s", hook, fw.where(family, name)))
 	if errors.Is(err, unix.ENOENT) { // no chain type nat
 		return noNAT(err)
@@ -313,7 +341,7 @@ func (nftCommands) setChain(family int, name string, rules []natRule, _ bool) st
 		return "{ " + strings.Join(s, ", ") + " }"
 	}
 	for _, r := range groupRules(rules) {
-		cmds = append(cmds, fmt.Sprintf("add rule %s %s %s saddr %s %s daddr %s snat to %s", table, nftChain, f, list(r.srcs), f, list(r.dsts), r.to))
+		cmds = append(cmds, fmt.Sprintf("add rule %s %s %s saddr %s %s daddr %s snat to %s comment %q", table, nftChain, f, list(r.srcs), f, list(r.dsts), r.to, comment(name)[3]))
 	}
 	return nftScript(cmds...)
 }
@@ -331,5 +359,5 @@ func (nftCommands) jump(family int, name, hook string, add bool) string {
 	}
 	return nftScript(
 		fmt.Sprintf("add chain %s { type nat hook %s priority %d; }", chain, strings.ToLower(hook), nftPriority),
-		"flush chain "+chain, "add rule "+chain+" jump "+nftChain)
+		"flush chain "+chain, fmt.Sprintf("add rule %s jump %s comment %q", chain, nftChain, comment(name)[3]))
 }

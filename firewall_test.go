@@ -330,7 +330,7 @@ func snatCommand(name string) string {
 	if usesIPTables() {
 		return "iptables -t nat -A WGT-" + name + ` -s 10.0.0.1/32 -d 203.0.113.2/32 -m comment --comment "wgtransparent ` + name + `" -j SNAT --to-source 198.51.100.1`
 	}
-	return "add rule ip wgtransparent-" + name + " snat_rules ip saddr 10.0.0.1/32 ip daddr 203.0.113.2/32 snat to 198.51.100.1"
+	return "add rule ip wgtransparent-" + name + " snat_rules ip saddr 10.0.0.1/32 ip daddr 203.0.113.2/32 snat to 198.51.100.1 comment \"wgtransparent " + name + "\""
 }
 
 func jumpCommand(name string) string {

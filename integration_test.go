@@ -25,6 +25,10 @@ func TestMain(m *testing.M) {
 		crashChild()
 		return
 	}
+	if os.Getenv(capsChildEnv) != "" {
+		capsChild()
+		return
+	}
 	testns.GuardMain(m)
 }
 

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -141,6 +142,29 @@ func (k *liveKernel) configureDevice(name string, cfg wgtypes.Config) error {
 		return err
 	}
 	return uapiErrno(wg.ConfigureDevice(name, cfg))
+}
+
+// serveAgain serves the UAPI socket of the embedded device this Tunnel
+// runs again, when someone deleted its file (uapi.go): a process-local
+// repair, before an Up.
+func (k *liveKernel) serveAgain() error {
+	if k.dev == nil || k.dev.dev == nil || k.dev.sock == nil {
+		return nil
+	}
+	return k.dev.sock.serveAgain()
+}
+
+// created lists the nat tables and chains that this process's iptables-nft
+// writes created and that still stand (firewall_iptables_nft.go).
+func (k *liveKernel) created() []string {
+	var made []string
+	for _, fw := range k.fws {
+		if ipt, ok := fw.(*iptablesFirewall); ok {
+			made = append(made, ipt.created()...)
+		}
+	}
+	slices.Sort(made)
+	return slices.Compact(made)
 }
 
 func (k *liveKernel) embedded() int {
@@ -291,7 +315,13 @@ func (k *liveKernel) addAddress(name string, a netip.Prefix) error {
 	if err != nil {
 		return err
 	}
-	return ignore(k.nl.AddrAdd(l, address(a).netlink()), unix.EEXIST)
+	err = ignore(k.nl.AddrAdd(l, address(a).netlink()), unix.EEXIST)
+	if errors.Is(err, unix.EACCES) && a.Addr().Is6() {
+		// The kernel's answer on a link whose IPv6 is disabled: no
+		// question of privileges, so no longer matching os.ErrPermission.
+		return fmt.Errorf("IPv6 is disabled on %s (%v): set the sysctls net.ipv6.conf.default.disable_ipv6 and net.ipv6.conf.all.disable_ipv6 to 0 (and boot without ipv6.disable=1), or remove the IPv6 addresses and prefixes from the config", name, err)
+	}
+	return err
 }
 
 func (k *liveKernel) delAddress(name string, a netip.Prefix) error {

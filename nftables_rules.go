@@ -140,7 +140,7 @@ func addNftRule(conn *nftables.Conn, chain *nftables.Chain, family int, r nftRul
 	if err != nil {
 		return err
 	}
-	conn.AddRule(&nftables.Rule{Table: chain.Table, Chain: chain, Exprs: exprs})
+	conn.AddRule(&nftables.Rule{Table: chain.Table, Chain: chain, Exprs: exprs, UserData: nftMark(chain.Table)})
 	return nil
 }
 

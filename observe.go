@@ -49,6 +49,7 @@ type observation struct {
 	firewall   Firewall // the firewall requested (WithFirewall)
 	snat       []int    // the IP families whose SNAT chains to read (record.snatFamilies)
 	recordedFW []string // the firewalls of recorded SNAT chains (record.firewallKinds)
+	created    []string // the nat objects iptables-nft created for recorded Ups (record.Created)
 	forUp      bool     // also what only Up needs: public addresses, rp_filter
 }
 
@@ -92,7 +93,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 		if o.fw, err = k.firewall(req.firewall); err != nil {
 			return nil, err
 		}
-		if o.chains, err = observeFirewall(k, log, o.fw, c.Name, req.snat, req.recordedFW); err != nil {
+		if o.chains, err = observeFirewall(k, log, o.fw, c.Name, req.snat, req.recordedFW, req.created); err != nil {
 			return nil, err
 		}
 	}

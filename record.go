@@ -26,6 +26,9 @@ import (
 // removes it once everything is gone.
 type record struct {
 	Layouts []layout // the newest first
+	// Created lists the nat tables and chains of iptables-nft that the
+	// tunnel's Ups created (firewall_iptables_nft.go), for Down to remove.
+	Created []string `json:",omitempty"`
 }
 
 // layout is one config's claim: the settings that decide which rules,
@@ -111,10 +114,12 @@ func (r *record) firewallKinds() []string {
 	return kinds
 }
 
-// with returns a record of l followed by r's other layouts.
+// with returns a record of l followed by r's other layouts, and what r's
+// Ups created.
 func (r *record) with(l layout) *record {
 	out := &record{Layouts: []layout{l}}
 	if r != nil {
+		out.Created = slices.Clone(r.Created)
 		for _, old := range r.Layouts {
 			if !slices.ContainsFunc(out.Layouts, func(x layout) bool { return sameLayout(x, old) }) {
 				out.Layouts = append(out.Layouts, old)
@@ -175,6 +180,14 @@ func readRecordFile(path string) (*record, error) {
 		return nil, nil
 	}
 	return &r, nil
+}
+
+// created is what the record says iptables-nft created, or nil.
+func (r *record) created() []string {
+	if r == nil {
+		return nil
+	}
+	return r.Created
 }
 
 // writeRecord replaces the tunnel's record with r, or removes it (r nil).

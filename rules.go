@@ -4,7 +4,9 @@ package transparent
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"github.com/vishvananda/netlink"
@@ -13,15 +15,23 @@ import (
 
 // rule is one policy routing rule owned by the tunnel, in the shape of
 // `ip rule add [to DST] [fwmark MARK] [ipproto udp dport PORT] lookup
-// TABLE priority N`.
+// TABLE [suppress_prefixlength 0] priority N`.
+//
+// A destination of length 0 (0.0.0.0/0, ::/0) is kept as such, although
+// the kernel stores and reports it as no destination at all:
+// ruleFromNetlink turns a rule without destination or mark back into
+// one, so that the rule read back equals the rule wanted.
 type rule struct {
 	Priority int
 	Family   int          // unix.AF_INET or unix.AF_INET6
-	Dst      netip.Prefix // invalid: any destination
+	Dst      netip.Prefix // invalid: any destination (a fwmark rule)
 	Mark     uint32       // 0: any mark
 	Table    int
 	IPProto  int    // 0: any protocol
 	DPort    uint16 // 0: any port
+	// Suppress is suppress_prefixlength 0: the lookup's result is
+	// ignored when it is a route of length 0 (a default route).
+	Suppress bool
 }
 
 func (r rule) String() string {
@@ -42,7 +52,11 @@ func (r rule) String() string {
 	if r.DPort != 0 {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
-	return s + " lookup " + tableName(r.Table)
+	s += " lookup " + tableName(r.Table)
+	if r.Suppress {
+		s += " suppress_prefixlength 0"
+	}
+	return s
 }
 
 // netlink returns the kernel form of r, marked with RouteProtocol.
@@ -59,6 +73,9 @@ func (r rule) netlink() *netlink.Rule {
 	if r.DPort != 0 {
 		nr.Dport = netlink.NewRulePortRange(r.DPort, r.DPort)
 	}
+	if r.Suppress {
+		nr.SuppressPrefixlen = 0
+	}
 	nr.Protocol = RouteProtocol
 	return nr
 }
@@ -67,9 +84,12 @@ func (r rule) netlink() *netlink.Rule {
 // the rule has a selector or action this package never sets, so it cannot
 // equal any desired rule.
 func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
-	r = rule{Priority: nr.Priority, Family: nr.Family, Mark: nr.Mark, Table: nr.Table, IPProto: nr.IPProto}
-	if nr.Dst != nil {
+	r = rule{Priority: nr.Priority, Family: nr.Family, Mark: nr.Mark, Table: nr.Table, IPProto: nr.IPProto, Suppress: nr.SuppressPrefixlen == 0}
+	switch {
+	case nr.Dst != nil:
 		r.Dst = prefixOf(nr.Dst)
+	case r.Mark == 0 && (r.Family == unix.AF_INET || r.Family == unix.AF_INET6):
+		r.Dst = anyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
 	}
 	if nr.Mask != nil && *nr.Mask != 0xFFFFFFFF {
 		return r, false
@@ -83,14 +103,18 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	plain := nr.Src == nil && nr.Sport == nil &&
 		nr.IifName == "" && nr.OifName == "" && !nr.Invert && nr.Goto < 0 &&
 		nr.Tos == 0 && nr.UIDRange == nil && (nr.Type == 0 || nr.Type == unix.RTN_UNICAST) &&
-		(nr.SuppressPrefixlen < 0 || nr.SuppressPrefixlen == 0xFFFFFFFF) &&
-		(nr.SuppressIfgroup < 0 || nr.SuppressIfgroup == 0xFFFFFFFF)
+		(unset(nr.SuppressPrefixlen) || r.Suppress) && unset(nr.SuppressIfgroup)
 	return r, plain && (r.Dst.IsValid() || r.Mark != 0)
 }
 
 // halves are the destinations of the RulesTable rules of an IP family
 // (TableRuleDestinations).
 func halves(fam int) []netip.Prefix { return TableRuleDestinations(fam == unix.AF_INET6) }
+
+// unset reports whether a rule's suppress_prefixlength or
+// suppress_ifgroup is absent: netlink reports that as -1, or, from the
+// kernel, as 0xFFFFFFFF (which is also -1 where int has 32 bits).
+func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 
 // desiredRules returns the rules of the config in the order they must be
 // added: the exception rules first, so that the peers' own WireGuard
@@ -137,7 +161,34 @@ func desiredRules(c Config) []rule {
 	for _, t := range aggregate(transparentIPs) {
 		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t, Table: c.Table})
 	}
+	exception = append(exception, fullTunnelRules(c, append(peer, transparent...))...)
 	return append(append(dedupe(exception), peer...), transparent...)
+}
+
+// fullTunnelRules returns, for each IP family in which rules send every
+// destination (0.0.0.0/0 or ::/0) into the tunnel, the rule `lookup main
+// suppress_prefixlength 0` at Priority, which wg-quick adds for the same
+// case: main's routes more specific than its default route (the LAN, the
+// underlay, anything routed locally) still win, and only what would
+// take main's default route goes into the tunnel. It sits with the
+// exception rules, before the rules it tempers, and the exception rules
+// still take the peers' own WireGuard packets to main's default route.
+func fullTunnelRules(c Config, rules []rule) []rule {
+	var out []rule
+	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+		if slices.ContainsFunc(rules, func(r rule) bool { return r.Family == fam && r.Dst.IsValid() && r.Dst.Bits() == 0 }) {
+			out = append(out, rule{Priority: c.Priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: tableMain, Suppress: true})
+		}
+	}
+	return out
+}
+
+// anyPrefix is the prefix of length 0 of a family: every destination.
+func anyPrefix(fam int) netip.Prefix {
+	if fam == unix.AF_INET6 {
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 }
 
 // ownsPriority reports whether a rule at priority belongs to the range the

@@ -151,6 +151,10 @@ type firewallState struct {
 	exists bool
 	rules  []natRule
 	hooks  []string // the hooks that jump to the chain
+	// What the tunnel did not make in its table or chain: foreign are
+	// objects it never makes; unmarked are rules without its comment,
+	// which only a release before the comment made (foreign.go).
+	foreign, unmarked []string
 }
 
 // observeFirewall reads the tunnel's chains in the given IP families:
@@ -161,7 +165,7 @@ type firewallState struct {
 // tunnel's record), its chains are read too, so that the steps remove
 // them; if that firewall is gone (iptables uninstalled since), that is
 // logged, not fatal.
-func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, families []int, recorded []string) ([]firewallState, error) {
+func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, families []int, recorded, created []string) ([]firewallState, error) {
 	fws := []firewall{fw}
 	for _, kind := range recorded {
 		if kind == fw.kind() {
@@ -173,11 +177,20 @@ func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, famil
 			fws = append(fws, old)
 		}
 	}
+	// What an earlier Up's iptables-nft created, for Down to remove.
+	for _, f := range fws {
+		if ipt, ok := f.(*iptablesFirewall); ok && slices.Contains(recorded, f.kind()) {
+			ipt.adopt(created)
+		}
+	}
 	var states []firewallState
 	for _, fw := range fws {
 		for _, fam := range families {
 			s, err := fw.observe(fam, name)
 			if err != nil {
+				return nil, err
+			}
+			if err := s.notOurs(name, recorded); err != nil {
 				return nil, err
 			}
 			states = append(states, s)

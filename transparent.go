@@ -7,13 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -56,17 +53,11 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	var h netns.NsHandle
-	var err error
-	if o.netnsPath != "" {
-		h, err = netns.GetFromPath(o.netnsPath)
-	} else {
-		h, err = netns.Get()
-	}
+	ns, err := openNetNS(o.netnsPath)
 	if err != nil {
-		return nil, fmt.Errorf("open network namespace %q: %w", o.netnsPath, err)
+		return nil, err
 	}
-	ns := netNS{handle: h}
+	h := ns.handle
 	// Entering the namespace first gives a permission error that
 	// errors.Is recognizes; netlink's own loses it.
 	if err := ns.do(func() error { return nil }); err != nil {
@@ -78,7 +69,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		h.Close()
 		return nil, err
 	}
-	nl, err := netlink.NewHandleAt(h)
+	nl, err := ns.netlink()
 	if err != nil {
 		h.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
@@ -110,6 +101,9 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	}
 	defer end()
 	c := t.cfg
+	if err := t.live.serveAgain(); err != nil {
+		return fmt.Errorf("up %s: %w", c.Name, err)
+	}
 	rec := t.readRecord()
 	o, err := t.observe(c, rec, true)
 	if err != nil {
@@ -137,7 +131,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}}); err != nil {
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created()}); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -183,7 +177,7 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	}
 	o, err := observe(t.k, t.log, observation{
 		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
-		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: up,
+		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), created: rec.created(), forUp: up,
 	})
 	if err != nil {
 		return nil, err
@@ -313,15 +307,6 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	return explainPermission(err)
 }
 
-// explainPermission adds what is needed to a permission error, which
-// still matches os.ErrPermission.
-func explainPermission(err error) error {
-	if !errors.Is(err, os.ErrPermission) {
-		return err
-	}
-	return fmt.Errorf("%w (run as root, or with CAP_NET_ADMIN, and CAP_SYS_ADMIN for another namespace)", err)
-}
-
 // Close releases the tunnel's handles and stops its embedded device, if
 // any, which removes that device's link. Kernel state other than an
 // embedded device's link is left as it is: call Down to remove it.
@@ -344,7 +329,8 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	return t.k.device(t.cfg.Name)
+	d, err := t.k.device(t.cfg.Name)
+	return d, explainPermission(err)
 }
 
 // DeviceDone returns a channel that is closed when the embedded device

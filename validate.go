@@ -3,7 +3,9 @@ package transparent
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -61,8 +63,8 @@ func (c Config) Validate() error {
 }
 
 func (c Config) validateInterface(v *validator) {
-	if err := checkIfName(c.Name); err != "" {
-		v.add("Name", "%[1]q "+err, "use a Linux interface name of 1 to 15 bytes without '/', ':' or spaces, such as \"wg0\"", c.Name)
+	if problem := checkName(c.Name); problem != "" {
+		v.add("Name", "%[1]q %[2]s", nameRule, c.Name, problem)
 	}
 	if c.PrivateKey == (wgtypes.Key{}) {
 		v.add("PrivateKey", "not set", "generate one with wgtypes.GeneratePrivateKey or `wg genkey`")
@@ -76,13 +78,20 @@ func (c Config) validateInterface(v *validator) {
 		v.add("MTU", "%[1]d is too small for IPv6", "use 1280 or more, or 0 for %[2]d", c.MTU, DefaultMTU)
 	}
 	switch {
-	case c.Table < 0 || c.Table > 0xFFFFFFFF:
+	case c.Table < 0 || uint64(c.Table) > math.MaxUint32: // uint64: int may have 32 bits
 		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, or 0 for %[2]d", c.Table, DefaultTable)
 	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
 		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
 	}
-	if c.Priority < 1 || c.Priority+peerRuleOffset > maxPriority {
+	// Compared without adding the offsets, which would overflow for a
+	// Priority near math.MaxInt and let it through.
+	if c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset {
 		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	}
+	if uint64(c.FwMark) > math.MaxInt {
+		// wgctrl carries the mark in an int: on a 32-bit platform a larger
+		// one would turn negative on its way to the device.
+		v.add("FwMark", "%#[1]x does not fit this platform's int", "use a mark up to %#[2]x", c.FwMark, math.MaxInt)
 	}
 	if c.PeerRoute > PeerRouteMain {
 		v.add("PeerRoute", "%[1]d is not an option", "use PeerRouteRule, PeerRoutePrefix or PeerRouteMain", int(c.PeerRoute))
@@ -116,21 +125,6 @@ func (c Config) validateInterface(v *validator) {
 	}
 }
 
-// checkIfName returns what is wrong with a Linux interface name, or "".
-func checkIfName(name string) string {
-	switch {
-	case name == "":
-		return "is empty"
-	case len(name) > 15:
-		return "is longer than 15 bytes"
-	case name == "." || name == "..":
-		return "is not allowed"
-	case strings.ContainsAny(name, "/: \t\n\r\v\f"):
-		return "contains '/', ':' or white space"
-	}
-	return ""
-}
-
 func (c Config) validatePeers(v *validator) {
 	if len(c.Peers) == 0 {
 		v.add("Peers", "empty", "add the remote endpoint as a Peer")
@@ -157,8 +151,8 @@ func (c Config) validatePeers(v *validator) {
 		switch {
 		case p.Endpoint.IsValid() && p.ExpectedEndpoint.IsValid():
 			v.add(pf+".ExpectedEndpoint", "set together with Endpoint", "remove it: the exception rule uses Endpoint")
-		case len(p.Transparent) > 0 && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
-			v.add(pf+".Endpoint", "not set, but Transparent is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
+		case (len(p.Transparent) > 0 || slices.ContainsFunc(p.AllowedIPs, isDefault)) && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
+			v.add(pf+".Endpoint", "not set, but Transparent (or an AllowedIPs prefix of length 0) is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
 		}
 		switch {
 		case p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second:
@@ -279,6 +273,15 @@ func (c Config) validateFamilies(v *validator) {
 // validatePeerRoute checks the PeerRoutePrefix option: the connected route
 // of some address must cover each peer's tunnel addresses.
 func (c Config) validatePeerRoute(v *validator) {
+	if c.PeerRoute == PeerRouteMain {
+		for i, p := range c.Peers {
+			for j, ap := range p.AllowedIPs {
+				if isDefault(ap) {
+					v.add(fmt.Sprintf("Peers[%d].AllowedIPs[%d]", i, j), "%[1]s with PeerRouteMain would be a second default route in main", "use PeerRouteRule, which sends every destination into the tunnel behind `lookup main suppress_prefixlength 0`, as wg-quick does", ap)
+				}
+			}
+		}
+	}
 	if c.PeerRoute != PeerRoutePrefix {
 		return
 	}
@@ -298,6 +301,9 @@ func (c Config) validatePeerRoute(v *validator) {
 		}
 	}
 }
+
+// isDefault reports whether p is a prefix of length 0: every destination.
+func isDefault(p netip.Prefix) bool { return p.IsValid() && p.Bits() == 0 }
 
 func coveredByAddress(addrs []netip.Prefix, p netip.Prefix) bool {
 	for _, a := range addrs {

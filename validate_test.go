@@ -2,6 +2,7 @@ package transparent
 
 import (
 	"errors"
+	"math"
 	"net/netip"
 	"strings"
 	"testing"
@@ -59,12 +60,42 @@ func TestValidateAccepts(t *testing.T) {
 		"main":                                  articleA(PeerRouteMain),
 		"dual":                                  dual,
 		"plain point-to-point without endpoint": plain,
-		"defaults":                              func() Config { c := articleA(PeerRouteRule); c.Table, c.Priority, c.MTU = 0, 0, 0; return c }(),
+		"full tunnel": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+			c.Peers[0].AllowedIPs = []netip.Prefix{pfx("0.0.0.0/0"), pfx("::/0")}
+			c.Peers[0].Transparent = nil
+			return c
+		}(),
+		"odd name": func() Config { c := articleA(PeerRouteRule); c.Name = "_9.a-Z_b.c-d_e0"; return c }(),
+		"defaults": func() Config { c := articleA(PeerRouteRule); c.Table, c.Priority, c.MTU = 0, 0, 0; return c }(),
+		"largest numbers": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Priority, c.Table, c.MTU, c.ListenPort = 32763, largestTable(), 65535, 65535
+			c.FwMark = math.MaxInt32
+			c.Peers[0].PersistentKeepalive = 65535 * time.Second
+			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:65535")
+			return c
+		}(),
+		"smallest numbers": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Priority, c.Table, c.MTU, c.ListenPort = 1, 1, 576, 1
+			c.Peers[0].PersistentKeepalive = time.Second
+			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:1")
+			return c
+		}(),
 	} {
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: Validate() = %v, want nil", name, err)
 		}
 	}
+}
+
+// largestTable is the largest table number an int holds: 4294967295, or
+// math.MaxInt32 where int has 32 bits.
+func largestTable() int {
+	largest := uint64(math.MaxUint32)
+	return int(min(largest, math.MaxInt))
 }
 
 // rejectCase is a bad config: a change to the article's A, and the field
@@ -83,6 +114,21 @@ var rejectCases = []rejectCase{
 	{"long name", func(c *Config) { c.Name = "wireguard-transparent" }, "Name", "15 bytes"},
 	{"slash in name", func(c *Config) { c.Name = "wg/0" }, "Name", "'/'"},
 	{"space in name", func(c *Config) { c.Name = "wg 0" }, "Name", "white space"},
+	{"tab in name", func(c *Config) { c.Name = "wg\t0" }, "Name", "white space"},
+	{"NUL in name", func(c *Config) { c.Name = "wg\x000" }, "Name", "byte 0x00"},
+	{"quote in name", func(c *Config) { c.Name = `wg"0` }, "Name", `'"'`},
+	{"colon in name", func(c *Config) { c.Name = "wg:0" }, "Name", "':'"},
+	{"equals in name", func(c *Config) { c.Name = "wg=0" }, "Name", "'='"},
+	{"plus in name", func(c *Config) { c.Name = "wg+0" }, "Name", "'+'"},
+	{"hash in name", func(c *Config) { c.Name = "wg#0" }, "Name", "'#'"},
+	{"non-ASCII name", func(c *Config) { c.Name = "wgé" }, "Name", "byte 0xc3"},
+	{"name starting with a dash", func(c *Config) { c.Name = "-wg0" }, "Name", "starts with '-'"},
+	{"name starting with a dot", func(c *Config) { c.Name = ".wg0" }, "Name", "starts with '.'"},
+	{"dot name", func(c *Config) { c.Name = "." }, "Name", "starts with '.'"},
+	{"dot-dot name", func(c *Config) { c.Name = ".." }, "Name", "starts with '.'"},
+	{"name all", func(c *Config) { c.Name = "all" }, "Name", "reserved"},
+	{"name default", func(c *Config) { c.Name = "default" }, "Name", "reserved"},
+	{"16-byte name", func(c *Config) { c.Name = "wg0123456789abcd" }, "Name", "15 bytes"},
 	{"no private key", func(c *Config) { c.PrivateKey = wgtypes.Key{} }, "PrivateKey", "wg genkey"},
 	{"port too big", func(c *Config) { c.ListenPort = 70000 }, "ListenPort", "1 to 65535"},
 	{"negative port", func(c *Config) { c.ListenPort = -1 }, "ListenPort", "out of range"},
@@ -98,6 +144,23 @@ var rejectCases = []rejectCase{
 	{"priority too high", func(c *Config) { c.Priority = 32764 }, "Priority", "1 to 32763"},
 	{"priority of main rule", func(c *Config) { c.Priority = 32766 }, "Priority", "32766"},
 	{"negative priority", func(c *Config) { c.Priority = -1 }, "Priority", "1 to 32763"},
+	{"priority that overflows", func(c *Config) { c.Priority = math.MaxInt - 1 }, "Priority", "1 to 32763"},
+	{"largest priority", func(c *Config) { c.Priority = math.MaxInt }, "Priority", "1 to 32763"},
+	{"smallest priority", func(c *Config) { c.Priority = math.MinInt }, "Priority", "1 to 32763"},
+	{"table beyond 32 bits", func(c *Config) { c.Table = math.MaxInt }, "Table", "1 to 4294967295"},
+	{"smallest table", func(c *Config) { c.Table = math.MinInt }, "Table", "1 to 4294967295"},
+	{"largest port", func(c *Config) { c.ListenPort = math.MaxInt }, "ListenPort", "1 to 65535"},
+	{"smallest port", func(c *Config) { c.ListenPort = math.MinInt }, "ListenPort", "1 to 65535"},
+	{"mtu too big", func(c *Config) { c.MTU = 65536 }, "MTU", "576 to 65535"},
+	{"largest mtu", func(c *Config) { c.MTU = math.MaxInt }, "MTU", "576 to 65535"},
+	{"smallest mtu", func(c *Config) { c.MTU = math.MinInt }, "MTU", "576 to 65535"},
+	{"keepalive too long", func(c *Config) { c.Peers[0].PersistentKeepalive = 65536 * time.Second }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"largest keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = math.MaxInt64 }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"smallest keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = math.MinInt64 }, "Peers[0].PersistentKeepalive", "65535s"},
+	{"expected endpoint without port", func(c *Config) {
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].ExpectedEndpoint = netip.AddrPortFrom(netip.MustParseAddr("203.0.113.2"), 0)
+	}, "Peers[0].ExpectedEndpoint", "no port"},
 	{"unknown peer route", func(c *Config) { c.PeerRoute = 9 }, "PeerRoute", "PeerRouteRule"},
 	{"no address", func(c *Config) { c.Addresses = nil }, "Addresses", "10.0.0.1/32"},
 	{"invalid address", func(c *Config) { c.Addresses = []netip.Prefix{{}} }, "Addresses[0]", "address/length"},
@@ -138,6 +201,19 @@ var rejectCases = []rejectCase{
 		c.Peers[0].AllowedIPs = append(c.Peers[0].AllowedIPs, pfx("203.0.112.0/23"))
 		c.Peers[0].Transparent = nil
 	}, "Peers[0].AllowedIPs[1]", "PeerRouteRule"},
+	{"full tunnel without endpoint", func(c *Config) {
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].Transparent = nil
+		c.Peers[0].AllowedIPs = []netip.Prefix{pfx("0.0.0.0/0")}
+	}, "Peers[0].Endpoint", "length 0"},
+	{"full tunnel with main option", func(c *Config) {
+		c.PeerRoute = PeerRouteMain
+		c.Peers[0].Endpoint = netip.AddrPort{}
+		c.Peers[0].Transparent = nil
+		c.Addresses = append(c.Addresses, pfx("fd00::1/128"))
+		c.Peers[0].AllowedIPs = []netip.Prefix{pfx("::/0")}
+		c.Exception = ExceptionFwMark
+	}, "Peers[0].AllowedIPs[0]", "suppress_prefixlength"},
 	{"fractional keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = 2500 * time.Millisecond }, "Peers[0].PersistentKeepalive", "whole number of seconds"},
 	{"two peers, one endpoint", func(c *Config) {
 		c.Peers = append(c.Peers, Peer{PublicKey: testKey(3).PublicKey(), Endpoint: c.Peers[0].Endpoint, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})

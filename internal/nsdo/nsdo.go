@@ -24,32 +24,61 @@ import (
 // locked, and Go terminates the thread rather than reuse it in the wrong
 // namespace.
 func Do(ns netns.NsHandle, fn func() error) error {
-	errc := make(chan error, 1)
+	_, err := do(ns, fn)
+	return err
+}
+
+// ErrEnter is matched by the error of a thread that could not enter the
+// namespace (setns), which needs CAP_SYS_ADMIN.
+var ErrEnter = errors.New("enter network namespace")
+
+// Here reports whether a thread that nobody switched, as Do starts from,
+// is in ns: then Do and anything else working in ns need not switch
+// namespaces, and so need no CAP_SYS_ADMIN.
+func Here(ns netns.NsHandle) (bool, error) {
+	return do(ns, nil)
+}
+
+// do is Do, and reports whether the thread was in ns already; a nil fn
+// only reports that, without entering ns.
+func do(ns netns.NsHandle, fn func() error) (here bool, err error) {
+	type result struct {
+		here bool
+		err  error
+	}
+	res := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
 		orig, err := netns.Get()
 		if err != nil {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("get the thread's network namespace: %w", err)
+			res <- result{err: fmt.Errorf("get the thread's network namespace: %w", err)}
 			return
 		}
 		defer orig.Close()
-		if !orig.Equal(ns) {
+		here := orig.Equal(ns)
+		if fn == nil {
+			runtime.UnlockOSThread()
+			res <- result{here: here}
+			return
+		}
+		if !here {
 			if err := netns.Set(ns); err != nil {
 				runtime.UnlockOSThread()
-				errc <- fmt.Errorf("enter network namespace: %w", err)
+				res <- result{err: fmt.Errorf("%w: %w", ErrEnter, err)}
 				return
 			}
 		}
 		fnErr := fn()
 		if err := restore(orig); err != nil {
-			errc <- errors.Join(fnErr, fmt.Errorf("restore network namespace: %w", err))
+			res <- result{here, errors.Join(fnErr, fmt.Errorf("restore network namespace: %w", err))}
 			return // still locked: the thread is discarded
 		}
 		runtime.UnlockOSThread()
-		errc <- fnErr
+		res <- result{here, fnErr}
 	}()
-	return <-errc
+	r := <-res
+	return r.here, r.err
 }
 
 // restore puts the calling thread back into orig unless it is there.

@@ -53,3 +53,20 @@ func TestDo(t *testing.T) {
 		}
 	}
 }
+
+// TestHere: a fresh thread is in the process's namespace, not in another,
+// and asking enters none.
+func TestHere(t *testing.T) {
+	testns.RequireRoot(t)
+	other := testns.New(t, "nsdo-here")
+	host, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	for ns, want := range map[netns.NsHandle]bool{host: true, other.Handle: false} {
+		if here, err := nsdo.Here(ns); here != want || err != nil {
+			t.Errorf("Here(%v) = %v, %v; want %v", ns, here, err, want)
+		}
+	}
+}

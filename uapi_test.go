@@ -1,0 +1,83 @@
+package transparent_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/wgtransparent/transparent"
+	"golang.zx2c4.com/wireguard/wgctrl"
+)
+
+// TestUAPISocketDeleted: someone deletes the UAPI socket of an embedded
+// device while it runs. The process running the device serves it again at
+// once, so that wgctrl and another Tunnel (another process would do the
+// same) reach the device, and an Up in that process right after a
+// deletion repairs it before reading the device; Check is clean. Down
+// still removes the socket for good.
+func TestUAPISocketDeleted(t *testing.T) {
+	w := newArticle(t)
+	w.upB(t)
+	cfg := w.configA(transparent.PeerRouteRule)
+	owner, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendUserspace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	ctx := context.Background()
+	if err := owner.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	sock := "/var/run/wireguard/" + cfg.Name + ".sock"
+
+	// Deleted: served again without anyone asking.
+	if err := os.Remove(sock); err != nil {
+		t.Fatal(err)
+	}
+	reachable := func() bool {
+		var ok bool
+		w.A.Do(func() error {
+			c, err := wgctrl.New()
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			d, err := c.Device(cfg.Name)
+			ok = err == nil && d.PublicKey == cfg.PrivateKey.PublicKey()
+			return nil
+		})
+		return ok
+	}
+	for deadline := time.Now().Add(5 * time.Second); !reachable(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the deleted UAPI socket was not served again within 5s")
+		}
+	}
+	other := newTunnel(t, cfg, w.A)
+	if err := other.Check(ctx); err != nil {
+		t.Errorf("Check from another Tunnel after the socket was served again: %v", err)
+	}
+
+	// Deleted right before an Up of the owner: Up repairs it first.
+	for range 5 {
+		if err := os.Remove(sock); err != nil && !os.IsNotExist(err) {
+			t.Fatal(err)
+		}
+		if err := owner.Up(ctx); err != nil {
+			t.Fatalf("Up after the socket was deleted: %v", err)
+		}
+		if err := owner.Check(ctx); err != nil {
+			t.Errorf("Check: %v", err)
+		}
+	}
+	w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+
+	if err := owner.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond) // a socket served again after Down would be back by now
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("the UAPI socket is there after Down (%v)", err)
+	}
+}
