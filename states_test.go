@@ -171,6 +171,11 @@ func stateScenarios() []stateScenario {
 			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.50/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
+		{name: "foreign route in main where PeerRouteMain wants one", configs: []Config{main}, wantErr: ErrConflict, change: func(k kernel, _ string) {
+			eth, _ := k.link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("10.0.0.2/32")), Table: tableMain,
+				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST})
+		}},
 		{name: "another tunnel beside", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule}},
 		{name: "down", configs: []Config{rule, rule}, down: true},
 		{name: "down with snat", configs: []Config{snatOut, snatOut}, down: true, fw: FirewallNftables},
@@ -425,7 +430,7 @@ func fileName(name string) string {
 			return r
 		}
 		return '_'
-	}, strings.ReplaceAll(name, ": ", "_"))
+	}, strings.ToLower(strings.ReplaceAll(name, ": ", "_")))
 }
 
 func checkScenarioErr(t *testing.T, sc stateScenario, err error) {

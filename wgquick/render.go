@@ -95,12 +95,13 @@ func RenderNative(f *File) []byte {
 	return w.Bytes()
 }
 
-// withDefaults is the library's Config.WithDefaults, but for the MTU: a
-// file without MTU leaves it to the library, and renders without it.
+// withDefaults is the library's Config.WithDefaults, but for the MTU and
+// the private key: a file without MTU leaves it to the library, and
+// renders without it; the key is written as the file had it.
 func withDefaults(c transparent.Config) transparent.Config {
-	mtu := c.MTU
+	mtu, key := c.MTU, c.PrivateKey
 	c = c.WithDefaults()
-	c.MTU = mtu
+	c.MTU, c.PrivateKey = mtu, key // the key as the file has it, not clamped
 	return c
 }
 
