@@ -145,6 +145,7 @@ func desiredRules(c Config) []rule {
 		tunnelIPs = append(tunnelIPs, p.AllowedIPs...)
 		transparentIPs = append(transparentIPs, p.Transparent...)
 	}
+	exception = append(exception, fullTunnelRules(append(tunnelIPs, transparentIPs...), c.Priority)...)
 	if c.Rules == RulesTable {
 		for _, fam := range c.families() {
 			for _, half := range halves(fam) {
@@ -154,30 +155,46 @@ func desiredRules(c Config) []rule {
 		return append(dedupe(exception), transparent...)
 	}
 	if c.PeerRoute == PeerRouteRule {
-		for _, a := range aggregate(tunnelIPs) {
+		for _, a := range splitZero(aggregate(tunnelIPs)) {
 			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a, Table: c.Table})
 		}
 	}
-	for _, t := range aggregate(transparentIPs) {
+	for _, t := range splitZero(aggregate(transparentIPs)) {
 		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t, Table: c.Table})
 	}
-	exception = append(exception, fullTunnelRules(c, append(peer, transparent...))...)
 	return append(append(dedupe(exception), peer...), transparent...)
 }
 
-// fullTunnelRules returns, for each IP family in which rules send every
-// destination (0.0.0.0/0 or ::/0) into the tunnel, the rule `lookup main
-// suppress_prefixlength 0` at Priority, which wg-quick adds for the same
+// splitZero replaces a /0 destination with the two halves of its family:
+// the kernel cannot tell a rule to /0 (it keeps no destination) from the
+// rules to single destinations at the same priority and table, so a
+// change from those to /0 could not add it before removing them
+// (TableRuleDestinations).
+func splitZero(ps []netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.Bits() == 0 {
+			out = append(out, halves(family(p.Addr()))...)
+		} else {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// fullTunnelRules returns, for each IP family in which the tunnel's
+// prefixes hold every destination (0.0.0.0/0 or ::/0), in either rule
+// mode, the rule `lookup main suppress_prefixlength 0` at Priority, which wg-quick adds for the same
 // case: main's routes more specific than its default route (the LAN, the
 // underlay, anything routed locally) still win, and only what would
 // take main's default route goes into the tunnel. It sits with the
 // exception rules, before the rules it tempers, and the exception rules
 // still take the peers' own WireGuard packets to main's default route.
-func fullTunnelRules(c Config, rules []rule) []rule {
+func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 	var out []rule
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		if slices.ContainsFunc(rules, func(r rule) bool { return r.Family == fam && r.Dst.IsValid() && r.Dst.Bits() == 0 }) {
-			out = append(out, rule{Priority: c.Priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: tableMain, Suppress: true})
+		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return family(p.Addr()) == fam && p.Bits() == 0 }) {
+			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: tableMain, Suppress: true})
 		}
 	}
 	return out

@@ -103,6 +103,7 @@ func stateScenarios() []stateScenario {
 		k.addRule(*r)
 	}
 	table := with(rule, func(c *Config) { c.Rules = RulesTable })
+	full := with(rule, func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("0.0.0.0/0")} })
 	ours := []stateScenario{
 		{name: "table rules from nothing", configs: []Config{table}},
 		{name: "table rules prefix", configs: []Config{with(prefix, func(c *Config) { c.Rules = RulesTable })}},
@@ -176,6 +177,9 @@ func stateScenarios() []stateScenario {
 			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("10.0.0.2/32")), Table: tableMain,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST})
 		}},
+		{name: "full tunnel", configs: []Config{full}},
+		{name: "per destination to full tunnel", configs: []Config{with(rule, func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("192.0.2.9/32")} }), full}},
+		{name: "full tunnel in table mode", configs: []Config{with(full, func(c *Config) { c.Rules = RulesTable })}},
 		{name: "another tunnel beside", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule}},
 		{name: "down", configs: []Config{rule, rule}, down: true},
 		{name: "down with snat", configs: []Config{snatOut, snatOut}, down: true, fw: FirewallNftables},
