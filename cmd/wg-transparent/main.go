@@ -12,7 +12,7 @@
 // CONFIG_FILE is a wg-quick file whose name is the interface name followed
 // by ".conf"; a bare INTERFACE (no '/', no ".conf") means
 // /etc/wireguard/INTERFACE.conf, as with wg-quick. The file may use the
-// library's own keys (Priority, PeerRoute, Exception, SNAT,
+// library's own keys (Priority, PeerRoute, Exception, Rules, SNAT,
 // PublicAddress; Transparent and ExpectedEndpoint in [Peer]) or the
 // article's style, whose ip rule/ip route/iptables hooks are recognized.
 // Like wg-quick, it warns when the file is world accessible.
