@@ -130,21 +130,37 @@ func ruleArgs(name string, r natRule) []string {
 	if r.other != "" {
 		return iptsave.Split(r.other)
 	}
-	args := []string{"-s", r.src.String(), "-d", r.dst.String()}
+	// iptables-save leaves out a selector of length 0, which matches
+	// every address anyway: so do the rules written, so that they read
+	// back the same.
+	var args []string
+	if r.src.Bits() != 0 {
+		args = append(args, "-s", r.src.String())
+	}
+	if r.dst.Bits() != 0 {
+		args = append(args, "-d", r.dst.String())
+	}
 	args = append(args, comment(name)...)
 	return append(args, "-j", "SNAT", "--to-source", r.to.String())
 }
 
-// parseRule reads back a rule of the chain: a SNAT rule as ruleArgs
-// writes it, or anything else as other.
+// parseRule reads one rule of the tunnel's chain back: one of ours if it
+// is exactly what ruleArgs writes, else another's, kept as its text.
 func parseRule(name string, args []string) natRule {
-	if len(args) > 4 {
-		src, err1 := netip.ParsePrefix(args[1])
-		dst, err2 := netip.ParsePrefix(args[3])
-		to, err3 := netip.ParseAddr(args[len(args)-1])
-		r := natRule{src: src, dst: dst, to: to}
-		if err1 == nil && err2 == nil && err3 == nil && slices.Equal(ruleArgs(name, r), args) {
-			return r
+	if n := len(args); n > 0 {
+		if to, err := netip.ParseAddr(args[n-1]); err == nil {
+			r := natRule{src: anyPrefix(family(to)), dst: anyPrefix(family(to)), to: to}
+			for i := 0; i+1 < n; i++ {
+				switch args[i] {
+				case "-s":
+					r.src, _ = netip.ParsePrefix(args[i+1])
+				case "-d":
+					r.dst, _ = netip.ParsePrefix(args[i+1])
+				}
+			}
+			if r.src.IsValid() && r.dst.IsValid() && slices.Equal(ruleArgs(name, r), args) {
+				return r
+			}
 		}
 	}
 	quoted := make([]string, len(args))

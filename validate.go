@@ -118,6 +118,9 @@ func (c Config) validateInterface(v *validator) {
 		if a.Bits() == 0 {
 			v.add(field, "%[1]s has prefix length 0, which puts every destination on the tunnel's link", "use a single address (/32, /128) or the tunnel's own subnet", a)
 		}
+		if a.Addr().IsLinkLocalUnicast() {
+			v.add(field, "%[1]s is link-local: the kernel gives a link those, and the tunnel leaves them alone", "use a private (10.0.0.1/32, fd00::1/128) or public address", a)
+		}
 		if j, dup := seen[a.Addr()]; dup {
 			v.add(field, "%[1]s repeats Addresses[%[2]d]", "list each address once", a.Addr(), j)
 		}
