@@ -39,8 +39,10 @@ func NewHost(t TB, label string) *NS {
 	// A dump before the link is up with its link-local address, and
 	// before the local route of the global IPv6 address (which the kernel
 	// adds from a work queue), would see them appear later.
-	if err == nil {
-		err = n.waitSettled("eth0", 5*time.Second)
+	for _, dev := range []string{"eth0", "uplink"} {
+		if err == nil {
+			err = n.waitSettled(dev, 5*time.Second)
+		}
 	}
 	if err == nil {
 		err = n.waitLocalRoute(netip.MustParseAddr("2001:db8:a::1"), 5*time.Second)
