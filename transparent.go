@@ -36,7 +36,7 @@ type Tunnel struct {
 	k        kernel      // what observe reads and the steps write
 	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-	backend  Backend // of the link the last operation found or made; BackendAuto before
+	backend  Backend    // of the link the last operation found or made; BackendAuto before
 	names    *nameState // TransparentNames: names.go
 
 	writes    int           // kernel writes made by the last Up or Down
