@@ -1,5 +1,3 @@
-//go:build linux
-
 package transparent
 
 import (
@@ -15,17 +13,27 @@ import (
 // answer and those still in their grace period, sorted.
 type routedNames map[string][]netip.Addr
 
-// effectiveConfig is the config Up applies: c with each peer's Transparent
-// extended by the host prefixes (/32, /128) of its names' routed
-// addresses, so that rules or table routes, AllowedIPs and SNAT rules all
-// follow the names as they follow Transparent. An address is left out
-// when Addresses has no address of its family (packets to it would have
-// no source address in the tunnel; see unroutedFamily), or when a
-// Transparent prefix or an earlier name already routes it. c is not
-// changed; without names, c is returned as it is.
-func effectiveConfig(c Config, routed routedNames) Config {
+// effectiveConfig is the config Up applies: c.WithNameAddresses of the
+// names' routed addresses.
+func effectiveConfig(c Config, routed routedNames) Config { return c.WithNameAddresses(routed) }
+
+// WithNameAddresses returns c with the addresses of its peers'
+// TransparentNames added to their Transparent prefixes as host prefixes
+// (/32, /128), as Up routes them: addrs holds each name's addresses, by
+// name (in any case, with or without a trailing dot). Rules or table
+// routes, AllowedIPs and SNAT rules then follow the names as they follow
+// Transparent. An address is left out when Addresses has no address of
+// its family (packets to it would have no tunnel source address), or
+// when a Transparent prefix or an earlier name already routes it.
+// TransparentNames stay as they are; c is not changed; a config without
+// names is returned as it is. The wgquick package renders with it.
+func (c Config) WithNameAddresses(addrs map[string][]netip.Addr) Config {
 	if !c.hasNames() {
 		return c
+	}
+	byName := make(map[string][]netip.Addr, len(addrs))
+	for name, list := range addrs {
+		byName[resolve.Canonical(name)] = append(byName[resolve.Canonical(name)], list...)
 	}
 	out := c
 	out.Peers = slices.Clone(c.Peers)
@@ -33,12 +41,13 @@ func effectiveConfig(c Config, routed routedNames) Config {
 	for i, p := range c.Peers {
 		var add []netip.Prefix
 		for _, name := range p.TransparentNames {
-			for _, a := range routed[resolve.Canonical(name)] {
-				if claimed[a] || !c.hasFamily(a) || transparentCovers(c, a) {
+			for _, a := range byName[resolve.Canonical(name)] {
+				a = a.Unmap()
+				if !a.IsValid() || claimed[a] || !c.hasFamily(a) || transparentCovers(c, a) {
 					continue
 				}
 				claimed[a] = true
-				add = append(add, hostPrefix(a))
+				add = append(add, netip.PrefixFrom(a, a.BitLen()))
 			}
 		}
 		if len(add) > 0 {
