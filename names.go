@@ -25,9 +25,10 @@ const maxParallelLookups = 16
 // Tracker only; lookups run without it, so that Names and Plan do not
 // wait for a slow name server.
 type nameState struct {
-	server    netip.AddrPort // WithResolver; invalid: ServerFor(netnsPath)
-	netnsPath string
-	now       func() time.Time
+	server         netip.AddrPort // WithResolver; invalid: ServerFor(netnsPath)
+	netnsPath      string
+	minTTL, maxTTL time.Duration // WithNameTTL, with resolve's defaults
+	now            func() time.Time
 
 	mu      sync.Mutex
 	tracker *resolve.Tracker
@@ -38,7 +39,17 @@ func newNameState(o options) (*nameState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidConfig, err)
 	}
-	return &nameState{server: o.names.server, netnsPath: o.netnsPath, now: time.Now, tracker: tr}, nil
+	n := &nameState{server: o.names.server, netnsPath: o.netnsPath, minTTL: o.names.minTTL, maxTTL: o.names.maxTTL, now: time.Now, tracker: tr}
+	if n.minTTL == 0 {
+		n.minTTL, n.maxTTL = resolve.DefaultMinTTL, resolve.DefaultMaxTTL
+	}
+	return n, nil
+}
+
+// ttlBounds is the wait before a name with an answer of this TTL is
+// asked again, as the Tracker bounds it.
+func (n *nameState) ttlBounds(ttl time.Duration) time.Duration {
+	return min(max(ttl, n.minTTL), n.maxTTL)
 }
 
 // resolveGrace is the grace period in resolve's terms: zero there means
@@ -163,7 +174,7 @@ func (t *Tunnel) refreshNames(ctx context.Context) (changed bool, err error) {
 		if err == nil {
 			ch = n.tracker.Update(r.name, r.answer, now)
 			if !ch.Empty() {
-				t.log.Info("transparent name resolved", "name", r.name, "added", ch.Added, "removed", ch.Removed, "ttl", r.answer.TTL)
+				t.log.Info("transparent name resolved", "host", r.name, "added", ch.Added, "removed", ch.Removed, "ttl", r.answer.TTL)
 			}
 		} else {
 			ch = n.tracker.Failed(r.name, err, now)
@@ -171,13 +182,13 @@ func (t *Tunnel) refreshNames(ctx context.Context) (changed bool, err error) {
 			if st.Resolved.IsZero() {
 				errs = append(errs, nameError(c, r.name, err))
 			} else {
-				t.log.Warn("transparent name not resolved; keeping its addresses", "name", r.name, "addresses", st.Addrs, "retry", st.Next.Sub(now).Round(time.Millisecond), "err", err)
+				t.log.Warn("transparent name not resolved; keeping its addresses", "host", r.name, "addresses", st.Addrs, "retry", st.Next.Sub(now).Round(time.Millisecond), "err", err)
 			}
 		}
 		changed = changed || !ch.Empty()
 	}
 	for _, ch := range n.tracker.Expire(now) {
-		t.log.Info("transparent name: grace period over", "name", ch.Name, "removed", ch.Removed)
+		t.log.Info("transparent name: grace period over", "host", ch.Name, "removed", ch.Removed)
 		changed = true
 	}
 	return changed, errors.Join(errs...)
@@ -463,4 +474,37 @@ func (t *Tunnel) watchNames(ctx context.Context) {
 	if err := t.Up(ctx); err != nil && ctx.Err() == nil {
 		t.log.Error("watch: up failed after a name's answer changed; retrying at the next change", "err", err)
 	}
+}
+
+// LookupNames resolves every name of TransparentNames again, from the
+// tunnel's namespace, and returns their answers in config order, without
+// keeping them: Names and the routes are unchanged. It is for a program
+// that shows the names without running Up or Watch (the command's show,
+// in a process of its own); each status has the fresh answer's addresses,
+// TTL and Next (when a Watch would ask again), or Err (a failed lookup,
+// or an answer Up would refuse).
+func (t *Tunnel) LookupNames(ctx context.Context) ([]NameStatus, error) {
+	c, err := t.config()
+	if err != nil {
+		return nil, err
+	}
+	results := t.lookupAll(ctx, c.names())
+	n := t.names
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.now()
+	routed := n.routed(now)
+	var out []NameStatus
+	for _, r := range results {
+		if r.err == nil {
+			r.err = checkAnswer(c, r.name, r.answer.Addrs, routed)
+		}
+		st := NameStatus{Name: r.name, Err: r.err}
+		if r.err == nil {
+			st.Addrs, st.Resolved, st.TTL = r.answer.Addrs, now, r.answer.TTL
+			st.Next = now.Add(t.names.ttlBounds(r.answer.TTL))
+		}
+		out = append(out, st)
+	}
+	return out, ctx.Err()
 }
