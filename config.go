@@ -364,6 +364,20 @@ type Peer struct {
 	// rule each. They must not overlap AllowedIPs.
 	Transparent []netip.Prefix
 
+	// TransparentNames are host names, such as "app.example.com", whose
+	// addresses are routed through the tunnel exactly as Transparent
+	// prefixes are: each A and AAAA address as a /32 or /128, with its
+	// rule or table route, AllowedIPs entry and SNAT rule. Up resolves
+	// them (WithResolver), Watch resolves each again when its answer's TTL
+	// runs out and applies the difference, and an address that leaves an
+	// answer stays routed for a grace period (WithNameGrace). Names are
+	// fully qualified, without search domains; each may be listed once in
+	// the whole config. They may be combined with Transparent; an address
+	// of an IP family without a tunnel address in Addresses is not routed.
+	// In ExceptionPort mode a peer with names needs Endpoint or
+	// ExpectedEndpoint, as with Transparent.
+	TransparentNames []string
+
 	// PersistentKeepalive is the interval of keepalive packets ([Peer]
 	// PersistentKeepalive). 0 turns them off.
 	PersistentKeepalive time.Duration

@@ -64,6 +64,9 @@ func (p Peer) String() string {
 	}
 	fmt.Fprintf(&b, ", %d %s, %d %s", len(p.AllowedIPs), summaryPlural(len(p.AllowedIPs), "allowed IP", "allowed IPs"),
 		len(p.Transparent), summaryPlural(len(p.Transparent), "transparent prefix", "transparent prefixes"))
+	if len(p.TransparentNames) > 0 {
+		fmt.Fprintf(&b, ", %d %s", len(p.TransparentNames), summaryPlural(len(p.TransparentNames), "transparent name", "transparent names"))
+	}
 	if p.PresharedKey != (wgtypes.Key{}) {
 		b.WriteString(", preshared key")
 	}

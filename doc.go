@@ -33,4 +33,10 @@
 // into nf_tables tables of the tunnel's own, through netlink, or into an
 // iptables chain of its own (see [WithFirewall]). Everything can be
 // applied to another network namespace with [WithNetNS].
+//
+// A destination may also be given by name ([Peer.TransparentNames], such
+// as app.example.com): Up resolves it, its addresses are routed as
+// Transparent prefixes are, and [Tunnel.Watch] follows its answers as
+// their TTLs run out (see [WithResolver], [WithNameGrace], [WithNameTTL]
+// and [Tunnel.Names]).
 package transparent

@@ -39,6 +39,15 @@ var (
 	// Nothing was changed; the error names the path to remove.
 	ErrUnsafeState = errors.New("unsafe state path")
 
+	// ErrName means a host name of TransparentNames gave no addresses to
+	// route: it did not resolve (no such name, no A or AAAA records, no
+	// answer from the name server), or its answer was refused (an address
+	// inside the tunnel's own addresses or AllowedIPs, or routed to
+	// another peer). Up fails with it, changing nothing, for a name that
+	// never resolved; a name that resolved before keeps its addresses. The
+	// error names the field, the name and the address.
+	ErrName = errors.New("transparent name not resolved")
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")
 )

@@ -15,6 +15,7 @@ type options struct {
 	backend   Backend
 	firewall  Firewall
 	logger    *slog.Logger
+	names     nameOptions // names_options.go
 }
 
 // WithNetNS applies the tunnel to the network namespace at path, such as
@@ -42,5 +43,5 @@ func (o options) validate() error {
 	if o.firewall > FirewallNftables {
 		return fmt.Errorf("%w: unknown firewall %d; use FirewallAuto, FirewallNftables, FirewallIPTablesNFT or FirewallIPTablesLegacy", ErrInvalidConfig, o.firewall)
 	}
-	return nil
+	return o.names.validate()
 }

@@ -187,7 +187,7 @@ func stateScenarios() []stateScenario {
 		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
 		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
 	}
-	return ours
+	return append(ours, nameScenarios()...) // names_test.go
 }
 
 // scenarioRun runs a scenario against k and returns the plan of the

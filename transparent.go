@@ -33,7 +33,8 @@ type Tunnel struct {
 	k        kernel      // what observe reads and the steps write
 	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-	backend  Backend // of the link the last operation found or made; BackendAuto before
+	backend  Backend    // of the link the last operation found or made; BackendAuto before
+	names    *nameState // TransparentNames: names.go
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -51,6 +52,10 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		opt(&o)
 	}
 	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	names, err := newNameState(o)
+	if err != nil {
 		return nil, err
 	}
 	ns, err := openNetNS(o.netnsPath)
@@ -85,6 +90,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		ns:       ns,
 		k:        live,
 		live:     live,
+		names:    names,
 	}, nil
 }
 
@@ -94,15 +100,25 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 // makes no change at all. It refuses, changing nothing, when a rule at its
 // priorities or a route in its table belongs to someone else. If a change
 // fails, Up undoes the ones it made and returns the error.
+//
+// With TransparentNames, Up first resolves each name that has no answer
+// yet or whose answer's TTL ran out (names.go); a name that never
+// resolved fails Up with ErrName before any change.
 func (t *Tunnel) Up(ctx context.Context) error {
+	if err := t.resolveForUp(ctx); err != nil {
+		return err
+	}
 	end, err := t.begin(ctx, "up")
 	if err != nil {
 		return err
 	}
 	defer end()
-	c := t.cfg
 	if err := t.live.serveAgain(); err != nil {
-		return fmt.Errorf("up %s: %w", c.Name, err)
+		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
+	}
+	c, err := t.effective(t.cfg)
+	if err != nil {
+		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	rec := t.readRecord()
 	o, err := t.observe(c, rec, true)
@@ -193,13 +209,31 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 // the config wants, as keep, add, replace or remove, with the equivalent
 // ip, wg, nft or iptables command. Up applies exactly the changes that are not
 // keep. Plan changes nothing.
+//
+// With TransparentNames, the plan starts with a keep line per name, its
+// addresses and TTL ("name app.example.com: 203.0.113.2 (ttl 30s)", the
+// Command a comment); a name Up would resolve is resolved, and the
+// answer is not kept.
 func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
+	return t.plan(ctx, false)
+}
+
+// plan is Plan, or for Check (check) the plan after every name is
+// resolved again, with a replace line per name whose answer moved.
+func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
+	fresh, err := t.planLookups(ctx, check)
+	if err != nil {
+		return nil, err
+	}
 	end, err := t.begin(ctx, "plan")
 	if err != nil {
 		return nil, err
 	}
 	defer end()
-	c := t.cfg
+	c, changes, err := t.planView(t.cfg, fresh, check)
+	if err != nil {
+		return nil, fmt.Errorf("plan %s: %w", t.cfg.Name, err)
+	}
 	o, err := t.observe(c, t.readRecord(), true)
 	if err == nil {
 		var steps []step
@@ -207,9 +241,8 @@ func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 			if advice := rulesAdvice(c); advice != "" {
 				t.log.Info(advice)
 			}
-			changes := make([]Change, len(steps))
-			for i, s := range steps {
-				changes[i] = Change{Op: s.op(), Step: s.String(), Command: s.command()}
+			for _, s := range steps {
+				changes = append(changes, Change{Op: s.op(), Step: s.String(), Command: s.command()})
 			}
 			return changes, ctx.Err()
 		}
@@ -220,8 +253,14 @@ func (t *Tunnel) Plan(ctx context.Context) ([]Change, error) {
 // Check reports drift between the config and the kernel: nil when they
 // match, else a *DriftError (matching ErrDrift) listing what Up would
 // change to repair it. Check changes nothing.
+//
+// With TransparentNames, Check resolves every name again (keeping none
+// of the answers): a name whose answer moved is drift, a replace line
+// with the new and old addresses, followed by the steps that route the
+// new addresses; one that left the answer stays routed for its grace
+// period, as Up would keep it.
 func (t *Tunnel) Check(ctx context.Context) error {
-	plan, err := t.Plan(ctx)
+	plan, err := t.plan(ctx, true)
 	if err != nil {
 		return err
 	}

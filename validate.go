@@ -59,6 +59,7 @@ func (c Config) Validate() error {
 	c.validateFamilies(v)
 	c.validatePeerRoute(v)
 	c.validateSNAT(v)
+	c.validateNames(v)
 	return errors.Join(v.errs...)
 }
 
@@ -154,8 +155,8 @@ func (c Config) validatePeers(v *validator) {
 		switch {
 		case p.Endpoint.IsValid() && p.ExpectedEndpoint.IsValid():
 			v.add(pf+".ExpectedEndpoint", "set together with Endpoint", "remove it: the exception rule uses Endpoint")
-		case (len(p.Transparent) > 0 || slices.ContainsFunc(p.AllowedIPs, isDefault)) && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
-			v.add(pf+".Endpoint", "not set, but Transparent (or an AllowedIPs prefix of length 0) is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port")
+		case (len(p.Transparent) > 0 || len(p.TransparentNames) > 0 || slices.ContainsFunc(p.AllowedIPs, isDefault)) && !p.exceptionEndpoint().IsValid() && c.Exception == ExceptionPort:
+			v.add(pf+".Endpoint", "not set, but %[1]s is", "set Endpoint, or ExpectedEndpoint when the device should learn it (the peer's public address and WireGuard port, such as 198.51.100.1:51821): the exception rule that keeps its WireGuard packets out of the tunnel matches them; or use ExceptionFwMark, which needs no port", p.transparentField())
 		}
 		switch {
 		case p.PersistentKeepalive < 0 || p.PersistentKeepalive > 65535*time.Second:
@@ -372,7 +373,7 @@ func (c Config) validateSNAT(v *validator) {
 	}
 	transparent := false
 	for i, p := range c.Peers {
-		transparent = transparent || len(p.Transparent) > 0
+		transparent = transparent || len(p.Transparent) > 0 || len(p.TransparentNames) > 0
 		if c.SNAT != SNATInbound || len(p.Transparent) == 0 {
 			continue
 		}

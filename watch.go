@@ -31,6 +31,13 @@ var watchGroups = []uint{
 // Changes to the SNAT rules or the device settings raise no netlink event:
 // call Up (or Check) periodically for those. Watch returns ctx's error, or
 // the error of subscribing to the changes.
+//
+// With TransparentNames, Watch also wakes when a name's answer's TTL runs
+// out or a grace period ends (names.go): it resolves the due names and,
+// when the addresses to route changed, runs Up, which adds the new
+// addresses and removes those whose grace period is over, a few steps
+// rather than a rebuild. A name server that stops answering leaves the
+// addresses as they are; Watch logs it and retries with backoff.
 func (t *Tunnel) Watch(ctx context.Context) error {
 	var sock *nl.NetlinkSocket
 	err := t.ns.do(func() (err error) {
@@ -56,6 +63,8 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 
 	timer := time.NewTimer(0) // the first Up at once
 	defer timer.Stop()
+	nameTimer := time.NewTimer(time.Hour)
+	defer nameTimer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -66,6 +75,8 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 			if err := t.Up(ctx); err != nil && ctx.Err() == nil {
 				t.log.Error("watch: up failed; retrying at the next change", "err", err)
 			}
+		case <-t.armNameTimer(nameTimer):
+			t.watchNames(ctx)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package wgquick
 import (
 	"cmp"
 	"errors"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,6 +28,13 @@ type File struct {
 	// address), Render and RenderNative write the name back, and Resolve
 	// looks the names up again, as wg-quick's reresolve-dns.sh does.
 	EndpointNames []string
+
+	// ResolvedNames holds addresses of the peers' TransparentNames, by
+	// name, for Render: plain wg-quick cannot follow a name, so Render
+	// writes these addresses as Transparent ones, with a comment saying
+	// they are those of render time. Parse leaves it nil; ResolveNames
+	// fills it. RenderNative writes the names and ignores it.
+	ResolvedNames map[string][]netip.Addr
 
 	// DNS is [Interface] DNS, kept: wg-quick runs resolvconf with it, the
 	// library does not (the wg-transparent command does, like wg-quick).

@@ -292,9 +292,14 @@ func (p *parser) setKeepalive(line int, key, value string) {
 
 func (p *parser) setTransparent(line int, key, value string) {
 	i, _ := p.peer()
-	for _, pr := range p.prefixes(line, key, value) {
+	prefixes, names := p.transparentItems(line, key, value) // names.go
+	for _, pr := range prefixes {
 		p.cfg.Peers[i].Transparent = append(p.cfg.Peers[i].Transparent, pr)
 		p.peers[i].transparent = append(p.peers[i].transparent, source{line, key})
+	}
+	for _, n := range names {
+		p.cfg.Peers[i].TransparentNames = append(p.cfg.Peers[i].TransparentNames, n)
+		p.peers[i].names = append(p.peers[i].names, source{line, key})
 	}
 }
 

@@ -28,6 +28,7 @@ type peerDraft struct {
 	section     int      // line of its [Peer]
 	allowed     []source // parallel to AllowedIPs
 	transparent []source // parallel to Transparent
+	names       []source // parallel to TransparentNames
 	host        string   // the Endpoint's host name, if it has one
 }
 

@@ -21,9 +21,13 @@ import (
 // PublicKey, PresharedKey, Endpoint, AllowedIPs (the tunnel's, then the
 // Transparent prefixes) and PersistentKeepalive. An Endpoint with a host name (EndpointNames) is
 // written with the name. What plain wg-quick cannot
-// express (see Unrenderable) is written as a comment.
+// express (see Unrenderable) is written as a comment. Render is pure: the
+// peers' TransparentNames are written as the addresses in ResolvedNames
+// (their rules, AllowedIPs and SNAT rules, as the library routes them),
+// with a comment saying they were resolved at render time; a name without
+// addresses there gets the comment only.
 func Render(f *File) []byte {
-	c := withDefaults(f.Config)
+	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -52,8 +56,8 @@ func Render(f *File) []byte {
 // [Interface] PrivateKey, Address, ListenPort, MTU, Table, Priority,
 // PeerRoute, Exception, FwMark, SNAT and PublicAddress, then f's hooks,
 // DNS and SaveConfig; each [Peer] with PublicKey, PresharedKey, Endpoint,
-// AllowedIPs (the tunnel's only), ExpectedEndpoint, Transparent and
-// PersistentKeepalive. Priority and PeerRoute are always written, so that
+// AllowedIPs (the tunnel's only), ExpectedEndpoint, Transparent (its
+// prefixes, then its TransparentNames) and PersistentKeepalive. Priority and PeerRoute are always written, so that
 // nothing is inferred when the file is read back.
 func RenderNative(f *File) []byte {
 	c := withDefaults(f.Config)
@@ -87,8 +91,12 @@ func RenderNative(f *File) []byte {
 		if peer.ExpectedEndpoint.IsValid() {
 			w.kv("ExpectedEndpoint", peer.ExpectedEndpoint.String())
 		}
-		if len(peer.Transparent) > 0 {
-			w.kv("Transparent", prefixList(peer.Transparent))
+		if len(peer.Transparent)+len(peer.TransparentNames) > 0 {
+			items := prefixList(peer.Transparent)
+			for _, n := range peer.TransparentNames {
+				items = strings.TrimPrefix(items+", "+n, ", ")
+			}
+			w.kv("Transparent", items)
 		}
 		w.keepalive(peer)
 	}

@@ -17,7 +17,7 @@ import (
 // finds the address at Up), or an ExpectedEndpoint in fwmark mode.
 // RenderNative has none of these gaps.
 func Unrenderable(f *File) []string {
-	c := withDefaults(f.Config)
+	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
 	var gaps []string
 	gap := func(format string, args ...any) { gaps = append(gaps, fmt.Sprintf(format, args...)) }
 
@@ -42,6 +42,7 @@ func Unrenderable(f *File) []string {
 	}
 	gaps = append(gaps, expectedGaps(c)...)
 	gaps = append(gaps, snatGaps(c)...)
+	gaps = append(gaps, nameGaps(f)...)
 	for i, peer := range c.Peers {
 		if peer.PersistentKeepalive%time.Second != 0 {
 			gap("PersistentKeepalive %s of peer %d: not whole seconds", peer.PersistentKeepalive, i)

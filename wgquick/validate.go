@@ -59,6 +59,9 @@ func (p *parser) locateLists() {
 		for j, s := range d.transparent {
 			p.at[fmt.Sprintf("%s.Transparent[%d]", f, j)] = s
 		}
+		for j, s := range d.names {
+			p.at[fmt.Sprintf("%s.TransparentNames[%d]", f, j)] = s
+		}
 	}
 }
 
@@ -109,6 +112,8 @@ func fileKey(field string) string {
 		return "[Peer]"
 	case "Name":
 		return "file name"
+	case "TransparentNames":
+		return "Transparent"
 	}
 	return field
 }

@@ -39,6 +39,16 @@ type showJSON struct {
 	Device    *deviceJSON `json:"device"` // null when not up
 	Rules     []ruleJSON  `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
 	Routes    []routeJSON `json:"routes"` // the routes of the tunnel's table
+	Names     []nameJSON  `json:"names"`  // the peers' Transparent host names, resolved by show
+}
+
+// nameJSON is one of the peers' Transparent host names.
+type nameJSON struct {
+	Name       string   `json:"name"`        // canonical: lower case, no trailing dot
+	Addresses  []string `json:"addresses"`   // of the answer show got; routed by the running tunnel within TTL
+	TTLSeconds int      `json:"ttl_seconds"` // of that answer
+	NextLookup string   `json:"next_lookup"` // RFC 3339: when a running tunnel asks again at the latest; "" on error
+	Error      string   `json:"error"`       // why the name did not resolve; "" when it did
 }
 
 type deviceJSON struct {

@@ -38,14 +38,19 @@
 //	        nothing.
 //	check   exit 0 when the system matches the file, 1 (printing the
 //	        differences) when it has drifted.
-//	show    print the live tunnel: device, peers, rules and routes.
+//	show    print the live tunnel: device, peers, rules and routes, and
+//	        the peers' Transparent host names, resolved now.
 //	render  print the file as a plain wg-quick file whose hooks do what the
 //	        library does, for hosts that must stay on wg-quick.
 //	import  print the file with the library's own keys instead of hooks.
 //
 // up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
 // render and import do not. Endpoint host names are kept by render and
-// import and resolved by up and run. A file without MTU gets wg-quick's:
+// import and resolved by up and run. Host names in Transparent
+// (Transparent = app.example.com) are routed by their addresses: up
+// resolves them, run follows their answers as their TTLs run out (an
+// address that leaves an answer stays routed for 5 minutes), import keeps
+// them, and render writes their addresses at render time with a comment. A file without MTU gets wg-quick's:
 // the MTU of the route toward the peers' endpoints (the largest), else of
 // the default route, minus 80; 1420 when none is known. DNS is applied
 // with resolvconf when it is installed, as wg-quick does (and removed on
@@ -61,7 +66,8 @@
 //	       "allowed_ips", "latest_handshake", "persistent_keepalive_seconds",
 //	       "receive_bytes", "transmit_bytes"}]}, "rules": [{"priority",
 //	       "family", "text"}], "routes": [{"destination", "device", "table",
-//	       "protocol"}]}
+//	       "protocol"}], "names": [{"name", "addresses", "ttl_seconds",
+//	       "next_lookup", "error"}]}
 //
 // Exit status: 0 success (check: in sync), 1 check found drift, 2 error
 // (usage, not root, a bad file, a failed operation or hook).
@@ -172,6 +178,11 @@ func (c *command) run() (int, error) {
 	}
 	switch c.verb {
 	case "render":
+		// Plain wg-quick cannot follow a name: render writes its
+		// addresses of now (and says so in a comment).
+		if err := f.ResolveNames(context.Background()); err != nil {
+			c.logf("%s: warning: %v; written as a comment only", program, err)
+		}
 		c.stdout.Write(wgquick.Render(f))
 		return exitOK, nil
 	case "import":
@@ -207,7 +218,7 @@ func (c *command) run() (int, error) {
 	case "check":
 		return c.check(ctx, tun, f)
 	case "show":
-		return c.show(tun, f)
+		return c.show(ctx, tun, f)
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
 }

@@ -66,25 +66,15 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 }
 
 // refresh is run's periodic work: stale Endpoint names, then an Up for
-// what Watch cannot see.
+// what Watch cannot see. Transparent host names need nothing here: Watch
+// resolves each again when its TTL runs out, and applies the change.
 func (c *command) refresh(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) {
 	if _, err := c.reresolve(ctx, tun, f); err != nil && ctx.Err() == nil {
 		c.logf("%s: re-resolve endpoints: %v", program, err)
 	}
-	if err := c.refreshNames(ctx, tun, f); err != nil && ctx.Err() == nil {
-		c.logf("%s: re-resolve names: %v", program, err)
-	}
 	if err := tun.Up(ctx); err != nil && ctx.Err() == nil {
 		c.logf("%s: up: %v", program, err)
 	}
-}
-
-// refreshNames is where TransparentNames (host names whose addresses are
-// routed through the tunnel) will be looked up again and applied with
-// SetConfig and Up, like reresolve does for Endpoint names. The file
-// format has no such names yet; this does nothing.
-func (c *command) refreshNames(context.Context, *transparent.Tunnel, *wgquick.File) error {
-	return nil
 }
 
 // logf prints one line on stderr, control characters escaped.

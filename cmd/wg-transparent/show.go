@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -15,13 +16,16 @@ import (
 
 // show prints the live tunnel like `wg show`, then its rules and routes;
 // with --json, the same as one object.
-func (c *command) show(tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	cfg := f.Config.WithDefaults()
 	dev, err := tun.Device()
 	if err != nil {
 		return exitError, err
 	}
-	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev), Rules: []ruleJSON{}, Routes: []routeJSON{}}
+	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
+	if out.Names, err = showNames(ctx, tun); err != nil {
+		return exitError, err
+	}
 	err = c.inNetNS(func() error {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
@@ -93,6 +97,44 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 	for _, r := range s.Routes {
 		fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
 	}
+	if len(s.Names) > 0 {
+		fmt.Fprintf(w, "\ntransparent names (resolved now):\n")
+	}
+	for _, n := range s.Names {
+		if n.Error != "" {
+			fmt.Fprintf(w, "  %s: %s\n", n.Name, n.Error)
+			continue
+		}
+		next := ""
+		if t, err := time.Parse(time.RFC3339, n.NextLookup); err == nil {
+			next = fmt.Sprintf(", next lookup within %s", time.Until(t).Round(time.Second))
+		}
+		fmt.Fprintf(w, "  %s: %s (ttl %ds%s)\n", n.Name, strings.Join(n.Addresses, ", "), n.TTLSeconds, next)
+	}
+}
+
+// showNames resolves the peers' Transparent host names: show runs in a
+// process of its own, which has no answers of a running tunnel, so it
+// asks the tunnel's name server itself, from the tunnel's namespace.
+func showNames(ctx context.Context, tun *transparent.Tunnel) ([]nameJSON, error) {
+	names, err := tun.LookupNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []nameJSON{}
+	for _, n := range names {
+		nj := nameJSON{Name: n.Name, Addresses: []string{}, TTLSeconds: int(n.TTL / time.Second)}
+		for _, a := range n.Addrs {
+			nj.Addresses = append(nj.Addresses, a.String())
+		}
+		if n.Err != nil {
+			nj.Error = n.Err.Error()
+		} else {
+			nj.NextLookup = n.Next.UTC().Format(time.RFC3339)
+		}
+		out = append(out, nj)
+	}
+	return out, nil
 }
 
 // deviceOf is the device's public part; nil when it is not up.

@@ -1,0 +1,152 @@
+package transparent
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/wgtransparent/transparent/internal/resolve"
+)
+
+// routedNames holds, for each TransparentNames name in canonical form
+// (resolve.Canonical), the addresses routed for it: those of its last
+// answer and those still in their grace period, sorted.
+type routedNames map[string][]netip.Addr
+
+// effectiveConfig is the config Up applies: c.WithNameAddresses of the
+// names' routed addresses.
+func effectiveConfig(c Config, routed routedNames) Config { return c.WithNameAddresses(routed) }
+
+// WithNameAddresses returns c with the addresses of its peers'
+// TransparentNames added to their Transparent prefixes as host prefixes
+// (/32, /128), as Up routes them: addrs holds each name's addresses, by
+// name (in any case, with or without a trailing dot). Rules or table
+// routes, AllowedIPs and SNAT rules then follow the names as they follow
+// Transparent. An address is left out when Addresses has no address of
+// its family (packets to it would have no tunnel source address), or
+// when a Transparent prefix or an earlier name already routes it.
+// TransparentNames stay as they are; c is not changed; a config without
+// names is returned as it is. The wgquick package renders with it.
+func (c Config) WithNameAddresses(addrs map[string][]netip.Addr) Config {
+	if !c.hasNames() {
+		return c
+	}
+	byName := make(map[string][]netip.Addr, len(addrs))
+	for name, list := range addrs {
+		byName[resolve.Canonical(name)] = append(byName[resolve.Canonical(name)], list...)
+	}
+	out := c
+	out.Peers = slices.Clone(c.Peers)
+	claimed := map[netip.Addr]bool{}
+	for i, p := range c.Peers {
+		var add []netip.Prefix
+		for _, name := range p.TransparentNames {
+			for _, a := range byName[resolve.Canonical(name)] {
+				a = a.Unmap()
+				if !a.IsValid() || claimed[a] || !c.hasFamily(a) || transparentCovers(c, a) {
+					continue
+				}
+				claimed[a] = true
+				add = append(add, netip.PrefixFrom(a, a.BitLen()))
+			}
+		}
+		if len(add) > 0 {
+			slices.SortFunc(add, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) // host prefixes: one per address
+			out.Peers[i].Transparent = append(slices.Clip(p.Transparent), add...)
+		}
+	}
+	return out
+}
+
+// checkAnswer refuses an answer for name with an address that must not be
+// routed as a transparent destination of name's peer: inside the tunnel's
+// own Addresses or any peer's AllowedIPs (the tunnel's addresses), or
+// routed to another peer, by its Transparent prefixes or by its names'
+// addresses in routed. An address that is also a peer's endpoint is
+// fine, as it is in Transparent (the article's B is both): the exception
+// rule keeps the WireGuard packets themselves out of the tunnel.
+func checkAnswer(c Config, name string, addrs []netip.Addr, routed routedNames) error {
+	name = resolve.Canonical(name)
+	owner := -1
+	for i, p := range c.Peers {
+		if slices.ContainsFunc(p.TransparentNames, func(n string) bool { return resolve.Canonical(n) == name }) {
+			owner = i
+		}
+	}
+	for _, a := range addrs {
+		for k, ap := range c.Addresses {
+			if ap.Masked().Contains(a) {
+				return fmt.Errorf("answer address %s is inside Addresses[%d] %s, the tunnel's own addresses: fix the name's records, or renumber the tunnel", a, k, ap)
+			}
+		}
+		for i, p := range c.Peers {
+			for k, ap := range p.AllowedIPs {
+				if ap.Contains(a) {
+					return fmt.Errorf("answer address %s is inside Peers[%d].AllowedIPs[%d] %s, a tunnel address: fix the name's records, or renumber the tunnel", a, i, k, ap)
+				}
+			}
+			if i == owner {
+				continue
+			}
+			for k, tp := range p.Transparent {
+				if tp.Contains(a) {
+					return fmt.Errorf("answer address %s is already routed to Peers[%d] by its Transparent[%d] %s: WireGuard sends an address to one peer only; list the name with that peer", a, i, k, tp)
+				}
+			}
+			for _, other := range p.TransparentNames {
+				if _, found := slices.BinarySearchFunc(routed[resolve.Canonical(other)], a, netip.Addr.Compare); found {
+					return fmt.Errorf("answer address %s is also an address of %s, routed to Peers[%d]: WireGuard sends an address to one peer only; list both names with one peer", a, resolve.Canonical(other), i)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// nameField is the field of name in c, such as
+// "Peers[0].TransparentNames[1]", for errors; "" if c does not list it.
+func (c Config) nameField(name string) string {
+	name = resolve.Canonical(name)
+	for i, p := range c.Peers {
+		for j, n := range p.TransparentNames {
+			if resolve.Canonical(n) == name {
+				return fmt.Sprintf("Peers[%d].TransparentNames[%d]", i, j)
+			}
+		}
+	}
+	return ""
+}
+
+// names returns c's TransparentNames in canonical form, in config order.
+func (c Config) names() []string {
+	var out []string
+	for _, p := range c.Peers {
+		for _, n := range p.TransparentNames {
+			out = append(out, resolve.Canonical(n))
+		}
+	}
+	return out
+}
+
+func (c Config) hasNames() bool {
+	return slices.ContainsFunc(c.Peers, func(p Peer) bool { return len(p.TransparentNames) > 0 })
+}
+
+// hasFamily reports whether Addresses has an address of a's family: the
+// source of packets routed to a through the tunnel.
+func (c Config) hasFamily(a netip.Addr) bool {
+	return slices.ContainsFunc(c.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() == a.Is4() })
+}
+
+// transparentCovers reports whether a Transparent prefix of any peer
+// contains a: it is routed already.
+func transparentCovers(c Config, a netip.Addr) bool {
+	for _, p := range c.Peers {
+		for _, tp := range p.Transparent {
+			if tp.Contains(a) {
+				return true
+			}
+		}
+	}
+	return false
+}
