@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"embed"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +19,11 @@ import (
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
+
+// goldens are TestStates' golden files, in the test binary.
+//
+//go:embed testdata/states
+var goldens embed.FS
 
 // update rewrites the golden files of TestStates.
 var update = flag.Bool("update", false, "rewrite testdata/states/*.txt from the fake kernel")
@@ -416,7 +422,7 @@ func TestStates(t *testing.T) {
 				}
 				return
 			}
-			want, err := os.ReadFile(golden)
+			want, err := goldens.ReadFile(golden) // embedded: the VM runs the binary without the tree
 			if err != nil {
 				t.Fatalf("%v (run go test -run TestStates -update to write it)", err)
 			}
