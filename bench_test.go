@@ -319,7 +319,7 @@ func rssMiB(b *testing.B) float64 {
 // randomHex is a short random suffix for device names: the embedded
 // devices' UAPI sockets in /var/run/wireguard are shared by all
 // namespaces, and other benchmarks and tests may run at the same time.
-func randomHex(b *testing.B) string {
+func randomHex(b testing.TB) string {
 	var x [2]byte
 	if _, err := rand.Read(x[:]); err != nil {
 		b.Fatal(err)
