@@ -13,7 +13,7 @@ import (
 
 // routeBatcher is a kernel that writes many routes at once: the live
 // kernel sends routeBatch route requests in one sendmsg and
-// reads their acknowledgements after, where netlink.RouteAdd waits for
+// reads the answers after, where netlink.RouteAdd waits for
 // each (and the step looks the link up for each). At 100000 routes that
 // is 0.6 seconds against 4.4 (docs/BENCHMARKS.md, "Route writes"). The result has one error per
 // route, nil for a route written or already as asked (EEXIST on add,
@@ -26,12 +26,13 @@ type routeBatcher interface {
 }
 
 const (
-	// routeBatch is the number of route requests in one sendmsg. Every
-	// acknowledgement is a buffer of its own in the socket's receive
-	// queue (about 700 bytes each, whatever the 36 bytes of data), and
-	// they all queue up before they are read: 256 of them fit
-	// routeRcvBuf with room to spare, and the requests (about 50 bytes
-	// each) are far below the send buffer's limit on one message.
+	// routeBatch is the number of route requests in one sendmsg. Each
+	// error (and the batch's one acknowledgement) is a buffer of its own
+	// in the socket's receive queue (about 700 bytes, whatever the 36
+	// bytes of data), all queued before they are read: 256 of them fit
+	// routeRcvBuf with room to spare, even when every request fails, and
+	// the requests (about 50 bytes each) are far below the send
+	// buffer's limit on one message.
 	routeBatch = 256
 	// routeRcvBuf is the receive buffer asked for the batch socket
 	// (SO_RCVBUFFORCE, else SO_RCVBUF within the host's rmem_max).
@@ -159,10 +160,15 @@ func (k *liveKernel) writeRoutes(typ, flags, dev int, rs []route, done ...unix.E
 	for lo := 0; lo < len(rs); {
 		var buf []byte
 		seqs := map[uint32]int{} // sequence number: index in rs
-		hi := lo
-		for ; hi < len(rs) && hi-lo < routeBatch; hi++ {
-			req := routeRequest(typ, flags, rs[hi], dev)
-			seqs[req.Seq] = hi
+		hi := min(lo+routeBatch, len(rs))
+		var last uint32
+		for i := lo; i < hi; i++ {
+			// Only the last request asks for an acknowledgement: the
+			// kernel answers a failed one anyway, and handles them in
+			// order, so the last one's acknowledgement comes after every
+			// error of the batch. One read per batch, not per route.
+			req := routeRequest(typ, flags, rs[i], dev, i == hi-1)
+			seqs[req.Seq], last = i, req.Seq
 			buf = append(buf, req.Serialize()...)
 		}
 		if err := unix.Sendto(fd, buf, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
@@ -170,18 +176,19 @@ func (k *liveKernel) writeRoutes(typ, flags, dev int, rs []route, done ...unix.E
 				errs[i] = err
 			}
 		} else {
-			readAcks(fd, seqs, errs, done)
+			readAcks(fd, seqs, last, errs, done)
 		}
 		lo = hi
 	}
 	return errs
 }
 
-// readAcks reads the acknowledgements of the requests in seqs and records
-// their errors; a failure to read is the error of those not acknowledged.
-func readAcks(fd int, seqs map[uint32]int, errs []error, done []unix.Errno) {
+// readAcks reads the answers to a batch up to the acknowledgement of its
+// last request and records the errors; a failure to read is the error of
+// every request not answered yet.
+func readAcks(fd int, seqs map[uint32]int, last uint32, errs []error, done []unix.Errno) {
 	rb := make([]byte, 1<<16)
-	for len(seqs) > 0 {
+	for {
 		n, _, err := unix.Recvfrom(fd, rb, 0)
 		var msgs []syscall.NetlinkMessage
 		if err == nil {
@@ -202,14 +209,21 @@ func readAcks(fd int, seqs map[uint32]int, errs []error, done []unix.Errno) {
 			if errno := -int32(binary.NativeEndian.Uint32(m.Data[:4])); errno != 0 {
 				errs[i] = ignore(unix.Errno(errno), done...)
 			}
+			if m.Header.Seq == last {
+				return // the requests not answered succeeded
+			}
 		}
 	}
 }
 
 // routeRequest is the request netlink.RouteAdd (typ RTM_NEWROUTE) or
 // netlink.RouteDel (RTM_DELROUTE) sends for r.netlink(dev).
-func routeRequest(typ, flags int, r route, dev int) *nl.NetlinkRequest {
-	req := nl.NewNetlinkRequest(typ, flags|unix.NLM_F_ACK)
+// With ack, the kernel acknowledges it also when it succeeds.
+func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest {
+	if ack {
+		flags |= unix.NLM_F_ACK
+	}
+	req := nl.NewNetlinkRequest(typ, flags)
 	msg := nl.NewRtMsg()
 	if typ == unix.RTM_DELROUTE {
 		msg = nl.NewRtDelMsg()
