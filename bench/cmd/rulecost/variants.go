@@ -31,6 +31,8 @@ var variants = []variant{
 	{"routes", "netlink.RouteAdd 198.18.x.y/32 dev lo table 123 (NLM_F_CREATE|NLM_F_EXCL), no rules", runRoutes},
 	{"routes-lib", "as routes, with a netlink.LinkByName before each RouteAdd (the library's addRoute step before batching)", runRoutesLib},
 	{"routes-batch", "the same route requests built by hand, 1000 per sendmsg, acks read after each batch (the library's batched route steps)", runRoutesBatch},
+	{"dump-lib", "after N routes in table 123 (untimed), one netlink.RouteListFiltered of the table, as the library's observe: the kernel dumps every table, the client parses every route into a netlink.Route", runDump(false)},
+	{"dump-strict", "the same dump asked of the kernel for table 123 only (NETLINK_GET_STRICT_CHK and RTA_TABLE), parsing only destination, table, protocol and link", runDump(true)},
 	{"del-fwd", "netlink.RuleDel of N rules, the oldest first (the adds are untimed)", runDel(false)},
 	{"del-rev", "netlink.RuleDel of N rules, the newest first (the adds are untimed)", runDel(true)},
 }
@@ -205,6 +207,10 @@ func runRoutesLib(w *world, n int) (timing, error) {
 }
 
 func runRoutesBatch(w *world, n int) (timing, error) {
+	return expectRoutes(w, n)(timeChunks(n, func(lo, hi int) error { return w.sendBatch(routeRequests(w, n)[lo:hi]) }))
+}
+
+func routeRequests(w *world, n int) []*nl.NetlinkRequest {
 	reqs := make([]*nl.NetlinkRequest, n)
 	for i := range reqs {
 		req := &nl.NetlinkRequest{NlMsghdr: unix.NlMsghdr{
@@ -220,7 +226,7 @@ func runRoutesBatch(w *world, n int) (timing, error) {
 		req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(w.lo.Attrs().Index))))
 		reqs[i] = req
 	}
-	return expectRoutes(w, n)(timeChunks(n, func(lo, hi int) error { return w.sendBatch(reqs[lo:hi]) }))
+	return reqs
 }
 
 // expectRoutes checks that table has n routes after a variant.
