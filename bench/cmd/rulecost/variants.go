@@ -207,7 +207,8 @@ func runRoutesLib(w *world, n int) (timing, error) {
 }
 
 func runRoutesBatch(w *world, n int) (timing, error) {
-	return expectRoutes(w, n)(timeChunks(n, func(lo, hi int) error { return w.sendBatch(routeRequests(w, n)[lo:hi]) }))
+	reqs := routeRequests(w, n)
+	return expectRoutes(w, n)(timeChunks(n, func(lo, hi int) error { return w.sendBatch(reqs[lo:hi]) }))
 }
 
 func routeRequests(w *world, n int) []*nl.NetlinkRequest {
