@@ -43,9 +43,6 @@ const (
 	// maxN: the destinations are every other address of 198.18.0.0/15
 	// and then of 100.64.0.0/10 (destAddr).
 	maxN = 1 << 20
-	// settle is the pause after Up and Down before measuring, so that the
-	// library's own goroutines and the kernel's deferred work are done.
-	settle = 300 * time.Millisecond
 )
 
 // condition is one state of A: the tunnel up with cfg.
@@ -63,8 +60,10 @@ func main() {
 		dur     = flag.Duration("t", time.Second, "length of one sample")
 		samples = flag.Int("samples", 3, "samples per rate and state (the median is kept)")
 		out     = flag.String("out", "bench/results/pktcost", "directory for raw.csv and summary.md")
+		settleF = flag.Duration("settle", 2*time.Second, "pause after Up and after Down before measuring: the Go collector and the kernel's deferred work after a large Up compete for the same CPUs")
 	)
 	flag.Parse()
+	settle = *settleF
 	if os.Geteuid() != 0 {
 		fatal(errors.New("pktcost creates network namespaces: run it as root"))
 	}
@@ -159,6 +158,9 @@ func (m *meter) withTunnel(ctx context.Context, c condition) (r rates, upTime ti
 	time.Sleep(settle)
 	return r, upTime, rules, err
 }
+
+// settle is the pause after Up and Down before measuring (-settle).
+var settle time.Duration
 
 // session holds the namespaces, so that fatal and the signal handler
 // delete them.
