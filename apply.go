@@ -18,13 +18,22 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 	t.writes = 0
 	var done []step
 	var errs []error
-	for _, s := range steps {
+	for i := 0; i < len(steps); i++ {
+		s := steps[i]
 		if _, ok := s.(*keep); ok {
 			continue // a plan's note, not a write
 		}
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, t.cfg.Name, err))
 			break
+		}
+		if b, n := t.routeRun(steps[i:]); n > 0 { // routes_batch.go
+			d, e := t.applyRoutes(verb, b, steps[i:i+n])
+			done, errs, i = append(done, d...), append(errs, e...), i+n-1
+			if len(e) > 0 && rollback {
+				break
+			}
+			continue
 		}
 		t.log.Info(s.String())
 		time.Sleep(t.stepDelay)

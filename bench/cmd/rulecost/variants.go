@@ -29,6 +29,10 @@ var variants = []variant{
 	{"prio-dec-noexcl", "one priority per rule, decreasing (each rule goes before all others), without NLM_F_EXCL", runRaw(flagsNoExcl, true)},
 	{"ip-batch", "`ip -n NS -batch FILE` of 'rule add to X table 123 priority 456' lines (NLM_F_EXCL), one ip process per 1000 rules", runIPBatch},
 	{"routes", "netlink.RouteAdd 198.18.x.y/32 dev lo table 123 (NLM_F_CREATE|NLM_F_EXCL), no rules", runRoutes},
+	{"routes-lib", "as routes, with a netlink.LinkByName before each RouteAdd (the library's addRoute step before batching)", runRoutesLib},
+	{"routes-batch", "the same route requests built by hand, 1000 per sendmsg, acks read after each batch (the library's batched route steps)", runRoutesBatch},
+	{"dump-lib", "after N routes in table 123 (untimed), one netlink.RouteListFiltered of the table, as the library's observe: the kernel dumps every table, the client parses every route into a netlink.Route", runDump(false)},
+	{"dump-strict", "the same dump asked of the kernel for table 123 only (NETLINK_GET_STRICT_CHK and RTA_TABLE), parsing only destination, table, protocol and link", runDump(true)},
 	{"del-fwd", "netlink.RuleDel of N rules, the oldest first (the adds are untimed)", runDel(false)},
 	{"del-rev", "netlink.RuleDel of N rules, the newest first (the adds are untimed)", runDel(true)},
 }
@@ -38,10 +42,15 @@ const (
 	flagsNoExcl = unix.NLM_F_CREATE
 )
 
-// scattered returns the i-th destination: 198.18.0.1, .3, .5, ...
+// scattered returns the i-th destination: 198.18.0.1, .3, .5, ... and
+// beyond 198.18.0.0/15, 100.64.0.1, .3, ... (RFC 6598's shared space).
 func scattered(i int) netip.Addr {
 	var b [4]byte
-	binary.BigEndian.PutUint32(b[:], 198<<24|18<<16+uint32(2*i+1))
+	if i < 1<<16 {
+		binary.BigEndian.PutUint32(b[:], 198<<24|18<<16+uint32(2*i+1))
+	} else {
+		binary.BigEndian.PutUint32(b[:], 100<<24|64<<16+uint32(2*(i-1<<16)+1))
+	}
 	return netip.AddrFrom4(b)
 }
 
@@ -177,6 +186,59 @@ func expectRules(w *world, n int) func(timing, error) (timing, error) {
 		got, err := w.countRules()
 		if err == nil && got != n+3 {
 			err = fmt.Errorf("%d IPv4 rules in the namespace, want %d", got, n+3)
+		}
+		return t, err
+	}
+}
+
+func runRoutesLib(w *world, n int) (timing, error) {
+	routes := make([]*netlink.Route, n)
+	for i := range routes {
+		routes[i] = &netlink.Route{Dst: ipNet(scattered(i)), Table: table, Scope: netlink.SCOPE_LINK}
+	}
+	return expectRoutes(w, n)(timeEach(n, func(i int) error {
+		l, err := w.h.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		routes[i].LinkIndex = l.Attrs().Index
+		return w.h.RouteAdd(routes[i])
+	}))
+}
+
+func runRoutesBatch(w *world, n int) (timing, error) {
+	reqs := routeRequests(w, n)
+	return expectRoutes(w, n)(timeChunks(n, func(lo, hi int) error { return w.sendBatch(reqs[lo:hi]) }))
+}
+
+func routeRequests(w *world, n int) []*nl.NetlinkRequest {
+	reqs := make([]*nl.NetlinkRequest, n)
+	for i := range reqs {
+		req := &nl.NetlinkRequest{NlMsghdr: unix.NlMsghdr{
+			Len:   unix.SizeofNlMsghdr,
+			Type:  unix.RTM_NEWROUTE,
+			Flags: unix.NLM_F_REQUEST | unix.NLM_F_ACK | flagsExcl,
+		}}
+		msg := nl.NewRtMsg()
+		msg.Family, msg.Dst_len, msg.Table, msg.Scope = unix.AF_INET, 32, table, unix.RT_SCOPE_LINK
+		req.AddData(msg)
+		d := scattered(i).As4()
+		req.AddData(nl.NewRtAttr(unix.RTA_DST, d[:]))
+		req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(w.lo.Attrs().Index))))
+		reqs[i] = req
+	}
+	return reqs
+}
+
+// expectRoutes checks that table has n routes after a variant.
+func expectRoutes(w *world, n int) func(timing, error) (timing, error) {
+	return func(t timing, err error) (timing, error) {
+		if err != nil {
+			return t, err
+		}
+		got, err := w.h.RouteListFiltered(unix.AF_INET, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+		if err == nil && len(got) != n {
+			err = fmt.Errorf("table %d has %d routes after adding %d", table, len(got), n)
 		}
 		return t, err
 	}
