@@ -95,10 +95,7 @@ func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
 }
 
 func (k *liveKernel) routes(fam, table int) ([]netlink.Route, error) {
-	filter := &netlink.Route{Table: table}
-	routes, err := retryDump(func() ([]netlink.Route, error) {
-		return k.nl.RouteListFiltered(fam, filter, netlink.RT_FILTER_TABLE)
-	})
+	routes, err := k.dumpRoutes(fam, table) // routes_dump.go
 	if err != nil {
 		return nil, fmt.Errorf("list %s routes in table %s: %w", familyString(fam), tableName(table), err)
 	}

@@ -23,6 +23,12 @@ func mainRoute(k kernel, dst netip.Addr) (netlink.Route, error) {
 	if err != nil {
 		return netlink.Route{}, err
 	}
+	return mainRouteIn(routes, dst)
+}
+
+// mainRouteIn is mainRoute among routes, the main table's of dst's family
+// as read once: a hub with a thousand peers asks it a thousand times.
+func mainRouteIn(routes []netlink.Route, dst netip.Addr) (netlink.Route, error) {
 	best, bestBits := -1, -1
 	for i, r := range routes {
 		p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default route
@@ -87,28 +93,54 @@ func checkRPFilter(k kernel, c Config) (strict, err error) {
 		return nil, nil
 	}
 	var errs []error
+	var main []netlink.Route // read once, for every peer
+	filters := map[int]linkFilter{}
 	for _, p := range c.Peers {
 		dst, ok := peerPublicIPv4(p)
 		if !ok {
 			continue
 		}
-		r, err := mainRoute(k, dst)
+		if main == nil {
+			if main, err = k.routes(unix.AF_INET, tableMain); err != nil {
+				return nil, err
+			}
+		}
+		r, err := mainRouteIn(main, dst)
 		if err != nil {
 			continue // no underlay route yet: nothing arrives to be filtered
 		}
-		link, err := k.linkByIndex(r.LinkIndex)
-		if err != nil || link == nil {
-			return nil, fmt.Errorf("look up the link toward %s: %w", dst, err)
+		f, ok := filters[r.LinkIndex]
+		if !ok {
+			if f, err = underlayFilter(k, r.LinkIndex, dst); err != nil {
+				return nil, err
+			}
+			filters[r.LinkIndex] = f
 		}
-		mode, key, err := rpFilter(k, link.name)
-		if err != nil {
-			return nil, err
-		}
-		if mode == rpStrict {
-			errs = append(errs, fmt.Errorf("%w: %s = 1 (strict) drops the WireGuard packets of the peer at %s on %s in ExceptionFwMark mode; set it to 2 (loose), or use ExceptionPort", ErrStrictRPFilter, key, dst, link.name))
+		if f.mode == rpStrict {
+			errs = append(errs, fmt.Errorf("%w: %s = 1 (strict) drops the WireGuard packets of the peer at %s on %s in ExceptionFwMark mode; set it to 2 (loose), or use ExceptionPort", ErrStrictRPFilter, f.key, dst, f.dev))
 		}
 	}
 	return errors.Join(errs...), nil
+}
+
+// linkFilter is the reverse-path filter of one underlay link.
+type linkFilter struct {
+	dev, key string
+	mode     int
+}
+
+// underlayFilter reads the reverse-path filter of the link with index,
+// the main table's way toward dst.
+func underlayFilter(k kernel, index int, dst netip.Addr) (linkFilter, error) {
+	link, err := k.linkByIndex(index)
+	if err == nil && link == nil {
+		err = errors.New("gone")
+	}
+	if err != nil {
+		return linkFilter{}, fmt.Errorf("look up the link toward %s: %w", dst, err)
+	}
+	mode, key, err := rpFilter(k, link.name)
+	return linkFilter{dev: link.name, key: key, mode: mode}, err
 }
 
 // peerPublicIPv4 is the IPv4 address the peer's encrypted packets come
