@@ -114,11 +114,11 @@ func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) routes(fam, table int) ([]netlink.Route, error) {
-	var out []netlink.Route
+func (k *fakeKernel) routes(fam, table int) ([]kernelRoute, error) {
+	var out []kernelRoute
 	for _, r := range k.routeList {
 		if r.Family == fam && (table == 0 || r.Table == table) {
-			out = append(out, r)
+			out = append(out, kernelRouteOf(r))
 		}
 	}
 	return out, nil

@@ -94,7 +94,7 @@ func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
 	return rules, nil
 }
 
-func (k *liveKernel) routes(fam, table int) ([]netlink.Route, error) {
+func (k *liveKernel) routes(fam, table int) ([]kernelRoute, error) {
 	routes, err := k.dumpRoutes(fam, table) // routes_dump.go
 	if err != nil {
 		return nil, fmt.Errorf("list %s routes in table %s: %w", familyString(fam), tableName(table), err)

@@ -210,21 +210,18 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			if err != nil {
 				return err
 			}
+			if n := len(routes); n > cap(o.routes)-len(o.routes) {
+				o.routes = slices.Grow(o.routes, n)
+			}
 			for _, r := range routes {
-				ours := r.Protocol == RouteProtocol && r.Dst != nil
+				ours := r.Protocol == RouteProtocol
 				onLink := o.link != nil && r.LinkIndex == o.link.index
-				dst := netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-				if fam == unix.AF_INET {
-					dst = netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-				}
-				if r.Dst != nil {
-					dst = prefixOf(r.Dst)
-				}
+				dst := r.Dst
 				switch {
 				case table == tableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != tableMain || onLink):
-					rt := route{Dst: prefixOf(r.Dst), Table: table}
+					rt := route{Dst: dst, Table: table}
 					o.routes = append(o.routes, rt)
 					if onLink {
 						if o.onLink == nil {

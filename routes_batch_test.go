@@ -48,7 +48,7 @@ func TestRouteBatch(t *testing.T) {
 		got := map[netip.Prefix]bool{}
 		for _, r := range rs {
 			if r.Protocol == RouteProtocol && r.Scope == unix.RT_SCOPE_LINK {
-				got[prefixOf(r.Dst)] = true
+				got[r.Dst] = true
 			}
 		}
 		return got

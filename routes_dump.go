@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
@@ -30,8 +29,8 @@ const dumpBuffer = 1 << 20
 // observe and the underlay read: Dst, Table, Protocol, Type, Scope,
 // LinkIndex, Gw, Src and Priority. It falls back to RouteListFiltered on
 // a kernel without strict checking.
-func (k *liveKernel) dumpRoutes(fam, table int) ([]netlink.Route, error) {
-	var routes []netlink.Route
+func (k *liveKernel) dumpRoutes(fam, table int) ([]kernelRoute, error) {
+	var routes []kernelRoute
 	var err error
 	for range 5 { // a dump interrupted by a change meanwhile is repeated
 		routes, err = k.dumpRoutesOnce(fam, table)
@@ -40,14 +39,19 @@ func (k *liveKernel) dumpRoutes(fam, table int) ([]netlink.Route, error) {
 		}
 	}
 	if errors.Is(err, unix.ENOPROTOOPT) { // no strict checking: the slow way
-		return retryDump(func() ([]netlink.Route, error) {
+		nrs, err := retryDump(func() ([]netlink.Route, error) {
 			return k.nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 		})
+		routes = make([]kernelRoute, len(nrs))
+		for i, r := range nrs {
+			routes[i] = kernelRouteOf(r)
+		}
+		return routes, err
 	}
 	return routes, err
 }
 
-func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]netlink.Route, error) {
+func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 	var fd int
 	err := k.ns.do(func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
@@ -77,7 +81,7 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]netlink.Route, error) {
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("ask for the routes: %w", err)
 	}
-	var out []netlink.Route
+	var out []kernelRoute
 	buf := make([]byte, dumpBuffer)
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
@@ -119,15 +123,14 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]netlink.Route, error) {
 
 // parseRoute reads the fields of one RTM_NEWROUTE message that the tunnel
 // uses.
-func parseRoute(m []byte) (netlink.Route, bool) {
+func parseRoute(m []byte) (kernelRoute, bool) {
 	if len(m) < unix.SizeofRtMsg {
-		return netlink.Route{}, false
+		return kernelRoute{}, false
 	}
-	r := netlink.Route{
-		Family: int(m[0]), Table: int(m[4]), Protocol: netlink.RouteProtocol(m[5]),
-		Scope: netlink.Scope(m[6]), Type: int(m[7]),
-	}
+	fam := int(m[0])
+	r := kernelRoute{Table: int(m[4]), Protocol: int(m[5]), Scope: int(m[6]), Type: int(m[7])}
 	bits := int(m[1])
+	r.Dst = anyPrefix(fam) // the default route, unless RTA_DST says otherwise
 	for a := m[unix.SizeofRtMsg:]; len(a) >= 4; {
 		al := int(binary.NativeEndian.Uint16(a[0:2]))
 		at := binary.NativeEndian.Uint16(a[2:4])
@@ -138,7 +141,7 @@ func parseRoute(m []byte) (netlink.Route, bool) {
 		switch at {
 		case unix.RTA_DST:
 			if ip, ok := netip.AddrFromSlice(v); ok {
-				r.Dst = ipNet(netip.PrefixFrom(ip, bits))
+				r.Dst = netip.PrefixFrom(ip, bits)
 			}
 		case unix.RTA_TABLE:
 			if len(v) >= 4 {
@@ -153,14 +156,11 @@ func parseRoute(m []byte) (netlink.Route, bool) {
 				r.Priority = int(binary.NativeEndian.Uint32(v))
 			}
 		case unix.RTA_GATEWAY:
-			r.Gw = net.IP(append([]byte(nil), v...))
+			r.Gw, _ = netip.AddrFromSlice(v)
 		case unix.RTA_PREFSRC:
-			r.Src = net.IP(append([]byte(nil), v...))
+			r.Src, _ = netip.AddrFromSlice(v)
 		}
 		a = a[min(len(a), (al+3)&^3):]
 	}
-	if r.Dst == nil && (r.Family == unix.AF_INET || r.Family == unix.AF_INET6) {
-		r.Dst = ipNet(anyPrefix(r.Family)) // the default route, as RouteList gives it
-	}
-	return r, true
+	return r, fam == unix.AF_INET || fam == unix.AF_INET6
 }

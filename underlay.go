@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"strconv"
 
-	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,23 +17,20 @@ import (
 // mainRoute returns the main table's route toward dst: the longest
 // matching unicast route, the lowest metric among equals. It reads main
 // directly, because a route lookup would follow the tunnel's own rules.
-func mainRoute(k kernel, dst netip.Addr) (netlink.Route, error) {
+func mainRoute(k kernel, dst netip.Addr) (kernelRoute, error) {
 	routes, err := k.routes(family(dst), tableMain)
 	if err != nil {
-		return netlink.Route{}, err
+		return kernelRoute{}, err
 	}
 	return mainRouteIn(routes, dst)
 }
 
 // mainRouteIn is mainRoute among routes, the main table's of dst's family
 // as read once: a hub with a thousand peers asks it a thousand times.
-func mainRouteIn(routes []netlink.Route, dst netip.Addr) (netlink.Route, error) {
+func mainRouteIn(routes []kernelRoute, dst netip.Addr) (kernelRoute, error) {
 	best, bestBits := -1, -1
 	for i, r := range routes {
-		p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default route
-		if r.Dst != nil {
-			p = prefixOf(r.Dst)
-		}
+		p := r.Dst
 		if r.Type != unix.RTN_UNICAST || !p.Contains(dst) {
 			continue
 		}
@@ -43,7 +39,7 @@ func mainRouteIn(routes []netlink.Route, dst netip.Addr) (netlink.Route, error) 
 		}
 	}
 	if best < 0 {
-		return netlink.Route{}, fmt.Errorf("no route to %s in the main table", dst)
+		return kernelRoute{}, fmt.Errorf("no route to %s in the main table", dst)
 	}
 	return routes[best], nil
 }
@@ -56,8 +52,8 @@ func mainSource(k kernel, dst netip.Addr) (netip.Addr, error) {
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	if src, ok := netip.AddrFromSlice(r.Src); ok && src.IsValid() {
-		return src.Unmap(), nil
+	if r.Src.IsValid() {
+		return r.Src.Unmap(), nil
 	}
 	link, err := k.linkByIndex(r.LinkIndex)
 	if err == nil && link == nil {
@@ -93,7 +89,7 @@ func checkRPFilter(k kernel, c Config) (strict, err error) {
 		return nil, nil
 	}
 	var errs []error
-	var main []netlink.Route // read once, for every peer
+	var main []kernelRoute // read once, for every peer
 	filters := map[int]linkFilter{}
 	for _, p := range c.Peers {
 		dst, ok := peerPublicIPv4(p)

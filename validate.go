@@ -169,12 +169,23 @@ func (c Config) validatePeers(v *validator) {
 				v.add(pf+".Endpoint", "%[1]s is also Peers[%[2]d]'s endpoint", "give each peer its own endpoint: WireGuard and the exception rule tell peers apart by it", ep, j)
 			}
 			endpoints[ep] = i
+			if ep.Port() > maxRulePort && c.Exception == ExceptionPort {
+				field := pf + ".Endpoint"
+				if !p.Endpoint.IsValid() {
+					field = pf + ".ExpectedEndpoint"
+				}
+				v.add(field, "port %[1]d cannot be matched by a policy rule (the kernel takes dport up to %[2]d)", "use ExceptionFwMark, which needs no port, or another WireGuard port", ep.Port(), maxRulePort)
+			}
 		}
 		checkPrefixes(v, owner, pf+".AllowedIPs", p.AllowedIPs)
 		checkPrefixes(v, owner, pf+".Transparent", p.Transparent)
 	}
 	c.validateOverlaps(v)
 }
+
+// maxRulePort is the highest port a policy rule's dport can match: the
+// kernel refuses a range ending at 65535 (fib_rule_port_range_valid).
+const maxRulePort = 65534
 
 // checkEndpoint checks an optional endpoint: when set, a unicast address
 // with a port.

@@ -74,6 +74,12 @@ func TestValidateAccepts(t *testing.T) {
 			c.Priority, c.Table, c.MTU, c.ListenPort = 32763, largestTable(), 65535, 65535
 			c.FwMark = math.MaxInt32
 			c.Peers[0].PersistentKeepalive = 65535 * time.Second
+			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:65534") // 65535 only with ExceptionFwMark
+			return c
+		}(),
+		"largest port, fwmark": func() Config {
+			c := articleA(PeerRouteRule)
+			c.Exception = ExceptionFwMark
 			c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:65535")
 			return c
 		}(),
@@ -179,6 +185,7 @@ var rejectCases = []rejectCase{
 	{"negative keepalive", func(c *Config) { c.Peers[0].PersistentKeepalive = -time.Second }, "Peers[0].PersistentKeepalive", "25s"},
 	{"invalid allowed ip", func(c *Config) { c.Peers[0].AllowedIPs = []netip.Prefix{{}} }, "Peers[0].AllowedIPs[0]", "address/length"},
 	{"host bits in transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("203.0.113.2/24")} }, "Peers[0].Transparent[0]", "203.0.113.0/24"},
+	{"endpoint port a rule cannot match", func(c *Config) { c.Peers[0].Endpoint = netip.MustParseAddrPort("203.0.113.2:65535") }, "Peers[0].Endpoint", "ExceptionFwMark"},
 	{"link-local address", func(c *Config) { c.Addresses = []netip.Prefix{pfx("fe80::1/64")} }, "Addresses[0]", "link-local"},
 	{"address of length 0", func(c *Config) { c.Addresses = []netip.Prefix{pfx("10.0.0.1/0")} }, "Addresses[0]", "single address"},
 	{"mapped transparent", func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("::ffff:203.0.113.2/128")} }, "Peers[0].Transparent[0]", "IPv4-mapped"},
