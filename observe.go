@@ -199,9 +199,11 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	// to the same destination holds their place (the kernel would take
 	// ours for a duplicate and keep theirs).
 	inMain := map[netip.Prefix]bool{}
-	for _, r := range desiredRoutes(c) {
-		if r.Table == tableMain {
-			inMain[r.Dst] = true
+	if c.PeerRoute == PeerRouteMain {
+		for _, r := range desiredRoutes(c) {
+			if r.Table == tableMain {
+				inMain[r.Dst] = true
+			}
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {

@@ -109,7 +109,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 		steps = append(steps, &setUp{name: want.name})
 	}
 
-	keptRoutes, addedRoutes := partition(want.routes, o.routes)
+	keptRoutes, addedRoutes, staleRoutes := diff(want.routes, o.routes)
 	for _, r := range keptRoutes {
 		steps = append(steps, &keep{&addRoute{name: want.name, route: r}})
 	}
@@ -138,7 +138,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(true))...)
-	for _, r := range missing(o.routes, want.routes) {
+	for _, r := range staleRoutes {
 		steps = append(steps, &delRoute{name: want.name, route: r})
 	}
 	return steps, nil
@@ -199,6 +199,31 @@ func partition[T comparable](a, b []T) (in, out []T) {
 		}
 	}
 	return in, out
+}
+
+// diff splits want into the elements that have holds and those it does
+// not, each in want's order, and returns the elements of have that want
+// does not hold, in have's order: partition and missing with one map, for
+// the 100000 routes of a large table.
+func diff[T comparable](want, have []T) (kept, added, stale []T) {
+	index := make(map[T]bool, len(have)) // true once want holds it
+	for _, x := range have {
+		index[x] = false
+	}
+	for _, x := range want {
+		if _, ok := index[x]; ok {
+			kept = append(kept, x)
+			index[x] = true
+		} else {
+			added = append(added, x)
+		}
+	}
+	for _, x := range have {
+		if !index[x] {
+			stale = append(stale, x)
+		}
+	}
+	return kept, added, stale
 }
 
 // missing returns the elements of a that are not in b, in a's order.
