@@ -30,6 +30,12 @@ import (
 // context in between.
 const lockPoll = 10 * time.Millisecond
 
+// lockRetries bounds how often acquire starts again because the lock
+// file or its directory went away under it (a Down of another tunnel
+// removing the namespace's directory, a holder removing its lock file):
+// each needs another process's whole operation, so a handful is plenty.
+const lockRetries = 100
+
 // lockReport is how long an operation waits for a lock before it logs who
 // holds it.
 const lockReport = time.Second
@@ -53,12 +59,12 @@ type heldLock struct {
 // remove): a waiter that then gets the lock of the removed file tries
 // again with the new one, so two holders never coexist.
 func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*heldLock, error) {
-	for {
+	for attempt := 0; ; attempt++ {
 		if err := ensureStateDir(dir); err != nil {
 			return nil, explainStatePermission(err)
 		}
 		f, err := openState(path, unix.O_RDWR|unix.O_CREAT)
-		if errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, os.ErrNotExist) && attempt < lockRetries {
 			continue // the directory was removed by a Down meanwhile
 		}
 		if err != nil {
@@ -71,6 +77,9 @@ func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*he
 		var held, now unix.Stat_t
 		if unix.Fstat(int(f.Fd()), &held) != nil || unix.Lstat(path, &now) != nil || held.Ino != now.Ino || held.Dev != now.Dev {
 			f.Close() // removed by the holder before us
+			if attempt >= lockRetries {
+				return nil, fmt.Errorf("lock %s: removed under us %d times", path, attempt)
+			}
 			continue
 		}
 		holder := fmt.Sprintf("pid %d (%s)\n", os.Getpid(), verb)
