@@ -26,13 +26,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wgtransparent/transparent/bench/internal/cli"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/wgtransparent/transparent"
@@ -129,7 +127,7 @@ func main() {
 	if err := os.WriteFile(path, []byte(md), 0o644); err != nil {
 		fatal(err)
 	}
-	session.Close()
+	tool.Session.Close()
 	fmt.Print(md)
 	fmt.Printf("wrote %s and %s\n", raw.Name(), path)
 }
@@ -162,38 +160,13 @@ func (m *meter) withTunnel(ctx context.Context, c condition) (r rates, upTime ti
 // settle is the pause after Up and Down before measuring (-settle).
 var settle time.Duration
 
-// session holds the namespaces, so that fatal and the signal handler
-// delete them.
-var session = &testns.Session{}
+// tool deletes the namespaces it made on a signal or a fatal error.
+var tool = cli.New("pktcost")
 
-func handleSignals() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-c
-		session.Close()
-		fmt.Fprintf(os.Stderr, "pktcost: %v: deleted its namespaces, exiting\n", s)
-		os.Exit(130)
-	}()
-}
+func handleSignals()  { tool.HandleSignals() }
+func fatal(err error) { tool.Fatal(err) }
 
-func fatal(err error) {
-	session.Close()
-	fmt.Fprintln(os.Stderr, "pktcost:", err)
-	os.Exit(1)
-}
-
-func parseNs(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 0 || n > maxN {
-			return nil, fmt.Errorf("-n: %q is not a number of destinations from 0 to %d", f, maxN)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
+func parseNs(s string) ([]int, error) { return cli.ParseSizes(s, "-n", 0, maxN, "destinations") }
 
 // destConditions is the article's A with N destinations in each rule
 // mode, destination mode up to maxDest.

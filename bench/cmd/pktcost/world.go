@@ -22,7 +22,7 @@ type world struct {
 // can find them after a hard kill.
 func newWorld() (*world, error) {
 	label := func(x string) string { return fmt.Sprintf("pktcost-%d-%s", os.Getpid(), x) }
-	w := &world{s: testns.New(session, label("s")), a: testns.New(session, label("a")), o: testns.New(session, label("o"))}
+	w := &world{s: testns.New(tool.Session, label("s")), a: testns.New(tool.Session, label("a")), o: testns.New(tool.Session, label("o"))}
 	steps := []func() error{
 		func() error { return w.veth("vs", w.s, addrAS, addrS) },
 		func() error { return w.veth("vo", w.o, addrA, addrO) },

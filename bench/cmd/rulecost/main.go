@@ -21,18 +21,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/wgtransparent/transparent/bench/internal/cli"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"slices"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vishvananda/netns"
-	"github.com/wgtransparent/transparent/internal/testns"
 )
 
 const (
@@ -137,38 +134,13 @@ func measure(host netns.NsHandle, v variant, n int) (timing, error) {
 	return v.run(w, n)
 }
 
-// session holds the namespace that exists now, so that fatal and the
-// signal handler delete it.
-var session = &testns.Session{}
+// tool deletes the namespaces it made on a signal or a fatal error.
+var tool = cli.New("rulecost")
 
-func handleSignals() {
-	c := make(chan os.Signal, 1)
-	signal.Notify(c, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	go func() {
-		s := <-c
-		session.Close()
-		fmt.Fprintf(os.Stderr, "rulecost: %v: deleted its namespace, exiting\n", s)
-		os.Exit(130)
-	}()
-}
+func handleSignals()  { tool.HandleSignals() }
+func fatal(err error) { tool.Fatal(err) }
 
-func fatal(err error) {
-	session.Close()
-	fmt.Fprintln(os.Stderr, "rulecost:", err)
-	os.Exit(1)
-}
-
-func parseNs(s string) ([]int, error) {
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 || n > maxN {
-			return nil, fmt.Errorf("-n: %q is not a number of rules from 1 to %d", f, maxN)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
+func parseNs(s string) ([]int, error) { return cli.ParseSizes(s, "-n", 1, maxN, "rules") }
 
 func pickVariants(s string) ([]variant, error) {
 	if s == "" {

@@ -26,7 +26,7 @@ type world struct {
 // newWorld makes a namespace named after the pid, so that rulecost.sh can
 // find it after a hard kill.
 func newWorld(host netns.NsHandle) (w *world, err error) {
-	n := testns.New(session, fmt.Sprintf("rulecost-%d", os.Getpid()))
+	n := testns.New(tool.Session, fmt.Sprintf("rulecost-%d", os.Getpid()))
 	w = &world{NS: n, h: n.Netlink()}
 	defer func() {
 		if err != nil {
