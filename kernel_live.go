@@ -32,6 +32,9 @@ type liveKernel struct {
 	wg  *wgctrl.Client      // made on first use, inside ns
 	dev *userspaceBackend   // the embedded device this Tunnel runs, if any
 	fws map[string]firewall // opened firewalls by kind
+
+	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
+	dumpSizes map[dumpKey]int // the routes each table had at its last dump
 }
 
 func (k *liveKernel) close() error {

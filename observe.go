@@ -22,7 +22,7 @@ type observed struct {
 	linkErr error          // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
 	addrs   []netip.Prefix // on the link, without kernel-made link-local ones
 	routes  []route        // ours: RouteProtocol, in an owner's Table or on the link in main
-	onLink  map[route]bool // which of routes go through the tunnel's link
+	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
 	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
 	foreign []string       // objects in the config's way that are not ours
 	device  *wgtypes.Device
@@ -212,9 +212,8 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			if err != nil {
 				return err
 			}
-			if n := len(routes); n > cap(o.routes)-len(o.routes) {
-				o.routes = slices.Grow(o.routes, n)
-			}
+			o.routes = slices.Grow(o.routes, len(routes))
+			o.onLink = slices.Grow(o.onLink, len(routes))
 			for _, r := range routes {
 				ours := r.Protocol == RouteProtocol
 				onLink := o.link != nil && r.LinkIndex == o.link.index
@@ -225,12 +224,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 				case ours && (table != tableMain || onLink):
 					rt := route{Dst: dst, Table: table}
 					o.routes = append(o.routes, rt)
-					if onLink {
-						if o.onLink == nil {
-							o.onLink = map[route]bool{}
-						}
-						o.onLink[rt] = true
-					}
+					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
 				}

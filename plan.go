@@ -154,8 +154,8 @@ func planDown(c Config, o *observed) []step {
 		steps = append(steps, removeChainSteps(c.Name, h)...)
 	}
 	removeLink := o.link != nil && o.linkErr == nil
-	for _, r := range o.routes {
-		if !removeLink || !o.onLink[r] { // the link takes its own routes with it
+	for i, r := range o.routes {
+		if !removeLink || i >= len(o.onLink) || !o.onLink[i] { // the link takes its own routes with it
 			steps = append(steps, &delRoute{name: c.Name, route: r})
 		}
 	}
@@ -206,9 +206,10 @@ func partition[T comparable](a, b []T) (in, out []T) {
 // does not hold, in have's order. It searches sorted copies rather than a
 // map: hashing 100000 prefixes was most of a no-op Up's plan.
 func diffRoutes(want, have []route) (kept, added, stale []route) {
-	sortedHave, sortedWant := slices.Clone(have), slices.Clone(want)
-	slices.SortFunc(sortedHave, compareRoutes)
-	slices.SortFunc(sortedWant, compareRoutes)
+	if slices.IsSortedFunc(want, compareRoutes) && slices.IsSortedFunc(have, compareRoutes) {
+		return mergeRoutes(want, have)
+	}
+	sortedHave, sortedWant := sortedRoutes(have), sortedRoutes(want)
 	in := func(sorted []route, r route) bool {
 		_, found := slices.BinarySearchFunc(sorted, r, compareRoutes)
 		return found
@@ -226,6 +227,38 @@ func diffRoutes(want, have []route) (kept, added, stale []route) {
 		}
 	}
 	return kept, added, stale
+}
+
+// mergeRoutes is diffRoutes for two lists sorted by compareRoutes, as they
+// usually are: one pass over both.
+func mergeRoutes(want, have []route) (kept, added, stale []route) {
+	i, j := 0, 0
+	for i < len(want) || j < len(have) {
+		switch {
+		case j == len(have) || i < len(want) && compareRoutes(want[i], have[j]) < 0:
+			added = append(added, want[i])
+			i++
+		case i == len(want) || compareRoutes(want[i], have[j]) > 0:
+			stale = append(stale, have[j])
+			j++
+		default:
+			kept = append(kept, want[i])
+			i, j = i+1, j+1
+		}
+	}
+	return kept, added, stale
+}
+
+// sortedRoutes is rs in compareRoutes' order: rs itself when it is
+// already (the kernel dumps a table in that order, and the desired routes
+// come aggregated in it), else a sorted copy.
+func sortedRoutes(rs []route) []route {
+	if slices.IsSortedFunc(rs, compareRoutes) {
+		return rs
+	}
+	sorted := slices.Clone(rs)
+	slices.SortFunc(sorted, compareRoutes)
+	return sorted
 }
 
 func compareRoutes(a, b route) int {

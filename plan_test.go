@@ -1,6 +1,8 @@
 package transparent
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -73,5 +75,32 @@ func TestExceptionNeverMissing(t *testing.T) {
 				t.Errorf("rules after the plan %q, want %q", got, want)
 			}
 		})
+	}
+}
+
+// TestDiffRoutes: the one-pass merge for sorted lists and the search for
+// unsorted ones split routes alike, in want's and have's orders.
+func TestDiffRoutes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	pick := func(n int) []route {
+		var rs []route
+		for range n {
+			a := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(4)), byte(rng.IntN(8))})
+			rs = append(rs, route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
+		}
+		return dedupe(rs)
+	}
+	for range 200 {
+		want, have := pick(rng.IntN(30)), pick(rng.IntN(30))
+		k1, a1, s1 := diffRoutes(want, have) // unsorted: searched
+		slices.SortFunc(want, compareRoutes)
+		slices.SortFunc(have, compareRoutes)
+		k2, a2, s2 := diffRoutes(want, have) // sorted: merged
+		for _, rs := range [][]route{k1, a1, s1} {
+			slices.SortFunc(rs, compareRoutes)
+		}
+		if !slices.Equal(k1, k2) || !slices.Equal(a1, a2) || !slices.Equal(s1, s2) {
+			t.Fatalf("want %v have %v:\nsearched %v %v %v\nmerged   %v %v %v", want, have, k1, a1, s1, k2, a2, s2)
+		}
 	}
 }

@@ -21,6 +21,9 @@ import (
 // checking (NETLINK_GET_STRICT_CHK, Linux 4.20) the kernel sends the
 // table asked for only.
 
+// dumpKey names a dump: an IP family and a table.
+type dumpKey struct{ family, table int }
+
 // dumpBuffer is the receive buffer of one read of a dump: the kernel
 // fills it with as many messages as fit.
 const dumpBuffer = 1 << 20
@@ -81,8 +84,11 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("ask for the routes: %w", err)
 	}
-	var out []kernelRoute
-	buf := make([]byte, dumpBuffer)
+	out := make([]kernelRoute, 0, k.dumpSizes[dumpKey{fam, table}]) // as many as last time
+	if k.dumpBuf == nil {
+		k.dumpBuf = make([]byte, dumpBuffer) // kept: four dumps an Up
+	}
+	buf := k.dumpBuf
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
@@ -103,6 +109,10 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 				if flags&unix.NLM_F_DUMP_INTR != 0 {
 					return nil, netlink.ErrDumpInterrupted
 				}
+				if k.dumpSizes == nil {
+					k.dumpSizes = map[dumpKey]int{}
+				}
+				k.dumpSizes[dumpKey{fam, table}] = len(out)
 				return out, nil
 			case unix.NLMSG_ERROR:
 				if len(m) < 4 {

@@ -159,13 +159,17 @@ func ipNets(ps []netip.Prefix) []net.IPNet {
 }
 
 func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
-	slices.SortFunc(ps, func(a, b netip.Prefix) int {
-		if c := a.Addr().Compare(b.Addr()); c != 0 {
-			return c
-		}
-		return a.Bits() - b.Bits()
-	})
+	if !slices.IsSortedFunc(ps, comparePrefixes) { // often they are: 100000 of them at times
+		slices.SortFunc(ps, comparePrefixes)
+	}
 	return slices.Compact(ps)
+}
+
+func comparePrefixes(a, b netip.Prefix) int {
+	if c := a.Addr().Compare(b.Addr()); c != 0 {
+		return c
+	}
+	return a.Bits() - b.Bits()
 }
 
 func addrPortOf(u *net.UDPAddr) netip.AddrPort {
