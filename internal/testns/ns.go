@@ -11,6 +11,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"github.com/wgtransparent/transparent/internal/nsdo"
+	"golang.org/x/sys/unix"
 )
 
 // NS is a named network namespace made for one test.
@@ -44,12 +45,18 @@ func New(t TB, label string) *NS {
 		t.Fatalf("create network namespace %s: %v", n.Name, err)
 	}
 	n.delete = sync.OnceFunc(func() {
+		state := n.StateDir()
 		if n.nl != nil {
 			n.nl.Close()
 		}
 		n.Handle.Close()
 		if err := netns.DeleteNamed(n.Name); err != nil {
 			t.Errorf("delete network namespace %s: %v", n.Name, err)
+		}
+		// The library's locks and records of tunnels a test left up
+		// go with their namespace, as a reboot takes both.
+		if state != "" {
+			os.RemoveAll(state)
 		}
 	})
 	t.Cleanup(n.delete)
@@ -66,6 +73,26 @@ func New(t TB, label string) *NS {
 		}
 	}
 	return n
+}
+
+// StateDir is the directory where the library keeps the locks and records
+// of the namespace's tunnels: /run/wgtransparent/netns-<cookie>, by the
+// namespace's SO_NETNS_COOKIE. It is "" when the kernel has no cookies.
+func (n *NS) StateDir() string {
+	var cookie uint64
+	err := n.Do(func() error {
+		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
+		return err
+	})
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("/run/wgtransparent/netns-%d", cookie)
 }
 
 // Delete closes the handles and deletes the namespace now, rather than at
