@@ -169,13 +169,7 @@ func hubConfig(b *testing.B, n int, rules RuleMode, exc ExceptionMode) Config {
 // kernel writes of each Up (writes/op) and, after the no-op Ups, the
 // process's resident memory.
 func benchmarkUpAlone(b *testing.B, name string, c Config, opts ...Option) {
-	ns := testns.New(b, "bench")
-	c.Name = "wgbench" + randomHex(b)
-	tun, err := New(c, append([]Option{WithNetNS(ns.Path)}, opts...)...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tun.Close()
+	tun := benchTunnel(b, c, opts...)
 	ctx := context.Background()
 	b.Run("up/"+name, func(b *testing.B) {
 		writes := 0
@@ -195,6 +189,19 @@ func benchmarkUpAlone(b *testing.B, name string, c Config, opts ...Option) {
 	benchmarkNoopUp(b, tun, name)
 }
 
+// benchTunnel is a Tunnel of c, named uniquely, in a namespace of its
+// own; both are closed and deleted at cleanup.
+func benchTunnel(b *testing.B, c Config, opts ...Option) *Tunnel {
+	ns := testns.New(b, "bench")
+	c.Name = "wgbench" + randomHex(b)
+	tun, err := New(c, append([]Option{WithNetNS(ns.Path)}, opts...)...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { tun.Close() })
+	return tun
+}
+
 // BenchmarkSNAT is BenchmarkUp with the article's SNAT rule on A for each
 // of n scattered destinations, held by each firewall: nf_tables through
 // netlink (FirewallAuto's choice), and iptables-nft and iptables-legacy
@@ -211,13 +218,7 @@ func BenchmarkSNAT(b *testing.B) {
 }
 
 func benchmarkUp(b *testing.B, name string, c Config, opts ...Option) {
-	ns := testns.New(b, "bench")
-	c.Name = "wgbench" + randomHex(b)
-	tun, err := New(c, append([]Option{WithNetNS(ns.Path)}, opts...)...)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tun.Close()
+	tun := benchTunnel(b, c, opts...)
 	ctx := context.Background()
 	b.Run("up+down/"+name, func(b *testing.B) {
 		writes := 0
