@@ -31,8 +31,6 @@ var variants = []variant{
 	{"routes", "netlink.RouteAdd 198.18.x.y/32 dev lo table 123 (NLM_F_CREATE|NLM_F_EXCL), no rules", runRoutes},
 	{"routes-lib", "as routes, with a netlink.LinkByName before each RouteAdd (the library's addRoute step before batching)", runRoutesLib},
 	{"routes-batch", "the same route requests built by hand, 1000 per sendmsg, acks read after each batch (the library's batched route steps)", runRoutesBatch},
-	{"dump-lib", "after N routes in table 123 (untimed), one netlink.RouteListFiltered of the table, as the library's observe: the kernel dumps every table, the client parses every route into a netlink.Route", runDump(false)},
-	{"dump-strict", "the same dump asked of the kernel for table 123 only (NETLINK_GET_STRICT_CHK and RTA_TABLE), parsing only destination, table, protocol and link", runDump(true)},
 	{"del-fwd", "netlink.RuleDel of N rules, the oldest first (the adds are untimed)", runDel(false)},
 	{"del-rev", "netlink.RuleDel of N rules, the newest first (the adds are untimed)", runDel(true)},
 }
