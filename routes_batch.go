@@ -140,18 +140,11 @@ func (k *liveKernel) delRoutes(name string, rs []route) []error {
 // nil for success or for one of the errnos in done.
 func (k *liveKernel) writeRoutes(typ, flags, dev int, rs []route, done ...unix.Errno) []error {
 	errs := make([]error, len(rs))
-	var fd int
-	err := k.ns.do(func() (err error) {
-		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		return err
-	})
+	fd, err := k.routeSocket() // routes_dump.go
 	if err != nil {
-		return repeat(fmt.Errorf("open netlink socket: %w", err), len(rs))
+		return repeat(err, len(rs))
 	}
 	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return repeat(fmt.Errorf("bind netlink socket: %w", err), len(rs))
-	}
 	if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, routeRcvBuf) != nil {
 		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, routeRcvBuf) // without CAP_NET_ADMIN: as much as rmem_max allows
 	}

@@ -55,20 +55,13 @@ func (k *liveKernel) dumpRoutes(fam, table int) ([]kernelRoute, error) {
 }
 
 func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
-	var fd int
-	err := k.ns.do(func() (err error) {
-		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		return err
-	})
+	fd, err := k.routeSocket()
 	if err != nil {
-		return nil, fmt.Errorf("open route socket: %w", err)
+		return nil, err
 	}
 	defer unix.Close(fd)
 	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
 		return nil, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("bind route socket: %w", err)
 	}
 	req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, unix.NLM_F_DUMP)
 	msg := &nl.RtMsg{}
@@ -129,6 +122,25 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 			}
 		}
 	}
+}
+
+// routeSocket opens a NETLINK_ROUTE socket in the tunnel's namespace,
+// bound, for the route dumps and the batched route writes
+// (routes_batch.go), which speak netlink themselves.
+func (k *liveKernel) routeSocket() (int, error) {
+	var fd int
+	err := k.ns.do(func() (err error) {
+		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+		return err
+	})
+	if err != nil {
+		return -1, fmt.Errorf("open netlink socket: %w", err)
+	}
+	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		unix.Close(fd)
+		return -1, fmt.Errorf("bind netlink socket: %w", err)
+	}
+	return fd, nil
 }
 
 // parseRoute reads the fields of one RTM_NEWROUTE message that the tunnel
