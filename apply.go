@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 )
 
 // apply runs steps in order through the tunnel's kernel, logging each,
@@ -27,7 +26,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 			errs = append(errs, fmt.Errorf("%s %s: %w", verb, t.cfg.Name, err))
 			break
 		}
-		if b, n := t.routeRun(steps[i:]); n > 0 { // routes_batch.go
+		if b, n := t.routeRun(steps[i:]); n > 0 {
 			d, e := t.applyRoutes(verb, b, steps[i:i+n])
 			done, errs, i = append(done, d...), append(errs, e...), i+n-1
 			if len(e) > 0 && rollback {
@@ -36,13 +35,8 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 			continue
 		}
 		t.log.Info(s.String())
-		time.Sleep(t.stepDelay)
 		t.writes++
-		err := errInjected
-		if t.writes != t.failWrite {
-			err = s.do(t.k)
-		}
-		if err != nil {
+		if err := s.do(t.k); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, s, err))
 			if rollback {
 				break

@@ -66,6 +66,13 @@ type firewall interface {
 	commands() firewallCommands
 }
 
+// adopter is a firewall that may remove, with the tunnel's chain, the
+// tables and chains an earlier Up created (iptables-nft's nat table):
+// adopt hands it the record's list.
+type adopter interface {
+	adopt(created []string)
+}
+
 // firewallCommands prints the shell equivalent of a firewall's writes.
 type firewallCommands interface {
 	setChain(family int, name string, rules []natRule, exists bool) string

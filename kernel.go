@@ -67,6 +67,27 @@ type kernel interface {
 	delRule(r netlink.Rule) error
 	// configureDevice applies WireGuard settings through wgctrl.
 	configureDevice(name string, cfg wgtypes.Config) error
+
+	// inNamespace runs fn on a thread inside the namespace, for sockets
+	// that must belong to it (a name server's connection).
+	inNamespace(fn func() error) error
+	// subscribe reports changes to links, addresses, routes and rules on
+	// the channel until stop is called.
+	subscribe() (changes <-chan struct{}, stop func(), err error)
+	// repairEmbedded serves the UAPI socket of the embedded device this
+	// Tunnel runs again when someone deleted its file; nil when none runs.
+	repairEmbedded() error
+	// stopEmbedded stops the embedded device this Tunnel runs, if any (its
+	// link may be gone already).
+	stopEmbedded() error
+	// embeddedDone is closed when the embedded device this Tunnel runs
+	// stops; nil when none runs.
+	embeddedDone() <-chan struct{}
+	// firewallCreated lists the nat tables and chains that this process's
+	// iptables-nft writes created and that still stand, for the record.
+	firewallCreated() []string
+	// close releases the handles and stops the embedded device.
+	close() error
 }
 
 // kernelRoute is a route as the tunnel reads it: a tenth of the size of

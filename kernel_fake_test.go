@@ -458,3 +458,36 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 	}
 	return ""
 }
+
+func (k *fakeKernel) inNamespace(fn func() error) error { return fn() }
+
+// subscribe reports no change: the fake changes only by the tunnel's own
+// writes, which Watch ignores anyway.
+func (k *fakeKernel) subscribe() (<-chan struct{}, func(), error) {
+	return make(chan struct{}), func() {}, nil
+}
+
+func (k *fakeKernel) repairEmbedded() error { return nil }
+
+// stopEmbedded removes the link of the embedded device "this process"
+// runs, as closing its TUN file does.
+func (k *fakeKernel) stopEmbedded() error {
+	if l, _ := k.linkByIndex(k.ownIndex); l != nil {
+		return k.deleteLink(l.name)
+	}
+	return nil
+}
+
+func (k *fakeKernel) embeddedDone() <-chan struct{} { return nil }
+func (k *fakeKernel) firewallCreated() []string     { return nil }
+func (k *fakeKernel) close() error                  { return k.stopEmbedded() }
+
+// newFakeTunnel is New on the kernel k (the fake, or the fake wrapped),
+// keeping its locks and records in stateDir.
+func newFakeTunnel(cfg Config, k kernel, stateDir string, opts ...Option) (*Tunnel, error) {
+	o, names, err := prepare(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newTunnel(cfg, o, names, k, stateDir), nil
+}

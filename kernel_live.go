@@ -17,6 +17,7 @@ import (
 
 	"github.com/mdlayher/genetlink"
 	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -37,6 +38,16 @@ type liveKernel struct {
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
 }
 
+// newLiveKernel opens the kernel of the namespace ns, which it then owns:
+// close closes ns too.
+func newLiveKernel(ns netNS, log *slog.Logger) (*liveKernel, error) {
+	nl, err := ns.netlink()
+	if err != nil {
+		return nil, err
+	}
+	return &liveKernel{ns: ns, nl: nl, log: log}, nil
+}
+
 func (k *liveKernel) close() error {
 	var errs []error
 	if k.dev != nil {
@@ -46,7 +57,57 @@ func (k *liveKernel) close() error {
 		errs = append(errs, k.wg.Close())
 	}
 	k.nl.Close()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, k.ns.handle.Close())...)
+}
+
+func (k *liveKernel) inNamespace(fn func() error) error { return k.ns.do(fn) }
+
+// subscribe listens to the rtnetlink groups whose changes can undo the
+// tunnel, with a socket made inside the namespace.
+func (k *liveKernel) subscribe() (<-chan struct{}, func(), error) {
+	var sock *nl.NetlinkSocket
+	err := k.ns.do(func() (err error) {
+		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	changed := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, _, err := sock.Receive(); err != nil {
+				return // closed by stop
+			}
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return changed, sock.Close, nil
+}
+
+// watchGroups are the rtnetlink groups whose changes can undo the tunnel.
+var watchGroups = []uint{
+	unix.RTNLGRP_LINK,
+	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
+	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+}
+
+func (k *liveKernel) stopEmbedded() error {
+	if k.dev == nil {
+		return nil
+	}
+	return k.dev.close()
+}
+
+func (k *liveKernel) embeddedDone() <-chan struct{} {
+	if k.dev == nil {
+		return nil
+	}
+	return k.dev.done()
 }
 
 func infoOf(l netlink.Link) *linkInfo {
@@ -144,19 +205,19 @@ func (k *liveKernel) configureDevice(name string, cfg wgtypes.Config) error {
 	return uapiErrno(wg.ConfigureDevice(name, cfg))
 }
 
-// serveAgain serves the UAPI socket of the embedded device this Tunnel
-// runs again, when someone deleted its file (uapi.go): a process-local
+// repairEmbedded serves the UAPI socket of the embedded device this
+// Tunnel runs again, when someone deleted its file: a process-local
 // repair, before an Up.
-func (k *liveKernel) serveAgain() error {
+func (k *liveKernel) repairEmbedded() error {
 	if k.dev == nil || k.dev.dev == nil || k.dev.sock == nil {
 		return nil
 	}
 	return k.dev.sock.serveAgain()
 }
 
-// created lists the nat tables and chains that this process's iptables-nft
-// writes created and that still stand (firewall_iptables_nft.go).
-func (k *liveKernel) created() []string {
+// firewallCreated lists the nat tables and chains that this process's
+// iptables-nft writes created and that still stand.
+func (k *liveKernel) firewallCreated() []string {
 	var made []string
 	for _, fw := range k.fws {
 		if ipt, ok := fw.(*iptablesFirewall); ok {

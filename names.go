@@ -105,10 +105,10 @@ func (t *Tunnel) lookupAll(ctx context.Context, names []string) []lookup {
 
 // dialInNS connects to a name server with a socket made inside the
 // tunnel's namespace: goroutines do not inherit a thread's namespace, so
-// the socket is made inside ns.do, and used from anywhere afterwards.
+// the socket is made inside the namespace, and used from anywhere afterwards.
 func (t *Tunnel) dialInNS(ctx context.Context, network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := t.ns.do(func() (err error) {
+	err := t.k.inNamespace(func() (err error) {
 		c, err = (&net.Dialer{}).DialContext(ctx, network, address)
 		return err
 	})

@@ -44,12 +44,10 @@ const (
 
 // routeRun returns the number of steps at the head of steps that t can
 // write as one batch: consecutive route additions, or route deletions,
-// through one link, on a kernel that batches; 0 when it is not worth it,
-// or when a test hook asks for step by step (stepDelay) or for a failure
-// inside the run (failWrite: the run stops before it).
+// through one link, on a kernel that batches; 0 when it is not worth it.
 func (t *Tunnel) routeRun(steps []step) (routeBatcher, int) {
 	b, ok := t.k.(routeBatcher)
-	if !ok || t.stepDelay != 0 {
+	if !ok {
 		return nil, 0
 	}
 	key := func(s step) (name string, add, ok bool) {
@@ -72,9 +70,6 @@ func (t *Tunnel) routeRun(steps []step) (routeBatcher, int) {
 			break
 		}
 		n++
-	}
-	if t.failWrite > t.writes {
-		n = min(n, t.failWrite-t.writes-1)
 	}
 	if n < minRouteBatch {
 		return nil, 0

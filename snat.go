@@ -179,8 +179,8 @@ func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, famil
 	}
 	// What an earlier Up's iptables-nft created, for Down to remove.
 	for _, f := range fws {
-		if ipt, ok := f.(*iptablesFirewall); ok && slices.Contains(recorded, f.kind()) {
-			ipt.adopt(created)
+		if a, ok := f.(adopter); ok && slices.Contains(recorded, f.kind()) {
+			a.adopt(created)
 		}
 	}
 	var states []firewallState

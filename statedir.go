@@ -63,11 +63,12 @@ func stateDirOf(ns netNS) (string, error) {
 	return filepath.Join(stateRoot, fmt.Sprintf("netns-ino-%d-%d", st.Dev, st.Ino)), nil
 }
 
-// ensureStateDir makes stateRoot and dir, or checks existing ones: real
-// directories (not symlinks), owned by this process's user, and closed to
-// everyone else (a looser mode, as older releases made, is tightened).
+// ensureStateDir makes dir and its parent (stateRoot), or checks existing
+// ones: real directories (not symlinks), owned by this process's user,
+// and closed to everyone else (a looser mode, as older releases made, is
+// tightened).
 func ensureStateDir(dir string) error {
-	for _, d := range []string{stateRoot, dir} {
+	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Mkdir(d, stateDirMode); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("make state directory %s: %w", d, err)
 		}

@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"flag"
@@ -196,87 +197,105 @@ func stateScenarios() []stateScenario {
 	return append(ours, nameScenarios()...) // names_test.go
 }
 
-// scenarioRun runs a scenario against k and returns the plan of the
-// operation under test and the state after it, both as text, with the
-// tunnel's names replaced by "wg0", "wg1".
-func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, state string, err error) {
-	log := slog.New(slog.DiscardHandler)
-	recs := map[string]*record{} // each tunnel's record, as Up keeps it
-	observeFor := func(c Config, down bool) (*observed, error) {
-		rec := recs[c.Name]
-		return observe(k, log, observation{
-			cfg: c, owners: append([]Config{c}, rec.owners(c)...), firewall: sc.fw,
-			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down,
-		})
-	}
-	up := func(c Config) ([]step, *observed, error) {
-		o, err := observeFor(c, false)
-		if err != nil {
-			return nil, nil, err
+// openTunnel makes a scenario's Tunnel, as a process would.
+type openTunnel func(fw Firewall) (*Tunnel, error)
+
+// scenarioRun runs a scenario on the Tunnels open makes, one per tunnel
+// name, and returns the plan of the operation under test and the state
+// after it, both as text, with the tunnel's names replaced by "wg0",
+// "wg1".
+func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (plan, state string, err error) {
+	ctx := context.Background()
+	tunnels := map[string]*Tunnel{}
+	defer func() {
+		for _, tun := range tunnels {
+			tun.Close()
 		}
-		steps, err := planUp(c, o)
-		return steps, o, err
-	}
-	apply := func(steps []step) error {
-		for _, s := range steps {
-			if err := s.do(k); err != nil {
-				return fmt.Errorf("%s: %w", s, err)
+	}()
+	// The scenarios' configs are as Up sees them: names resolved into
+	// Transparent, some that Validate refuses (a full tunnel through
+	// Transparent). They are given to the Tunnel as they are.
+	tunnel := func(c Config) (*Tunnel, error) {
+		tun, ok := tunnels[c.Name]
+		if !ok {
+			var err error
+			if tun, err = open(sc.fw); err != nil {
+				return nil, err
 			}
+			tunnels[c.Name] = tun
 		}
-		return nil
+		c.Peers = slices.Clone(c.Peers)
+		for i := range c.Peers {
+			c.Peers[i].TransparentNames = nil
+		}
+		tun.mu.Lock()
+		defer tun.mu.Unlock()
+		tun.cfg = c.WithDefaults()
+		tun.log = tun.log.With("tunnel", c.Name)
+		return tun, nil
 	}
 	last := len(sc.configs) - 1
 	for i, c := range sc.configs[:last] {
-		c = c.WithDefaults()
-		steps, o, err := up(c)
+		tun, err := tunnel(c)
 		if err == nil {
-			err = apply(steps)
+			err = tun.Up(ctx)
 		}
 		if err != nil {
 			return "", "", fmt.Errorf("up of config %d: %w", i, err)
 		}
-		recs[c.Name] = &record{Layouts: []layout{layoutOf(c, o.fw)}}
 	}
-	c := sc.configs[last].WithDefaults()
-	if sc.change != nil {
-		sc.change(k, c.Name)
-	}
-	var steps []step
-	if sc.down {
-		var o *observed
-		if o, err = observeFor(c, true); err == nil {
-			steps = planDown(c, o)
-		}
-	} else {
-		steps, _, err = up(c)
-	}
-	var b strings.Builder
-	for _, s := range steps {
-		fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
-	}
-	if err != nil { // refused: the state must be as it was
-		st, serr := snapshot(k, sc.configs, sc.fw)
-		if serr != nil {
-			return "", "", serr
-		}
-		return rename(b.String(), names), rename(st, names), err
-	}
-	if err := apply(steps); err != nil {
+	tun, err := tunnel(sc.configs[last])
+	if err != nil {
 		return "", "", err
 	}
-	if !sc.down {
-		again, _, err := up(c)
+	c := tun.cfg
+	if sc.change != nil {
+		sc.change(tun.k, c.Name)
+	}
+	var b strings.Builder
+	if sc.down {
+		steps, err := downPlan(ctx, tun)
 		if err != nil {
-			return "", "", fmt.Errorf("plan after Up: %w", err)
+			return "", "", err
 		}
-		for _, s := range again {
-			if s.op() != OpKeep {
-				return "", "", fmt.Errorf("a second Up would write: %s", s)
-			}
+		for _, s := range steps {
+			fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
+		}
+		err = tun.Down(ctx)
+	} else {
+		changes, planErr := tun.Plan(ctx)
+		for _, ch := range changes {
+			fmt.Fprintln(&b, ch)
+		}
+		err = tun.Up(ctx)
+		if err == nil && planErr != nil {
+			return "", "", fmt.Errorf("Plan failed, Up did not: %w", planErr)
 		}
 	}
-	st, err := snapshot(k, sc.configs, sc.fw)
+	if err == nil && !sc.down {
+		if err := tun.Check(ctx); err != nil {
+			return "", "", fmt.Errorf("after Up: %w", err)
+		}
+	}
+	st, serr := snapshot(tun.k, sc.configs, sc.fw)
+	if serr != nil {
+		return "", "", serr
+	}
 	return rename(b.String(), names), rename(st, names), err
+}
+
+// downPlan is what Down of tun would do, read as Down reads it.
+func downPlan(ctx context.Context, tun *Tunnel) ([]step, error) {
+	end, err := tun.begin(ctx, "plan")
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	o, err := tun.observe(tun.cfg, tun.readRecord(), false)
+	if err != nil {
+		return nil, err
+	}
+	return planDown(tun.cfg, o), nil
 }
 
 // addForeignRoute adds a route that is not the tunnel's (its protocol is
@@ -285,7 +304,7 @@ func addForeignRoute(k kernel, r netlink.Route) {
 	switch k := k.(type) {
 	case *fakeKernel:
 		k.routeList = append(k.routeList, r)
-	case *perNameKernel:
+	case *liveKernel:
 		k.nl.RouteAdd(&r)
 	}
 }
@@ -406,7 +425,7 @@ func newScenarioFake(wireguard bool) *fakeKernel {
 func TestStates(t *testing.T) {
 	for _, sc := range stateScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			plan, state, err := scenarioRun(newScenarioFake(false), sc, nil)
+			plan, state, err := scenarioRun(fakeTunnels(t, newScenarioFake(false)), sc, nil)
 			checkScenarioErr(t, sc, err)
 			golden := filepath.Join("testdata", "states", fileName(sc.name)+".txt")
 			got := "# plan\n" + plan + "# state\n" + state
@@ -465,13 +484,7 @@ func TestStatesParity(t *testing.T) {
 			if err := setupUnderlay(ns); err != nil {
 				t.Fatal(err)
 			}
-			nl, err := netlink.NewHandleAt(ns.Handle)
-			if err != nil {
-				t.Fatal(err)
-			}
-			live := &perNameKernel{liveKernel: &liveKernel{ns: netNS{handle: ns.Handle}, nl: nl, log: slog.New(slog.DiscardHandler)}}
-			defer live.close()
-			wg, err := live.hasKernelWireGuard()
+			wg, err := hasKernelWireGuard(ns.Path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -486,8 +499,8 @@ func TestStatesParity(t *testing.T) {
 				}
 				c.Name = u
 			}
-			fakePlan, fakeState, fakeErr := scenarioRun(newScenarioFake(wg), sc, names)
-			livePlan, liveState, liveErr := scenarioRun(live, sc, names)
+			fakePlan, fakeState, fakeErr := scenarioRun(fakeTunnels(t, newScenarioFake(wg)), sc, names)
+			livePlan, liveState, liveErr := scenarioRun(liveTunnels(ns.Path), sc, names)
 			checkScenarioErr(t, sc, liveErr)
 			if fmt.Sprint(fakeErr) != fmt.Sprint(liveErr) {
 				t.Errorf("errors differ:\nfake:   %v\nkernel: %v", fakeErr, liveErr)
@@ -502,41 +515,57 @@ func TestStatesParity(t *testing.T) {
 	}
 }
 
-// perNameKernel is the live kernel of a namespace in which several
-// tunnels run embedded devices, each in a liveKernel of its own, as each
-// Tunnel has.
-type perNameKernel struct {
-	*liveKernel
-	others map[string]*liveKernel
-}
-
-func (k *perNameKernel) of(name string) *liveKernel {
-	if k.others == nil {
-		k.others = map[string]*liveKernel{}
+// fakeTunnels makes a scenario's Tunnels on the fake kernel k, sharing a
+// state directory as the Tunnels of one namespace do.
+func fakeTunnels(t *testing.T, k *fakeKernel) openTunnel {
+	dir := filepath.Join(t.TempDir(), "state", "netns-fake")
+	return func(fw Firewall) (*Tunnel, error) {
+		return scenarioTunnel(k, dir, fw), nil
 	}
-	if o, ok := k.others[name]; ok {
-		return o
-	}
-	o := &liveKernel{ns: k.ns, nl: k.nl, log: k.log}
-	k.others[name] = o
-	return o
 }
 
-func (k *perNameKernel) createLink(name string, mtu int, b Backend) error {
-	return k.of(name).createLink(name, mtu, b)
-}
-func (k *perNameKernel) deleteLink(name string) error { return k.of(name).deleteLink(name) }
-func (k *perNameKernel) setUp(name string) error      { return k.of(name).setUp(name) }
-func (k *perNameKernel) embedded() int                { return 0 }
-
-func (k *perNameKernel) close() {
-	for name, o := range k.others {
-		o.deleteLink(name)
-		if o.dev != nil {
-			o.dev.close()
+// liveTunnels makes a scenario's Tunnels in the namespace at path, each
+// on a kernel of its own as New makes it.
+func liveTunnels(path string) openTunnel {
+	return func(fw Firewall) (*Tunnel, error) {
+		ns, err := openNetNS(path)
+		if err != nil {
+			return nil, err
 		}
+		dir, err := stateDirOf(ns)
+		if err != nil {
+			ns.handle.Close()
+			return nil, err
+		}
+		k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
+		if err != nil {
+			ns.handle.Close()
+			return nil, err
+		}
+		return scenarioTunnel(k, dir, fw), nil
 	}
-	k.liveKernel.close()
+}
+
+// scenarioTunnel is a Tunnel on k with the firewall fw and no config yet.
+func scenarioTunnel(k kernel, stateDir string, fw Firewall) *Tunnel {
+	o := options{logger: slog.New(slog.DiscardHandler), firewall: fw}
+	names, _ := newNameState(o) // valid: no name options
+	return newTunnel(Config{}, o, names, k, stateDir)
+}
+
+// hasKernelWireGuard asks the kernel of the namespace at path.
+func hasKernelWireGuard(path string) (bool, error) {
+	ns, err := openNetNS(path)
+	if err != nil {
+		return false, err
+	}
+	k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
+	if err != nil {
+		ns.handle.Close()
+		return false, err
+	}
+	defer k.close()
+	return k.hasKernelWireGuard()
 }
 
 // setupUnderlay gives a test namespace the fake's underlay: a link eth0

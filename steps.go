@@ -116,9 +116,6 @@ func (s *delRule) String() string {
 func (s *delRule) do(k kernel) error   { return k.delRule(s.rule.raw) }
 func (s *delRule) undo(k kernel) error { return k.addRule(s.rule.raw) }
 
-// errInjected is the failure a test injects with Tunnel.failWrite.
-var errInjected = errors.New("injected failure")
-
 // ignore returns nil when err is one of the errnos that mean the step's
 // goal is already reached.
 func ignore(err error, done ...unix.Errno) error {

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -28,33 +27,19 @@ type Tunnel struct {
 	want     Backend
 	fwWant   Firewall
 	log      *slog.Logger
-	ns       netNS
-	stateDir string      // the namespace's locks and records: statedir.go
-	k        kernel      // what observe reads and the steps write
-	live     *liveKernel // the same kernel, for its embedded device and handles
+	stateDir string // the namespace's locks and records
+	k        kernel // all the Tunnel reads from and writes to its namespace
 	closed   bool
 	backend  Backend    // of the link the last operation found or made; BackendAuto before
-	names    *nameState // TransparentNames: names.go
+	names    *nameState // TransparentNames
 
-	writes    int           // kernel writes made by the last Up or Down
-	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
-	stepDelay time.Duration // test hook: a pause before each write
+	writes int // kernel writes made by the last Up or Down
 }
 
 // New validates cfg and the options and returns a Tunnel for it. It
 // changes nothing on the system: Up does.
 func New(cfg Config, opts ...Option) (*Tunnel, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	o := options{logger: slog.New(slog.DiscardHandler)}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if err := o.validate(); err != nil {
-		return nil, err
-	}
-	names, err := newNameState(o)
+	o, names, err := prepare(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -62,36 +47,58 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	h := ns.handle
 	// Entering the namespace first gives a permission error that
 	// errors.Is recognizes; netlink's own loses it.
 	if err := ns.do(func() error { return nil }); err != nil {
-		h.Close()
+		ns.handle.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
 	stateDir, err := stateDirOf(ns)
 	if err != nil {
-		h.Close()
+		ns.handle.Close()
 		return nil, err
 	}
-	nl, err := ns.netlink()
+	log := o.logger.With("tunnel", cfg.Name)
+	k, err := newLiveKernel(ns, log)
 	if err != nil {
-		h.Close()
+		ns.handle.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
-	log := o.logger.With("tunnel", cfg.Name)
-	live := &liveKernel{ns: ns, nl: nl, log: log}
+	return newTunnel(cfg, o, names, k, stateDir), nil
+}
+
+// prepare validates cfg and the options, and makes the state of the
+// options' names.
+func prepare(cfg Config, opts []Option) (options, *nameState, error) {
+	if err := cfg.Validate(); err != nil {
+		return options{}, nil, err
+	}
+	o := options{logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := o.validate(); err != nil {
+		return options{}, nil, err
+	}
+	names, err := newNameState(o)
+	if err != nil {
+		return options{}, nil, err
+	}
+	return o, names, nil
+}
+
+// newTunnel is New's Tunnel on the kernel k, keeping its locks and
+// records in stateDir; cfg and o are valid.
+func newTunnel(cfg Config, o options, names *nameState, k kernel, stateDir string) *Tunnel {
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
 		stateDir: stateDir,
 		want:     o.backend,
 		fwWant:   o.firewall,
-		log:      log,
-		ns:       ns,
-		k:        live,
-		live:     live,
+		log:      o.logger.With("tunnel", cfg.Name),
+		k:        k,
 		names:    names,
-	}, nil
+	}
 }
 
 // Up makes the kernel match the config: the WireGuard device with its
@@ -113,7 +120,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		return err
 	}
 	defer end()
-	if err := t.live.serveAgain(); err != nil {
+	if err := t.k.repairEmbedded(); err != nil {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	c, err := t.effective(t.cfg)
@@ -147,7 +154,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created()}); err != nil {
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.k.firewallCreated()}); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -331,8 +338,8 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
 	err, _ = t.apply(ctx, "down", planDown(c, o), false)
-	if err == nil && t.live.dev != nil {
-		err = t.live.dev.close() // an embedded device whose link someone else removed
+	if err == nil {
+		err = t.k.stopEmbedded() // an embedded device whose link someone else removed
 	}
 	if err == nil && (o.link == nil || o.linkErr == nil) {
 		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
@@ -356,7 +363,7 @@ func (t *Tunnel) Close() error {
 		return nil
 	}
 	t.closed = true
-	return errors.Join(t.live.close(), t.ns.handle.Close())
+	return t.k.close()
 }
 
 // Device returns the WireGuard device as wgctrl sees it: peers with their
@@ -381,10 +388,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 func (t *Tunnel) DeviceDone() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.live.dev != nil {
-		return t.live.dev.done()
-	}
-	return nil
+	return t.k.embeddedDone()
 }
 
 // Backend reports the backend in use, or BackendAuto before the first Up

@@ -1,0 +1,179 @@
+//go:build linux
+
+package transparent
+
+import (
+	"errors"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// errInjected is the failure faultKernel injects.
+var errInjected = errors.New("injected failure")
+
+// faultKernel wraps a Tunnel's kernel for tests: it counts the writes
+// made through it (the firewall's included), fails the failAt-th one
+// without making it, pauses for delay before each, and calls after, when
+// set, after each write made. Reads pass through.
+type faultKernel struct {
+	kernel
+	failAt int // 0: none fails
+	delay  time.Duration
+	writes int
+	after  func(what string)
+}
+
+// write runs one write, as the hooks say.
+func (f *faultKernel) write(what string, fn func() error) error {
+	time.Sleep(f.delay)
+	f.writes++
+	if f.writes == f.failAt {
+		return errInjected
+	}
+	if err := fn(); err != nil {
+		return err
+	}
+	if f.after != nil {
+		f.after(what)
+	}
+	return nil
+}
+
+func (f *faultKernel) createLink(name string, mtu int, b Backend) error {
+	return f.write("create link", func() error { return f.kernel.createLink(name, mtu, b) })
+}
+func (f *faultKernel) deleteLink(name string) error {
+	return f.write("delete link", func() error { return f.kernel.deleteLink(name) })
+}
+func (f *faultKernel) setMTU(name string, mtu int) error {
+	return f.write("set mtu", func() error { return f.kernel.setMTU(name, mtu) })
+}
+func (f *faultKernel) setUp(name string) error {
+	return f.write("set up", func() error { return f.kernel.setUp(name) })
+}
+func (f *faultKernel) setDown(name string) error {
+	return f.write("set down", func() error { return f.kernel.setDown(name) })
+}
+func (f *faultKernel) addAddress(name string, a netip.Prefix) error {
+	return f.write("add "+a.String(), func() error { return f.kernel.addAddress(name, a) })
+}
+func (f *faultKernel) delAddress(name string, a netip.Prefix) error {
+	return f.write("delete "+a.String(), func() error { return f.kernel.delAddress(name, a) })
+}
+func (f *faultKernel) addRoute(name string, r route) error {
+	return f.write("add "+r.String(), func() error { return f.kernel.addRoute(name, r) })
+}
+func (f *faultKernel) delRoute(name string, r route) error {
+	return f.write("delete "+r.String(), func() error { return f.kernel.delRoute(name, r) })
+}
+func (f *faultKernel) addRule(r netlink.Rule) error {
+	return f.write("add "+r.String(), func() error { return f.kernel.addRule(r) })
+}
+func (f *faultKernel) delRule(r netlink.Rule) error {
+	return f.write("delete "+r.String(), func() error { return f.kernel.delRule(r) })
+}
+func (f *faultKernel) configureDevice(name string, cfg wgtypes.Config) error {
+	return f.write("configure device", func() error { return f.kernel.configureDevice(name, cfg) })
+}
+
+func (f *faultKernel) firewall(want Firewall) (firewall, error) {
+	fw, err := f.kernel.firewall(want)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFirewall{firewall: fw, f: f}, nil
+}
+
+func (f *faultKernel) firewallOfKind(kind string) (firewall, error) {
+	fw, err := f.kernel.firewallOfKind(kind)
+	if err != nil {
+		return nil, err
+	}
+	return &faultFirewall{firewall: fw, f: f}, nil
+}
+
+// faultFirewall counts and fails the writes of a firewall as its
+// faultKernel does.
+type faultFirewall struct {
+	firewall
+	f *faultKernel
+}
+
+// observe reads through the wrapped firewall; the state names this one,
+// so that the steps made from it write through it.
+func (w *faultFirewall) observe(family int, name string) (firewallState, error) {
+	s, err := w.firewall.observe(family, name)
+	s.fw = w
+	return s, err
+}
+
+// adopt passes an iptables firewall's tables and chains on.
+func (w *faultFirewall) adopt(created []string) {
+	if a, ok := w.firewall.(adopter); ok {
+		a.adopt(created)
+	}
+}
+
+func (w *faultFirewall) setChain(family int, name string, rules []natRule) error {
+	return w.f.write("set chain", func() error { return w.firewall.setChain(family, name, rules) })
+}
+func (w *faultFirewall) deleteChain(family int, name string) error {
+	return w.f.write("delete chain", func() error { return w.firewall.deleteChain(family, name) })
+}
+func (w *faultFirewall) addJump(family int, name, hook string) error {
+	return w.f.write("add jump", func() error { return w.firewall.addJump(family, name, hook) })
+}
+func (w *faultFirewall) delJump(family int, name, hook string) error {
+	return w.f.write("delete jump", func() error { return w.firewall.delJump(family, name, hook) })
+}
+
+// batchingFaultKernel is a faultKernel over a kernel that writes routes in
+// batches: a batch is written as the kernel would, every route of it, but
+// the failAt-th write fails unmade.
+type batchingFaultKernel struct {
+	*faultKernel
+	b routeBatcher
+}
+
+func (f *batchingFaultKernel) addRoutes(name string, rs []route) []error {
+	return f.batch(rs, func(rs []route) []error { return f.b.addRoutes(name, rs) })
+}
+
+func (f *batchingFaultKernel) delRoutes(name string, rs []route) []error {
+	return f.batch(rs, func(rs []route) []error { return f.b.delRoutes(name, rs) })
+}
+
+func (f *batchingFaultKernel) batch(rs []route, write func([]route) []error) []error {
+	time.Sleep(f.delay)
+	first := f.writes + 1
+	f.writes += len(rs)
+	at := f.failAt - first // the index of the failing route, if in rs
+	if f.failAt == 0 || at < 0 || at >= len(rs) {
+		return write(rs)
+	}
+	errs := append(write(rs[:at]), errInjected)
+	return append(errs, write(rs[at+1:])...)
+}
+
+// wrapFaults makes t's kernel a faultKernel, or returns the one it is.
+// A delay makes every write go on its own, batching none.
+func wrapFaults(t *Tunnel, delay time.Duration) *faultKernel {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	switch k := t.k.(type) {
+	case *faultKernel:
+		return k
+	case *batchingFaultKernel:
+		return k.faultKernel
+	}
+	f := &faultKernel{kernel: t.k, delay: delay}
+	if b, ok := t.k.(routeBatcher); ok && delay == 0 {
+		t.k = &batchingFaultKernel{faultKernel: f, b: b}
+	} else {
+		t.k = f
+	}
+	return f
+}
