@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -144,7 +145,7 @@ func ipFamilyFlag(family int) string {
 }
 
 func routeCommand(verb string, r route, dev string) string {
-	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(family(r.Dst.Addr())), verb, r.Dst, dev, tableName(r.Table), RouteProtocol)
+	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(inet.Family(r.Dst.Addr())), verb, r.Dst, dev, inet.TableName(r.Table), RouteProtocol)
 }
 
 func ruleCommand(verb string, r rule) string {
@@ -161,7 +162,7 @@ func ruleCommand(verb string, r rule) string {
 	if r.DPort != 0 {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
-	s += " lookup " + tableName(r.Table)
+	s += " lookup " + inet.TableName(r.Table)
 	if r.Suppress {
 		s += " suppress_prefixlength 0"
 	}

@@ -85,10 +85,6 @@ func PriorityFor(k RuleKind, priority int) int {
 
 // Reserved routing tables and priorities that the tunnel must not use.
 const (
-	tableDefault = 253
-	tableMain    = 254
-	tableLocal   = 255
-
 	maxPriority = 32765 // 32766 and 32767 are the main and default tables' rules
 )
 

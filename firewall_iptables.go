@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/coreos/go-iptables/iptables"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/iptsave"
 	"golang.org/x/sys/unix"
 )
@@ -95,7 +96,7 @@ func defaultVariant() string {
 func (fw *iptablesFirewall) kind() string { return kindIPTables + fw.variant }
 
 func (fw *iptablesFirewall) where(family int, name string) string {
-	return familyString(family) + " nat chain " + chainName(name)
+	return inet.FamilyName(family == unix.AF_INET6) + " nat chain " + chainName(name)
 }
 
 // chainName names the tunnel's chain; iptables allows 28 bytes, and Name
@@ -149,7 +150,7 @@ func ruleArgs(name string, r natRule) []string {
 func parseRule(name string, args []string) natRule {
 	if n := len(args); n > 0 {
 		if to, err := netip.ParseAddr(args[n-1]); err == nil {
-			r := natRule{src: anyPrefix(family(to)), dst: anyPrefix(family(to)), to: to}
+			r := natRule{src: anyPrefix(inet.Family(to)), dst: anyPrefix(inet.Family(to)), to: to}
 			for i := 0; i+1 < n; i++ {
 				switch args[i] {
 				case "-s":
@@ -176,7 +177,7 @@ func (fw *iptablesFirewall) observe(family int, name string) (firewallState, err
 	s := firewallState{fw: fw, family: family}
 	table, err := fw.natTable(family)
 	if err != nil {
-		return s, fmt.Errorf("read %s nat table: %w", familyString(family), err)
+		return s, fmt.Errorf("read %s nat table: %w", inet.FamilyName(family == unix.AF_INET6), err)
 	}
 	var rules [][]string
 	rules, s.exists = table[chainName(name)]
@@ -263,7 +264,7 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	err = fw.ns.do(func() error { return f(ipt) })
 	var e *iptables.Error
 	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
-		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
+		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), inet.FamilyName(family == unix.AF_INET6))
 	}
 	return err
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -110,7 +111,7 @@ func kernelRouteOf(r netlink.Route) kernelRoute {
 		LinkIndex: r.LinkIndex, Priority: r.Priority,
 	}
 	if r.Dst != nil {
-		kr.Dst = prefixOf(r.Dst)
+		kr.Dst = inet.PrefixOf(r.Dst)
 	} else {
 		kr.Dst = anyPrefix(r.Family)
 	}

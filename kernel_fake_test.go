@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -61,7 +62,7 @@ func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []n
 	k.links = append(k.links, l)
 	for _, gw := range gateways {
 		k.routeList = append(k.routeList, netlink.Route{
-			LinkIndex: l.info.index, Table: tableMain, Gw: gw.AsSlice(), Family: family(gw),
+			LinkIndex: l.info.index, Table: inet.TableMain, Gw: gw.AsSlice(), Family: inet.Family(gw),
 			Type: unix.RTN_UNICAST, Protocol: unix.RTPROT_STATIC,
 		})
 	}
@@ -428,13 +429,13 @@ func (f *fakeFirewall) commands() firewallCommands {
 // returns the name of the link the packet leaves by, or "" when nothing
 // routes it.
 func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
-	rules, _ := k.rules(family(dst))
-	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain }) {
-		rules = append(rules, netlink.Rule{Priority: 32766, Table: tableMain, Family: family(dst)})
+	rules, _ := k.rules(inet.Family(dst))
+	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == inet.TableMain }) {
+		rules = append(rules, netlink.Rule{Priority: 32766, Table: inet.TableMain, Family: inet.Family(dst)})
 	}
 	for _, r := range rules {
 		switch {
-		case r.Dst != nil && !prefixOf(r.Dst).Contains(dst),
+		case r.Dst != nil && !inet.PrefixOf(r.Dst).Contains(dst),
 			r.Mark != 0 && r.Mark != mark,
 			r.IPProto != 0 && r.IPProto != proto,
 			r.Dport != nil && (dport < r.Dport.Start || dport > r.Dport.End):
@@ -444,9 +445,9 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 		for _, rt := range k.routeList {
 			p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default
 			if rt.Dst != nil {
-				p = prefixOf(rt.Dst)
+				p = inet.PrefixOf(rt.Dst)
 			}
-			if rt.Table == r.Table && rt.Family == family(dst) && p.Contains(dst) && p.Bits() > bits {
+			if rt.Table == r.Table && rt.Family == inet.Family(dst) && p.Contains(dst) && p.Bits() > bits {
 				if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
 					best, bits = l.name, p.Bits()
 				}

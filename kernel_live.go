@@ -18,6 +18,7 @@ import (
 	"github.com/mdlayher/genetlink"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -145,7 +146,7 @@ func (k *liveKernel) addresses(index int) ([]netip.Prefix, error) {
 	}
 	out := make([]netip.Prefix, 0, len(addrs))
 	for _, a := range addrs {
-		out = append(out, prefixOf(a.IPNet))
+		out = append(out, inet.PrefixOf(a.IPNet))
 	}
 	return out, nil
 }
@@ -153,7 +154,7 @@ func (k *liveKernel) addresses(index int) ([]netip.Prefix, error) {
 func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
 	rules, err := retryDump(func() ([]netlink.Rule, error) { return k.nl.RuleList(fam) })
 	if err != nil {
-		return nil, fmt.Errorf("list %s rules: %w", familyString(fam), err)
+		return nil, fmt.Errorf("list %s rules: %w", inet.FamilyName(fam == unix.AF_INET6), err)
 	}
 	return rules, nil
 }
@@ -161,7 +162,7 @@ func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
 func (k *liveKernel) routes(fam, table int) ([]kernelRoute, error) {
 	routes, err := k.dumpRoutes(fam, table) // routes_dump.go
 	if err != nil {
-		return nil, fmt.Errorf("list %s routes in table %s: %w", familyString(fam), tableName(table), err)
+		return nil, fmt.Errorf("list %s routes in table %s: %w", inet.FamilyName(fam == unix.AF_INET6), inet.TableName(table), err)
 	}
 	return routes, nil
 }

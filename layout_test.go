@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/wgtransparent/transparent/internal/inet"
 )
 
 // TestRulePriority: the exported description of the rule layout, which
@@ -19,7 +21,7 @@ func TestRulePriority(t *testing.T) {
 			for _, r := range desiredRules(c) {
 				kind := RuleTransparent
 				switch {
-				case r.Table == tableMain:
+				case r.Table == inet.TableMain:
 					kind = RuleException
 				case r.Dst == pfx("10.0.0.2/32"):
 					kind = RulePeer

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/resolve"
 )
 
@@ -64,7 +65,7 @@ func TestNamesEffectiveConfig(t *testing.T) {
 	if got := deviceAllowedIPs(e.Peers[0]); !slices.Contains(got, pfx("198.18.0.9/32")) {
 		t.Errorf("device AllowedIPs %v lack 198.18.0.9/32", got)
 	}
-	snat := desiredSNAT(e, map[int]netip.Addr{family(publicA): publicA})
+	snat := desiredSNAT(e, map[int]netip.Addr{inet.Family(publicA): publicA})
 	if len(snat) != 1 || !slices.ContainsFunc(snat[0].rules, func(r natRule) bool { return r.dst == pfx("198.18.0.9/32") }) {
 		t.Errorf("SNAT chains %v lack a rule to 198.18.0.9/32", snat)
 	}

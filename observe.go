@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -170,7 +171,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				if ow.ownsPriority(nr.Priority) {
 					inRange = true
 					ours = ours || nr.Protocol == RouteProtocol &&
-						(nr.Table == ow.Table || nr.Table == tableMain && nr.Priority == ow.Priority+exceptionOffset)
+						(nr.Table == ow.Table || nr.Table == inet.TableMain && nr.Priority == ow.Priority+exceptionOffset)
 				}
 			}
 			switch {
@@ -189,7 +190,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 // observeRoutes reads our routes in the owners' tables and, on our link,
 // in main. Any route in c's Table that is not ours is foreign.
 func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
-	tables := []int{tableMain}
+	tables := []int{inet.TableMain}
 	for _, ow := range owners {
 		if !slices.Contains(tables, ow.Table) {
 			tables = append(tables, ow.Table)
@@ -201,7 +202,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	inMain := map[netip.Prefix]bool{}
 	if c.PeerRoute == PeerRouteMain {
 		for _, r := range desiredRoutes(c) {
-			if r.Table == tableMain {
+			if r.Table == inet.TableMain {
 				inMain[r.Dst] = true
 			}
 		}
@@ -219,9 +220,9 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 				onLink := o.link != nil && r.LinkIndex == o.link.index
 				dst := r.Dst
 				switch {
-				case table == tableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
+				case table == inet.TableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
-				case ours && (table != tableMain || onLink):
+				case ours && (table != inet.TableMain || onLink):
 					rt := route{Dst: dst, Table: table}
 					o.routes = append(o.routes, rt)
 					o.onLink = append(o.onLink, onLink)

@@ -4,10 +4,12 @@ package transparent
 
 import (
 	"fmt"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/inet"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // desired is the state a config asks for.
@@ -23,7 +25,7 @@ func desiredState(c Config) desired {
 	return desired{
 		name:   c.Name,
 		mtu:    c.MTU,
-		addrs:  dedupe(c.Addresses),
+		addrs:  inet.Dedupe(c.Addresses),
 		routes: desiredRoutes(c),
 		rules:  desiredRules(c),
 	}
@@ -68,7 +70,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	stale := func(exception bool) func(ownedRule) bool {
 		return func(r ownedRule) bool {
-			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == tableMain) == exception
+			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == inet.TableMain) == exception
 		}
 	}
 	link := &createLink{name: want.name, mtu: want.mtu, backend: o.backend}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wgtransparent/transparent/internal/inet"
 )
 
 // TestExceptionNeverMissing replays config changes over each other and
@@ -88,7 +90,7 @@ func TestDiffRoutes(t *testing.T) {
 			a := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(4)), byte(rng.IntN(8))})
 			rs = append(rs, route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
 		}
-		return dedupe(rs)
+		return inet.Dedupe(rs)
 	}
 	for range 200 {
 		want, have := pick(rng.IntN(30)), pick(rng.IntN(30))

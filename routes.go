@@ -7,6 +7,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,18 +19,18 @@ type route struct {
 }
 
 func (r route) String() string {
-	return fmt.Sprintf("route %s table %s", r.Dst, tableName(r.Table))
+	return fmt.Sprintf("route %s table %s", r.Dst, inet.TableName(r.Table))
 }
 
 // netlink returns the kernel form of r through the link with index dev.
 func (r route) netlink(dev int) *netlink.Route {
 	return &netlink.Route{
 		LinkIndex: dev,
-		Dst:       ipNet(r.Dst),
+		Dst:       inet.IPNet(r.Dst),
 		Table:     r.Table,
 		Scope:     netlink.SCOPE_LINK,
 		Protocol:  RouteProtocol,
-		Family:    family(r.Dst.Addr()),
+		Family:    inet.Family(r.Dst.Addr()),
 	}
 }
 
@@ -44,12 +45,12 @@ func desiredRoutes(c Config) []route {
 		tunnel = append(tunnel, p.AllowedIPs...)
 	}
 	var rs []route
-	for _, p := range aggregate(all) {
+	for _, p := range inet.Aggregate(all) {
 		rs = append(rs, route{Dst: p, Table: c.Table})
 	}
 	if c.PeerRoute == PeerRouteMain {
-		for _, p := range aggregate(tunnel) {
-			rs = append(rs, route{Dst: p, Table: tableMain})
+		for _, p := range inet.Aggregate(tunnel) {
+			rs = append(rs, route{Dst: p, Table: inet.TableMain})
 		}
 	}
 	return rs
@@ -62,7 +63,7 @@ func (a address) String() string { return "address " + netip.Prefix(a).String() 
 
 func (a address) netlink() *netlink.Addr {
 	p := netip.Prefix(a)
-	na := &netlink.Addr{IPNet: ipNet(p)}
+	na := &netlink.Addr{IPNet: inet.IPNet(p)}
 	if p.Addr().Is6() {
 		na.Flags = unix.IFA_F_NODAD // a point-to-point tunnel has no neighbours to collide with
 	}

@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/vishvananda/netlink/nl"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -216,7 +217,7 @@ func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest
 	if typ == unix.RTM_DELROUTE {
 		msg = nl.NewRtDelMsg()
 	}
-	msg.Family = uint8(family(r.Dst.Addr()))
+	msg.Family = uint8(inet.Family(r.Dst.Addr()))
 	msg.Dst_len = uint8(r.Dst.Bits())
 	msg.Scope = unix.RT_SCOPE_LINK
 	msg.Protocol = RouteProtocol

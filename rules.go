@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +53,7 @@ func (r rule) String() string {
 	if r.DPort != 0 {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
-	s += " lookup " + tableName(r.Table)
+	s += " lookup " + inet.TableName(r.Table)
 	if r.Suppress {
 		s += " suppress_prefixlength 0"
 	}
@@ -65,7 +66,7 @@ func (r rule) netlink() *netlink.Rule {
 	nr.Priority = r.Priority
 	nr.Family = r.Family
 	if r.Dst.IsValid() {
-		nr.Dst = ipNet(r.Dst)
+		nr.Dst = inet.IPNet(r.Dst)
 	}
 	nr.Mark = r.Mark
 	nr.Table = r.Table
@@ -87,7 +88,7 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	r = rule{Priority: nr.Priority, Family: nr.Family, Mark: nr.Mark, Table: nr.Table, IPProto: nr.IPProto, Suppress: nr.SuppressPrefixlen == 0}
 	switch {
 	case nr.Dst != nil:
-		r.Dst = prefixOf(nr.Dst)
+		r.Dst = inet.PrefixOf(nr.Dst)
 	case r.Mark == 0 && (r.Family == unix.AF_INET || r.Family == unix.AF_INET6):
 		r.Dst = anyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
 	}
@@ -127,7 +128,7 @@ func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
 		for _, fam := range c.families() {
-			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: tableMain})
+			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: inet.TableMain})
 		}
 	}
 	var tunnelIPs, transparentIPs []netip.Prefix
@@ -135,9 +136,9 @@ func desiredRules(c Config) []rule {
 		if ep := p.exceptionEndpoint(); ep.IsValid() && c.Exception == ExceptionPort {
 			exception = append(exception, rule{
 				Priority: c.Priority + exceptionOffset,
-				Family:   family(ep.Addr()),
-				Dst:      hostPrefix(ep.Addr()),
-				Table:    tableMain,
+				Family:   inet.Family(ep.Addr()),
+				Dst:      inet.HostPrefix(ep.Addr()),
+				Table:    inet.TableMain,
 				IPProto:  unix.IPPROTO_UDP,
 				DPort:    ep.Port(),
 			})
@@ -152,17 +153,17 @@ func desiredRules(c Config) []rule {
 				transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Dst: half, Table: c.Table})
 			}
 		}
-		return append(dedupe(exception), transparent...)
+		return append(inet.Dedupe(exception), transparent...)
 	}
 	if c.PeerRoute == PeerRouteRule {
-		for _, a := range splitZero(aggregate(tunnelIPs)) {
-			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a, Table: c.Table})
+		for _, a := range splitZero(inet.Aggregate(tunnelIPs)) {
+			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: inet.Family(a.Addr()), Dst: a, Table: c.Table})
 		}
 	}
-	for _, t := range splitZero(aggregate(transparentIPs)) {
-		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t, Table: c.Table})
+	for _, t := range splitZero(inet.Aggregate(transparentIPs)) {
+		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: inet.Family(t.Addr()), Dst: t, Table: c.Table})
 	}
-	return append(append(dedupe(exception), peer...), transparent...)
+	return append(append(inet.Dedupe(exception), peer...), transparent...)
 }
 
 // splitZero replaces a /0 destination with the two halves of its family:
@@ -174,7 +175,7 @@ func splitZero(ps []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range ps {
 		if p.Bits() == 0 {
-			out = append(out, halves(family(p.Addr()))...)
+			out = append(out, halves(inet.Family(p.Addr()))...)
 		} else {
 			out = append(out, p)
 		}
@@ -193,8 +194,8 @@ func splitZero(ps []netip.Prefix) []netip.Prefix {
 func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 	var out []rule
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return family(p.Addr()) == fam && p.Bits() == 0 }) {
-			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: tableMain, Suppress: true})
+		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return inet.Family(p.Addr()) == fam && p.Bits() == 0 }) {
+			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: inet.TableMain, Suppress: true})
 		}
 	}
 	return out
@@ -240,7 +241,7 @@ func rulesAdvice(c Config) string {
 	}
 	n := 0
 	for _, r := range desiredRules(c) {
-		if r.Table != tableMain {
+		if r.Table != inet.TableMain {
 			n++
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -63,19 +64,19 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 			for _, p := range c.Peers {
 				dsts = append(dsts, p.Transparent...)
 			}
-			for _, tp := range aggregate(dsts) {
+			for _, tp := range inet.Aggregate(dsts) {
 				for _, a := range c.Addresses {
-					if family(tp.Addr()) == fam && family(a.Addr()) == fam {
-						ch.rules = append(ch.rules, natRule{src: hostPrefix(a.Addr()), dst: tp, to: pub})
+					if inet.Family(tp.Addr()) == fam && inet.Family(a.Addr()) == fam {
+						ch.rules = append(ch.rules, natRule{src: inet.HostPrefix(a.Addr()), dst: tp, to: pub})
 					}
 				}
 			}
 		case SNATInbound: // from each peer's tunnel addresses to its public one
 			for _, p := range c.Peers {
 				peerPublic, found := peerPublicAddress(p, fam)
-				for _, ap := range aggregate(p.AllowedIPs) {
-					if found && family(ap.Addr()) == fam {
-						ch.rules = append(ch.rules, natRule{src: ap, dst: hostPrefix(pub), to: peerPublic})
+				for _, ap := range inet.Aggregate(p.AllowedIPs) {
+					if found && inet.Family(ap.Addr()) == fam {
+						ch.rules = append(ch.rules, natRule{src: ap, dst: inet.HostPrefix(pub), to: peerPublic})
 					}
 				}
 			}
@@ -92,7 +93,7 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 // family: its public address, as Validate requires for SNATInbound.
 func peerPublicAddress(p Peer, fam int) (netip.Addr, bool) {
 	for _, tp := range p.Transparent {
-		if tp.IsSingleIP() && family(tp.Addr()) == fam {
+		if tp.IsSingleIP() && inet.Family(tp.Addr()) == fam {
 			return tp.Addr(), true
 		}
 	}
@@ -105,7 +106,7 @@ func peerPublicAddress(p Peer, fam int) (netip.Addr, bool) {
 func publicAddresses(k kernel, log *slog.Logger, c Config) (map[int]netip.Addr, error) {
 	public := map[int]netip.Addr{}
 	for _, a := range c.PublicAddresses {
-		public[family(a)] = a
+		public[inet.Family(a)] = a
 	}
 	for _, fam := range c.families() {
 		if _, ok := public[fam]; ok {
@@ -117,7 +118,7 @@ func publicAddresses(k kernel, log *slog.Logger, c Config) (map[int]netip.Addr, 
 		}
 		src, err := mainSource(k, dst)
 		if err != nil {
-			return nil, fmt.Errorf("find the public %s address for SNAT (or set PublicAddresses): %w", familyString(fam), err)
+			return nil, fmt.Errorf("find the public %s address for SNAT (or set PublicAddresses): %w", inet.FamilyName(fam == unix.AF_INET6), err)
 		}
 		log.Info("public address for SNAT: the main table's source toward the peer", "address", src, "peer", dst)
 		public[fam] = src
@@ -129,13 +130,13 @@ func publicAddresses(k kernel, log *slog.Logger, c Config) (map[int]netip.Addr, 
 // its first Transparent prefix.
 func probeTarget(c Config, fam int) (netip.Addr, bool) {
 	for _, p := range c.Peers {
-		if ep := p.exceptionEndpoint(); ep.IsValid() && family(ep.Addr()) == fam {
+		if ep := p.exceptionEndpoint(); ep.IsValid() && inet.Family(ep.Addr()) == fam {
 			return ep.Addr(), true
 		}
 	}
 	for _, p := range c.Peers {
 		for _, tp := range p.Transparent {
-			if family(tp.Addr()) == fam {
+			if inet.Family(tp.Addr()) == fam {
 				return tp.Addr(), true
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -106,7 +107,7 @@ func stateScenarios() []stateScenario {
 	foreignRule := func(k kernel, _ string) {
 		r := netlink.NewRule()
 		r.Priority, r.Table, r.Family = 456, 200, unix.AF_INET
-		r.Dst = ipNet(pfx("192.0.2.99/32"))
+		r.Dst = inet.IPNet(pfx("192.0.2.99/32"))
 		k.addRule(*r)
 	}
 	table := with(rule, func(c *Config) { c.Rules = RulesTable })
@@ -124,7 +125,7 @@ func stateScenarios() []stateScenario {
 		{name: "table rules to per destination", configs: []Config{with(many, func(c *Config) { c.Rules = RulesTable }), many}},
 		{name: "table rules: foreign route in the table", configs: []Config{table, table}, wantErr: ErrConflict, change: func(k kernel, _ string) {
 			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.60/32")), Table: 123,
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("192.0.2.60/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "table rules: table rule deleted", configs: []Config{table, table}, change: delRuleAt(456)},
@@ -176,12 +177,12 @@ func stateScenarios() []stateScenario {
 		{name: "foreign rule over a running tunnel", configs: []Config{rule, rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign route in our table", configs: []Config{rule}, wantErr: ErrConflict, change: func(k kernel, _ string) {
 			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.50/32")), Table: 123,
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("192.0.2.50/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "foreign route in main where PeerRouteMain wants one", configs: []Config{main}, wantErr: ErrConflict, change: func(k kernel, _ string) {
 			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("10.0.0.2/32")), Table: tableMain,
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("10.0.0.2/32")), Table: inet.TableMain,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST})
 		}},
 		{name: "full tunnel", configs: []Config{full}},
@@ -394,14 +395,14 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			return "", err
 		}
 		for _, r := range routes {
-			if r.Table == tableLocal || r.Protocol != RouteProtocol && r.Table == tableMain || r.Protocol == unix.RTPROT_KERNEL {
+			if r.Table == inet.TableLocal || r.Protocol != RouteProtocol && r.Table == inet.TableMain || r.Protocol == unix.RTPROT_KERNEL {
 				continue
 			}
 			dev := ""
 			if l, _ := k.linkByIndex(r.LinkIndex); l != nil {
 				dev = l.name
 			}
-			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, tableName(r.Table), dev, r.Protocol))
+			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, inet.TableName(r.Table), dev, r.Protocol))
 		}
 	}
 	slices.Sort(lines)
@@ -590,7 +591,7 @@ func setupUnderlay(ns *testns.NS) error {
 		return err
 	}
 	for _, a := range underlayAddrs {
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: inet.IPNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
 			return err
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +19,7 @@ import (
 // matching unicast route, the lowest metric among equals. It reads main
 // directly, because a route lookup would follow the tunnel's own rules.
 func mainRoute(k kernel, dst netip.Addr) (kernelRoute, error) {
-	routes, err := k.routes(family(dst), tableMain)
+	routes, err := k.routes(inet.Family(dst), inet.TableMain)
 	if err != nil {
 		return kernelRoute{}, err
 	}
@@ -67,7 +68,7 @@ func mainSource(k kernel, dst netip.Addr) (netip.Addr, error) {
 		return netip.Addr{}, err
 	}
 	for _, a := range addrs {
-		if a.Addr().IsGlobalUnicast() && family(a.Addr()) == family(dst) {
+		if a.Addr().IsGlobalUnicast() && inet.Family(a.Addr()) == inet.Family(dst) {
 			return a.Addr(), nil
 		}
 	}
@@ -97,7 +98,7 @@ func checkRPFilter(k kernel, c Config) (strict, err error) {
 			continue
 		}
 		if main == nil {
-			if main, err = k.routes(unix.AF_INET, tableMain); err != nil {
+			if main, err = k.routes(unix.AF_INET, inet.TableMain); err != nil {
 				return nil, err
 			}
 		}

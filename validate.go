@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -81,7 +82,7 @@ func (c Config) validateInterface(v *validator) {
 	switch {
 	case c.Table < 0 || uint64(c.Table) > math.MaxUint32: // uint64: int may have 32 bits
 		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, or 0 for %[2]d", c.Table, DefaultTable)
-	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
+	case c.Table == inet.TableDefault || c.Table == inet.TableMain || c.Table == inet.TableLocal:
 		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
 	}
 	// Compared without adding the offsets, which would overflow for a
@@ -278,7 +279,7 @@ func (c Config) validateFamilies(v *validator) {
 		for field, list := range map[string][]netip.Prefix{"AllowedIPs": p.AllowedIPs, "Transparent": p.Transparent} {
 			for j, pr := range list {
 				if pr.IsValid() && len(c.Addresses) > 0 && !has[pr.Addr().Is4()] {
-					v.add(fmt.Sprintf("Peers[%d].%s[%d]", i, field, j), "%[1]s is %[2]s but Addresses has no %[2]s address", "add an %[2]s tunnel address to Addresses, or remove this prefix", pr, familyName(pr.Addr()))
+					v.add(fmt.Sprintf("Peers[%d].%s[%d]", i, field, j), "%[1]s is %[2]s but Addresses has no %[2]s address", "add an %[2]s tunnel address to Addresses, or remove this prefix", pr, inet.FamilyName(pr.Addr().Is6()))
 				}
 			}
 		}
@@ -349,13 +350,6 @@ func (c Config) usesIPv6() bool {
 	return false
 }
 
-func familyName(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
 // validateSNAT checks what the SNAT rules need: prefixes to translate, at
 // most one public address per family, and for SNATInbound the peer's
 // public address.
@@ -378,7 +372,7 @@ func (c Config) validateSNAT(v *validator) {
 			continue
 		}
 		if j, dup := seen[a.Is4()]; dup {
-			v.add(f, "second %[1]s address, after PublicAddresses[%[2]d]", "list at most one public address per IP family", familyName(a), j)
+			v.add(f, "second %[1]s address, after PublicAddresses[%[2]d]", "list at most one public address per IP family", inet.FamilyName(a.Is6()), j)
 		}
 		seen[a.Is4()] = i
 	}
@@ -404,7 +398,7 @@ func (c Config) validateSNAT(v *validator) {
 			if !tp.IsValid() || hosts[is4] == 1 && tunnel[is4] {
 				continue
 			}
-			fam := familyName(tp.Addr())
+			fam := inet.FamilyName(tp.Addr().Is6())
 			if !tunnel[is4] {
 				v.add(fmt.Sprintf("Peers[%d].AllowedIPs", i), "has no %[1]s tunnel address, which SNATInbound translates", "add the peer's %[1]s tunnel address", fam)
 			} else {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/inet"
 )
 
 // recognize turns the article's hooks into Config fields, fills in the
@@ -52,13 +53,13 @@ func (p *parser) resolvePriority() {
 		p.at["Priority"] = source{h.line, h.kind}
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.table == tableMain && p.exceptionCandidate(*r) {
+		if r := h.addRule(); r != nil && r.table == inet.TableMain && p.exceptionCandidate(*r) {
 			set(h, r.priority)
 			return
 		}
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.table == tableMain && r.dport != 0 && r.to.IsSingleIP() {
+		if r := h.addRule(); r != nil && r.table == inet.TableMain && r.dport != 0 && r.to.IsSingleIP() {
 			if i, _ := matchException(p.cfg.Peers, netip.AddrPortFrom(r.to.Addr(), r.dport)); i >= 0 {
 				set(h, r.priority)
 				return
@@ -67,7 +68,7 @@ func (p *parser) resolvePriority() {
 	}
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == tableMain || !p.inPeerLists(r.to) {
+		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == inet.TableMain || !p.inPeerLists(r.to) {
 			continue
 		}
 		if base := transparent.PriorityFor(transparent.RulePeer, r.priority); base >= 1 {
@@ -144,7 +145,7 @@ func (p *parser) findAllowed(pr netip.Prefix) (peer, index int) {
 // the transparent and peer rules, or nil.
 func (h *hook) customRule(priority int) *ruleCmd {
 	r := h.addRule()
-	if r == nil || r.priority != priority || !r.to.IsValid() || r.dport != 0 || r.table == tableMain {
+	if r == nil || r.priority != priority || !r.to.IsValid() || r.dport != 0 || r.table == inet.TableMain {
 		return nil
 	}
 	return r
@@ -205,7 +206,7 @@ func (p *parser) recognizeExceptions() {
 	var port, mark *hook
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || r.priority != p.cfg.RulePriority(transparent.RuleException) || r.table != tableMain {
+		if r == nil || r.priority != p.cfg.RulePriority(transparent.RuleException) || r.table != inet.TableMain {
 			continue
 		}
 		switch {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -179,12 +180,12 @@ func exceptionRules(c transparent.Config) []ruleCmd {
 	var out []ruleCmd
 	if c.Exception == transparent.ExceptionFwMark {
 		for _, v6 := range families(c) {
-			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: tableMain, priority: c.RulePriority(transparent.RuleException)})
+			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: inet.TableMain, priority: c.RulePriority(transparent.RuleException)})
 		}
 		return out
 	}
 	for _, ep := range exceptionEndpoints(c) {
-		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: tableMain, priority: c.RulePriority(transparent.RuleException)})
+		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: inet.TableMain, priority: c.RulePriority(transparent.RuleException)})
 	}
 	return out
 }

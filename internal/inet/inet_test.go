@@ -1,4 +1,4 @@
-package transparent
+package inet
 
 import (
 	"math/rand/v2"
@@ -25,7 +25,7 @@ func TestAggregate(t *testing.T) {
 		for _, s := range tt.want {
 			want = append(want, netip.MustParsePrefix(s))
 		}
-		if got := aggregate(in); !slices.Equal(got, want) {
+		if got := Aggregate(in); !slices.Equal(got, want) {
 			t.Errorf("aggregate(%v) = %v, want %v", tt.in, got, want)
 		}
 	}
@@ -45,7 +45,7 @@ func TestAggregateCoversTheSameAddresses(t *testing.T) {
 			a := netip.AddrFrom4([4]byte{10, 0, 0, byte(r.IntN(256))})
 			in = append(in, netip.PrefixFrom(a, 24+r.IntN(9)).Masked())
 		}
-		out := aggregate(in)
+		out := Aggregate(in)
 		for i := range 256 {
 			a := netip.AddrFrom4([4]byte{10, 0, 0, byte(i)})
 			if covers(in, a) != covers(out, a) {
@@ -57,7 +57,7 @@ func TestAggregateCoversTheSameAddresses(t *testing.T) {
 				t.Fatalf("aggregate(%v) = %v: overlap", in, out)
 			}
 		}
-		if again := aggregate(out); !slices.Equal(again, out) {
+		if again := Aggregate(out); !slices.Equal(again, out) {
 			t.Fatalf("aggregate is not minimal: %v then %v", out, again)
 		}
 	}

@@ -1,0 +1,17 @@
+//go:build linux
+
+package inet
+
+import (
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+// Family is the address family of a: unix.AF_INET or unix.AF_INET6.
+func Family(a netip.Addr) int {
+	if a.Is4() {
+		return unix.AF_INET
+	}
+	return unix.AF_INET6
+}
