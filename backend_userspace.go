@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/tun"
@@ -26,7 +27,7 @@ import (
 // changes (from its own goroutines), and an ioctl socket whenever it reads
 // the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
 type userspaceBackend struct {
-	ns  netNS
+	ns  namespace.NS
 	h   *netlink.Handle
 	log *slog.Logger
 
@@ -38,7 +39,7 @@ type userspaceBackend struct {
 
 func (u *userspaceBackend) create(name string, mtu int) error {
 	var td tun.Device
-	err := u.ns.do(func() (err error) {
+	err := u.ns.Do(func() (err error) {
 		td, err = tun.CreateTUN(name, mtu)
 		return err
 	})
@@ -162,11 +163,11 @@ func (r *remoteUserspace) close() error { return nil }
 // tunnel's namespace.
 type nsTUN struct {
 	tun.Device
-	ns netNS
+	ns namespace.NS
 }
 
 func (d *nsTUN) MTU() (mtu int, err error) {
-	err = d.ns.do(func() error {
+	err = d.ns.Do(func() error {
 		mtu, err = d.Device.MTU()
 		return err
 	})
@@ -175,7 +176,7 @@ func (d *nsTUN) MTU() (mtu int, err error) {
 
 func (d *nsTUN) linkIndex(name string) (int, error) {
 	var index int
-	err := d.ns.do(func() error {
+	err := d.ns.Do(func() error {
 		ifi, err := net.InterfaceByName(name)
 		if err != nil {
 			return fmt.Errorf("look up TUN device %s: %w", name, err)
@@ -190,11 +191,11 @@ func (d *nsTUN) linkIndex(name string) (int, error) {
 // goroutine wireguard-go calls Open from.
 type nsBind struct {
 	conn.Bind
-	ns netNS
+	ns namespace.NS
 }
 
 func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err error) {
-	err = b.ns.do(func() error {
+	err = b.ns.Do(func() error {
 		fns, actual, err = b.Bind.Open(port)
 		return err
 	})

@@ -4,6 +4,8 @@ package transparent
 
 import (
 	"fmt"
+
+	"github.com/wgtransparent/transparent/internal/namespace"
 )
 
 // Firewall selects what holds the SNAT rules.
@@ -88,7 +90,7 @@ const (
 
 // newFirewall opens the firewall want asks for in ns. FirewallAuto
 // prefers nf_tables: it needs no process per read or write.
-func newFirewall(ns netNS, want Firewall) (firewall, error) {
+func newFirewall(ns namespace.NS, want Firewall) (firewall, error) {
 	switch want {
 	case FirewallNftables:
 		return newNftables(ns)
@@ -101,7 +103,7 @@ func newFirewall(ns netNS, want Firewall) (firewall, error) {
 }
 
 // firewallOfKind opens the firewall a record names.
-func firewallOfKind(ns netNS, kind string) (firewall, error) {
+func firewallOfKind(ns namespace.NS, kind string) (firewall, error) {
 	switch kind {
 	case kindNftables:
 		return newNftables(ns)

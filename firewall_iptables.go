@@ -14,6 +14,7 @@ import (
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/iptsave"
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,14 +25,14 @@ const natTable = "nat"
 // namespace: a child process belongs to the namespace of the thread that
 // starts it.
 type iptablesFirewall struct {
-	ns      netNS
+	ns      namespace.NS
 	variant string // "", "-nft" or "-legacy": the suffix of the commands
 	ipt     map[int]*iptables.IPTables
 	made    []string // nat tables and chains its writes created (firewall_iptables_nft.go)
 }
 
 // newIPTables picks the iptables variant for want, inside ns.
-func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
+func newIPTables(ns namespace.NS, want Firewall) (*iptablesFirewall, error) {
 	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
 	switch want {
 	case FirewallIPTablesNFT:
@@ -51,12 +52,12 @@ func newIPTables(ns netNS, want Firewall) (*iptablesFirewall, error) {
 // hold (IPv4 and IPv6, as kube-proxy's iptables wrapper does) and returns
 // the suffix of the one holding more, else the system default's (see
 // defaultVariant).
-func detectVariant(ns netNS) string {
+func detectVariant(ns namespace.NS) string {
 	count := func(variant string) int {
 		n := 0
 		for _, cmd := range []string{"iptables" + variant + "-save", "ip6tables" + variant + "-save"} {
 			var out []byte
-			ns.do(func() error {
+			ns.Do(func() error {
 				out, _ = exec.Command(cmd).Output() // a missing variant holds no rules
 				return nil
 			})
@@ -261,7 +262,7 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	if err != nil {
 		return err
 	}
-	err = fw.ns.do(func() error { return f(ipt) })
+	err = fw.ns.Do(func() error { return f(ipt) })
 	var e *iptables.Error
 	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
 		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), inet.FamilyName(family == unix.AF_INET6))
@@ -281,7 +282,7 @@ func (fw *iptablesFirewall) natTable(family int) (iptsave.Chains, error) {
 		cmd = "ip6tables" + fw.variant + "-save"
 	}
 	var out []byte
-	err := fw.ns.do(func() (err error) {
+	err := fw.ns.Do(func() (err error) {
 		out, err = exec.Command(cmd, "-t", natTable).Output()
 		return err
 	})
@@ -319,7 +320,7 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 		cmd = "ip6tables" + fw.variant + "-restore"
 	}
 	return fw.noteMade(family, func() error {
-		return fw.ns.do(func() error {
+		return fw.ns.Do(func() error {
 			c := exec.Command(cmd, "--noflush", "--wait")
 			c.Stdin = strings.NewReader(in.String())
 			if out, err := c.CombinedOutput(); err != nil {

@@ -34,7 +34,7 @@ func (fw *iptablesFirewall) nftNatObjects(family int) []string {
 	if fw.variant != "-nft" {
 		return nil
 	}
-	conn, err := nftables.New(fw.ns.nftOptions()...)
+	conn, err := nftables.New(fw.ns.NFTOptions()...)
 	if err != nil {
 		return nil
 	}
@@ -88,7 +88,7 @@ func (fw *iptablesFirewall) pruneHook(family int, hook string) error {
 	if !slices.Contains(fw.made, key) {
 		return nil
 	}
-	conn, err := nftables.New(fw.ns.nftOptions()...)
+	conn, err := nftables.New(fw.ns.NFTOptions()...)
 	if err != nil {
 		return err
 	}
@@ -123,7 +123,7 @@ func (fw *iptablesFirewall) pruneTable(family int) error {
 			return nil // a chain, someone else's or one we made: the table stays
 		}
 	}
-	conn, err := nftables.New(fw.ns.nftOptions()...)
+	conn, err := nftables.New(fw.ns.NFTOptions()...)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"github.com/mdlayher/netlink"
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.org/x/sys/unix"
 )
 
@@ -40,7 +41,7 @@ import (
 // hook that holds only `jump snat_rules`. Everything in the table is the
 // tunnel's, so Down deletes the table.
 type nftablesFirewall struct {
-	ns netNS
+	ns namespace.NS
 }
 
 const (
@@ -57,7 +58,7 @@ const (
 
 // newNftables opens nf_tables in ns, and fails with ErrFirewall on a
 // kernel without it.
-func newNftables(ns netNS) (*nftablesFirewall, error) {
+func newNftables(ns namespace.NS) (*nftablesFirewall, error) {
 	fw := &nftablesFirewall{ns: ns}
 	conn, err := fw.conn()
 	if err == nil {
@@ -71,7 +72,7 @@ func newNftables(ns netNS) (*nftablesFirewall, error) {
 
 // conn opens a netlink connection to nf_tables in the tunnel's namespace.
 func (fw *nftablesFirewall) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
-	return nftables.New(append(fw.ns.nftOptions(), opts...)...)
+	return nftables.New(append(fw.ns.NFTOptions(), opts...)...)
 }
 
 // Per rule of a transaction: more than its message takes (an IPv6 rule

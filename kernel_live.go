@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -28,7 +29,7 @@ import (
 // a handle bound to it, wgctrl and the embedded device made inside it,
 // and the firewalls.
 type liveKernel struct {
-	ns  netNS
+	ns  namespace.NS
 	nl  *netlink.Handle
 	log *slog.Logger
 	wg  *wgctrl.Client      // made on first use, inside ns
@@ -41,8 +42,8 @@ type liveKernel struct {
 
 // newLiveKernel opens the kernel of the namespace ns, which it then owns:
 // close closes ns too.
-func newLiveKernel(ns netNS, log *slog.Logger) (*liveKernel, error) {
-	nl, err := ns.netlink()
+func newLiveKernel(ns namespace.NS, log *slog.Logger) (*liveKernel, error) {
+	nl, err := ns.Netlink()
 	if err != nil {
 		return nil, err
 	}
@@ -58,16 +59,16 @@ func (k *liveKernel) close() error {
 		errs = append(errs, k.wg.Close())
 	}
 	k.nl.Close()
-	return errors.Join(append(errs, k.ns.handle.Close())...)
+	return errors.Join(append(errs, k.ns.Handle.Close())...)
 }
 
-func (k *liveKernel) inNamespace(fn func() error) error { return k.ns.do(fn) }
+func (k *liveKernel) inNamespace(fn func() error) error { return k.ns.Do(fn) }
 
 // subscribe listens to the rtnetlink groups whose changes can undo the
 // tunnel, with a socket made inside the namespace.
 func (k *liveKernel) subscribe() (<-chan struct{}, func(), error) {
 	var sock *nl.NetlinkSocket
-	err := k.ns.do(func() (err error) {
+	err := k.ns.Do(func() (err error) {
 		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
 		return err
 	})
@@ -173,7 +174,7 @@ func (k *liveKernel) wgClient() (*wgctrl.Client, error) {
 	if k.wg != nil {
 		return k.wg, nil
 	}
-	err := k.ns.do(func() (err error) {
+	err := k.ns.Do(func() (err error) {
 		k.wg, err = wgctrl.New()
 		return err
 	})
@@ -240,7 +241,7 @@ func (k *liveKernel) embedded() int {
 // "wireguard" family. The lookup also loads the module on demand.
 func (k *liveKernel) hasKernelWireGuard() (bool, error) {
 	var found bool
-	err := k.ns.do(func() error {
+	err := k.ns.Do(func() error {
 		c, err := genetlink.Dial(nil)
 		if err != nil {
 			return err
@@ -263,7 +264,7 @@ func (k *liveKernel) hasKernelWireGuard() (bool, error) {
 // are the namespace's own.
 func (k *liveKernel) sysctl(key string) (string, error) {
 	var b []byte
-	err := k.ns.do(func() (err error) {
+	err := k.ns.Do(func() (err error) {
 		b, err = os.ReadFile(filepath.Join("/proc/sys", key))
 		return err
 	})

@@ -129,7 +129,7 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 // (routes_batch.go), which speak netlink themselves.
 func (k *liveKernel) routeSocket() (int, error) {
 	var fd int
-	err := k.ns.do(func() (err error) {
+	err := k.ns.Do(func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
 		return err
 	})

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.org/x/sys/unix"
 )
 
@@ -39,9 +40,9 @@ const (
 // namespace is gone (a record of a deleted namespace may then describe
 // objects the new one does not have; Up and Down treat those as already
 // gone).
-func stateDirOf(ns netNS) (string, error) {
+func stateDirOf(ns namespace.NS) (string, error) {
 	var cookie uint64
-	err := ns.do(func() error {
+	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -57,7 +58,7 @@ func stateDirOf(ns netNS) (string, error) {
 		return "", fmt.Errorf("identify network namespace: %w", err)
 	}
 	var st unix.Stat_t
-	if err := unix.Fstat(int(ns.handle), &st); err != nil {
+	if err := unix.Fstat(int(ns.Handle), &st); err != nil {
 		return "", fmt.Errorf("identify network namespace: %w", err)
 	}
 	return filepath.Join(stateRoot, fmt.Sprintf("netns-ino-%d-%d", st.Dev, st.Ino)), nil

@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 
@@ -134,7 +135,7 @@ func TestStateDirPerNamespace(t *testing.T) {
 	seen := map[string]bool{}
 	for range 5 {
 		ns := testns.New(t, "stateid")
-		h := netNS{handle: ns.Handle}
+		h := namespace.NS{Handle: ns.Handle}
 		dir, err := stateDirOf(h)
 		if err != nil {
 			t.Fatal(err)

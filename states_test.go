@@ -18,6 +18,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -529,18 +530,18 @@ func fakeTunnels(t *testing.T, k *fakeKernel) openTunnel {
 // on a kernel of its own as New makes it.
 func liveTunnels(path string) openTunnel {
 	return func(fw Firewall) (*Tunnel, error) {
-		ns, err := openNetNS(path)
+		ns, err := namespace.Open(path)
 		if err != nil {
 			return nil, err
 		}
 		dir, err := stateDirOf(ns)
 		if err != nil {
-			ns.handle.Close()
+			ns.Handle.Close()
 			return nil, err
 		}
 		k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
 		if err != nil {
-			ns.handle.Close()
+			ns.Handle.Close()
 			return nil, err
 		}
 		return scenarioTunnel(k, dir, fw), nil
@@ -556,13 +557,13 @@ func scenarioTunnel(k kernel, stateDir string, fw Firewall) *Tunnel {
 
 // hasKernelWireGuard asks the kernel of the namespace at path.
 func hasKernelWireGuard(path string) (bool, error) {
-	ns, err := openNetNS(path)
+	ns, err := namespace.Open(path)
 	if err != nil {
 		return false, err
 	}
 	k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
 	if err != nil {
-		ns.handle.Close()
+		ns.Handle.Close()
 		return false, err
 	}
 	defer k.close()

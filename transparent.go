@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -43,25 +44,25 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns, err := openNetNS(o.netnsPath)
+	ns, err := namespace.Open(o.netnsPath)
 	if err != nil {
 		return nil, err
 	}
 	// Entering the namespace first gives a permission error that
 	// errors.Is recognizes; netlink's own loses it.
-	if err := ns.do(func() error { return nil }); err != nil {
-		ns.handle.Close()
+	if err := ns.Do(func() error { return nil }); err != nil {
+		ns.Handle.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
 	stateDir, err := stateDirOf(ns)
 	if err != nil {
-		ns.handle.Close()
+		ns.Handle.Close()
 		return nil, err
 	}
 	log := o.logger.With("tunnel", cfg.Name)
 	k, err := newLiveKernel(ns, log)
 	if err != nil {
-		ns.handle.Close()
+		ns.Handle.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
 	return newTunnel(cfg, o, names, k, stateDir), nil

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package namespace
 
 import (
 	"fmt"
@@ -11,23 +11,23 @@ import (
 	"github.com/wgtransparent/transparent/internal/nsdo"
 )
 
-// netNS is the network namespace a Tunnel works in.
+// NS is the network namespace a tunnel works in.
 //
 // Netlink requests go through a handle bound to it, which needs no thread
 // switching. Everything that opens a socket or a device in "the current
 // namespace" (the wgctrl client, the TUN device, the embedded device's UDP
-// sockets, iptables processes) runs inside do.
+// sockets, iptables processes) runs inside Do.
 //
 // Entering a namespace (setns) needs CAP_SYS_ADMIN. A tunnel in the
 // namespace the process is in (here: no WithNetNS) never enters one, so
 // that CAP_NET_ADMIN alone is enough for it.
-type netNS struct {
-	handle netns.NsHandle
+type NS struct {
+	Handle netns.NsHandle
 	here   bool // the process's own namespace: nothing switches threads
 }
 
-// openNetNS opens the namespace at path, or, for "", the calling thread's.
-func openNetNS(path string) (netNS, error) {
+// Open opens the namespace at path, or, for "", the calling thread's.
+func Open(path string) (NS, error) {
 	var h netns.NsHandle
 	var err error
 	if path != "" {
@@ -36,33 +36,33 @@ func openNetNS(path string) (netNS, error) {
 		h, err = netns.Get()
 	}
 	if err != nil {
-		return netNS{}, fmt.Errorf("open network namespace %q: %w", path, err)
+		return NS{}, fmt.Errorf("open network namespace %q: %w", path, err)
 	}
 	here, err := nsdo.Here(h)
 	if err != nil {
 		h.Close()
-		return netNS{}, fmt.Errorf("open network namespace %q: %w", path, err)
+		return NS{}, fmt.Errorf("open network namespace %q: %w", path, err)
 	}
-	return netNS{handle: h, here: here}, nil
+	return NS{Handle: h, here: here}, nil
 }
 
-// do runs fn on a thread in the namespace; see nsdo.Do.
-func (n netNS) do(fn func() error) error { return nsdo.Do(n.handle, fn) }
+// Do runs fn on a thread in the namespace; see nsdo.Do.
+func (n NS) Do(fn func() error) error { return nsdo.Do(n.Handle, fn) }
 
-// netlink opens a netlink handle bound to the namespace: made in place
+// Netlink opens a netlink handle bound to the namespace: made in place
 // when the namespace is the process's own, else by entering it.
-func (n netNS) netlink() (*netlink.Handle, error) {
+func (n NS) Netlink() (*netlink.Handle, error) {
 	if n.here {
 		return netlink.NewHandle()
 	}
-	return netlink.NewHandleAt(n.handle)
+	return netlink.NewHandleAt(n.Handle)
 }
 
-// nftOptions bind an nf_tables connection to the namespace; in the
+// NFTOptions bind an nf_tables connection to the namespace; in the
 // process's own namespace none is needed (nor the setns it costs).
-func (n netNS) nftOptions() []nftables.ConnOption {
+func (n NS) NFTOptions() []nftables.ConnOption {
 	if n.here {
 		return nil
 	}
-	return []nftables.ConnOption{nftables.WithNetNSFd(int(n.handle))}
+	return []nftables.ConnOption{nftables.WithNetNSFd(int(n.Handle))}
 }
