@@ -19,7 +19,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 	var errs []error
 	for i := 0; i < len(steps); i++ {
 		s := steps[i]
-		if _, ok := s.(*keep); ok {
+		if _, ok := s.(*keepStep); ok {
 			continue // a plan's note, not a write
 		}
 		if err := ctx.Err(); err != nil {

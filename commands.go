@@ -33,109 +33,109 @@ func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command)
 
 // The equivalent commands of each step, as a person would type them.
 
-func (s *createLink) op() Op { return OpAdd }
-func (s *createLink) command() string {
+func (s *createLinkStep) op() Op { return OpAdd }
+func (s *createLinkStep) command() string {
 	if s.backend == BackendUserspace {
 		return fmt.Sprintf("wireguard-go %s  # embedded, mtu %d, alias %s", s.name, s.mtu, linkAlias)
 	}
 	return fmt.Sprintf("ip link add %s mtu %d group %#x type wireguard && ip link set %s alias %s", s.name, s.mtu, linkGroup, s.name, linkAlias)
 }
 
-func (s *deleteLink) op() Op          { return OpRemove }
-func (s *deleteLink) command() string { return "ip link del " + s.name }
+func (s *deleteLinkStep) op() Op          { return OpRemove }
+func (s *deleteLinkStep) command() string { return "ip link del " + s.name }
 
-func (s *configureDevice) op() Op {
+func (s *configureDeviceStep) op() Op {
 	if s.old == nil {
 		return OpAdd
 	}
 	return OpReplace
 }
-func (s *configureDevice) command() string {
+func (s *configureDeviceStep) command() string {
 	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg), "device ")
 }
 
-func (s *setMTU) op() Op { return OpReplace }
-func (s *setMTU) command() string {
+func (s *setMTUStep) op() Op { return OpReplace }
+func (s *setMTUStep) command() string {
 	return fmt.Sprintf("ip link set %s mtu %d", s.name, s.mtu)
 }
 
-func (s *setUp) op() Op          { return OpReplace }
-func (s *setUp) command() string { return fmt.Sprintf("ip link set %s up", s.name) }
+func (s *setUpStep) op() Op          { return OpReplace }
+func (s *setUpStep) command() string { return fmt.Sprintf("ip link set %s up", s.name) }
 
-func (s *addAddress) op() Op { return OpAdd }
-func (s *addAddress) command() string {
+func (s *addAddressStep) op() Op { return OpAdd }
+func (s *addAddressStep) command() string {
 	return fmt.Sprintf("ip address add %s dev %s", s.addr, s.name)
 }
 
-func (s *delAddress) op() Op { return OpRemove }
-func (s *delAddress) command() string {
+func (s *delAddressStep) op() Op { return OpRemove }
+func (s *delAddressStep) command() string {
 	return fmt.Sprintf("ip address del %s dev %s", s.addr, s.name)
 }
 
-func (s *addRoute) op() Op          { return OpAdd }
-func (s *addRoute) command() string { return routeCommand("add", s.route, s.name) }
+func (s *addRouteStep) op() Op          { return OpAdd }
+func (s *addRouteStep) command() string { return routeCommand("add", s.route, s.name) }
 
-func (s *delRoute) op() Op          { return OpRemove }
-func (s *delRoute) command() string { return routeCommand("del", s.route, s.name) }
+func (s *delRouteStep) op() Op          { return OpRemove }
+func (s *delRouteStep) command() string { return routeCommand("del", s.route, s.name) }
 
-func (s *addRule) op() Op          { return OpAdd }
-func (s *addRule) command() string { return ruleCommand("add", s.rule) }
+func (s *addRuleStep) op() Op          { return OpAdd }
+func (s *addRuleStep) command() string { return ruleCommand("add", s.rule) }
 
-func (s *delRule) op() Op { return OpRemove }
-func (s *delRule) command() string {
+func (s *delRuleStep) op() Op { return OpRemove }
+func (s *delRuleStep) command() string {
 	if s.rule.ok {
 		return ruleCommand("del", s.rule.spec)
 	}
 	return fmt.Sprintf("ip rule del priority %d  # %s", s.rule.raw.Priority, s.rule.raw)
 }
 
-func (s *setChain) op() Op {
+func (s *setChainStep) op() Op {
 	if s.old.exists {
 		return OpReplace
 	}
 	return OpAdd
 }
-func (s *setChain) command() string {
+func (s *setChainStep) command() string {
 	return s.fw.commands().setChain(s.family, s.name, s.rules, s.old.exists)
 }
 
-func (s *delChain) op() Op { return OpRemove }
-func (s *delChain) command() string {
+func (s *delChainStep) op() Op { return OpRemove }
+func (s *delChainStep) command() string {
 	return s.fw.commands().deleteChain(s.family, s.name)
 }
 
-func (s *addJump) op() Op { return OpAdd }
-func (s *addJump) command() string {
+func (s *addJumpStep) op() Op { return OpAdd }
+func (s *addJumpStep) command() string {
 	return s.fw.commands().jump(s.family, s.name, s.hook, true)
 }
 
-func (s *delJump) op() Op { return OpRemove }
-func (s *delJump) command() string {
+func (s *delJumpStep) op() Op { return OpRemove }
+func (s *delJumpStep) command() string {
 	return s.fw.commands().jump(s.family, s.name, s.hook, false)
 }
 
 // deviceInSync stands for the device settings in a plan when they already
 // match: its command is built from the config only if Plan prints it, not
 // on every Up.
-type deviceInSync struct{ cfg Config }
+type deviceInSyncStep struct{ cfg Config }
 
-func (s *deviceInSync) String() string    { return "set device " + s.cfg.Name }
-func (s *deviceInSync) do(kernel) error   { return nil }
-func (s *deviceInSync) undo(kernel) error { return nil }
-func (s *deviceInSync) op() Op            { return OpKeep }
-func (s *deviceInSync) command() string {
-	return (&configureDevice{name: s.cfg.Name, cfg: *deviceDiff(s.cfg, nil)}).command()
+func (s *deviceInSyncStep) String() string    { return "set device " + s.cfg.Name }
+func (s *deviceInSyncStep) do(kernel) error   { return nil }
+func (s *deviceInSyncStep) undo(kernel) error { return nil }
+func (s *deviceInSyncStep) op() Op            { return OpKeep }
+func (s *deviceInSyncStep) command() string {
+	return (&configureDeviceStep{name: s.cfg.Name, cfg: *deviceDiff(s.cfg, nil)}).command()
 }
 
-// keep is a plan's line for an object that is already as the config says.
+// keepStep is a plan's line for an object that is already as the config says.
 // It writes nothing: run skips it.
-type keep struct{ of step } // the step that would make the object
+type keepStep struct{ of step } // the step that would make the object
 
-func (k *keep) String() string    { return "keep " + strings.SplitN(k.of.String(), " ", 2)[1] }
-func (k *keep) op() Op            { return OpKeep }
-func (k *keep) command() string   { return k.of.command() }
-func (k *keep) do(kernel) error   { return nil }
-func (k *keep) undo(kernel) error { return nil }
+func (k *keepStep) String() string    { return "keep " + strings.SplitN(k.of.String(), " ", 2)[1] }
+func (k *keepStep) op() Op            { return OpKeep }
+func (k *keepStep) command() string   { return k.of.command() }
+func (k *keepStep) do(kernel) error   { return nil }
+func (k *keepStep) undo(kernel) error { return nil }
 
 func ipFamilyFlag(family int) string {
 	if family == unix.AF_INET6 {

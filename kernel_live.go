@@ -279,7 +279,7 @@ func (k *liveKernel) firewall(want Firewall) (firewall, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k.keep(fw), nil
+	return k.cacheFirewall(fw), nil
 }
 
 func (k *liveKernel) firewallOfKind(kind string) (firewall, error) {
@@ -290,11 +290,11 @@ func (k *liveKernel) firewallOfKind(kind string) (firewall, error) {
 	if err != nil {
 		return nil, err
 	}
-	return k.keep(fw), nil
+	return k.cacheFirewall(fw), nil
 }
 
-// keep caches a firewall by kind, so that each is opened once.
-func (k *liveKernel) keep(fw firewall) firewall {
+// cacheFirewall caches a firewall by kind, so that each is opened once.
+func (k *liveKernel) cacheFirewall(fw firewall) firewall {
 	if old, ok := k.fws[fw.kind()]; ok {
 		return old
 	}

@@ -73,50 +73,50 @@ func planUp(c Config, o *observed) ([]step, error) {
 			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == inet.TableMain) == exception
 		}
 	}
-	link := &createLink{name: want.name, mtu: want.mtu, backend: o.backend}
+	link := &createLinkStep{name: want.name, mtu: want.mtu, backend: o.backend}
 	if o.link == nil {
 		steps = append(steps, link)
 	} else {
-		steps = append(steps, &keep{link})
+		steps = append(steps, &keepStep{link})
 	}
 	// A new firewall mark of an existing device waits until the new
 	// exception rules are in (below): until then the old rules, port or
 	// mark, must still match the device's packets.
-	var markLater *configureDevice
+	var markLater *configureDeviceStep
 	if cfg := deviceDiff(c, o.device); cfg != nil {
 		if o.device != nil && cfg.FirewallMark != nil {
-			markLater = &configureDevice{name: want.name, cfg: wgtypes.Config{FirewallMark: cfg.FirewallMark}, old: o.device}
+			markLater = &configureDeviceStep{name: want.name, cfg: wgtypes.Config{FirewallMark: cfg.FirewallMark}, old: o.device}
 			cfg.FirewallMark = nil
 		}
 		if cfg.PrivateKey != nil || cfg.ListenPort != nil || len(cfg.Peers) > 0 || cfg.ReplacePeers {
-			steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: o.device})
+			steps = append(steps, &configureDeviceStep{name: want.name, cfg: *cfg, old: o.device})
 		}
 	} else {
-		steps = append(steps, &keep{&deviceInSync{cfg: c}})
+		steps = append(steps, &keepStep{&deviceInSyncStep{cfg: c}})
 	}
 	if o.link != nil && o.link.mtu != want.mtu {
-		steps = append(steps, &setMTU{name: want.name, mtu: want.mtu, old: o.link.mtu})
+		steps = append(steps, &setMTUStep{name: want.name, mtu: want.mtu, old: o.link.mtu})
 	}
 	kept, added := partition(want.addrs, o.addrs)
 	for _, a := range kept {
-		steps = append(steps, &keep{&addAddress{name: want.name, addr: a}})
+		steps = append(steps, &keepStep{&addAddressStep{name: want.name, addr: a}})
 	}
 	for _, a := range added {
-		steps = append(steps, &addAddress{name: want.name, addr: a})
+		steps = append(steps, &addAddressStep{name: want.name, addr: a})
 	}
 	for _, a := range missing(o.addrs, want.addrs) {
-		steps = append(steps, &delAddress{name: want.name, addr: a})
+		steps = append(steps, &delAddressStep{name: want.name, addr: a})
 	}
 	if o.link == nil || !o.link.up {
-		steps = append(steps, &setUp{name: want.name})
+		steps = append(steps, &setUpStep{name: want.name})
 	}
 
 	keptRoutes, addedRoutes, staleRoutes := diffRoutes(want.routes, o.routes)
 	for _, r := range keptRoutes {
-		steps = append(steps, &keep{&addRoute{name: want.name, route: r}})
+		steps = append(steps, &keepStep{&addRouteStep{name: want.name, route: r}})
 	}
 	for _, r := range addedRoutes {
-		steps = append(steps, &addRoute{name: want.name, route: r})
+		steps = append(steps, &addRouteStep{name: want.name, route: r})
 	}
 	if o.fw != nil {
 		steps = append(steps, firewallSteps(o.fw, c.Name, desiredSNAT(c, o.public), o.chains)...)
@@ -130,10 +130,10 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	keptRules, addedRules := partition(want.rules, haveRules)
 	for _, r := range keptRules {
-		steps = append(steps, &keep{&addRule{rule: r}})
+		steps = append(steps, &keepStep{&addRuleStep{rule: r}})
 	}
 	for _, r := range addedRules {
-		steps = append(steps, &addRule{rule: r})
+		steps = append(steps, &addRuleStep{rule: r})
 	}
 	if markLater != nil {
 		steps = append(steps, markLater)
@@ -141,7 +141,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(true))...)
 	for _, r := range staleRoutes {
-		steps = append(steps, &delRoute{name: want.name, route: r})
+		steps = append(steps, &delRouteStep{name: want.name, route: r})
 	}
 	return steps, nil
 }
@@ -158,11 +158,11 @@ func planDown(c Config, o *observed) []step {
 	removeLink := o.link != nil && o.linkErr == nil
 	for i, r := range o.routes {
 		if !removeLink || i >= len(o.onLink) || !o.onLink[i] { // the link takes its own routes with it
-			steps = append(steps, &delRoute{name: c.Name, route: r})
+			steps = append(steps, &delRouteStep{name: c.Name, route: r})
 		}
 	}
 	if removeLink {
-		steps = append(steps, &deleteLink{name: c.Name})
+		steps = append(steps, &deleteLinkStep{name: c.Name})
 	}
 	return steps
 }
@@ -181,7 +181,7 @@ func removeRules(base int, rules []ownedRule, match func(ownedRule) bool) []step
 	})
 	steps := make([]step, len(del))
 	for i, r := range del {
-		steps[i] = &delRule{rule: r}
+		steps[i] = &delRuleStep{rule: r}
 	}
 	return steps
 }

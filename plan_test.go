@@ -56,9 +56,9 @@ func TestExceptionNeverMissing(t *testing.T) {
 			}
 			for _, s := range steps {
 				switch s := s.(type) {
-				case *addRule:
+				case *addRuleStep:
 					present[s.rule.String()] = true
-				case *delRule:
+				case *delRuleStep:
 					delete(present, s.rule.spec.String())
 				}
 				check("after " + s.String())

@@ -53,9 +53,9 @@ func (t *Tunnel) routeRun(steps []step) (routeBatcher, int) {
 	}
 	key := func(s step) (name string, add, ok bool) {
 		switch s := s.(type) {
-		case *addRoute:
+		case *addRouteStep:
 			return s.name, true, true
-		case *delRoute:
+		case *delRouteStep:
 			return s.name, false, true
 		}
 		return "", false, false
@@ -92,13 +92,13 @@ func (t *Tunnel) applyRoutes(verb string, b routeBatcher, run []step) (done []st
 		t.log.Info(s.String())
 		t.writes++
 		switch s := s.(type) {
-		case *addRoute:
+		case *addRouteStep:
 			name, rs[i] = s.name, s.route
-		case *delRoute:
+		case *delRouteStep:
 			name, rs[i] = s.name, s.route
 		}
 	}
-	if _, add := run[0].(*addRoute); add {
+	if _, add := run[0].(*addRouteStep); add {
 		results = b.addRoutes(name, rs)
 	} else {
 		results = b.delRoutes(name, rs)

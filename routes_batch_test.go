@@ -111,9 +111,9 @@ func TestRouteBatch(t *testing.T) {
 	bad := route{Dst: netip.MustParsePrefix("2001:db8::/64"), Table: c.Table}
 	for i := range 40 {
 		if i == 20 {
-			steps = append(steps, &addRoute{name: c.Name, route: bad})
+			steps = append(steps, &addRouteStep{name: c.Name, route: bad})
 		}
-		steps = append(steps, &addRoute{name: c.Name, route: route{Dst: netip.PrefixFrom(benchAddr(2*benchAddrs+2*i), 32), Table: c.Table}})
+		steps = append(steps, &addRouteStep{name: c.Name, route: route{Dst: netip.PrefixFrom(benchAddr(2*benchAddrs+2*i), 32), Table: c.Table}})
 	}
 	err, undoErr := tun.apply(ctx, "up", steps, true)
 	if err == nil || !strings.Contains(err.Error(), bad.String()) || undoErr != nil {

@@ -213,22 +213,22 @@ func firewallSteps(fw firewall, name string, want []snatChain, have []firewallSt
 			continue
 		}
 		w := want[i]
-		set := &setChain{fw: fw, family: w.family, name: name, rules: w.rules, old: h}
+		set := &setChainStep{fw: fw, family: w.family, name: name, rules: w.rules, old: h}
 		if !h.exists || !slices.Equal(h.rules, w.rules) {
 			steps = append(steps, set)
 		} else {
-			steps = append(steps, &keep{set})
+			steps = append(steps, &keepStep{set})
 		}
 		for _, hook := range h.hooks {
 			if hook != w.hook {
-				steps = append(steps, &delJump{fw: fw, family: h.family, name: name, hook: hook})
+				steps = append(steps, &delJumpStep{fw: fw, family: h.family, name: name, hook: hook})
 			}
 		}
-		jump := &addJump{fw: fw, family: w.family, name: name, hook: w.hook}
+		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook}
 		if !slices.Contains(h.hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
-			steps = append(steps, &keep{jump})
+			steps = append(steps, &keepStep{jump})
 		}
 	}
 	return steps
@@ -238,15 +238,15 @@ func firewallSteps(fw firewall, name string, want []snatChain, have []firewallSt
 func removeChainSteps(name string, h firewallState) []step {
 	var steps []step
 	for _, hook := range h.hooks {
-		steps = append(steps, &delJump{fw: h.fw, family: h.family, name: name, hook: hook})
+		steps = append(steps, &delJumpStep{fw: h.fw, family: h.family, name: name, hook: hook})
 	}
 	if h.exists {
-		steps = append(steps, &delChain{fw: h.fw, family: h.family, name: name, old: h.rules})
+		steps = append(steps, &delChainStep{fw: h.fw, family: h.family, name: name, old: h.rules})
 	}
 	return steps
 }
 
-type setChain struct {
+type setChainStep struct {
 	fw     firewall
 	family int
 	name   string
@@ -258,7 +258,7 @@ type setChain struct {
 // counts, so that an error about a chain of 10000 rules stays readable.
 const maxListedRules = 3
 
-func (s *setChain) String() string {
+func (s *setChainStep) String() string {
 	var lines []string
 	for _, r := range s.rules[:min(len(s.rules), maxListedRules)] {
 		lines = append(lines, r.String())
@@ -269,45 +269,45 @@ func (s *setChain) String() string {
 	return fmt.Sprintf("set %s: %s", s.fw.where(s.family, s.name), strings.Join(lines, "; "))
 }
 
-func (s *setChain) do(kernel) error { return s.fw.setChain(s.family, s.name, s.rules) }
+func (s *setChainStep) do(kernel) error { return s.fw.setChain(s.family, s.name, s.rules) }
 
-func (s *setChain) undo(kernel) error {
+func (s *setChainStep) undo(kernel) error {
 	if !s.old.exists {
 		return s.fw.deleteChain(s.family, s.name)
 	}
 	return s.fw.setChain(s.family, s.name, s.old.rules)
 }
 
-type delChain struct {
+type delChainStep struct {
 	fw     firewall
 	family int
 	name   string
 	old    []natRule
 }
 
-func (s *delChain) String() string { return "delete " + s.fw.where(s.family, s.name) }
+func (s *delChainStep) String() string { return "delete " + s.fw.where(s.family, s.name) }
 
-func (s *delChain) do(kernel) error   { return s.fw.deleteChain(s.family, s.name) }
-func (s *delChain) undo(kernel) error { return s.fw.setChain(s.family, s.name, s.old) }
+func (s *delChainStep) do(kernel) error   { return s.fw.deleteChain(s.family, s.name) }
+func (s *delChainStep) undo(kernel) error { return s.fw.setChain(s.family, s.name, s.old) }
 
-type addJump struct {
+type addJumpStep struct {
 	fw         firewall
 	family     int
 	name, hook string
 }
 
-func (s *addJump) String() string {
+func (s *addJumpStep) String() string {
 	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
-func (s *addJump) do(kernel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
-func (s *addJump) undo(kernel) error { return s.fw.delJump(s.family, s.name, s.hook) }
+func (s *addJumpStep) do(kernel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
+func (s *addJumpStep) undo(kernel) error { return s.fw.delJump(s.family, s.name, s.hook) }
 
-type delJump addJump
+type delJumpStep addJumpStep
 
-func (s *delJump) String() string {
+func (s *delJumpStep) String() string {
 	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
 }
 
-func (s *delJump) do(k kernel) error   { return (*addJump)(s).undo(k) }
-func (s *delJump) undo(k kernel) error { return (*addJump)(s).do(k) }
+func (s *delJumpStep) do(k kernel) error   { return (*addJumpStep)(s).undo(k) }
+func (s *delJumpStep) undo(k kernel) error { return (*addJumpStep)(s).do(k) }

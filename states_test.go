@@ -293,7 +293,7 @@ func downPlan(ctx context.Context, tun *Tunnel) ([]step, error) {
 		return nil, err
 	}
 	defer end()
-	o, err := tun.observe(tun.cfg, tun.readRecord(), false)
+	o, err := tun.observeFor(tun.cfg, tun.readRecord(), false)
 	if err != nil {
 		return nil, err
 	}

@@ -22,99 +22,99 @@ type step interface {
 	command() string // the equivalent command, for Plan
 }
 
-type createLink struct {
+type createLinkStep struct {
 	name    string
 	mtu     int
 	backend Backend
 }
 
-func (s *createLink) String() string      { return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu) }
-func (s *createLink) do(k kernel) error   { return k.createLink(s.name, s.mtu, s.backend) }
-func (s *createLink) undo(k kernel) error { return k.deleteLink(s.name) }
+func (s *createLinkStep) String() string      { return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu) }
+func (s *createLinkStep) do(k kernel) error   { return k.createLink(s.name, s.mtu, s.backend) }
+func (s *createLinkStep) undo(k kernel) error { return k.deleteLink(s.name) }
 
-type deleteLink struct{ name string }
+type deleteLinkStep struct{ name string }
 
-func (s *deleteLink) String() string    { return "delete link" }
-func (s *deleteLink) do(k kernel) error { return k.deleteLink(s.name) }
-func (s *deleteLink) undo(kernel) error { return nil } // Down does not roll back
+func (s *deleteLinkStep) String() string    { return "delete link" }
+func (s *deleteLinkStep) do(k kernel) error { return k.deleteLink(s.name) }
+func (s *deleteLinkStep) undo(kernel) error { return nil } // Down does not roll back
 
-type configureDevice struct {
+type configureDeviceStep struct {
 	name string
 	cfg  wgtypes.Config
 	old  *wgtypes.Device // nil for a new device
 }
 
-func (s *configureDevice) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
-func (s *configureDevice) do(k kernel) error { return k.configureDevice(s.name, s.cfg) }
+func (s *configureDeviceStep) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
+func (s *configureDeviceStep) do(k kernel) error { return k.configureDevice(s.name, s.cfg) }
 
-func (s *configureDevice) undo(k kernel) error {
+func (s *configureDeviceStep) undo(k kernel) error {
 	if s.old == nil {
-		return nil // the new link goes away with createLink's undo
+		return nil // the new link goes away with createLinkStep's undo
 	}
 	return k.configureDevice(s.name, restoreConfig(s.old))
 }
 
-type setMTU struct {
+type setMTUStep struct {
 	name     string
 	mtu, old int
 }
 
-func (s *setMTU) String() string      { return fmt.Sprintf("set link mtu %d", s.mtu) }
-func (s *setMTU) do(k kernel) error   { return k.setMTU(s.name, s.mtu) }
-func (s *setMTU) undo(k kernel) error { return k.setMTU(s.name, s.old) }
+func (s *setMTUStep) String() string      { return fmt.Sprintf("set link mtu %d", s.mtu) }
+func (s *setMTUStep) do(k kernel) error   { return k.setMTU(s.name, s.mtu) }
+func (s *setMTUStep) undo(k kernel) error { return k.setMTU(s.name, s.old) }
 
-type setUp struct{ name string }
+type setUpStep struct{ name string }
 
-func (s *setUp) String() string      { return "set link up" }
-func (s *setUp) do(k kernel) error   { return k.setUp(s.name) }
-func (s *setUp) undo(k kernel) error { return k.setDown(s.name) }
+func (s *setUpStep) String() string      { return "set link up" }
+func (s *setUpStep) do(k kernel) error   { return k.setUp(s.name) }
+func (s *setUpStep) undo(k kernel) error { return k.setDown(s.name) }
 
-type addAddress struct {
+type addAddressStep struct {
 	name string
 	addr netip.Prefix
 }
 
-func (s *addAddress) String() string      { return "add " + address(s.addr).String() }
-func (s *addAddress) do(k kernel) error   { return k.addAddress(s.name, s.addr) }
-func (s *addAddress) undo(k kernel) error { return k.delAddress(s.name, s.addr) }
+func (s *addAddressStep) String() string      { return "add " + address(s.addr).String() }
+func (s *addAddressStep) do(k kernel) error   { return k.addAddress(s.name, s.addr) }
+func (s *addAddressStep) undo(k kernel) error { return k.delAddress(s.name, s.addr) }
 
-type delAddress addAddress
+type delAddressStep addAddressStep
 
-func (s *delAddress) String() string      { return "delete " + address(s.addr).String() }
-func (s *delAddress) do(k kernel) error   { return (*addAddress)(s).undo(k) }
-func (s *delAddress) undo(k kernel) error { return (*addAddress)(s).do(k) }
+func (s *delAddressStep) String() string      { return "delete " + address(s.addr).String() }
+func (s *delAddressStep) do(k kernel) error   { return (*addAddressStep)(s).undo(k) }
+func (s *delAddressStep) undo(k kernel) error { return (*addAddressStep)(s).do(k) }
 
-type addRoute struct {
+type addRouteStep struct {
 	name  string // the tunnel's link
 	route route
 }
 
-func (s *addRoute) String() string      { return "add " + s.route.String() }
-func (s *addRoute) do(k kernel) error   { return k.addRoute(s.name, s.route) }
-func (s *addRoute) undo(k kernel) error { return k.delRoute(s.name, s.route) }
+func (s *addRouteStep) String() string      { return "add " + s.route.String() }
+func (s *addRouteStep) do(k kernel) error   { return k.addRoute(s.name, s.route) }
+func (s *addRouteStep) undo(k kernel) error { return k.delRoute(s.name, s.route) }
 
-type delRoute addRoute
+type delRouteStep addRouteStep
 
-func (s *delRoute) String() string      { return "delete " + s.route.String() }
-func (s *delRoute) do(k kernel) error   { return (*addRoute)(s).undo(k) }
-func (s *delRoute) undo(k kernel) error { return (*addRoute)(s).do(k) }
+func (s *delRouteStep) String() string      { return "delete " + s.route.String() }
+func (s *delRouteStep) do(k kernel) error   { return (*addRouteStep)(s).undo(k) }
+func (s *delRouteStep) undo(k kernel) error { return (*addRouteStep)(s).do(k) }
 
-type addRule struct{ rule rule }
+type addRuleStep struct{ rule rule }
 
-func (s *addRule) String() string      { return "add " + s.rule.String() }
-func (s *addRule) do(k kernel) error   { return k.addRule(*s.rule.netlink()) }
-func (s *addRule) undo(k kernel) error { return k.delRule(*s.rule.netlink()) }
+func (s *addRuleStep) String() string      { return "add " + s.rule.String() }
+func (s *addRuleStep) do(k kernel) error   { return k.addRule(*s.rule.netlink()) }
+func (s *addRuleStep) undo(k kernel) error { return k.delRule(*s.rule.netlink()) }
 
-type delRule struct{ rule ownedRule }
+type delRuleStep struct{ rule ownedRule }
 
-func (s *delRule) String() string {
+func (s *delRuleStep) String() string {
 	if s.rule.ok {
 		return "delete " + s.rule.spec.String()
 	}
 	return fmt.Sprintf("delete rule %d (%s)", s.rule.raw.Priority, s.rule.raw)
 }
-func (s *delRule) do(k kernel) error   { return k.delRule(s.rule.raw) }
-func (s *delRule) undo(k kernel) error { return k.addRule(s.rule.raw) }
+func (s *delRuleStep) do(k kernel) error   { return k.delRule(s.rule.raw) }
+func (s *delRuleStep) undo(k kernel) error { return k.addRule(s.rule.raw) }
 
 // ignore returns nil when err is one of the errnos that mean the step's
 // goal is already reached.

@@ -129,7 +129,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	rec := t.readRecord()
-	o, err := t.observe(c, rec, true)
+	o, err := t.observeFor(c, rec, true)
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
@@ -180,13 +180,13 @@ func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error)
 	return func() { unlock(); t.mu.Unlock() }, nil
 }
 
-// observe reads the other tunnels' claims and the kernel, for Up (and
+// observeFor reads the other tunnels' claims and the kernel, for Up (and
 // Plan, Check) or for Down. The objects of c's layout and of the layouts
 // in the tunnel's record rec are the tunnel's. For Up, a layout another
 // tunnel claims is refused; for Down, c's own layout counts only when no
 // other tunnel claims it (a fresh Tunnel may be given priorities that
 // another tunnel uses now). It changes nothing.
-func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
+func (t *Tunnel) observeFor(c Config, rec *record, up bool) (*observed, error) {
 	claims, err := t.otherClaims()
 	if err != nil {
 		return nil, err
@@ -242,7 +242,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", t.cfg.Name, err)
 	}
-	o, err := t.observe(c, t.readRecord(), true)
+	o, err := t.observeFor(c, t.readRecord(), true)
 	if err == nil {
 		var steps []step
 		if steps, err = planUp(c, o); err == nil {
@@ -334,7 +334,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	defer end()
 	c := t.cfg
-	o, err := t.observe(c, t.readRecord(), false)
+	o, err := t.observeFor(c, t.readRecord(), false)
 	if err != nil {
 		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
