@@ -90,28 +90,28 @@ func (s *delRuleStep) command() string {
 }
 
 func (s *setChainStep) op() Op {
-	if s.old.exists {
+	if s.old.Exists {
 		return OpReplace
 	}
 	return OpAdd
 }
 func (s *setChainStep) command() string {
-	return s.fw.commands().setChain(s.family, s.name, s.rules, s.old.exists)
+	return s.fw.Commands().SetChainCommand(s.family, s.name, s.rules, s.old.Exists)
 }
 
 func (s *delChainStep) op() Op { return OpRemove }
 func (s *delChainStep) command() string {
-	return s.fw.commands().deleteChain(s.family, s.name)
+	return s.fw.Commands().DeleteChainCommand(s.family, s.name)
 }
 
 func (s *addJumpStep) op() Op { return OpAdd }
 func (s *addJumpStep) command() string {
-	return s.fw.commands().jump(s.family, s.name, s.hook, true)
+	return s.fw.Commands().JumpCommand(s.family, s.name, s.hook, true)
 }
 
 func (s *delJumpStep) op() Op { return OpRemove }
 func (s *delJumpStep) command() string {
-	return s.fw.commands().jump(s.family, s.name, s.hook, false)
+	return s.fw.Commands().JumpCommand(s.family, s.name, s.hook, false)
 }
 
 // deviceInSync stands for the device settings in a plan when they already

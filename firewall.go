@@ -5,7 +5,7 @@ package transparent
 import (
 	"fmt"
 
-	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 )
 
 // Firewall selects what holds the SNAT rules.
@@ -44,76 +44,15 @@ func (f Firewall) String() string {
 	return fmt.Sprintf("Firewall(%d)", uint8(f))
 }
 
-// firewall holds the tunnel's SNAT rules in one place of one IP family: a
-// chain of its own with the rules, and jumps to it from hooks (built-in
-// chains). Every method works in the tunnel's namespace; what is already
-// there (on add) or already gone (on delete) is fine.
-type firewall interface {
-	// kind names the firewall in the record of the last Up, so that a
-	// later Up or Down with another one finds the old chain.
-	kind() string
-	// observe reads the tunnel's chain and the hooks that jump to it.
-	observe(family int, name string) (firewallState, error)
-	// setChain creates the chain if needed and makes it hold exactly rules.
-	setChain(family int, name string, rules []natRule) error
-	// deleteChain deletes the chain with its rules.
-	deleteChain(family int, name string) error
-	// addJump makes hook (hookOutbound or hookInbound) jump to the chain
-	// first, before any other rule of that hook; delJump undoes it.
-	addJump(family int, name, hook string) error
-	delJump(family int, name, hook string) error
-	// where names the chain in messages; commands gives the shell
-	// equivalent of each method for Plan.
-	where(family int, name string) string
-	commands() firewallCommands
-}
-
-// adopter is a firewall that may remove, with the tunnel's chain, the
-// tables and chains an earlier Up created (iptables-nft's nat table):
-// adopt hands it the record's list.
-type adopter interface {
-	adopt(created []string)
-}
-
-// firewallCommands prints the shell equivalent of a firewall's writes.
-type firewallCommands interface {
-	setChain(family int, name string, rules []natRule, exists bool) string
-	deleteChain(family int, name string) string
-	jump(family int, name, hook string, add bool) string
-}
-
-// Kinds of firewall, as recorded.
-const (
-	kindNftables = "nftables"
-	kindIPTables = "iptables" // followed by the variant's suffix, if any
-)
-
-// newFirewall opens the firewall want asks for in ns. FirewallAuto
-// prefers nf_tables: it needs no process per read or write.
-func newFirewall(ns namespace.NS, want Firewall) (firewall, error) {
-	switch want {
+// want is the firewall's choice for the drivers.
+func (f Firewall) want() netfilter.Want {
+	switch f {
+	case FirewallIPTablesNFT:
+		return netfilter.WantIPTablesNFT
+	case FirewallIPTablesLegacy:
+		return netfilter.WantIPTablesLegacy
 	case FirewallNftables:
-		return newNftables(ns)
-	case FirewallAuto:
-		if fw, err := newNftables(ns); err == nil {
-			return fw, nil
-		}
+		return netfilter.WantNftables
 	}
-	return newIPTables(ns, want)
-}
-
-// firewallOfKind opens the firewall a record names.
-func firewallOfKind(ns namespace.NS, kind string) (firewall, error) {
-	switch kind {
-	case kindNftables:
-		return newNftables(ns)
-	case kindIPTables + "-nft":
-		return newIPTables(ns, FirewallIPTablesNFT)
-	case kindIPTables + "-legacy":
-		return newIPTables(ns, FirewallIPTablesLegacy)
-	}
-	// "iptables", or a record from before the kind was recorded: those
-	// releases had only iptables, and chose the variant as FirewallAuto
-	// does between the iptables variants.
-	return newIPTables(ns, FirewallAuto)
+	return netfilter.WantAuto
 }

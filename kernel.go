@@ -7,6 +7,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -46,8 +47,8 @@ type kernel interface {
 	sysctl(key string) (string, error)
 	// firewall opens the firewall that want asks for; firewallOfKind the
 	// one a record names (firewall.go).
-	firewall(want Firewall) (firewall, error)
-	firewallOfKind(kind string) (firewall, error)
+	firewall(want Firewall) (netfilter.Driver, error)
+	firewallOfKind(kind string) (netfilter.Driver, error)
 
 	// createLink makes the tunnel's link, down, with backend b (never
 	// BackendAuto), and marks it as this package's.
@@ -113,7 +114,7 @@ func kernelRouteOf(r netlink.Route) kernelRoute {
 	if r.Dst != nil {
 		kr.Dst = inet.PrefixOf(r.Dst)
 	} else {
-		kr.Dst = anyPrefix(r.Family)
+		kr.Dst = inet.AnyPrefix(r.Family)
 	}
 	kr.Gw, _ = netip.AddrFromSlice(r.Gw)
 	kr.Src, _ = netip.AddrFromSlice(r.Src)

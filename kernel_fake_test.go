@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -46,7 +47,7 @@ type chainKey struct {
 
 type fakeChain struct {
 	exists bool
-	rules  []natRule
+	rules  []netfilter.NATRule
 	hooks  []string
 }
 
@@ -145,17 +146,17 @@ func (k *fakeKernel) sysctl(key string) (string, error) {
 	return "0", nil
 }
 
-func (k *fakeKernel) firewall(want Firewall) (firewall, error) {
+func (k *fakeKernel) firewall(want Firewall) (netfilter.Driver, error) {
 	switch {
 	case want == FirewallNftables || want == FirewallAuto && k.nftables:
-		return &fakeFirewall{k: k, kindName: kindNftables}, nil
+		return &fakeFirewall{k: k, kindName: netfilter.KindNftables}, nil
 	case want == FirewallIPTablesLegacy:
-		return &fakeFirewall{k: k, kindName: kindIPTables + "-legacy"}, nil
+		return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-legacy"}, nil
 	}
-	return &fakeFirewall{k: k, kindName: kindIPTables + "-nft"}, nil
+	return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-nft"}, nil
 }
 
-func (k *fakeKernel) firewallOfKind(kind string) (firewall, error) {
+func (k *fakeKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
 	return &fakeFirewall{k: k, kindName: kind}, nil
 }
 
@@ -366,7 +367,7 @@ type fakeFirewall struct {
 	kindName string
 }
 
-func (f *fakeFirewall) kind() string { return f.kindName }
+func (f *fakeFirewall) Kind() string { return f.kindName }
 
 func (f *fakeFirewall) chain(family int, name string) *fakeChain {
 	key := chainKey{f.kindName, family, name}
@@ -378,24 +379,24 @@ func (f *fakeFirewall) chain(family int, name string) *fakeChain {
 	return c
 }
 
-func (f *fakeFirewall) observe(family int, name string) (firewallState, error) {
+func (f *fakeFirewall) ReadChain(family int, name string) (netfilter.ChainState, error) {
 	c := f.chain(family, name)
-	return firewallState{fw: f, family: family, exists: c.exists, rules: slices.Clone(c.rules), hooks: slices.Clone(c.hooks)}, nil
+	return netfilter.ChainState{Driver: f, Family: family, Exists: c.exists, Rules: slices.Clone(c.rules), Hooks: slices.Clone(c.hooks)}, nil
 }
 
-func (f *fakeFirewall) setChain(family int, name string, rules []natRule) error {
+func (f *fakeFirewall) SetChain(family int, name string, rules []netfilter.NATRule) error {
 	c := f.chain(family, name)
 	c.exists, c.rules = true, slices.Clone(rules)
 	return nil
 }
 
-func (f *fakeFirewall) deleteChain(family int, name string) error {
+func (f *fakeFirewall) DeleteChain(family int, name string) error {
 	c := f.chain(family, name)
 	c.exists, c.rules, c.hooks = false, nil, nil
 	return nil
 }
 
-func (f *fakeFirewall) addJump(family int, name, hook string) error {
+func (f *fakeFirewall) AddJump(family int, name, hook string) error {
 	c := f.chain(family, name)
 	if !slices.Contains(c.hooks, hook) {
 		c.hooks = append(c.hooks, hook)
@@ -403,24 +404,24 @@ func (f *fakeFirewall) addJump(family int, name, hook string) error {
 	return nil
 }
 
-func (f *fakeFirewall) delJump(family int, name, hook string) error {
+func (f *fakeFirewall) DelJump(family int, name, hook string) error {
 	c := f.chain(family, name)
 	c.hooks = slices.DeleteFunc(c.hooks, func(h string) bool { return h == hook })
 	return nil
 }
 
-func (f *fakeFirewall) where(family int, name string) string {
-	if f.kindName == kindNftables {
-		return (&nftablesFirewall{}).where(family, name)
+func (f *fakeFirewall) Where(family int, name string) string {
+	if f.kindName == netfilter.KindNftables {
+		return (&netfilter.NFTables{}).Where(family, name)
 	}
-	return (&iptablesFirewall{}).where(family, name)
+	return (&netfilter.IPTables{}).Where(family, name)
 }
 
-func (f *fakeFirewall) commands() firewallCommands {
-	if f.kindName == kindNftables {
-		return nftCommands{}
+func (f *fakeFirewall) Commands() netfilter.CommandPrinter {
+	if f.kindName == netfilter.KindNftables {
+		return netfilter.NFTCommands{}
 	}
-	return iptablesCommands{}
+	return netfilter.IPTablesCommands{}
 }
 
 // lookup routes a packet as the kernel's policy routing does: the rules in

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -79,55 +80,62 @@ func (f *faultKernel) configureDevice(name string, cfg wgtypes.Config) error {
 	return f.write("configure device", func() error { return f.kernel.configureDevice(name, cfg) })
 }
 
-func (f *faultKernel) firewall(want Firewall) (firewall, error) {
+func (f *faultKernel) firewall(want Firewall) (netfilter.Driver, error) {
 	fw, err := f.kernel.firewall(want)
 	if err != nil {
 		return nil, err
 	}
-	return &faultFirewall{firewall: fw, f: f}, nil
+	return &faultFirewall{Driver: fw, f: f}, nil
 }
 
-func (f *faultKernel) firewallOfKind(kind string) (firewall, error) {
+func (f *faultKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
 	fw, err := f.kernel.firewallOfKind(kind)
 	if err != nil {
 		return nil, err
 	}
-	return &faultFirewall{firewall: fw, f: f}, nil
+	return &faultFirewall{Driver: fw, f: f}, nil
 }
 
 // faultFirewall counts and fails the writes of a firewall as its
 // faultKernel does.
 type faultFirewall struct {
-	firewall
+	netfilter.Driver
 	f *faultKernel
 }
 
 // observe reads through the wrapped firewall; the state names this one,
 // so that the steps made from it write through it.
-func (w *faultFirewall) observe(family int, name string) (firewallState, error) {
-	s, err := w.firewall.observe(family, name)
-	s.fw = w
+func (w *faultFirewall) ReadChain(family int, name string) (netfilter.ChainState, error) {
+	s, err := w.Driver.ReadChain(family, name)
+	s.Driver = w
 	return s, err
 }
 
-// adopt passes an iptables firewall's tables and chains on.
-func (w *faultFirewall) adopt(created []string) {
-	if a, ok := w.firewall.(adopter); ok {
-		a.adopt(created)
+// Adopt and Created pass an iptables firewall's tables and chains on.
+func (w *faultFirewall) Adopt(created []string) {
+	if a, ok := w.Driver.(netfilter.Adopter); ok {
+		a.Adopt(created)
 	}
 }
 
-func (w *faultFirewall) setChain(family int, name string, rules []natRule) error {
-	return w.f.write("set chain", func() error { return w.firewall.setChain(family, name, rules) })
+func (w *faultFirewall) Created() []string {
+	if a, ok := w.Driver.(netfilter.Adopter); ok {
+		return a.Created()
+	}
+	return nil
 }
-func (w *faultFirewall) deleteChain(family int, name string) error {
-	return w.f.write("delete chain", func() error { return w.firewall.deleteChain(family, name) })
+
+func (w *faultFirewall) SetChain(family int, name string, rules []netfilter.NATRule) error {
+	return w.f.write("set chain", func() error { return w.Driver.SetChain(family, name, rules) })
 }
-func (w *faultFirewall) addJump(family int, name, hook string) error {
-	return w.f.write("add jump", func() error { return w.firewall.addJump(family, name, hook) })
+func (w *faultFirewall) DeleteChain(family int, name string) error {
+	return w.f.write("delete chain", func() error { return w.Driver.DeleteChain(family, name) })
 }
-func (w *faultFirewall) delJump(family int, name, hook string) error {
-	return w.f.write("delete jump", func() error { return w.firewall.delJump(family, name, hook) })
+func (w *faultFirewall) AddJump(family int, name, hook string) error {
+	return w.f.write("add jump", func() error { return w.Driver.AddJump(family, name, hook) })
+}
+func (w *faultFirewall) DelJump(family int, name, hook string) error {
+	return w.f.write("delete jump", func() error { return w.Driver.DelJump(family, name, hook) })
 }
 
 // batchingFaultKernel is a faultKernel over a kernel that writes routes in

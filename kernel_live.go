@@ -20,6 +20,7 @@ import (
 	"github.com/vishvananda/netlink/nl"
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -32,9 +33,9 @@ type liveKernel struct {
 	ns  namespace.NS
 	nl  *netlink.Handle
 	log *slog.Logger
-	wg  *wgctrl.Client      // made on first use, inside ns
-	dev *userspaceBackend   // the embedded device this Tunnel runs, if any
-	fws map[string]firewall // opened firewalls by kind
+	wg  *wgctrl.Client              // made on first use, inside ns
+	dev *userspaceBackend           // the embedded device this Tunnel runs, if any
+	fws map[string]netfilter.Driver // opened firewalls by kind
 
 	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
@@ -222,8 +223,8 @@ func (k *liveKernel) repairEmbedded() error {
 func (k *liveKernel) firewallCreated() []string {
 	var made []string
 	for _, fw := range k.fws {
-		if ipt, ok := fw.(*iptablesFirewall); ok {
-			made = append(made, ipt.created()...)
+		if a, ok := fw.(netfilter.Adopter); ok {
+			made = append(made, a.Created()...)
 		}
 	}
 	slices.Sort(made)
@@ -274,19 +275,19 @@ func (k *liveKernel) sysctl(key string) (string, error) {
 	return string(bytes.TrimSpace(b)), nil
 }
 
-func (k *liveKernel) firewall(want Firewall) (firewall, error) {
-	fw, err := newFirewall(k.ns, want)
+func (k *liveKernel) firewall(want Firewall) (netfilter.Driver, error) {
+	fw, err := netfilter.Open(k.ns, want.want())
 	if err != nil {
 		return nil, err
 	}
 	return k.cacheFirewall(fw), nil
 }
 
-func (k *liveKernel) firewallOfKind(kind string) (firewall, error) {
+func (k *liveKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
 	if fw, ok := k.fws[kind]; ok {
 		return fw, nil
 	}
-	fw, err := firewallOfKind(k.ns, kind)
+	fw, err := netfilter.OpenKind(k.ns, kind)
 	if err != nil {
 		return nil, err
 	}
@@ -294,14 +295,14 @@ func (k *liveKernel) firewallOfKind(kind string) (firewall, error) {
 }
 
 // cacheFirewall caches a firewall by kind, so that each is opened once.
-func (k *liveKernel) cacheFirewall(fw firewall) firewall {
-	if old, ok := k.fws[fw.kind()]; ok {
+func (k *liveKernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
+	if old, ok := k.fws[fw.Kind()]; ok {
 		return old
 	}
 	if k.fws == nil {
-		k.fws = map[string]firewall{}
+		k.fws = map[string]netfilter.Driver{}
 	}
-	k.fws[fw.kind()] = fw
+	k.fws[fw.Kind()] = fw
 	return fw
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"github.com/wgtransparent/transparent/internal/resolve"
 )
 
@@ -66,7 +67,7 @@ func TestNamesEffectiveConfig(t *testing.T) {
 		t.Errorf("device AllowedIPs %v lack 198.18.0.9/32", got)
 	}
 	snat := desiredSNAT(e, map[int]netip.Addr{inet.Family(publicA): publicA})
-	if len(snat) != 1 || !slices.ContainsFunc(snat[0].rules, func(r natRule) bool { return r.dst == pfx("198.18.0.9/32") }) {
+	if len(snat) != 1 || !slices.ContainsFunc(snat[0].rules, func(r netfilter.NATRule) bool { return r.Dst == pfx("198.18.0.9/32") }) {
 		t.Errorf("SNAT chains %v lack a rule to 198.18.0.9/32", snat)
 	}
 	if plain := articleA(PeerRouteRule); !slices.Equal(effectiveConfig(plain, routed).Peers[0].Transparent, plain.Peers[0].Transparent) {

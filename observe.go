@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -28,10 +29,10 @@ type observed struct {
 	foreign []string       // objects in the config's way that are not ours
 	device  *wgtypes.Device
 
-	fw     firewall           // the firewall for the SNAT rules; nil without them
-	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
-	public map[int]netip.Addr // this endpoint's public address per family, for SNAT
-	rpErr  error              // strict reverse-path filtering in the way (ErrStrictRPFilter)
+	fw     netfilter.Driver       // the firewall for the SNAT rules; nil without them
+	chains []netfilter.ChainState // the tunnel's SNAT chains, in every firewall recorded
+	public map[int]netip.Addr     // this endpoint's public address per family, for SNAT
+	rpErr  error                  // strict reverse-path filtering in the way (ErrStrictRPFilter)
 }
 
 // ownedRule is a rule of ours as the kernel has it. spec is valid only when

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/wgtransparent/transparent/internal/netfilter"
 )
 
 // record is what a tunnel keeps on disk, next to its lock (lock.go): the
@@ -42,12 +44,12 @@ type layout struct {
 }
 
 // layoutOf is c's layout; fw is the firewall of its SNAT rules, if any.
-func layoutOf(c Config, fw firewall) layout {
+func layoutOf(c Config, fw netfilter.Driver) layout {
 	l := layout{Priority: c.Priority, Table: c.Table}
 	if c.SNAT != SNATOff {
 		l.SNAT, l.Families = c.SNAT, c.families()
 		if fw != nil {
-			l.Firewall = fw.kind()
+			l.Firewall = fw.Kind()
 		}
 	}
 	return l
@@ -60,7 +62,7 @@ func (l layout) firewallKind() string {
 		return ""
 	}
 	if l.Firewall == "" { // recorded before the firewall was known
-		return kindIPTables
+		return netfilter.KindIPTables
 	}
 	return l.Firewall
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
 
@@ -152,7 +153,7 @@ func parseRoute(m []byte) (kernelRoute, bool) {
 	fam := int(m[0])
 	r := kernelRoute{Table: int(m[4]), Protocol: int(m[5]), Scope: int(m[6]), Type: int(m[7])}
 	bits := int(m[1])
-	r.Dst = anyPrefix(fam) // the default route, unless RTA_DST says otherwise
+	r.Dst = inet.AnyPrefix(fam) // the default route, unless RTA_DST says otherwise
 	for a := m[unix.SizeofRtMsg:]; len(a) >= 4; {
 		al := int(binary.NativeEndian.Uint16(a[0:2]))
 		at := binary.NativeEndian.Uint16(a[2:4])

@@ -90,7 +90,7 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	case nr.Dst != nil:
 		r.Dst = inet.PrefixOf(nr.Dst)
 	case r.Mark == 0 && (r.Family == unix.AF_INET || r.Family == unix.AF_INET6):
-		r.Dst = anyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
+		r.Dst = inet.AnyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
 	}
 	if nr.Mask != nil && *nr.Mask != 0xFFFFFFFF {
 		return r, false
@@ -195,18 +195,10 @@ func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 	var out []rule
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return inet.Family(p.Addr()) == fam && p.Bits() == 0 }) {
-			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: inet.TableMain, Suppress: true})
+			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: inet.AnyPrefix(fam), Table: inet.TableMain, Suppress: true})
 		}
 	}
 	return out
-}
-
-// anyPrefix is the prefix of length 0 of a family: every destination.
-func anyPrefix(fam int) netip.Prefix {
-	if fam == unix.AF_INET6 {
-		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	}
-	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 }
 
 // ownsPriority reports whether a rule at priority belongs to the range the

@@ -10,37 +10,16 @@ import (
 	"strings"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 )
-
-// Built-in chains of the nat table that jump to the tunnel's chain.
-const (
-	hookOutbound = "POSTROUTING" // SNATOutbound: after routing, before the packet leaves
-	hookInbound  = "INPUT"       // SNATInbound: before the packet reaches a local socket
-)
-
-// natRule is one of the article's SNAT rules: packets from src to dst
-// leave with the source address to. A rule read back that the tunnel did
-// not write has only other, its text, and equals no wanted rule.
-type natRule struct {
-	src, dst netip.Prefix
-	to       netip.Addr
-	other    string
-}
-
-func (r natRule) String() string {
-	if r.other != "" {
-		return r.other
-	}
-	return fmt.Sprintf("from %s to %s: SNAT to %s", r.src, r.dst, r.to)
-}
 
 // snatChain is the tunnel's chain of one IP family: the SNAT rules, and
 // the hook that jumps to it.
 type snatChain struct {
 	family int
 	hook   string
-	rules  []natRule
+	rules  []netfilter.NATRule
 }
 
 // desiredSNAT returns the tunnel's chains, one per IP family with rules.
@@ -48,9 +27,9 @@ type snatChain struct {
 func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 	var chains []snatChain
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		ch := snatChain{family: fam, hook: hookOutbound}
+		ch := snatChain{family: fam, hook: netfilter.HookOutbound}
 		if c.SNAT == SNATInbound {
-			ch.hook = hookInbound
+			ch.hook = netfilter.HookInbound
 		}
 		pub, ok := public[fam]
 		if !ok {
@@ -67,7 +46,7 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 			for _, tp := range inet.Aggregate(dsts) {
 				for _, a := range c.Addresses {
 					if inet.Family(tp.Addr()) == fam && inet.Family(a.Addr()) == fam {
-						ch.rules = append(ch.rules, natRule{src: inet.HostPrefix(a.Addr()), dst: tp, to: pub})
+						ch.rules = append(ch.rules, netfilter.NATRule{Src: inet.HostPrefix(a.Addr()), Dst: tp, To: pub})
 					}
 				}
 			}
@@ -76,12 +55,12 @@ func desiredSNAT(c Config, public map[int]netip.Addr) []snatChain {
 				peerPublic, found := peerPublicAddress(p, fam)
 				for _, ap := range inet.Aggregate(p.AllowedIPs) {
 					if found && inet.Family(ap.Addr()) == fam {
-						ch.rules = append(ch.rules, natRule{src: ap, dst: inet.HostPrefix(pub), to: peerPublic})
+						ch.rules = append(ch.rules, netfilter.NATRule{Src: ap, Dst: inet.HostPrefix(pub), To: peerPublic})
 					}
 				}
 			}
 		}
-		sortRules(ch.rules)
+		netfilter.SortRules(ch.rules)
 		if len(ch.rules) > 0 {
 			chains = append(chains, ch)
 		}
@@ -144,20 +123,6 @@ func probeTarget(c Config, fam int) (netip.Addr, bool) {
 	return netip.Addr{}, false
 }
 
-// firewallState is the tunnel's chain in one family of one firewall, as
-// the kernel has it.
-type firewallState struct {
-	fw     firewall
-	family int
-	exists bool
-	rules  []natRule
-	hooks  []string // the hooks that jump to the chain
-	// What the tunnel did not make in its table or chain: foreign are
-	// objects it never makes; unmarked are rules without its comment,
-	// which only a release before the comment made (foreign.go).
-	foreign, unmarked []string
-}
-
 // observeFirewall reads the tunnel's chains in the given IP families:
 // those where the config or the last Up has SNAT rules
 // (record.snatFamilies). The nat table of another family is never read,
@@ -166,10 +131,10 @@ type firewallState struct {
 // tunnel's record), its chains are read too, so that the steps remove
 // them; if that firewall is gone (iptables uninstalled since), that is
 // logged, not fatal.
-func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, families []int, recorded, created []string) ([]firewallState, error) {
-	fws := []firewall{fw}
+func observeFirewall(k kernel, log *slog.Logger, fw netfilter.Driver, name string, families []int, recorded, created []string) ([]netfilter.ChainState, error) {
+	fws := []netfilter.Driver{fw}
 	for _, kind := range recorded {
-		if kind == fw.kind() {
+		if kind == fw.Kind() {
 			continue
 		}
 		if old, err := k.firewallOfKind(kind); err != nil {
@@ -180,18 +145,18 @@ func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, famil
 	}
 	// What an earlier Up's iptables-nft created, for Down to remove.
 	for _, f := range fws {
-		if a, ok := f.(adopter); ok && slices.Contains(recorded, f.kind()) {
-			a.adopt(created)
+		if a, ok := f.(netfilter.Adopter); ok && slices.Contains(recorded, f.Kind()) {
+			a.Adopt(created)
 		}
 	}
-	var states []firewallState
+	var states []netfilter.ChainState
 	for _, fw := range fws {
 		for _, fam := range families {
-			s, err := fw.observe(fam, name)
+			s, err := fw.ReadChain(fam, name)
 			if err != nil {
 				return nil, err
 			}
-			if err := s.notOurs(name, recorded); err != nil {
+			if err := s.NotOurs(name, recorded); err != nil {
 				return nil, err
 			}
 			states = append(states, s)
@@ -204,28 +169,28 @@ func observeFirewall(k kernel, log *slog.Logger, fw firewall, name string, famil
 // fw: the chain's rules first, then the jump to it, and stale jumps and
 // chains removed (jumps before their chain), also those of another
 // firewall.
-func firewallSteps(fw firewall, name string, want []snatChain, have []firewallState) []step {
+func firewallSteps(fw netfilter.Driver, name string, want []snatChain, have []netfilter.ChainState) []step {
 	var steps []step
 	for _, h := range have {
-		i := slices.IndexFunc(want, func(w snatChain) bool { return w.family == h.family })
-		if i < 0 || h.fw.kind() != fw.kind() {
+		i := slices.IndexFunc(want, func(w snatChain) bool { return w.family == h.Family })
+		if i < 0 || h.Driver.Kind() != fw.Kind() {
 			steps = append(steps, removeChainSteps(name, h)...)
 			continue
 		}
 		w := want[i]
 		set := &setChainStep{fw: fw, family: w.family, name: name, rules: w.rules, old: h}
-		if !h.exists || !slices.Equal(h.rules, w.rules) {
+		if !h.Exists || !slices.Equal(h.Rules, w.rules) {
 			steps = append(steps, set)
 		} else {
 			steps = append(steps, &keepStep{set})
 		}
-		for _, hook := range h.hooks {
+		for _, hook := range h.Hooks {
 			if hook != w.hook {
-				steps = append(steps, &delJumpStep{fw: fw, family: h.family, name: name, hook: hook})
+				steps = append(steps, &delJumpStep{fw: fw, family: h.Family, name: name, hook: hook})
 			}
 		}
 		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook}
-		if !slices.Contains(h.hooks, w.hook) {
+		if !slices.Contains(h.Hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
 			steps = append(steps, &keepStep{jump})
@@ -235,23 +200,23 @@ func firewallSteps(fw firewall, name string, want []snatChain, have []firewallSt
 }
 
 // removeChainSteps removes the jumps to a chain, then the chain.
-func removeChainSteps(name string, h firewallState) []step {
+func removeChainSteps(name string, h netfilter.ChainState) []step {
 	var steps []step
-	for _, hook := range h.hooks {
-		steps = append(steps, &delJumpStep{fw: h.fw, family: h.family, name: name, hook: hook})
+	for _, hook := range h.Hooks {
+		steps = append(steps, &delJumpStep{fw: h.Driver, family: h.Family, name: name, hook: hook})
 	}
-	if h.exists {
-		steps = append(steps, &delChainStep{fw: h.fw, family: h.family, name: name, old: h.rules})
+	if h.Exists {
+		steps = append(steps, &delChainStep{fw: h.Driver, family: h.Family, name: name, old: h.Rules})
 	}
 	return steps
 }
 
 type setChainStep struct {
-	fw     firewall
+	fw     netfilter.Driver
 	family int
 	name   string
-	rules  []natRule
-	old    firewallState
+	rules  []netfilter.NATRule
+	old    netfilter.ChainState
 }
 
 // maxListedRules is how many rules a step's text lists; the rest it
@@ -266,47 +231,47 @@ func (s *setChainStep) String() string {
 	if more := len(s.rules) - maxListedRules; more > 0 {
 		lines = append(lines, fmt.Sprintf("and %d more", more))
 	}
-	return fmt.Sprintf("set %s: %s", s.fw.where(s.family, s.name), strings.Join(lines, "; "))
+	return fmt.Sprintf("set %s: %s", s.fw.Where(s.family, s.name), strings.Join(lines, "; "))
 }
 
-func (s *setChainStep) do(kernel) error { return s.fw.setChain(s.family, s.name, s.rules) }
+func (s *setChainStep) do(kernel) error { return s.fw.SetChain(s.family, s.name, s.rules) }
 
 func (s *setChainStep) undo(kernel) error {
-	if !s.old.exists {
-		return s.fw.deleteChain(s.family, s.name)
+	if !s.old.Exists {
+		return s.fw.DeleteChain(s.family, s.name)
 	}
-	return s.fw.setChain(s.family, s.name, s.old.rules)
+	return s.fw.SetChain(s.family, s.name, s.old.Rules)
 }
 
 type delChainStep struct {
-	fw     firewall
+	fw     netfilter.Driver
 	family int
 	name   string
-	old    []natRule
+	old    []netfilter.NATRule
 }
 
-func (s *delChainStep) String() string { return "delete " + s.fw.where(s.family, s.name) }
+func (s *delChainStep) String() string { return "delete " + s.fw.Where(s.family, s.name) }
 
-func (s *delChainStep) do(kernel) error   { return s.fw.deleteChain(s.family, s.name) }
-func (s *delChainStep) undo(kernel) error { return s.fw.setChain(s.family, s.name, s.old) }
+func (s *delChainStep) do(kernel) error   { return s.fw.DeleteChain(s.family, s.name) }
+func (s *delChainStep) undo(kernel) error { return s.fw.SetChain(s.family, s.name, s.old) }
 
 type addJumpStep struct {
-	fw         firewall
+	fw         netfilter.Driver
 	family     int
 	name, hook string
 }
 
 func (s *addJumpStep) String() string {
-	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
+	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.Where(s.family, s.name))
 }
 
-func (s *addJumpStep) do(kernel) error   { return s.fw.addJump(s.family, s.name, s.hook) }
-func (s *addJumpStep) undo(kernel) error { return s.fw.delJump(s.family, s.name, s.hook) }
+func (s *addJumpStep) do(kernel) error   { return s.fw.AddJump(s.family, s.name, s.hook) }
+func (s *addJumpStep) undo(kernel) error { return s.fw.DelJump(s.family, s.name, s.hook) }
 
 type delJumpStep addJumpStep
 
 func (s *delJumpStep) String() string {
-	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.where(s.family, s.name))
+	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.Where(s.family, s.name))
 }
 
 func (s *delJumpStep) do(k kernel) error   { return (*addJumpStep)(s).undo(k) }

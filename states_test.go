@@ -172,7 +172,7 @@ func stateScenarios() []stateScenario {
 		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setMTU(name, 1300) }},
 		{name: "drift: snat chain deleted", configs: []Config{snatOut, snatOut}, fw: FirewallNftables, change: func(k kernel, name string) {
 			fw, _ := k.firewall(FirewallNftables)
-			fw.deleteChain(unix.AF_INET, name)
+			fw.DeleteChain(unix.AF_INET, name)
 		}},
 		{name: "foreign rule at our priority", configs: []Config{rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign rule over a running tunnel", configs: []Config{rule, rule}, change: foreignRule, wantErr: ErrConflict},
@@ -366,12 +366,12 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			if err != nil {
 				return "", err
 			}
-			st, err := fw.observe(fam, c.Name)
+			st, err := fw.ReadChain(fam, c.Name)
 			if err != nil {
 				return "", err
 			}
-			if st.exists || len(st.hooks) > 0 {
-				lines = append(lines, fmt.Sprintf("%s: %v hooks %v", fw.where(fam, c.Name), st.rules, st.hooks))
+			if st.Exists || len(st.Hooks) > 0 {
+				lines = append(lines, fmt.Sprintf("%s: %v hooks %v", fw.Where(fam, c.Name), st.Rules, st.Hooks))
 			}
 		}
 	}

@@ -15,3 +15,11 @@ func Family(a netip.Addr) int {
 	}
 	return unix.AF_INET6
 }
+
+// AnyPrefix is the prefix of length 0 of a family: every destination.
+func AnyPrefix(fam int) netip.Prefix {
+	if fam == unix.AF_INET6 {
+		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+	}
+	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+}

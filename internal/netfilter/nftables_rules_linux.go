@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package netfilter
 
 import (
 	"cmp"
@@ -31,15 +31,15 @@ type nftRule struct {
 // target (as SNATInbound's do: one per peer), into rules with sets. A
 // rule read back that the tunnel did not write (other) cannot be written
 // again and is left out.
-func groupRules(rules []natRule) []nftRule {
+func groupRules(rules []NATRule) []nftRule {
 	type key struct {
 		p  netip.Prefix
 		to netip.Addr
 	}
-	group := func(rules []natRule, side func(natRule) (key, netip.Prefix)) (keys []key, members map[key][]netip.Prefix) {
+	group := func(rules []NATRule, side func(NATRule) (key, netip.Prefix)) (keys []key, members map[key][]netip.Prefix) {
 		members = map[key][]netip.Prefix{}
 		for _, r := range rules {
-			if r.other != "" {
+			if r.Other != "" {
 				continue
 			}
 			k, p := side(r)
@@ -51,16 +51,16 @@ func groupRules(rules []natRule) []nftRule {
 		return keys, members
 	}
 	var out []nftRule
-	var single []natRule
-	keys, dsts := group(rules, func(r natRule) (key, netip.Prefix) { return key{r.src, r.to}, r.dst })
+	var single []NATRule
+	keys, dsts := group(rules, func(r NATRule) (key, netip.Prefix) { return key{r.Src, r.To}, r.Dst })
 	for _, k := range keys {
 		if len(dsts[k]) > 1 {
 			out = append(out, nftRule{srcs: []netip.Prefix{k.p}, dsts: dsts[k], to: k.to})
 		} else {
-			single = append(single, natRule{src: k.p, dst: dsts[k][0], to: k.to})
+			single = append(single, NATRule{Src: k.p, Dst: dsts[k][0], To: k.to})
 		}
 	}
-	keys, srcs := group(single, func(r natRule) (key, netip.Prefix) { return key{r.dst, r.to}, r.src })
+	keys, srcs := group(single, func(r NATRule) (key, netip.Prefix) { return key{r.Dst, r.To}, r.Src })
 	for _, k := range keys {
 		out = append(out, nftRule{srcs: srcs[k], dsts: []netip.Prefix{k.p}, to: k.to})
 	}
@@ -68,11 +68,11 @@ func groupRules(rules []natRule) []nftRule {
 }
 
 // expand is the SNAT rules r stands for.
-func (r nftRule) expand() []natRule {
-	var rules []natRule
+func (r nftRule) expand() []NATRule {
+	var rules []NATRule
 	for _, s := range r.srcs {
 		for _, d := range r.dsts {
-			rules = append(rules, natRule{src: s, dst: d, to: r.to})
+			rules = append(rules, NATRule{Src: s, Dst: d, To: r.to})
 		}
 	}
 	return rules
@@ -82,12 +82,12 @@ func (r nftRule) expand() []natRule {
 // compare equal to the wanted ones however a firewall stores them. Their
 // order does not matter: the rules of one chain never match the same
 // packet with different targets.
-func sortRules(rules []natRule) {
+func SortRules(rules []NATRule) {
 	prefix := func(a, b netip.Prefix) int {
 		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
 	}
-	slices.SortFunc(rules, func(a, b natRule) int {
-		return cmp.Or(prefix(a.src, b.src), prefix(a.dst, b.dst), a.to.Compare(b.to), strings.Compare(a.other, b.other))
+	slices.SortFunc(rules, func(a, b NATRule) int {
+		return cmp.Or(prefix(a.Src, b.Src), prefix(a.Dst, b.Dst), a.To.Compare(b.To), strings.Compare(a.Other, b.Other))
 	})
 }
 
@@ -291,7 +291,7 @@ func rangePrefix(start, end netip.Addr) (netip.Prefix, bool) {
 // parseNftRule reads back a rule of the chain, fetching the elements of its
 // sets through conn: the SNAT rules that addNftRule wrote it for, or, for
 // anything else, one rule with only other.
-func parseNftRule(conn *nftables.Conn, table *nftables.Table, family int, rule *nftables.Rule) []natRule {
+func parseNftRule(conn *nftables.Conn, table *nftables.Table, family int, rule *nftables.Rule) []NATRule {
 	src, dst, size := headerFields(family)
 	var r nftRule
 	var offset uint32
@@ -339,7 +339,7 @@ func parseNftRule(conn *nftables.Conn, table *nftables.Table, family int, rule *
 		}
 	}
 	if !ok || !done || r.to.Is4() != (family == unix.AF_INET) {
-		return []natRule{{other: fmt.Sprintf("a rule the tunnel did not write (handle %d)", rule.Handle)}}
+		return []NATRule{{Other: fmt.Sprintf("a rule the tunnel did not write (handle %d)", rule.Handle)}}
 	}
 	return r.expand()
 }

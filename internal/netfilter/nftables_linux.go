@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package netfilter
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/sentinel"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -17,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// nftablesFirewall keeps the SNAT rules in nf_tables, in a table of the
+// NFTables keeps the SNAT rules in nf_tables, in a table of the
 // tunnel's own per IP family, through netlink (no process):
 //
 //	table ip wgtransparent-wg0 {
@@ -37,10 +39,10 @@ import (
 //
 // The chain is "snat_rules" ("snat" is a keyword of nft); a rule with
 // more than one destination (or source) looks them up in a set
-// (nftables_rules.go). A jump from a hook is a base chain named after the
+// (nftRule). A jump from a hook is a base chain named after the
 // hook that holds only `jump snat_rules`. Everything in the table is the
 // tunnel's, so Down deletes the table.
-type nftablesFirewall struct {
+type NFTables struct {
 	ns namespace.NS
 }
 
@@ -58,20 +60,20 @@ const (
 
 // newNftables opens nf_tables in ns, and fails with ErrFirewall on a
 // kernel without it.
-func newNftables(ns namespace.NS) (*nftablesFirewall, error) {
-	fw := &nftablesFirewall{ns: ns}
+func newNftables(ns namespace.NS) (*NFTables, error) {
+	fw := &NFTables{ns: ns}
 	conn, err := fw.conn()
 	if err == nil {
 		_, err = conn.ListTablesOfFamily(nftables.TableFamilyIPv4)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("use nf_tables: %w (the kernel needs nf_tables; or choose WithFirewall(FirewallIPTablesNFT) or FirewallIPTablesLegacy for iptables)", errors.Join(err, ErrFirewall))
+		return nil, fmt.Errorf("use nf_tables: %w (the kernel needs nf_tables; or choose WithFirewall(FirewallIPTablesNFT) or FirewallIPTablesLegacy for iptables)", errors.Join(err, sentinel.ErrFirewall))
 	}
 	return fw, nil
 }
 
 // conn opens a netlink connection to nf_tables in the tunnel's namespace.
-func (fw *nftablesFirewall) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
+func (fw *NFTables) conn(opts ...nftables.ConnOption) (*nftables.Conn, error) {
 	return nftables.New(append(fw.ns.NFTOptions(), opts...)...)
 }
 
@@ -114,7 +116,7 @@ func buffersFor(n int) nftables.ConnOption {
 	})
 }
 
-func (fw *nftablesFirewall) kind() string { return kindNftables }
+func (fw *NFTables) Kind() string { return KindNftables }
 
 // nftFamily returns the table family of an IP family, and the name nft
 // gives it.
@@ -133,7 +135,7 @@ func nftTable(family int, name string) *nftables.Table {
 // hookChain is the base chain that jumps to the chain from hook.
 func hookChain(table *nftables.Table, hook string) *nftables.Chain {
 	h := nftables.ChainHookPostrouting
-	if hook == hookInbound {
+	if hook == HookInbound {
 		h = nftables.ChainHookInput
 	}
 	return &nftables.Chain{
@@ -144,13 +146,13 @@ func hookChain(table *nftables.Table, hook string) *nftables.Chain {
 
 // nftMark is the comment (nft's rule userdata) on every rule the tunnel
 // makes in its table, the same as on its iptables rules: `nft list
-// ruleset` shows it, and observe tells the tunnel's table from one that
+// ruleset` shows it, and ReadChain tells the tunnel's table from one that
 // someone else made with its name, which the tunnel must not touch.
 func nftMark(table *nftables.Table) []byte {
 	return userdata.AppendString(nil, userdata.TypeComment, comment(strings.TrimPrefix(table.Name, nftTablePrefix))[3])
 }
 
-func (fw *nftablesFirewall) where(family int, name string) string {
+func (fw *NFTables) Where(family int, name string) string {
 	_, f := nftFamily(family)
 	return fmt.Sprintf("nftables chain %s %s%s %s", f, nftTablePrefix, name, nftChain)
 }
@@ -168,13 +170,13 @@ func flush(conn *nftables.Conn, what string) error {
 
 // noNAT explains an error of a kernel without nf_tables NAT.
 func noNAT(err error) error {
-	return fmt.Errorf("%w (the kernel has no nf_tables NAT: load nft_chain_nat and nft_nat)", errors.Join(err, ErrFirewall))
+	return fmt.Errorf("%w (the kernel has no nf_tables NAT: load nft_chain_nat and nft_nat)", errors.Join(err, sentinel.ErrFirewall))
 }
 
-// observe reads the tunnel's table of the family: its chain's rules and
+// ReadChain reads the tunnel's table of the family: its chain's rules and
 // the base chains that jump to it.
-func (fw *nftablesFirewall) observe(family int, name string) (firewallState, error) {
-	s := firewallState{fw: fw, family: family}
+func (fw *NFTables) ReadChain(family int, name string) (ChainState, error) {
+	s := ChainState{Driver: fw, Family: family}
 	conn, err := fw.conn()
 	if err != nil {
 		return s, err
@@ -185,7 +187,7 @@ func (fw *nftablesFirewall) observe(family int, name string) (firewallState, err
 	} else if err != nil {
 		return s, fmt.Errorf("read nftables table %s: %w", table.Name, err)
 	}
-	s.exists = true
+	s.Exists = true
 	chains, err := conn.ListChainsOfTableFamily(table.Family) // the kernel lists a whole family's
 	if err != nil {
 		return s, fmt.Errorf("list nftables chains: %w", err)
@@ -196,36 +198,36 @@ func (fw *nftablesFirewall) observe(family int, name string) (firewallState, err
 	}
 	for _, set := range sets {
 		if !strings.HasPrefix(set.Name, nftSetPrefix) {
-			s.foreign = append(s.foreign, "set "+set.Name)
+			s.Foreign = append(s.Foreign, "set "+set.Name)
 		}
 	}
 	for _, c := range chains {
 		if c.Table.Name != table.Name {
 			continue
 		}
-		if c.Name != nftChain && c.Name != strings.ToLower(hookOutbound) && c.Name != strings.ToLower(hookInbound) {
-			s.foreign = append(s.foreign, "chain "+c.Name)
+		if c.Name != nftChain && c.Name != strings.ToLower(HookOutbound) && c.Name != strings.ToLower(HookInbound) {
+			s.Foreign = append(s.Foreign, "chain "+c.Name)
 			continue
 		}
 		rules, err := conn.GetRules(table, c)
 		if err != nil {
-			return s, fmt.Errorf("list rules of %s: %w", fw.where(family, name), err)
+			return s, fmt.Errorf("list rules of %s: %w", fw.Where(family, name), err)
 		}
 		for _, r := range rules {
 			if !bytes.Equal(r.UserData, nftMark(table)) {
-				s.unmarked = append(s.unmarked, fmt.Sprintf("a rule in chain %s without the comment %q", c.Name, comment(name)[3]))
+				s.Unmarked = append(s.Unmarked, fmt.Sprintf("a rule in chain %s without the comment %q", c.Name, comment(name)[3]))
 			}
 		}
 		if c.Name == nftChain {
 			for _, r := range rules {
-				s.rules = append(s.rules, parseNftRule(conn, table, family, r)...)
+				s.Rules = append(s.Rules, parseNftRule(conn, table, family, r)...)
 			}
-			sortRules(s.rules)
+			SortRules(s.Rules)
 			continue
 		}
-		for _, hook := range []string{hookOutbound, hookInbound} {
+		for _, hook := range []string{HookOutbound, HookInbound} {
 			if isJumpChain(c, hookChain(table, hook), rules) {
-				s.hooks = append(s.hooks, hook)
+				s.Hooks = append(s.Hooks, hook)
 			}
 		}
 	}
@@ -243,9 +245,9 @@ func isJumpChain(c, want *nftables.Chain, rules []*nftables.Rule) bool {
 	return ok && v.Kind == expr.VerdictJump && v.Chain == nftChain
 }
 
-// setChain creates the table and chain if needed and replaces the
+// SetChain creates the table and chain if needed and replaces the
 // chain's rules and sets, in one transaction.
-func (fw *nftablesFirewall) setChain(family int, name string, rules []natRule) error {
+func (fw *NFTables) SetChain(family int, name string, rules []NATRule) error {
 	conn, err := fw.conn(buffersFor(len(rules)))
 	if err != nil {
 		return err
@@ -268,14 +270,14 @@ func (fw *nftablesFirewall) setChain(family int, name string, rules []natRule) e
 	sets := 0
 	for _, r := range groupRules(rules) {
 		if err := addNftRule(conn, chain, family, r, &sets); err != nil {
-			return fmt.Errorf("set %s: %w", fw.where(family, name), err)
+			return fmt.Errorf("set %s: %w", fw.Where(family, name), err)
 		}
 	}
-	return flush(conn, "set "+fw.where(family, name))
+	return flush(conn, "set "+fw.Where(family, name))
 }
 
-// deleteChain deletes the tunnel's table: the chain and any jump left.
-func (fw *nftablesFirewall) deleteChain(family int, name string) error {
+// DeleteChain deletes the tunnel's table: the chain and any jump left.
+func (fw *NFTables) DeleteChain(family int, name string) error {
 	conn, err := fw.conn()
 	if err != nil {
 		return err
@@ -287,8 +289,8 @@ func (fw *nftablesFirewall) deleteChain(family int, name string) error {
 	return nil
 }
 
-// addJump creates the hook's base chain holding only the jump.
-func (fw *nftablesFirewall) addJump(family int, name, hook string) error {
+// AddJump creates the hook's base chain holding only the jump.
+func (fw *NFTables) AddJump(family int, name, hook string) error {
 	conn, err := fw.conn()
 	if err != nil {
 		return err
@@ -297,15 +299,15 @@ func (fw *nftablesFirewall) addJump(family int, name, hook string) error {
 	base := conn.AddChain(hookChain(table, hook))
 	conn.FlushChain(base)
 	conn.AddRule(&nftables.Rule{Table: table, Chain: base, Exprs: []expr.Any{&expr.Verdict{Kind: expr.VerdictJump, Chain: nftChain}}, UserData: nftMark(table)})
-	err = flush(conn, fmt.Sprintf("add jump from %s to %s", hook, fw.where(family, name)))
+	err = flush(conn, fmt.Sprintf("add jump from %s to %s", hook, fw.Where(family, name)))
 	if errors.Is(err, unix.ENOENT) { // no chain type nat
 		return noNAT(err)
 	}
 	return err
 }
 
-// delJump deletes the hook's base chain.
-func (fw *nftablesFirewall) delJump(family int, name, hook string) error {
+// DelJump deletes the hook's base chain.
+func (fw *NFTables) DelJump(family int, name, hook string) error {
 	conn, err := fw.conn()
 	if err != nil {
 		return err
@@ -313,21 +315,21 @@ func (fw *nftablesFirewall) delJump(family int, name, hook string) error {
 	base := hookChain(nftTable(family, name), hook)
 	conn.FlushChain(base)
 	conn.DelChain(base)
-	if err := flush(conn, fmt.Sprintf("delete jump from %s to %s", hook, fw.where(family, name))); err != nil && !errors.Is(err, unix.ENOENT) {
+	if err := flush(conn, fmt.Sprintf("delete jump from %s to %s", hook, fw.Where(family, name))); err != nil && !errors.Is(err, unix.ENOENT) {
 		return err
 	}
 	return nil
 }
 
-func (fw *nftablesFirewall) commands() firewallCommands { return nftCommands{} }
+func (fw *NFTables) Commands() CommandPrinter { return NFTCommands{} }
 
 // nftCommands prints nft commands: one nft call per transaction, as the
 // firewall sends it.
-type nftCommands struct{}
+type NFTCommands struct{}
 
 func nftScript(cmds ...string) string { return "nft '" + strings.Join(cmds, "; ") + "'" }
 
-func (nftCommands) setChain(family int, name string, rules []natRule, _ bool) string {
+func (NFTCommands) SetChainCommand(family int, name string, rules []NATRule, _ bool) string {
 	_, f := nftFamily(family)
 	table := f + " " + nftTablePrefix + name
 	cmds := []string{"add table " + table, "add chain " + table + " " + nftChain, "flush chain " + table + " " + nftChain}
@@ -347,12 +349,12 @@ func (nftCommands) setChain(family int, name string, rules []natRule, _ bool) st
 	return nftScript(cmds...)
 }
 
-func (nftCommands) deleteChain(family int, name string) string {
+func (NFTCommands) DeleteChainCommand(family int, name string) string {
 	_, f := nftFamily(family)
 	return nftScript("delete table " + f + " " + nftTablePrefix + name)
 }
 
-func (nftCommands) jump(family int, name, hook string, add bool) string {
+func (NFTCommands) JumpCommand(family int, name, hook string, add bool) string {
 	_, f := nftFamily(family)
 	chain := f + " " + nftTablePrefix + name + " " + strings.ToLower(hook)
 	if !add {

@@ -1,4 +1,4 @@
-package transparent
+package netfilter
 
 import (
 	"errors"
@@ -31,12 +31,12 @@ COMMIT
 	if !slices.Equal(got["POSTROUTING"][0], jumpRule("wg0")) {
 		t.Errorf("POSTROUTING %q, want the jump %q", got["POSTROUTING"], jumpRule("wg0"))
 	}
-	want := natRule{src: netip.MustParsePrefix("10.0.0.1/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: netip.MustParseAddr("198.51.100.1")}
+	want := NATRule{Src: netip.MustParsePrefix("10.0.0.1/32"), Dst: netip.MustParsePrefix("203.0.113.2/32"), To: netip.MustParseAddr("198.51.100.1")}
 	if len(got["WGT-wg0"]) != 1 || parseRule("wg0", got["WGT-wg0"][0]) != want {
 		t.Errorf("WGT-wg0 %q, want %v", got["WGT-wg0"], want)
 	}
 	other := append(slices.Clone(got["WGT-wg0"][0]), "--random")
-	if r := parseRule("wg0", other); r.other == "" {
+	if r := parseRule("wg0", other); r.Other == "" {
 		t.Errorf("a rule with --random reads back as the tunnel's %v", r)
 	}
 }
@@ -48,24 +48,24 @@ func TestNftRuleExprs(t *testing.T) {
 	noSets := func([]netip.Prefix) (*nftables.Set, error) { return nil, errors.New("no sets here") }
 	for _, tc := range []struct {
 		family int
-		r      natRule
+		r      NATRule
 	}{
-		{unix.AF_INET, natRule{src: netip.MustParsePrefix("10.0.0.1/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: netip.MustParseAddr("198.51.100.1")}},
-		{unix.AF_INET, natRule{src: netip.MustParsePrefix("10.0.0.0/30"), dst: netip.MustParsePrefix("198.18.0.0/15"), to: netip.MustParseAddr("198.51.100.1")}},
-		{unix.AF_INET6, natRule{src: netip.MustParsePrefix("fd00::1/128"), dst: netip.MustParsePrefix("2001:db8:2::/48"), to: netip.MustParseAddr("2001:db8:1::1")}},
+		{unix.AF_INET, NATRule{Src: netip.MustParsePrefix("10.0.0.1/32"), Dst: netip.MustParsePrefix("203.0.113.2/32"), To: netip.MustParseAddr("198.51.100.1")}},
+		{unix.AF_INET, NATRule{Src: netip.MustParsePrefix("10.0.0.0/30"), Dst: netip.MustParsePrefix("198.18.0.0/15"), To: netip.MustParseAddr("198.51.100.1")}},
+		{unix.AF_INET6, NATRule{Src: netip.MustParsePrefix("fd00::1/128"), Dst: netip.MustParsePrefix("2001:db8:2::/48"), To: netip.MustParseAddr("2001:db8:1::1")}},
 	} {
-		exprs, err := nftRuleExprs(tc.family, groupRules([]natRule{tc.r})[0], noSets)
+		exprs, err := nftRuleExprs(tc.family, groupRules([]NATRule{tc.r})[0], noSets)
 		if err != nil {
 			t.Fatal(err)
 		}
-		read := func(family int, exprs []expr.Any) []natRule {
+		read := func(family int, exprs []expr.Any) []NATRule {
 			return parseNftRule(nil, nil, family, &nftables.Rule{Exprs: exprs})
 		}
 		if got := read(tc.family, exprs); len(got) != 1 || got[0] != tc.r {
 			t.Errorf("%v reads back as %v", tc.r, got)
 		}
 		other := tc.family ^ unix.AF_INET ^ unix.AF_INET6
-		if got := read(other, exprs); len(got) != 1 || got[0].other == "" {
+		if got := read(other, exprs); len(got) != 1 || got[0].Other == "" {
 			t.Errorf("%v read as the other family = %v, want someone else's", tc.r, got)
 		}
 		for i := range exprs {
@@ -73,7 +73,7 @@ func TestNftRuleExprs(t *testing.T) {
 				t.Errorf("%v without expression %d reads back as itself", tc.r, i)
 			}
 		}
-		if got := read(tc.family, append(slices.Clone(exprs), &expr.Counter{})); len(got) != 1 || got[0].other == "" {
+		if got := read(tc.family, append(slices.Clone(exprs), &expr.Counter{})); len(got) != 1 || got[0].Other == "" {
 			t.Errorf("%v with a counter reads back as %v", tc.r, got)
 		}
 	}
@@ -84,27 +84,27 @@ func TestNftRuleExprs(t *testing.T) {
 // of sources, and the folded rules stand for exactly the rules.
 func TestGroupRules(t *testing.T) {
 	pub, peer2 := netip.MustParseAddr("198.51.100.1"), netip.MustParseAddr("192.0.2.3")
-	var outbound []natRule
+	var outbound []NATRule
 	for _, src := range []string{"10.0.0.1/32", "10.0.1.1/32"} {
 		for _, dst := range []string{"203.0.113.2/32", "198.18.0.0/24", "198.18.2.4/32"} {
-			outbound = append(outbound, natRule{src: netip.MustParsePrefix(src), dst: netip.MustParsePrefix(dst), to: pub})
+			outbound = append(outbound, NATRule{Src: netip.MustParsePrefix(src), Dst: netip.MustParsePrefix(dst), To: pub})
 		}
 	}
-	inbound := []natRule{
-		{src: netip.MustParsePrefix("10.0.0.2/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: pub},
-		{src: netip.MustParsePrefix("10.0.9.0/24"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: pub},
-		{src: netip.MustParsePrefix("10.0.0.3/32"), dst: netip.MustParsePrefix("203.0.113.2/32"), to: peer2},
+	inbound := []NATRule{
+		{Src: netip.MustParsePrefix("10.0.0.2/32"), Dst: netip.MustParsePrefix("203.0.113.2/32"), To: pub},
+		{Src: netip.MustParsePrefix("10.0.9.0/24"), Dst: netip.MustParsePrefix("203.0.113.2/32"), To: pub},
+		{Src: netip.MustParsePrefix("10.0.0.3/32"), Dst: netip.MustParsePrefix("203.0.113.2/32"), To: peer2},
 	}
 	for _, tc := range []struct {
 		name  string
-		rules []natRule
+		rules []NATRule
 		want  int // nftables rules
 	}{{"outbound", outbound, 2}, {"inbound", inbound, 2}} {
 		grouped := groupRules(tc.rules)
 		if len(grouped) != tc.want {
 			t.Errorf("%s: %d rules, want %d: %v", tc.name, len(grouped), tc.want, grouped)
 		}
-		var back []natRule
+		var back []NATRule
 		for _, g := range grouped {
 			if len(g.srcs) > 1 && len(g.dsts) > 1 {
 				t.Errorf("%s: %v has two sets", tc.name, g)
@@ -112,8 +112,8 @@ func TestGroupRules(t *testing.T) {
 			back = append(back, g.expand()...)
 		}
 		want := slices.Clone(tc.rules)
-		sortRules(want)
-		sortRules(back)
+		SortRules(want)
+		SortRules(back)
 		if !slices.Equal(back, want) {
 			t.Errorf("%s: grouped rules stand for %v, want %v", tc.name, back, want)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package netfilter
 
 import (
 	"bytes"
@@ -10,6 +10,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/sentinel"
 
 	"github.com/coreos/go-iptables/iptables"
 	"github.com/wgtransparent/transparent/internal/inet"
@@ -21,29 +23,29 @@ import (
 // natTable is the table of the article's SNAT rules.
 const natTable = "nat"
 
-// iptablesFirewall runs iptables (through go-iptables) inside the tunnel's
+// IPTables runs iptables (through go-iptables) inside the tunnel's
 // namespace: a child process belongs to the namespace of the thread that
 // starts it.
-type iptablesFirewall struct {
+type IPTables struct {
 	ns      namespace.NS
 	variant string // "", "-nft" or "-legacy": the suffix of the commands
 	ipt     map[int]*iptables.IPTables
-	made    []string // nat tables and chains its writes created (firewall_iptables_nft.go)
+	made    []string // nat tables and chains its writes created (Created)
 }
 
 // newIPTables picks the iptables variant for want, inside ns.
-func newIPTables(ns namespace.NS, want Firewall) (*iptablesFirewall, error) {
-	fw := &iptablesFirewall{ns: ns, ipt: map[int]*iptables.IPTables{}}
+func newIPTables(ns namespace.NS, want Want) (*IPTables, error) {
+	fw := &IPTables{ns: ns, ipt: map[int]*iptables.IPTables{}}
 	switch want {
-	case FirewallIPTablesNFT:
+	case WantIPTablesNFT:
 		fw.variant = "-nft"
-	case FirewallIPTablesLegacy:
+	case WantIPTablesLegacy:
 		fw.variant = "-legacy"
 	default:
 		fw.variant = detectVariant(ns)
 	}
 	if _, err := exec.LookPath("iptables" + fw.variant); err != nil {
-		return nil, fmt.Errorf("find iptables%s: %w (install the iptables package, such as `apt-get install iptables`)", fw.variant, errors.Join(err, ErrFirewall))
+		return nil, fmt.Errorf("find iptables%s: %w (install the iptables package, such as `apt-get install iptables`)", fw.variant, errors.Join(err, sentinel.ErrFirewall))
 	}
 	return fw, nil
 }
@@ -94,9 +96,9 @@ func defaultVariant() string {
 	return ""
 }
 
-func (fw *iptablesFirewall) kind() string { return kindIPTables + fw.variant }
+func (fw *IPTables) Kind() string { return KindIPTables + fw.variant }
 
-func (fw *iptablesFirewall) where(family int, name string) string {
+func (fw *IPTables) Where(family int, name string) string {
 	return inet.FamilyName(family == unix.AF_INET6) + " nat chain " + chainName(name)
 }
 
@@ -127,40 +129,40 @@ func jumpRule(name string) []string {
 }
 
 // ruleArgs writes a SNAT rule as `iptables -S` prints it, so that what
-// observe reads back compares equal to what setChain wrote.
-func ruleArgs(name string, r natRule) []string {
-	if r.other != "" {
-		return iptsave.Split(r.other)
+// ReadChain reads back compares equal to what SetChain wrote.
+func ruleArgs(name string, r NATRule) []string {
+	if r.Other != "" {
+		return iptsave.Split(r.Other)
 	}
 	// iptables-save leaves out a selector of length 0, which matches
 	// every address anyway: so do the rules written, so that they read
 	// back the same.
 	var args []string
-	if r.src.Bits() != 0 {
-		args = append(args, "-s", r.src.String())
+	if r.Src.Bits() != 0 {
+		args = append(args, "-s", r.Src.String())
 	}
-	if r.dst.Bits() != 0 {
-		args = append(args, "-d", r.dst.String())
+	if r.Dst.Bits() != 0 {
+		args = append(args, "-d", r.Dst.String())
 	}
 	args = append(args, comment(name)...)
-	return append(args, "-j", "SNAT", "--to-source", r.to.String())
+	return append(args, "-j", "SNAT", "--to-source", r.To.String())
 }
 
 // parseRule reads one rule of the tunnel's chain back: one of ours if it
 // is exactly what ruleArgs writes, else another's, kept as its text.
-func parseRule(name string, args []string) natRule {
+func parseRule(name string, args []string) NATRule {
 	if n := len(args); n > 0 {
 		if to, err := netip.ParseAddr(args[n-1]); err == nil {
-			r := natRule{src: anyPrefix(inet.Family(to)), dst: anyPrefix(inet.Family(to)), to: to}
+			r := NATRule{Src: inet.AnyPrefix(inet.Family(to)), Dst: inet.AnyPrefix(inet.Family(to)), To: to}
 			for i := 0; i+1 < n; i++ {
 				switch args[i] {
 				case "-s":
-					r.src, _ = netip.ParsePrefix(args[i+1])
+					r.Src, _ = netip.ParsePrefix(args[i+1])
 				case "-d":
-					r.dst, _ = netip.ParsePrefix(args[i+1])
+					r.Dst, _ = netip.ParsePrefix(args[i+1])
 				}
 			}
-			if r.src.IsValid() && r.dst.IsValid() && slices.Equal(ruleArgs(name, r), args) {
+			if r.Src.IsValid() && r.Dst.IsValid() && slices.Equal(ruleArgs(name, r), args) {
 				return r
 			}
 		}
@@ -169,40 +171,40 @@ func parseRule(name string, args []string) natRule {
 	for i, a := range args {
 		quoted[i] = iptsave.Quote(a)
 	}
-	return natRule{other: strings.Join(quoted, " ")}
+	return NATRule{Other: strings.Join(quoted, " ")}
 }
 
-// observe reads the family's nat table with one iptables-save: the
+// ReadChain reads the family's nat table with one iptables-save: the
 // tunnel's chain and the hooks that jump to it.
-func (fw *iptablesFirewall) observe(family int, name string) (firewallState, error) {
-	s := firewallState{fw: fw, family: family}
+func (fw *IPTables) ReadChain(family int, name string) (ChainState, error) {
+	s := ChainState{Driver: fw, Family: family}
 	table, err := fw.natTable(family)
 	if err != nil {
 		return s, fmt.Errorf("read %s nat table: %w", inet.FamilyName(family == unix.AF_INET6), err)
 	}
 	var rules [][]string
-	rules, s.exists = table[chainName(name)]
+	rules, s.Exists = table[chainName(name)]
 	for _, r := range rules {
-		s.rules = append(s.rules, parseRule(name, r))
+		s.Rules = append(s.Rules, parseRule(name, r))
 		if !marked(name, r) {
-			s.foreign = append(s.foreign, "the rule "+parseRule(name, r).String())
+			s.Foreign = append(s.Foreign, "the rule "+parseRule(name, r).String())
 		}
 	}
-	sortRules(s.rules)
-	for _, hook := range []string{hookOutbound, hookInbound} {
+	SortRules(s.Rules)
+	for _, hook := range []string{HookOutbound, HookInbound} {
 		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
-			s.hooks = append(s.hooks, hook)
+			s.Hooks = append(s.Hooks, hook)
 		}
 	}
 	return s, nil
 }
 
-func (fw *iptablesFirewall) commands() firewallCommands { return iptablesCommands{} }
+func (fw *IPTables) Commands() CommandPrinter { return IPTablesCommands{} }
 
 // iptablesCommands prints iptables commands.
-type iptablesCommands struct{}
+type IPTablesCommands struct{}
 
-func (iptablesCommands) setChain(family int, name string, rules []natRule, exists bool) string {
+func (IPTablesCommands) SetChainCommand(family int, name string, rules []NATRule, exists bool) string {
 	chain := chainName(name)
 	cmds := []string{iptablesCommand(family, "-N", chain)}
 	if exists {
@@ -214,12 +216,12 @@ func (iptablesCommands) setChain(family int, name string, rules []natRule, exist
 	return strings.Join(cmds, " && ")
 }
 
-func (iptablesCommands) deleteChain(family int, name string) string {
+func (IPTablesCommands) DeleteChainCommand(family int, name string) string {
 	chain := chainName(name)
 	return iptablesCommand(family, "-F", chain) + " && " + iptablesCommand(family, "-X", chain)
 }
 
-func (iptablesCommands) jump(family int, name, hook string, add bool) string {
+func (IPTablesCommands) JumpCommand(family int, name, hook string, add bool) string {
 	if add {
 		return iptablesCommand(family, append([]string{"-I", hook, "1"}, jumpRule(name)...)...)
 	}
@@ -239,7 +241,7 @@ func iptablesCommand(family int, args ...string) string {
 }
 
 // tables returns the go-iptables handle of a family, made on first use.
-func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
+func (fw *IPTables) tables(family int) (*iptables.IPTables, error) {
 	if ipt := fw.ipt[family]; ipt != nil {
 		return ipt, nil
 	}
@@ -249,7 +251,7 @@ func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
 	}
 	ipt, err := iptables.New(iptables.IPFamily(proto), iptables.Path(cmd+fw.variant))
 	if err != nil {
-		return nil, fmt.Errorf("use %s%s: %w (install the iptables package, such as `apt-get install iptables`)", cmd, fw.variant, errors.Join(err, ErrFirewall))
+		return nil, fmt.Errorf("use %s%s: %w (install the iptables package, such as `apt-get install iptables`)", cmd, fw.variant, errors.Join(err, sentinel.ErrFirewall))
 	}
 	fw.ipt[family] = ipt
 	return ipt, nil
@@ -257,7 +259,7 @@ func (fw *iptablesFirewall) tables(family int) (*iptables.IPTables, error) {
 
 // run calls f with the family's handle on a thread in the namespace, and
 // explains the usual failure of a kernel without NAT support.
-func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) error {
+func (fw *IPTables) run(family int, f func(*iptables.IPTables) error) error {
 	ipt, err := fw.tables(family)
 	if err != nil {
 		return err
@@ -265,7 +267,7 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 	err = fw.ns.Do(func() error { return f(ipt) })
 	var e *iptables.Error
 	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
-		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), inet.FamilyName(family == unix.AF_INET6))
+		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, sentinel.ErrFirewall), inet.FamilyName(family == unix.AF_INET6))
 	}
 	return err
 }
@@ -273,7 +275,7 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 // natTable reads the nat table with one iptables-save, rather than a
 // process per chain. Reading creates nothing (unlike listing a table with
 // iptables-nft, which can create it).
-func (fw *iptablesFirewall) natTable(family int) (iptsave.Chains, error) {
+func (fw *IPTables) natTable(family int) (iptsave.Chains, error) {
 	if _, err := fw.tables(family); err != nil { // the same checks and advice as the other commands
 		return nil, err
 	}
@@ -296,11 +298,11 @@ func (fw *iptablesFirewall) natTable(family int) (iptsave.Chains, error) {
 	return iptsave.Parse(string(out)), nil
 }
 
-// setChain writes the whole chain with one iptables-restore --noflush,
+// SetChain writes the whole chain with one iptables-restore --noflush,
 // whatever the number of rules: declaring the chain creates it, or
 // flushes it if it exists, and nothing else in the table changes. One
 // process instead of one per rule, and the chain is replaced atomically.
-func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) error {
+func (fw *IPTables) SetChain(family int, name string, rules []NATRule) error {
 	chain := chainName(name)
 	var in strings.Builder
 	fmt.Fprintf(&in, "*%s\n:%s - [0:0]\n", natTable, chain)
@@ -331,9 +333,9 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 	})
 }
 
-// deleteChain deletes the chain, and then the nat table if the
+// DeleteChain deletes the chain, and then the nat table if the
 // firewall made it and it is left without chains.
-func (fw *iptablesFirewall) deleteChain(family int, name string) error {
+func (fw *IPTables) DeleteChain(family int, name string) error {
 	err := fw.run(family, func(ipt *iptables.IPTables) error {
 		exists, err := ipt.ChainExists(natTable, chainName(name))
 		if err != nil || !exists {
@@ -347,15 +349,15 @@ func (fw *iptablesFirewall) deleteChain(family int, name string) error {
 	return fw.pruneTable(family)
 }
 
-func (fw *iptablesFirewall) addJump(family int, name, hook string) error {
+func (fw *IPTables) AddJump(family int, name, hook string) error {
 	return fw.noteMade(family, func() error {
 		return fw.run(family, func(ipt *iptables.IPTables) error { return ipt.Insert(natTable, hook, 1, jumpRule(name)...) })
 	})
 }
 
-// delJump deletes the jump, and then the hook chain if the firewall made
+// DelJump deletes the jump, and then the hook chain if the firewall made
 // it and it is left empty.
-func (fw *iptablesFirewall) delJump(family int, name, hook string) error {
+func (fw *IPTables) DelJump(family int, name, hook string) error {
 	err := fw.run(family, func(ipt *iptables.IPTables) error { return ipt.DeleteIfExists(natTable, hook, jumpRule(name)...) })
 	if err != nil {
 		return err

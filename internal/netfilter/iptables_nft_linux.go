@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package netfilter
 
 import (
 	"errors"
@@ -30,7 +30,7 @@ func madeKey(family int, chain string) string {
 // nftNatObjects lists the nat table of the family and its chains as
 // madeKeys, when the variant keeps them in nf_tables (iptables-nft);
 // otherwise, or when they cannot be read, nil.
-func (fw *iptablesFirewall) nftNatObjects(family int) []string {
+func (fw *IPTables) nftNatObjects(family int) []string {
 	if fw.variant != "-nft" {
 		return nil
 	}
@@ -56,7 +56,7 @@ func (fw *iptablesFirewall) nftNatObjects(family int) []string {
 }
 
 // noteMade runs write and adds to fw.made the nat objects it created.
-func (fw *iptablesFirewall) noteMade(family int, write func() error) error {
+func (fw *IPTables) noteMade(family int, write func() error) error {
 	before := fw.nftNatObjects(family)
 	if err := write(); err != nil {
 		return err
@@ -69,11 +69,11 @@ func (fw *iptablesFirewall) noteMade(family int, write func() error) error {
 	return nil
 }
 
-// created returns what the firewall's writes created and still stands;
-// adopt takes over what an earlier process's Ups created (record.Created).
-func (fw *iptablesFirewall) created() []string { return slices.Clone(fw.made) }
+// Created returns what the firewall's writes created and still stands;
+// Adopt takes over what an earlier process's Ups created (record.Created).
+func (fw *IPTables) Created() []string { return slices.Clone(fw.made) }
 
-func (fw *iptablesFirewall) adopt(made []string) {
+func (fw *IPTables) Adopt(made []string) {
 	for _, o := range made {
 		if !slices.Contains(fw.made, o) {
 			fw.made = append(fw.made, o)
@@ -83,7 +83,7 @@ func (fw *iptablesFirewall) adopt(made []string) {
 
 // pruneHook deletes the hook chain when the firewall made it and it holds
 // no rule now.
-func (fw *iptablesFirewall) pruneHook(family int, hook string) error {
+func (fw *IPTables) pruneHook(family int, hook string) error {
 	key := madeKey(family, hook)
 	if !slices.Contains(fw.made, key) {
 		return nil
@@ -113,7 +113,7 @@ func (fw *iptablesFirewall) pruneHook(family int, hook string) error {
 
 // pruneTable deletes the nat table when the firewall made it and it holds
 // no chain now.
-func (fw *iptablesFirewall) pruneTable(family int) error {
+func (fw *IPTables) pruneTable(family int) error {
 	key := madeKey(family, "")
 	if !slices.Contains(fw.made, key) {
 		return nil
@@ -136,6 +136,6 @@ func (fw *iptablesFirewall) pruneTable(family int) error {
 	return nil
 }
 
-func (fw *iptablesFirewall) forget(key string) {
+func (fw *IPTables) forget(key string) {
 	fw.made = slices.DeleteFunc(fw.made, func(o string) bool { return o == key })
 }
