@@ -129,6 +129,7 @@ const (
 var configDir = "/etc/wireguard"
 
 func main() {
+	survivePipes()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
