@@ -32,10 +32,10 @@ func (t *Tunnel) keeperPath() string {
 // (a deleted rule, route or link, an embedded device whose link someone
 // deleted) as Up does, unless the tunnel was brought down since this
 // Tunnel's last Up, by another process's Down, which removed its record.
-// Then it changes nothing and returns ErrBroughtDown: a program that
-// keeps the tunnel up should end. The check and the repair happen under
-// the tunnel's lock, so a Down running meanwhile is never undone. Before
-// this Tunnel's first Up, Repair is Up.
+// Then it changes nothing and returns ErrBroughtDown, until the next Up: a
+// program that keeps the tunnel up should end. The check and the repair
+// happen under the tunnel's lock, so a Down running meanwhile is never
+// undone. Before this Tunnel's first Up, Repair is Up.
 func (t *Tunnel) Repair(ctx context.Context) error {
 	return t.up(ctx, true)
 }
@@ -50,7 +50,6 @@ func (t *Tunnel) broughtDown() error {
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil // there (or unreadable, which Up reports): still up
 	}
-	t.wasUp = false
 	return fmt.Errorf("repair %s: its record %s is gone: %w", t.cfg.Name, t.recordPath(), ErrBroughtDown)
 }
 

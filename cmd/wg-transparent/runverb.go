@@ -85,8 +85,8 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 // (the tunnel's record is gone: ErrBroughtDown) or its link deleted from
 // outside (the record is there: the device is made again). Repair tells
 // the two apart under the tunnel's lock, after a down in progress has
-// finished. Another error ends run with exit 2, after bringing the tunnel
-// down. It returns the channel to wait on next: the new device's, or nil
+// finished. Another error ends run (or up) with exit 2, after bringing
+// the tunnel down. It returns the channel to wait on next: the new device's, or nil
 // when the device is now run by another process (its up made it first).
 func (c *command) deviceStopped(ctx context.Context, tun *transparent.Tunnel, name string, stopped <-chan struct{}) (<-chan struct{}, error) {
 	err := tun.Repair(ctx)
