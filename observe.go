@@ -30,7 +30,7 @@ type observed struct {
 	// by a tunnel of this package, but not by this one (its record does
 	// not list their layout), each with the command that removes it.
 	unlisted []string
-	device  *wgtypes.Device
+	device   *wgtypes.Device
 
 	fw     firewall           // the firewall for the SNAT rules; nil without them
 	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
