@@ -335,11 +335,13 @@ func (t *Tunnel) SetConfig(cfg Config) error {
 	return nil
 }
 
-// Down removes what Up made: the tunnel's rules and routes (found by their
-// RouteProtocol marker, so a fresh process with only the config can do it)
-// and its link. What is already gone is fine; a link of the tunnel's name
-// that is not a WireGuard device this tunnel may manage is left alone and
-// reported.
+// Down removes what Up made: the tunnel's rules and routes (those with the
+// RouteProtocol marker at the layouts its record lists, so a fresh process
+// with only the config can do it) and its link. What is already gone is
+// fine; a link of the tunnel's name that is not a WireGuard device this
+// tunnel may manage, and rules or routes with the marker at the config's
+// priorities or table that the record does not list (another tunnel's),
+// are left alone and reported (ErrConflict).
 func (t *Tunnel) Down(ctx context.Context) error {
 	end, err := t.begin(ctx, "down")
 	if err != nil {
