@@ -182,14 +182,6 @@ func readRecordFile(path string) (*record, error) {
 	return &r, nil
 }
 
-// has reports whether the record lists c's layout: whether the tunnel's
-// Ups may have made rules at c's priorities and routes in c's table.
-func (r *record) has(c Config) bool {
-	return r != nil && slices.ContainsFunc(r.Layouts, func(l layout) bool {
-		return l.Priority == c.Priority && l.Table == c.Table
-	})
-}
-
 // created is what the record says iptables-nft created, or nil.
 func (r *record) created() []string {
 	if r == nil {
