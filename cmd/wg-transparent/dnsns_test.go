@@ -64,7 +64,9 @@ func waitUntil(t *testing.T, what string, out *lockedBuffer, cond func() bool) {
 // sends a to it.
 func routedIn(h *netlink.Handle, a netip.Addr) bool {
 	routes, err := h.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{Table: 123}, netlink.RT_FILTER_TABLE)
-	if err == nil && slices.ContainsFunc(routes, func(r netlink.Route) bool { return r.Dst != nil && r.Dst.Contains(a.AsSlice()) && r.Dst.String() != "0.0.0.0/0" }) {
+	if err == nil && slices.ContainsFunc(routes, func(r netlink.Route) bool {
+		return r.Dst != nil && r.Dst.Contains(a.AsSlice()) && r.Dst.String() != "0.0.0.0/0"
+	}) {
 		return true
 	}
 	rules, err := h.RuleList(netlink.FAMILY_V4)
