@@ -45,8 +45,11 @@
 //	import  print the file with the library's own keys instead of hooks.
 //
 // up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
-// render and import do not. Endpoint host names are kept by render and
-// import and resolved by up and run. Host names in Transparent
+// render and import do not. Reading a file looks nothing up: Endpoint
+// host names are kept by render and import, and resolved by up, run and
+// check in the tunnel's namespace with its resolver (plan tries, and says
+// when it cannot); down and show never need DNS. DNS's resolvconf and
+// the hooks run in the tunnel's namespace. Host names in Transparent
 // (Transparent = app.example.com) are routed by their addresses: up
 // resolves them, run follows their answers as their TTLs run out (an
 // address that leaves an answer stays routed for 5 minutes), import keeps
