@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // A process that keeps a tunnel up for a long time (Watch, the command's
@@ -79,15 +78,10 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // one try
-	l, err := acquire(ctx, t.log, t.stateDir, t.keeperPath(), verb)
-	if errors.Is(err, context.Canceled) {
-		holder := "another process"
-		if data, rerr := readState(t.keeperPath()); rerr == nil && len(strings.TrimSpace(string(data))) > 0 {
-			holder = strings.ToValidUTF8(strings.TrimSpace(string(data)), "?")
-		}
-		return nil, &KeptError{Name: t.cfg.Name, Holder: holder}
+	l, err := tryAcquire(t.stateDir, t.keeperPath(), verb)
+	var held *lockHeldError
+	if errors.As(err, &held) {
+		return nil, &KeptError{Name: t.cfg.Name, Holder: held.holder}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keep %s: %w", t.cfg.Name, err)

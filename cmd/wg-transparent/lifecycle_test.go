@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,35 +33,6 @@ func waitExit(t *testing.T, cmd *exec.Cmd, what string) error {
 		<-done
 		t.Fatalf("%s did not end within %s", what, lifecycleWait)
 		return nil
-	}
-}
-
-// syncBuffer is a strings.Builder that a command writes to while the
-// test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// waitUntil polls cond until it holds, at most lifecycleWait.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(lifecycleWait); !cond(); time.Sleep(50 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
 	}
 }
 
@@ -111,7 +81,7 @@ func TestRunTwiceRefused(t *testing.T) {
 	}
 
 	// The reported break: the second run printed "is up" and ran on.
-	var out syncBuffer
+	var out lockedBuffer
 	second := exec.Command(bin, "run", file, "--netns", ns.Name)
 	second.Stdout, second.Stderr = &out, &out
 	if err := second.Start(); err != nil {
@@ -123,7 +93,7 @@ func TestRunTwiceRefused(t *testing.T) {
 		second.Process.Kill()
 		<-secondDone
 	})
-	waitUntil(t, "the second run to refuse or to be up", func() bool {
+	waitUntil(t, "the second run to refuse or to be up", &out, func() bool {
 		select {
 		case <-secondDone:
 			return true
@@ -216,7 +186,7 @@ func TestBrokenPipes(t *testing.T) {
 					t.Fatal(err)
 				}
 				time.Sleep(500 * time.Millisecond) // the repair and its log line
-				waitUntil(t, "run to repair the deleted rule", func() bool {
+				waitUntil(t, "run to repair the deleted rule", &lockedBuffer{}, func() bool {
 					rules, err := ns.Netlink().RuleListFiltered(netlink.FAMILY_V4, rule, netlink.RT_FILTER_PRIORITY)
 					return err == nil && len(rules) == 1
 				})
@@ -286,7 +256,7 @@ func TestDeletedLinkRepaired(t *testing.T) {
 				code, _ := exitCode(t, exec.Command(bin, "check", file, "--netns", ns.Name))
 				return code == exitOK
 			}
-			waitUntil(t, tc.verb+" to make the deleted device again", inSync)
+			waitUntil(t, tc.verb+" to make the deleted device again", &lockedBuffer{}, inSync)
 			if again, err := h.LinkByName(name); err != nil || again.Attrs().Index == link.Attrs().Index {
 				t.Errorf("after the repair: link %v (%v), want a new one", again, err)
 			}
