@@ -39,8 +39,10 @@ var (
 
 	// ErrUnsafeState means a file or directory where the tunnel keeps its
 	// locks and records (/run/wgtransparent) is not what this package
-	// makes: a symlink, another kind of file, or owned by another user.
-	// Nothing was changed; the error names the path to remove.
+	// makes: a symlink, another kind of file (a FIFO is refused at once,
+	// never waited on), owned by another user, or a record whose content
+	// this package did not write. Nothing was changed; the error names the
+	// path and the fix.
 	ErrUnsafeState = sentinel.ErrUnsafeState
 
 	// ErrName means a host name of TransparentNames gave no addresses to
@@ -51,6 +53,16 @@ var (
 	// never resolved; a name that resolved before keeps its addresses. The
 	// error names the field, the name and the address.
 	ErrName = errors.New("transparent name not resolved")
+
+	// ErrBroughtDown is returned by Repair, and ends Watch, when the
+	// tunnel was brought down by someone else since this Tunnel's last
+	// Up: its record is gone (another process's Down removed it). Nothing
+	// was changed: the tunnel stays down.
+	ErrBroughtDown = errors.New("tunnel was brought down by another process")
+
+	// ErrKept is matched by Keep's *KeptError: another process keeps the
+	// tunnel up already.
+	ErrKept = errors.New("tunnel is kept up by another process")
 
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")

@@ -42,6 +42,7 @@ type stateScenario struct {
 	change  func(k kernel, name string) // after all but the last Up; name is the tunnel's
 	down    bool                        // the operation under test is Down of the last config
 	wantErr error                       // the operation is refused with this error
+	lost    bool                        // the other tunnels' records are lost before the operation
 	fw      Firewall                    // WithFirewall
 }
 
@@ -193,6 +194,10 @@ func stateScenarios() []stateScenario {
 		{name: "down", configs: []Config{rule, rule}, down: true},
 		{name: "down with snat", configs: []Config{snatOut, snatOut}, down: true, fw: FirewallNftables},
 		{name: "down with a changed config", configs: []Config{rule, moved}, down: true},
+		{name: "another tunnel's rules whose record is lost", lost: true, wantErr: ErrConflict,
+			configs: []Config{with(rule, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule}},
+		{name: "another tunnel's rules in table mode whose record is lost", lost: true, wantErr: ErrConflict,
+			configs: []Config{with(table, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), table}},
 		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
 		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
 	}
@@ -254,6 +259,15 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 	if sc.change != nil {
 		sc.change(tun.k, c.Name)
 	}
+	if sc.lost {
+		for name, other := range tunnels {
+			if name != c.Name {
+				if err := os.Remove(other.recordPath()); err != nil {
+					return "", "", err
+				}
+			}
+		}
+	}
 	var b strings.Builder
 	if sc.down {
 		steps, err := downPlan(ctx, tun)
@@ -293,7 +307,11 @@ func downPlan(ctx context.Context, tun *Tunnel) ([]step, error) {
 		return nil, err
 	}
 	defer end()
-	o, err := tun.observeFor(tun.cfg, tun.readRecord(), false)
+	rec, err := tun.readRecord()
+	if err != nil {
+		return nil, err
+	}
+	o, err := tun.observeFor(tun.cfg, rec, false)
 	if err != nil {
 		return nil, err
 	}

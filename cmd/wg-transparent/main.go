@@ -22,8 +22,9 @@
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
 //	        made. With an embedded WireGuard device (no kernel WireGuard)
 //	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down; with
-//	        kernel WireGuard it returns.
+//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
+//	        process's down ends it; a device whose link is deleted is made
+//	        again); with kernel WireGuard it returns.
 //	down    remove what up made, running PreDown and PostDown; a failing
 //	        hook is reported and down goes on (exit status 2 at the end).
 //	run     up, then stay in the foreground with either backend: repair
@@ -32,7 +33,11 @@
 //	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
 //	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
 //	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
-//	        unit wg-transparent@.service.
+//	        unit wg-transparent@.service. One run per tunnel: a second is
+//	        refused (exit 2, naming the first's pid). Another process's
+//	        down ends it (exit 0, nothing re-created); a deleted device is
+//	        made again; one that cannot be brings the tunnel down and
+//	        exits 2.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
@@ -45,8 +50,11 @@
 //	import  print the file with the library's own keys instead of hooks.
 //
 // up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
-// render and import do not. Endpoint host names are kept by render and
-// import and resolved by up and run. Host names in Transparent
+// render and import do not. Reading a file looks nothing up: Endpoint
+// host names are kept by render and import, and resolved by up, run and
+// check in the tunnel's namespace with its resolver (plan tries, and says
+// when it cannot); down and show never need DNS. DNS's resolvconf and
+// the hooks run in the tunnel's namespace. Host names in Transparent
 // (Transparent = app.example.com) are routed by their addresses: up
 // resolves them, run follows their answers as their TTLs run out (an
 // address that leaves an answer stays routed for 5 minutes), import keeps
@@ -129,6 +137,7 @@ const (
 var configDir = "/etc/wireguard"
 
 func main() {
+	survivePipes()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -176,12 +185,16 @@ func (c *command) run() (int, error) {
 	if err != nil {
 		return exitError, err
 	}
+	ctx := context.Background()
 	switch c.verb {
 	case "render":
 		// Plain wg-quick cannot follow a name: render writes its
 		// addresses of now (and says so in a comment).
-		if err := f.ResolveNames(context.Background()); err != nil {
+		if err := f.ResolveNames(ctx); err != nil {
 			c.logf("%s: warning: %v; written as a comment only", program, err)
+		}
+		if _, err := f.Resolve(ctx, c.lookupEndpoint); err != nil {
+			c.logf("%s: warning: %v; its exception rule is written as a comment only", program, err)
 		}
 		c.stdout.Write(wgquick.Render(f))
 		return exitOK, nil
@@ -193,19 +206,22 @@ func (c *command) run() (int, error) {
 	if !c.json {
 		c.notes(f)
 	}
-	if err := c.defaultMTU(f); err != nil {
+	cfg, err := c.tunnelConfig(ctx, f)
+	if err != nil {
+		return exitError, err
+	}
+	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
 	}
-	tun, err := transparent.New(f.Config, opts...)
+	tun, err := transparent.New(cfg, opts...)
 	if err != nil {
 		return exitError, err
 	}
 	defer tun.Close()
-	ctx := context.Background()
 	switch c.verb {
 	case "up":
 		return c.upForeground(ctx, tun, f)
