@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
 // Several tunnels of this package can share a network namespace. Each
@@ -50,7 +52,7 @@ func (t *Tunnel) otherClaims() (claims []claim, unreadable error, err error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, explainStatePermission(fmt.Errorf("read the other tunnels' records: %w", err))
+		return nil, nil, state.ExplainPermission(fmt.Errorf("read the other tunnels' records: %w", err))
 	}
 	var bad []error
 	for _, e := range entries {
@@ -119,11 +121,11 @@ func unclaimed(owners []Config, claims []claim) []Config {
 // checking once more that no other tunnel claims c's layout: two tunnels
 // that plan at the same time cannot both claim one table.
 func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
-	l, err := acquire(ctx, t.log, t.stateDir, t.claimsPath(), "claim "+c.Name)
+	l, err := state.Acquire(ctx, t.log, t.stateDir, t.claimsPath(), "claim "+c.Name)
 	if err != nil {
 		return err
 	}
-	defer l.release(false)
+	defer l.Release(false)
 	claims, unreadable, err := t.otherClaims()
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"slices"
 
 	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
 // record is what a tunnel keeps on disk, next to its lock (lock.go): the
@@ -162,7 +164,7 @@ func (t *Tunnel) readRecord() (*record, error) {
 // readRecordFile reads a record; a missing file is no record and no
 // error. A file that is not a record this package wrote is ErrUnsafeState.
 func readRecordFile(path string) (*record, error) {
-	data, err := readState(path)
+	data, err := state.Read(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -207,11 +209,51 @@ func (t *Tunnel) writeRecord(r *record) error {
 	if err != nil {
 		return fmt.Errorf("record the tunnel's layout: %w", err)
 	}
-	if old, err := readState(path); err == nil && bytes.Equal(old, data) {
+	if old, err := state.Read(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	if err := writeState(path, data); err != nil {
+	if err := state.Write(path, data); err != nil {
 		return fmt.Errorf("record the tunnel's layout: %w", err)
 	}
 	return nil
+}
+
+// The tunnel's files in the state directory: its lock and the
+// namespace's, next to its record.
+func (t *Tunnel) lockPath() string   { return filepath.Join(t.stateDir, "tunnel-"+t.cfg.Name+".lock") }
+func (t *Tunnel) claimsPath() string { return filepath.Join(t.stateDir, state.ClaimsLock) }
+
+// lock takes the tunnel's lock for verb and returns the function that
+// releases it. That function removes the lock file, and the namespace's
+// state directory once it is empty, when the tunnel has no record left:
+// after Down, or after Plan or Check of a tunnel that is not up.
+func (t *Tunnel) lock(ctx context.Context, verb string) (unlock func(), err error) {
+	l, err := state.Acquire(ctx, t.log, t.stateDir, t.lockPath(), verb)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		_, err := os.Lstat(t.recordPath())
+		done := errors.Is(err, os.ErrNotExist)
+		l.Release(done)
+		if done {
+			t.removeStateDir()
+		}
+	}, nil
+}
+
+// removeStateDir removes the namespace's state directory when no tunnel
+// has a file left in it. It takes the namespace's lock without waiting: a
+// tunnel that holds it is using the directory.
+func (t *Tunnel) removeStateDir() {
+	entries, err := os.ReadDir(t.stateDir)
+	if err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != state.ClaimsLock {
+		return
+	}
+	l, err := state.TryAcquire(t.stateDir, t.claimsPath(), "cleanup")
+	if err != nil {
+		return
+	}
+	l.Release(true)
+	os.Remove(t.stateDir) // fails, harmlessly, if a tunnel made a file meanwhile
 }

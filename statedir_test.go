@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 
@@ -38,17 +39,17 @@ func stateTunnel(t *testing.T, name string) *Tunnel {
 // and neither does its namespace's directory.
 func TestStateFilesPrivate(t *testing.T) {
 	tun := stateTunnel(t, "wgstate0")
-	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
+	if err := os.MkdirAll(state.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(stateRoot, 0o755); err != nil {
+	if err := os.Chmod(state.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	unlock, err := tun.lock(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{stateRoot: 0o700 | os.ModeDir, tun.stateDir: 0o700 | os.ModeDir, tun.lockPath(): 0o600} {
+	for path, want := range map[string]os.FileMode{state.Root: 0o700 | os.ModeDir, tun.stateDir: 0o700 | os.ModeDir, tun.lockPath(): 0o600} {
 		st, err := os.Lstat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +111,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tun := stateTunnel(t, "wgstate1")
-			if err := ensureStateDir(tun.stateDir); err != nil {
+			if err := state.EnsureDir(tun.stateDir); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(tun.stateDir) })
@@ -136,7 +137,7 @@ func TestStateDirPerNamespace(t *testing.T) {
 	for range 5 {
 		ns := testns.New(t, "stateid")
 		h := namespace.NS{Handle: ns.Handle}
-		dir, err := stateDirOf(h)
+		dir, err := state.DirOf(h)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -552,7 +553,7 @@ func liveTunnels(path string) openTunnel {
 		if err != nil {
 			return nil, err
 		}
-		dir, err := stateDirOf(ns)
+		dir, err := state.DirOf(ns)
 		if err != nil {
 			ns.Handle.Close()
 			return nil, err

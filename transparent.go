@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -55,7 +56,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		ns.Handle.Close()
 		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
-	stateDir, err := stateDirOf(ns)
+	stateDir, err := state.DirOf(ns)
 	if err != nil {
 		ns.Handle.Close()
 		return nil, err

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package state
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,7 +20,7 @@ import (
 // the same tunnel driven from two processes (or two Tunnels in one
 // process) changes one operation at a time: each reads the record the one
 // before it left and sees the state it made, and the last to take the lock
-// decides the final state. Claiming priorities and a table (claims.go)
+// decides the final state. Claiming priorities and a table
 // also holds the namespace's lock, stateDir/claims.lock, so that two
 // tunnels cannot claim the same ones at once. The tunnel's lock is always
 // taken first.
@@ -30,7 +29,7 @@ import (
 // context in between.
 const lockPoll = 10 * time.Millisecond
 
-// lockRetries bounds how often acquire starts again because the lock
+// lockRetries bounds how often Acquire starts again because the lock
 // file or its directory went away under it (a Down of another tunnel
 // removing the namespace's directory, a holder removing its lock file):
 // each needs another process's whole operation, so a handful is plenty.
@@ -40,50 +39,47 @@ const lockRetries = 100
 // holds it.
 const lockReport = time.Second
 
-// claimsLockName is the namespace's lock; tunnels' files start with
+// ClaimsLock is the namespace's lock; tunnels' files start with
 // "tunnel-", so no tunnel name can collide with it.
-const claimsLockName = "claims.lock"
+const ClaimsLock = "claims.lock"
 
-func (t *Tunnel) lockPath() string   { return filepath.Join(t.stateDir, "tunnel-"+t.cfg.Name+".lock") }
-func (t *Tunnel) claimsPath() string { return filepath.Join(t.stateDir, claimsLockName) }
-
-// heldLock is a flock held on a lock file.
-type heldLock struct {
+// Held is a flock held on a lock file.
+type Held struct {
 	f    *os.File
 	path string
 }
 
-// acquire takes the lock at path, waiting for another holder until ctx is
+// Acquire takes the lock at path, waiting for another holder until ctx is
 // done, and writes who holds it (pid and verb) into the file for waiters
-// to report. A lock file may be removed by its holder (release with
+// to report. A lock file may be removed by its holder (Release with
 // remove): a waiter that then gets the lock of the removed file tries
 // again with the new one, so two holders never coexist. Once ctx is done
 // it returns ctx's error, also when the lock is free: an operation
 // cancelled while it waited must not act after all.
-func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*heldLock, error) {
+func Acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*Held, error) {
 	return acquireLock(ctx, log, dir, path, verb, true)
 }
 
-// tryAcquire takes the lock at path if no one holds it, else fails at
+// TryAcquire takes the lock at path if no one holds it, else fails at
 // once.
-func tryAcquire(dir, path, verb string) (*heldLock, error) {
+func TryAcquire(dir, path, verb string) (*Held, error) {
 	return acquireLock(context.Background(), slog.New(slog.DiscardHandler), dir, path, verb, false)
 }
 
-func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, wait bool) (*heldLock, error) {
+func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, wait bool) (*Held, error) {
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if err := ensureStateDir(dir); err != nil {
-			return nil, explainStatePermission(err)
+		if err := EnsureDir(dir); err != nil {
+			return nil, ExplainPermission(err)
 		}
-		f, err := openState(path, unix.O_RDWR|unix.O_CREAT)
+		f, err := Open(path, unix.O_RDWR|unix.O_CREAT)
 		if errors.Is(err, os.ErrNotExist) && attempt < lockRetries {
 			continue // the directory was removed by a Down meanwhile
 		}
 		if err != nil {
-			return nil, explainStatePermission(fmt.Errorf("open lock: %w", err))
+			return nil, ExplainPermission(fmt.Errorf("open lock: %w", err))
 		}
 		if err := waitFlock(ctx, log, f, path, wait); err != nil {
 			f.Close()
@@ -101,17 +97,17 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 		if err := f.Truncate(0); err == nil {
 			f.WriteAt([]byte(holder), 0) // a report for waiters only
 		}
-		return &heldLock{f: f, path: path}, nil
+		return &Held{f: f, path: path}, nil
 	}
 }
 
-// lockHeldError is tryAcquire's refusal: someone holds the lock.
-type lockHeldError struct {
+// HeldError is TryAcquire's refusal: someone holds the lock.
+type HeldError struct {
 	path   string
-	holder string // as lockHolder reads it
+	Holder string // as lockHolder reads it
 }
 
-func (e *lockHeldError) Error() string { return fmt.Sprintf("lock %s: held by %s", e.path, e.holder) }
+func (e *HeldError) Error() string { return fmt.Sprintf("lock %s: held by %s", e.path, e.Holder) }
 
 // waitFlock takes the flock on f, polling until ctx is done (with wait),
 // or trying once. It never blocks in the kernel: a holder that is stopped
@@ -132,7 +128,7 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !wait {
-			return &lockHeldError{path: path, holder: lockHolder(f)}
+			return &HeldError{path: path, Holder: lockHolder(f)}
 		}
 		if !reported && time.Since(start) > lockReport {
 			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))
@@ -159,55 +155,20 @@ func lockHolder(f *os.File) string {
 	return "another process"
 }
 
-// release releases the lock; with remove, it first removes the lock file,
+// Release releases the lock; with remove, it first removes the lock file,
 // which no one needs any more.
-func (l *heldLock) release(remove bool) {
+func (l *Held) Release(remove bool) {
 	if remove {
 		os.Remove(l.path)
 	}
 	l.f.Close() // closing releases the flock
 }
 
-// lock takes the tunnel's lock for verb and returns the function that
-// releases it. That function removes the lock file, and the namespace's
-// state directory once it is empty, when the tunnel has no record left:
-// after Down, or after Plan or Check of a tunnel that is not up.
-func (t *Tunnel) lock(ctx context.Context, verb string) (unlock func(), err error) {
-	l, err := acquire(ctx, t.log, t.stateDir, t.lockPath(), verb)
-	if err != nil {
-		return nil, err
-	}
-	return func() {
-		_, err := os.Lstat(t.recordPath())
-		done := errors.Is(err, os.ErrNotExist)
-		l.release(done)
-		if done {
-			t.removeStateDir()
-		}
-	}, nil
-}
-
-// removeStateDir removes the namespace's state directory when no tunnel
-// has a file left in it. It takes the namespace's lock without waiting: a
-// tunnel that holds it is using the directory.
-func (t *Tunnel) removeStateDir() {
-	entries, err := os.ReadDir(t.stateDir)
-	if err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != claimsLockName {
-		return
-	}
-	l, err := tryAcquire(t.stateDir, t.claimsPath(), "cleanup")
-	if err != nil {
-		return
-	}
-	l.release(true)
-	os.Remove(t.stateDir) // fails, harmlessly, if a tunnel made a file meanwhile
-}
-
 // explainStatePermission says what is needed when the state directory
 // cannot be made or opened for lack of permission.
-func explainStatePermission(err error) error {
+func ExplainPermission(err error) error {
 	if !errors.Is(err, os.ErrPermission) {
 		return err
 	}
-	return fmt.Errorf("%w (the tunnel's locks and records live in %s: run as root, uid 0, with at least CAP_NET_ADMIN)", err, stateRoot)
+	return fmt.Errorf("%w (the tunnel's locks and records live in %s: run as root, uid 0, with at least CAP_NET_ADMIN)", err, Root)
 }

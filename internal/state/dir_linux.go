@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package state
 
 import (
 	"errors"
@@ -10,16 +10,18 @@ import (
 	"path/filepath"
 	"strconv"
 
+	"github.com/wgtransparent/transparent/internal/sentinel"
+
 	"github.com/wgtransparent/transparent/internal/namespace"
 	"golang.org/x/sys/unix"
 )
 
-// stateRoot holds the tunnels' locks and records (lock.go, record.go), one
+// Root holds the tunnels' locks and records, one
 // directory per network namespace. /run is cleared at boot, as are the
 // rules and routes they describe. Only the user that made it may use it:
 // its files decide which kernel objects Down removes, and a lock that
 // anyone could take would let any user stop root's Up.
-const stateRoot = "/run/wgtransparent"
+const Root = "/run/wgtransparent"
 
 // maxStateFile bounds what is read from a record or lock file: a record is
 // a few hundred bytes, so anything larger was not written by this package.
@@ -31,8 +33,8 @@ const (
 	stateFileMode = 0o600
 )
 
-// stateDirOf names the state directory of the network namespace ns:
-// stateRoot/netns-<cookie>. The cookie (SO_NETNS_COOKIE, Linux 5.14) is
+// DirOf names the state directory of the network namespace ns:
+// Root/netns-<cookie>. The cookie (SO_NETNS_COOKIE, Linux 5.14) is
 // unique for the life of the system, so a new namespace never inherits
 // the records and locks of a deleted one, even when it gets the same
 // inode. Older kernels have no cookie: the directory is then named by the
@@ -40,7 +42,7 @@ const (
 // namespace is gone (a record of a deleted namespace may then describe
 // objects the new one does not have; Up and Down treat those as already
 // gone).
-func stateDirOf(ns namespace.NS) (string, error) {
+func DirOf(ns namespace.NS) (string, error) {
 	var cookie uint64
 	err := ns.Do(func() error {
 		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
@@ -52,7 +54,7 @@ func stateDirOf(ns namespace.NS) (string, error) {
 		return err
 	})
 	if err == nil {
-		return filepath.Join(stateRoot, "netns-"+strconv.FormatUint(cookie, 10)), nil
+		return filepath.Join(Root, "netns-"+strconv.FormatUint(cookie, 10)), nil
 	}
 	if !errors.Is(err, unix.ENOPROTOOPT) {
 		return "", fmt.Errorf("identify network namespace: %w", err)
@@ -61,14 +63,14 @@ func stateDirOf(ns namespace.NS) (string, error) {
 	if err := unix.Fstat(int(ns.Handle), &st); err != nil {
 		return "", fmt.Errorf("identify network namespace: %w", err)
 	}
-	return filepath.Join(stateRoot, fmt.Sprintf("netns-ino-%d-%d", st.Dev, st.Ino)), nil
+	return filepath.Join(Root, fmt.Sprintf("netns-ino-%d-%d", st.Dev, st.Ino)), nil
 }
 
-// ensureStateDir makes dir and its parent (stateRoot), or checks existing
+// EnsureDir makes dir and its parent (Root), or checks existing
 // ones: real directories (not symlinks), owned by this process's user,
 // and closed to everyone else (a looser mode, as older releases made, is
 // tightened).
-func ensureStateDir(dir string) error {
+func EnsureDir(dir string) error {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Mkdir(d, stateDirMode); err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("make state directory %s: %w", d, err)
@@ -97,10 +99,10 @@ func checkOwned(path string, st *unix.Stat_t, kind uint32) error {
 		if kind == unix.S_IFREG {
 			what = "a regular file"
 		}
-		return fmt.Errorf("state path %s is %s, not %s: %w; remove it", path, fileKind(st.Mode), what, ErrUnsafeState)
+		return fmt.Errorf("state path %s is %s, not %s: %w; remove it", path, fileKind(st.Mode), what, sentinel.ErrUnsafeState)
 	}
 	if uid := os.Geteuid(); int(st.Uid) != uid {
-		return fmt.Errorf("state path %s is owned by uid %d, not by this process's uid %d: %w; remove it, it is not this package's", path, st.Uid, uid, ErrUnsafeState)
+		return fmt.Errorf("state path %s is owned by uid %d, not by this process's uid %d: %w; remove it, it is not this package's", path, st.Uid, uid, sentinel.ErrUnsafeState)
 	}
 	return nil
 }
@@ -124,18 +126,18 @@ func fileKind(mode uint32) string {
 	return "an unknown kind of file"
 }
 
-// openState opens a state file without following symlinks, creating it
+// Open opens a state file without following symlinks, creating it
 // when flags ask, and checks that it is ours. It never blocks: the open is
 // non-blocking (a FIFO would otherwise wait for a writer, and a device
 // could wait forever), and anything but a regular file is refused before
 // it is read or written.
-func openState(path string, flags int) (*os.File, error) {
+func Open(path string, flags int) (*os.File, error) {
 	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, stateFileMode)
 	switch {
 	case errors.Is(err, unix.ELOOP):
-		return nil, fmt.Errorf("open %s: a symlink: %w; remove it", path, ErrUnsafeState)
+		return nil, fmt.Errorf("open %s: a symlink: %w; remove it", path, sentinel.ErrUnsafeState)
 	case errors.Is(err, unix.ENXIO): // a FIFO without reader, or a socket
-		return nil, fmt.Errorf("open %s: not a regular file (a FIFO or socket): %w; remove it", path, ErrUnsafeState)
+		return nil, fmt.Errorf("open %s: not a regular file (a FIFO or socket): %w; remove it", path, sentinel.ErrUnsafeState)
 	case err != nil:
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -164,9 +166,9 @@ func openState(path string, flags int) (*os.File, error) {
 	return f, nil
 }
 
-// readState reads a whole state file of at most maxStateFile bytes.
-func readState(path string) ([]byte, error) {
-	f, err := openState(path, unix.O_RDONLY)
+// Read reads a whole state file of at most maxStateFile bytes.
+func Read(path string) ([]byte, error) {
+	f, err := Open(path, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -176,19 +178,19 @@ func readState(path string) ([]byte, error) {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	if len(data) > maxStateFile {
-		return nil, fmt.Errorf("read %s: larger than %d bytes: %w", path, maxStateFile, ErrUnsafeState)
+		return nil, fmt.Errorf("read %s: larger than %d bytes: %w", path, maxStateFile, sentinel.ErrUnsafeState)
 	}
 	return data, nil
 }
 
-// writeState replaces a state file atomically: readers see the old
+// Write replaces a state file atomically: readers see the old
 // content or the new, never a part.
-func writeState(path string, data []byte) error {
+func Write(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	f, err := openState(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL)
+	f, err := Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
