@@ -4,8 +4,6 @@ package transparent
 
 import (
 	"fmt"
-
-	"github.com/vishvananda/netlink"
 )
 
 // Backend selects the WireGuard implementation behind the link.
@@ -37,29 +35,4 @@ func (b Backend) String() string {
 		return "userspace"
 	}
 	return fmt.Sprintf("Backend(%d)", uint8(b))
-}
-
-// Marks of the links this package makes. The alias shows in `ip link`;
-// the group is set atomically when a kernel link is created (see
-// kernelBackend.create). A link with either is ours.
-const (
-	linkAlias = "wgtransparent"
-	linkGroup = 0x77677470 // "wgtp"
-)
-
-func isOurs(l netlink.Link) bool {
-	return l.Attrs().Alias == linkAlias || l.Attrs().Group == linkGroup
-}
-
-// markOurs sets linkAlias on a link this package has just made, the mark
-// by which later operations, in this process or another, know it as ours.
-func markOurs(h *netlink.Handle, index int) error {
-	link, err := h.LinkByIndex(index)
-	if err == nil {
-		err = h.LinkSetAlias(link, linkAlias)
-	}
-	if err != nil {
-		return fmt.Errorf("mark link as ours: %w", err)
-	}
-	return nil
 }

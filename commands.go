@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 )
 
@@ -36,9 +37,9 @@ func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command)
 func (s *createLinkStep) op() Op { return OpAdd }
 func (s *createLinkStep) command() string {
 	if s.backend == BackendUserspace {
-		return fmt.Sprintf("wireguard-go %s  # embedded, mtu %d, alias %s", s.name, s.mtu, linkAlias)
+		return fmt.Sprintf("wireguard-go %s  # embedded, mtu %d, alias %s", s.name, s.mtu, wgdevice.LinkAlias)
 	}
-	return fmt.Sprintf("ip link add %s mtu %d group %#x type wireguard && ip link set %s alias %s", s.name, s.mtu, linkGroup, s.name, linkAlias)
+	return fmt.Sprintf("ip link add %s mtu %d group %#x type wireguard && ip link set %s alias %s", s.name, s.mtu, wgdevice.LinkGroup, s.name, wgdevice.LinkAlias)
 }
 
 func (s *deleteLinkStep) op() Op          { return OpRemove }

@@ -1,6 +1,10 @@
 package transparent
 
-import "time"
+import (
+	"time"
+
+	"github.com/wgtransparent/transparent/internal/wgdevice"
+)
 
 // Test hooks for the external tests.
 
@@ -22,4 +26,4 @@ func Writes(t *Tunnel) int { return t.writes }
 func SetStepDelay(t *Tunnel, d time.Duration) { wrapFaults(t, d) }
 
 // LinkGroup is the group a kernel link of ours is created in.
-const LinkGroup = linkGroup
+const LinkGroup = wgdevice.LinkGroup

@@ -82,6 +82,9 @@ type kernel interface {
 	// stopEmbedded stops the embedded device this Tunnel runs, if any (its
 	// link may be gone already).
 	stopEmbedded() error
+	// removeStaleSocket removes the UAPI socket file of an embedded
+	// device called name whose process died without removing it.
+	removeStaleSocket(name string) error
 	// embeddedDone is closed when the embedded device this Tunnel runs
 	// stops; nil when none runs.
 	embeddedDone() <-chan struct{}

@@ -469,7 +469,8 @@ func (k *fakeKernel) subscribe() (<-chan struct{}, func(), error) {
 	return make(chan struct{}), func() {}, nil
 }
 
-func (k *fakeKernel) repairEmbedded() error { return nil }
+func (k *fakeKernel) repairEmbedded() error               { return nil }
+func (k *fakeKernel) removeStaleSocket(name string) error { return nil }
 
 // stopEmbedded removes the link of the embedded device "this process"
 // runs, as closing its TUN file does.

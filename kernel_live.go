@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mdlayher/genetlink"
@@ -21,6 +20,7 @@ import (
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/namespace"
 	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -34,7 +34,7 @@ type liveKernel struct {
 	nl  *netlink.Handle
 	log *slog.Logger
 	wg  *wgctrl.Client              // made on first use, inside ns
-	dev *userspaceBackend           // the embedded device this Tunnel runs, if any
+	dev *wgdevice.Embedded          // the embedded device this Tunnel runs, if any
 	fws map[string]netfilter.Driver // opened firewalls by kind
 
 	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
@@ -54,7 +54,7 @@ func newLiveKernel(ns namespace.NS, log *slog.Logger) (*liveKernel, error) {
 func (k *liveKernel) close() error {
 	var errs []error
 	if k.dev != nil {
-		errs = append(errs, k.dev.close())
+		errs = append(errs, k.dev.Close())
 	}
 	if k.wg != nil {
 		errs = append(errs, k.wg.Close())
@@ -103,19 +103,21 @@ func (k *liveKernel) stopEmbedded() error {
 	if k.dev == nil {
 		return nil
 	}
-	return k.dev.close()
+	return k.dev.Close()
 }
+
+func (k *liveKernel) removeStaleSocket(name string) error { return wgdevice.RemoveStaleSocket(name) }
 
 func (k *liveKernel) embeddedDone() <-chan struct{} {
 	if k.dev == nil {
 		return nil
 	}
-	return k.dev.done()
+	return k.dev.Done()
 }
 
 func infoOf(l netlink.Link) *linkInfo {
 	a := l.Attrs()
-	return &linkInfo{name: a.Name, index: a.Index, kind: l.Type(), mtu: a.MTU, up: a.Flags&net.FlagUp != 0, ours: isOurs(l)}
+	return &linkInfo{name: a.Name, index: a.Index, kind: l.Type(), mtu: a.MTU, up: a.Flags&net.FlagUp != 0, ours: wgdevice.IsOurs(l)}
 }
 
 func (k *liveKernel) link(name string) (*linkInfo, error) {
@@ -205,17 +207,17 @@ func (k *liveKernel) configureDevice(name string, cfg wgtypes.Config) error {
 	if err != nil {
 		return err
 	}
-	return uapiErrno(wg.ConfigureDevice(name, cfg))
+	return wgdevice.UAPIErrno(wg.ConfigureDevice(name, cfg))
 }
 
 // repairEmbedded serves the UAPI socket of the embedded device this
 // Tunnel runs again, when someone deleted its file: a process-local
 // repair, before an Up.
 func (k *liveKernel) repairEmbedded() error {
-	if k.dev == nil || k.dev.dev == nil || k.dev.sock == nil {
+	if k.dev == nil {
 		return nil
 	}
-	return k.dev.sock.serveAgain()
+	return k.dev.RepairSocket()
 }
 
 // firewallCreated lists the nat tables and chains that this process's
@@ -232,10 +234,10 @@ func (k *liveKernel) firewallCreated() []string {
 }
 
 func (k *liveKernel) embedded() int {
-	if k.dev == nil || k.dev.dev == nil {
+	if k.dev == nil {
 		return 0
 	}
-	return k.dev.index
+	return k.dev.LinkIndex()
 }
 
 // hasKernelWireGuard asks generic netlink, inside the namespace, for the
@@ -308,12 +310,12 @@ func (k *liveKernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
 
 func (k *liveKernel) createLink(name string, mtu int, b Backend) error {
 	if b == BackendKernel {
-		return (&kernelBackend{h: k.nl}).create(name, mtu)
+		return (&wgdevice.Kernel{Netlink: k.nl}).Create(name, mtu)
 	}
 	if k.dev == nil {
-		k.dev = &userspaceBackend{ns: k.ns, h: k.nl, log: k.log}
+		k.dev = &wgdevice.Embedded{NS: k.ns, Netlink: k.nl, Log: k.log}
 	}
-	return k.dev.create(name, mtu)
+	return k.dev.Create(name, mtu)
 }
 
 func (k *liveKernel) deleteLink(name string) error {
@@ -325,10 +327,10 @@ func (k *liveKernel) deleteLink(name string) error {
 		return fmt.Errorf("look up link %s: %w", name, err)
 	}
 	switch {
-	case k.dev != nil && k.dev.owns(l):
-		err = k.dev.close()
+	case k.dev != nil && k.dev.Owns(l):
+		err = k.dev.Close()
 	case l.Type() == "tuntap":
-		err = (&remoteUserspace{h: k.nl}).remove(l)
+		err = (&wgdevice.Remote{Netlink: k.nl}).Remove(l)
 	default:
 		err = k.nl.LinkDel(l)
 	}
@@ -360,8 +362,8 @@ func (k *liveKernel) setUp(name string) error {
 	if err := k.nl.LinkSetUp(l); err != nil {
 		return err
 	}
-	if k.dev != nil && k.dev.owns(l) {
-		return k.dev.linkUp()
+	if k.dev != nil && k.dev.Owns(l) {
+		return k.dev.LinkUp()
 	}
 	return nil
 }
@@ -421,19 +423,4 @@ func (k *liveKernel) addRule(r netlink.Rule) error { return ignore(k.nl.RuleAdd(
 
 func (k *liveKernel) delRule(r netlink.Rule) error {
 	return ignore(k.nl.RuleDel(&r), unix.ENOENT, unix.ESRCH)
-}
-
-// uapiErrno makes an embedded device's error readable: wgctrl reports it as
-// "wguser: errno=-98"; this adds the errno itself ("address already in
-// use"), which errors.Is can then match.
-func uapiErrno(err error) error {
-	if err == nil {
-		return nil
-	}
-	_, num, found := strings.Cut(err.Error(), "errno=")
-	n, convErr := strconv.Atoi(strings.TrimSpace(num))
-	if !found || convErr != nil || n == 0 {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, unix.Errno(max(n, -n)))
 }

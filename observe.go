@@ -13,6 +13,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -142,7 +143,7 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 	}
 	switch {
 	case l.kind == "wireguard" && !l.ours:
-		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, linkAlias, ErrConflict), nil
+		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, wgdevice.LinkAlias, ErrConflict), nil
 	case l.kind == "wireguard" && want == BackendUserspace:
 		return 0, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", name, ErrConflict), nil
 	case l.kind == "wireguard":

@@ -384,7 +384,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = t.k.stopEmbedded() // an embedded device whose link someone else removed
 	}
 	if err == nil && (o.link == nil || o.linkErr == nil) {
-		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
+		err = t.k.removeStaleSocket(c.Name) // of an embedded device that died with its process
 	}
 	if o.link != nil && o.linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, o.linkErr))

@@ -1,14 +1,18 @@
 //go:build linux
 
-package transparent
+package wgdevice
 
 import (
 	"errors"
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
+
+	"github.com/wgtransparent/transparent/internal/sentinel"
+	"golang.org/x/sys/unix"
 
 	"golang.zx2c4.com/wireguard/device"
 	"golang.zx2c4.com/wireguard/ipc"
@@ -30,7 +34,7 @@ type uapiSocket struct {
 	closed bool
 }
 
-func (s *uapiSocket) path() string { return filepath.Join("/var/run/wireguard", s.name+".sock") }
+func (s *uapiSocket) path() string { return uapiPath(s.name) }
 
 // serve opens the socket and accepts connections on it until it is closed
 // or its file is deleted; after a deletion, it serves a new one.
@@ -44,7 +48,7 @@ func (s *uapiSocket) serve() error {
 func (s *uapiSocket) listen() error {
 	f, err := ipc.UAPIOpen(s.name)
 	if err != nil {
-		return fmt.Errorf("open UAPI socket %s (shared by all namespaces: give each embedded device its own name): %w", s.path(), errors.Join(err, ErrConflict))
+		return fmt.Errorf("open UAPI socket %s (shared by all namespaces: give each embedded device its own name): %w", s.path(), errors.Join(err, sentinel.ErrConflict))
 	}
 	l, err := ipc.UAPIListen(s.name, f)
 	f.Close()
@@ -128,4 +132,19 @@ func closeListener(l net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// UAPIErrno makes an embedded device's error readable: wgctrl reports it as
+// "wguser: errno=-98"; this adds the errno itself ("address already in
+// use"), which errors.Is can then match.
+func UAPIErrno(err error) error {
+	if err == nil {
+		return nil
+	}
+	_, num, found := strings.Cut(err.Error(), "errno=")
+	n, convErr := strconv.Atoi(strings.TrimSpace(num))
+	if !found || convErr != nil || n == 0 {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, unix.Errno(max(n, -n)))
 }

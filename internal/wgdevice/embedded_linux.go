@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package wgdevice
 
 import (
 	"errors"
@@ -19,53 +19,55 @@ import (
 	"golang.zx2c4.com/wireguard/tun"
 )
 
-// userspaceBackend runs an embedded wireguard-go device in this process.
+// Embedded runs an embedded wireguard-go device in this process.
 //
 // wireguard-go opens its sockets in the namespace of whichever thread
 // happens to run the call: the TUN device and its netlink listener when it
 // is created, a UDP socket whenever the device comes up or its port
 // changes (from its own goroutines), and an ioctl socket whenever it reads
 // the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
-type userspaceBackend struct {
-	ns  namespace.NS
-	h   *netlink.Handle
-	log *slog.Logger
+type Embedded struct {
+	NS      namespace.NS
+	Netlink *netlink.Handle
+	Log     *slog.Logger
 
 	dev   *device.Device // nil when not running
-	sock  *uapiSocket    // the device's UAPI socket (uapi.go)
+	sock  *uapiSocket    // the device's UAPI socket
 	gone  chan struct{}  // closed once the device has stopped and its socket is gone
 	index int            // link index of the TUN device
 }
 
-func (u *userspaceBackend) create(name string, mtu int) error {
+// Create makes the TUN link called name, marks it as ours, and starts
+// the device with its UAPI socket; a device stopped before goes first.
+func (u *Embedded) Create(name string, mtu int) error {
 	// A device whose link someone deleted has stopped, or is stopping:
 	// finish that first, so that closing its UAPI socket cannot remove
 	// the new device's.
-	if err := u.close(); err != nil {
-		u.log.Debug("stop the embedded device whose link was deleted", "err", err)
+	if err := u.Close(); err != nil {
+		u.Log.Debug("stop the embedded device whose link was deleted", "err", err)
 	}
 	var td tun.Device
-	err := u.ns.Do(func() (err error) {
+	err := u.NS.Do(func() (err error) {
 		td, err = tun.CreateTUN(name, mtu)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("create TUN device: %w", err)
 	}
-	ntd := &nsTUN{Device: td, ns: u.ns}
+	ntd := &nsTUN{Device: td, ns: u.NS}
 	index, err := ntd.linkIndex(name)
 	if err == nil {
-		err = markOurs(u.h, index)
+		err = markOurs(u.Netlink, index)
 	}
 	if err != nil {
 		td.Close()
 		return err
 	}
 	logger := &device.Logger{
-		Verbosef: func(f string, a ...any) { u.log.Debug(fmt.Sprintf(f, a...), "name", name) },
-		Errorf:   func(f string, a ...any) { u.log.Error(fmt.Sprintf(f, a...), "name", name) },
+		Verbosef: func(f string, a ...any) { u.Log.Debug(fmt.Sprintf(f, a...), "name", name) },
+		Errorf:   func(f string, a ...any) { u.Log.Error(fmt.Sprintf(f, a...), "name", name) },
 	}
-	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.ns}, logger)
+	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.NS}, logger)
 	sock := &uapiSocket{name: name, dev: dev}
 	if err := sock.serve(); err != nil {
 		dev.Close()
@@ -84,10 +86,10 @@ func (u *userspaceBackend) create(name string, mtu int) error {
 	return nil
 }
 
-// linkUp brings the device up now rather than waiting for wireguard-go to
+// LinkUp brings the device up now rather than waiting for wireguard-go to
 // notice the link state, so that a failure to bind the listen port is
 // returned instead of only logged.
-func (u *userspaceBackend) linkUp() error {
+func (u *Embedded) LinkUp() error {
 	if u.dev == nil {
 		return nil
 	}
@@ -97,21 +99,22 @@ func (u *userspaceBackend) linkUp() error {
 	return nil
 }
 
-// done returns a channel closed when the device has stopped and its UAPI
+// Done returns a channel closed when the device has stopped and its UAPI
 // socket is gone, or nil when none runs.
-func (u *userspaceBackend) done() <-chan struct{} {
+func (u *Embedded) Done() <-chan struct{} {
 	if u.dev == nil {
 		return nil
 	}
 	return u.gone
 }
 
-func (u *userspaceBackend) owns(l netlink.Link) bool {
+// Owns reports whether l is the link of the device this Embedded runs.
+func (u *Embedded) Owns(l netlink.Link) bool {
 	return u.dev != nil && l.Type() == "tuntap" && l.Attrs().Index == u.index
 }
 
-// close stops the device; closing its TUN file removes the link.
-func (u *userspaceBackend) close() error {
+// Close stops the device; closing its TUN file removes the link.
+func (u *Embedded) Close() error {
 	if u.dev == nil {
 		return nil
 	}
@@ -121,22 +124,39 @@ func (u *userspaceBackend) close() error {
 	return err
 }
 
-// remoteUserspace is our embedded device run by another process (such as
+// RepairSocket serves the device's UAPI socket again when someone
+// deleted its file; nil when no device runs.
+func (u *Embedded) RepairSocket() error {
+	if u.dev == nil || u.sock == nil {
+		return nil
+	}
+	return u.sock.serveAgain()
+}
+
+// LinkIndex is the link index of the running device, or 0.
+func (u *Embedded) LinkIndex() int {
+	if u.dev == nil {
+		return 0
+	}
+	return u.index
+}
+
+// Remote is our embedded device run by another process (such as
 // a foreground `wg-transparent up`): its TUN link carries our alias, and
 // its settings are reached through its UAPI socket, like any embedded
 // device's. This process can change its addresses, routes, rules and
 // settings, and remove its link, which stops the device; it cannot create
 // one.
-type remoteUserspace struct {
-	h *netlink.Handle
+type Remote struct {
+	Netlink *netlink.Handle
 }
 
-// remove deletes the link, which stops the other process's device, and
+// Remove deletes the link, which stops the other process's device, and
 // waits (at most remoteStopWait) until that device no longer serves its
 // UAPI socket: an Up right after Down, from any process, then finds the
 // name free.
-func (r *remoteUserspace) remove(l netlink.Link) error {
-	if err := r.h.LinkDel(l); err != nil {
+func (r *Remote) Remove(l netlink.Link) error {
+	if err := r.Netlink.LinkDel(l); err != nil {
 		return err
 	}
 	path := uapiPath(l.Attrs().Name)
@@ -161,8 +181,6 @@ const (
 
 // uapiPath is the UAPI socket of the embedded device name.
 func uapiPath(name string) string { return filepath.Join("/var/run/wireguard", name+".sock") }
-
-func (r *remoteUserspace) close() error { return nil }
 
 // nsTUN is a TUN device whose MTU lookups (an ioctl on a fresh socket,
 // which resolves the interface name in the caller's namespace) run in the
@@ -208,11 +226,11 @@ func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err e
 	return fns, actual, err
 }
 
-// removeStaleSocket removes the UAPI socket of an embedded device named
+// RemoveStaleSocket removes the UAPI socket of an embedded device named
 // name that died with its process (SIGKILL leaves the file): nobody
 // answers on it, and no link of that name exists. Such a file would make
 // `wg show` and wgctrl report a device that is gone.
-func removeStaleSocket(name string) error {
+func RemoveStaleSocket(name string) error {
 	path := uapiPath(name)
 	c, err := net.Dial("unix", path)
 	if err == nil {
