@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 )
@@ -145,7 +146,7 @@ func ipFamilyFlag(family int) string {
 	return "ip "
 }
 
-func routeCommand(verb string, r route, dev string) string {
+func routeCommand(verb string, r linuxnet.Route, dev string) string {
 	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(inet.Family(r.Dst.Addr())), verb, r.Dst, dev, inet.TableName(r.Table), RouteProtocol)
 }
 

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -35,7 +36,7 @@ const (
 // them as ours, so that Up and Down (even from a fresh process) find
 // exactly their own objects and never touch anyone else's. 87 is ASCII "W"
 // and is not assigned in iproute2's rt_protos.
-const RouteProtocol = 87
+const RouteProtocol = inet.RouteProtocol
 
 // Rule priorities relative to Config.Priority. The exception rule must be
 // evaluated before the transparent rules, so its number is smaller.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -34,7 +35,7 @@ type fakeKernel struct {
 }
 
 type fakeLink struct {
-	info  linkInfo
+	info  linuxnet.Link
 	addrs []netip.Prefix
 	dev   *wgtypes.Device
 }
@@ -58,12 +59,12 @@ func newFakeKernel() *fakeKernel {
 // addUnderlay gives the fake the public side of the article's A: a link
 // with its public addresses and default routes in main.
 func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []netip.Addr) {
-	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: "veth", mtu: 1500, up: true}, addrs: addrs}
+	l := &fakeLink{info: linuxnet.Link{Name: name, Index: k.nextIndex, Kind: "veth", MTU: 1500, Up: true}, addrs: addrs}
 	k.nextIndex++
 	k.links = append(k.links, l)
 	for _, gw := range gateways {
 		k.routeList = append(k.routeList, netlink.Route{
-			LinkIndex: l.info.index, Table: inet.TableMain, Gw: gw.AsSlice(), Family: inet.Family(gw),
+			LinkIndex: l.info.Index, Table: inet.TableMain, Gw: gw.AsSlice(), Family: inet.Family(gw),
 			Type: unix.RTN_UNICAST, Protocol: unix.RTPROT_STATIC,
 		})
 	}
@@ -71,14 +72,14 @@ func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []n
 
 func (k *fakeKernel) find(name string) *fakeLink {
 	for _, l := range k.links {
-		if l.info.name == name {
+		if l.info.Name == name {
 			return l
 		}
 	}
 	return nil
 }
 
-func (k *fakeKernel) link(name string) (*linkInfo, error) {
+func (k *fakeKernel) Link(name string) (*linuxnet.Link, error) {
 	if l := k.find(name); l != nil {
 		info := l.info
 		return &info, nil
@@ -86,9 +87,9 @@ func (k *fakeKernel) link(name string) (*linkInfo, error) {
 	return nil, nil
 }
 
-func (k *fakeKernel) linkByIndex(index int) (*linkInfo, error) {
+func (k *fakeKernel) LinkByIndex(index int) (*linuxnet.Link, error) {
 	for _, l := range k.links {
-		if l.info.index == index {
+		if l.info.Index == index {
 			info := l.info
 			return &info, nil
 		}
@@ -96,16 +97,16 @@ func (k *fakeKernel) linkByIndex(index int) (*linkInfo, error) {
 	return nil, nil
 }
 
-func (k *fakeKernel) addresses(index int) ([]netip.Prefix, error) {
+func (k *fakeKernel) Addresses(index int) ([]netip.Prefix, error) {
 	for _, l := range k.links {
-		if l.info.index == index {
+		if l.info.Index == index {
 			return slices.Clone(l.addrs), nil
 		}
 	}
 	return nil, fmt.Errorf("link %d: %w", index, unix.ENODEV)
 }
 
-func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
+func (k *fakeKernel) Rules(fam int) ([]netlink.Rule, error) {
 	var out []netlink.Rule
 	for _, r := range k.ruleList {
 		if r.Family == fam {
@@ -116,17 +117,17 @@ func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) routes(fam, table int) ([]kernelRoute, error) {
-	var out []kernelRoute
+func (k *fakeKernel) Routes(fam, table int) ([]linuxnet.KernelRoute, error) {
+	var out []linuxnet.KernelRoute
 	for _, r := range k.routeList {
 		if r.Family == fam && (table == 0 || r.Table == table) {
-			out = append(out, kernelRouteOf(r))
+			out = append(out, linuxnet.KernelRouteOf(r))
 		}
 	}
 	return out, nil
 }
 
-func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
+func (k *fakeKernel) Device(name string) (*wgtypes.Device, error) {
 	l := k.find(name)
 	if l == nil || l.dev == nil {
 		return nil, nil
@@ -136,57 +137,57 @@ func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
 	return &d, nil
 }
 
-func (k *fakeKernel) embedded() int                     { return k.ownIndex }
-func (k *fakeKernel) hasKernelWireGuard() (bool, error) { return k.wireguard, nil }
+func (k *fakeKernel) EmbeddedIndex() int                { return k.ownIndex }
+func (k *fakeKernel) HasKernelWireGuard() (bool, error) { return k.wireguard, nil }
 
-func (k *fakeKernel) sysctl(key string) (string, error) {
+func (k *fakeKernel) Sysctl(key string) (string, error) {
 	if v, ok := k.sysctls[key]; ok {
 		return v, nil
 	}
 	return "0", nil
 }
 
-func (k *fakeKernel) firewall(want Firewall) (netfilter.Driver, error) {
+func (k *fakeKernel) Firewall(want netfilter.Want) (netfilter.Driver, error) {
 	switch {
-	case want == FirewallNftables || want == FirewallAuto && k.nftables:
+	case want == netfilter.WantNftables || want == netfilter.WantAuto && k.nftables:
 		return &fakeFirewall{k: k, kindName: netfilter.KindNftables}, nil
-	case want == FirewallIPTablesLegacy:
+	case want == netfilter.WantIPTablesLegacy:
 		return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-legacy"}, nil
 	}
 	return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-nft"}, nil
 }
 
-func (k *fakeKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
+func (k *fakeKernel) FirewallOfKind(kind string) (netfilter.Driver, error) {
 	return &fakeFirewall{k: k, kindName: kind}, nil
 }
 
-func (k *fakeKernel) createLink(name string, mtu int, b Backend) error {
+func (k *fakeKernel) CreateLink(name string, mtu int, embedded bool) error {
 	if k.find(name) != nil {
 		return fmt.Errorf("create link %s: %w", name, unix.EEXIST)
 	}
 	kind := "wireguard"
-	if b == BackendUserspace {
+	if embedded {
 		kind = "tuntap"
 	} else if !k.wireguard {
 		return fmt.Errorf("add wireguard link: %w", unix.EOPNOTSUPP)
 	}
-	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: kind, mtu: mtu, ours: true}, dev: &wgtypes.Device{Name: name}}
+	l := &fakeLink{info: linuxnet.Link{Name: name, Index: k.nextIndex, Kind: kind, MTU: mtu, Ours: true}, dev: &wgtypes.Device{Name: name}}
 	k.nextIndex++
 	k.links = append(k.links, l)
-	if b == BackendUserspace {
-		k.ownIndex = l.info.index
+	if embedded {
+		k.ownIndex = l.info.Index
 	}
 	return nil
 }
 
-func (k *fakeKernel) deleteLink(name string) error {
+func (k *fakeKernel) DeleteLink(name string) error {
 	l := k.find(name)
 	if l == nil {
 		return nil
 	}
 	k.links = slices.DeleteFunc(k.links, func(x *fakeLink) bool { return x == l })
-	k.flushRoutes(l.info.index, 0)
-	if k.ownIndex == l.info.index {
+	k.flushRoutes(l.info.Index, 0)
+	if k.ownIndex == l.info.Index {
 		k.ownIndex = 0
 	}
 	return nil
@@ -199,29 +200,29 @@ func (k *fakeKernel) named(name string) (*fakeLink, error) {
 	return nil, fmt.Errorf("look up link %s: %w", name, unix.ENODEV)
 }
 
-func (k *fakeKernel) setMTU(name string, mtu int) error {
+func (k *fakeKernel) SetMTU(name string, mtu int) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.mtu = mtu
+		l.info.MTU = mtu
 	}
 	return err
 }
 
-func (k *fakeKernel) setUp(name string) error {
+func (k *fakeKernel) SetUp(name string) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.up = true
+		l.info.Up = true
 	}
 	return err
 }
 
 // setDown takes the routes through the link and its IPv6 addresses
 // with it, as the kernel does (net.ipv6.conf.*.keep_addr_on_down is 0).
-func (k *fakeKernel) setDown(name string) error {
+func (k *fakeKernel) SetDown(name string) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.up = false
-		k.flushRoutes(l.info.index, 0)
+		l.info.Up = false
+		k.flushRoutes(l.info.Index, 0)
 		l.addrs = slices.DeleteFunc(l.addrs, func(a netip.Prefix) bool { return a.Addr().Is6() })
 	}
 	return err
@@ -235,7 +236,7 @@ func (k *fakeKernel) flushRoutes(index, fam int) {
 	})
 }
 
-func (k *fakeKernel) addAddress(name string, a netip.Prefix) error {
+func (k *fakeKernel) AddAddress(name string, a netip.Prefix) error {
 	l, err := k.named(name)
 	if err == nil && !slices.Contains(l.addrs, a) {
 		l.addrs = append(l.addrs, a)
@@ -245,11 +246,11 @@ func (k *fakeKernel) addAddress(name string, a netip.Prefix) error {
 
 // delAddress removes an address; when it was the link's last IPv4 one,
 // the kernel takes the link's IPv4 routes with it.
-func (k *fakeKernel) delAddress(name string, a netip.Prefix) error {
+func (k *fakeKernel) DelAddress(name string, a netip.Prefix) error {
 	if l := k.find(name); l != nil {
 		l.addrs = slices.DeleteFunc(l.addrs, func(x netip.Prefix) bool { return x == a })
 		if a.Addr().Is4() && !slices.ContainsFunc(l.addrs, func(x netip.Prefix) bool { return x.Addr().Is4() }) {
-			k.flushRoutes(l.info.index, unix.AF_INET)
+			k.flushRoutes(l.info.Index, unix.AF_INET)
 		}
 	}
 	return nil
@@ -259,20 +260,20 @@ func sameRoute(a, b netlink.Route) bool {
 	return a.Table == b.Table && a.Family == b.Family && a.Dst.String() == b.Dst.String()
 }
 
-func (k *fakeKernel) addRoute(name string, r route) error {
+func (k *fakeKernel) AddRoute(name string, r linuxnet.Route) error {
 	l, err := k.named(name)
 	if err != nil {
 		return err
 	}
-	nr := *r.netlink(l.info.index)
+	nr := *r.Netlink(l.info.Index)
 	if !slices.ContainsFunc(k.routeList, func(x netlink.Route) bool { return sameRoute(x, nr) }) {
 		k.routeList = append(k.routeList, nr)
 	}
 	return nil
 }
 
-func (k *fakeKernel) delRoute(name string, r route) error {
-	nr := *r.netlink(0)
+func (k *fakeKernel) DelRoute(name string, r linuxnet.Route) error {
+	nr := *r.Netlink(0)
 	k.routeList = slices.DeleteFunc(k.routeList, func(x netlink.Route) bool {
 		return sameRoute(x, nr) && x.Protocol == RouteProtocol
 	})
@@ -289,14 +290,14 @@ func sameRule(have, req netlink.Rule) bool {
 		fmt.Sprint(have.Dport) == fmt.Sprint(req.Dport)
 }
 
-func (k *fakeKernel) addRule(r netlink.Rule) error {
+func (k *fakeKernel) AddRule(r netlink.Rule) error {
 	if !slices.ContainsFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }) {
 		k.ruleList = append(k.ruleList, r)
 	}
 	return nil
 }
 
-func (k *fakeKernel) delRule(r netlink.Rule) error {
+func (k *fakeKernel) DelRule(r netlink.Rule) error {
 	if i := slices.IndexFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }); i >= 0 {
 		k.ruleList = slices.Delete(k.ruleList, i, i+1)
 	}
@@ -305,7 +306,7 @@ func (k *fakeKernel) delRule(r netlink.Rule) error {
 
 // configureDevice applies cfg as WireGuard does: only what is set
 // changes; a peer's allowed IPs move to it from any other peer.
-func (k *fakeKernel) configureDevice(name string, cfg wgtypes.Config) error {
+func (k *fakeKernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
 	l, err := k.named(name)
 	if err != nil {
 		return err
@@ -430,7 +431,7 @@ func (f *fakeFirewall) Commands() netfilter.CommandPrinter {
 // returns the name of the link the packet leaves by, or "" when nothing
 // routes it.
 func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
-	rules, _ := k.rules(inet.Family(dst))
+	rules, _ := k.Rules(inet.Family(dst))
 	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == inet.TableMain }) {
 		rules = append(rules, netlink.Rule{Priority: 32766, Table: inet.TableMain, Family: inet.Family(dst)})
 	}
@@ -449,8 +450,8 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 				p = inet.PrefixOf(rt.Dst)
 			}
 			if rt.Table == r.Table && rt.Family == inet.Family(dst) && p.Contains(dst) && p.Bits() > bits {
-				if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
-					best, bits = l.name, p.Bits()
+				if l, _ := k.LinkByIndex(rt.LinkIndex); l != nil && l.Up {
+					best, bits = l.Name, p.Bits()
 				}
 			}
 		}
@@ -461,29 +462,29 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 	return ""
 }
 
-func (k *fakeKernel) inNamespace(fn func() error) error { return fn() }
+func (k *fakeKernel) InNamespace(fn func() error) error { return fn() }
 
 // subscribe reports no change: the fake changes only by the tunnel's own
 // writes, which Watch ignores anyway.
-func (k *fakeKernel) subscribe() (<-chan struct{}, func(), error) {
+func (k *fakeKernel) Subscribe() (<-chan struct{}, func(), error) {
 	return make(chan struct{}), func() {}, nil
 }
 
-func (k *fakeKernel) repairEmbedded() error               { return nil }
-func (k *fakeKernel) removeStaleSocket(name string) error { return nil }
+func (k *fakeKernel) RepairEmbedded() error               { return nil }
+func (k *fakeKernel) RemoveStaleSocket(name string) error { return nil }
 
 // stopEmbedded removes the link of the embedded device "this process"
 // runs, as closing its TUN file does.
-func (k *fakeKernel) stopEmbedded() error {
-	if l, _ := k.linkByIndex(k.ownIndex); l != nil {
-		return k.deleteLink(l.name)
+func (k *fakeKernel) StopEmbedded() error {
+	if l, _ := k.LinkByIndex(k.ownIndex); l != nil {
+		return k.DeleteLink(l.Name)
 	}
 	return nil
 }
 
-func (k *fakeKernel) embeddedDone() <-chan struct{} { return nil }
-func (k *fakeKernel) firewallCreated() []string     { return nil }
-func (k *fakeKernel) close() error                  { return k.stopEmbedded() }
+func (k *fakeKernel) EmbeddedDone() <-chan struct{} { return nil }
+func (k *fakeKernel) FirewallCreated() []string     { return nil }
+func (k *fakeKernel) Close() error                  { return k.StopEmbedded() }
 
 // newFakeTunnel is New on the kernel k (the fake, or the fake wrapped),
 // keeping its locks and records in stateDir.

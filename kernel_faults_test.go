@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -43,53 +44,53 @@ func (f *faultKernel) write(what string, fn func() error) error {
 	return nil
 }
 
-func (f *faultKernel) createLink(name string, mtu int, b Backend) error {
-	return f.write("create link", func() error { return f.kernel.createLink(name, mtu, b) })
+func (f *faultKernel) CreateLink(name string, mtu int, embedded bool) error {
+	return f.write("create link", func() error { return f.kernel.CreateLink(name, mtu, embedded) })
 }
-func (f *faultKernel) deleteLink(name string) error {
-	return f.write("delete link", func() error { return f.kernel.deleteLink(name) })
+func (f *faultKernel) DeleteLink(name string) error {
+	return f.write("delete link", func() error { return f.kernel.DeleteLink(name) })
 }
-func (f *faultKernel) setMTU(name string, mtu int) error {
-	return f.write("set mtu", func() error { return f.kernel.setMTU(name, mtu) })
+func (f *faultKernel) SetMTU(name string, mtu int) error {
+	return f.write("set mtu", func() error { return f.kernel.SetMTU(name, mtu) })
 }
-func (f *faultKernel) setUp(name string) error {
-	return f.write("set up", func() error { return f.kernel.setUp(name) })
+func (f *faultKernel) SetUp(name string) error {
+	return f.write("set up", func() error { return f.kernel.SetUp(name) })
 }
-func (f *faultKernel) setDown(name string) error {
-	return f.write("set down", func() error { return f.kernel.setDown(name) })
+func (f *faultKernel) SetDown(name string) error {
+	return f.write("set down", func() error { return f.kernel.SetDown(name) })
 }
-func (f *faultKernel) addAddress(name string, a netip.Prefix) error {
-	return f.write("add "+a.String(), func() error { return f.kernel.addAddress(name, a) })
+func (f *faultKernel) AddAddress(name string, a netip.Prefix) error {
+	return f.write("add "+a.String(), func() error { return f.kernel.AddAddress(name, a) })
 }
-func (f *faultKernel) delAddress(name string, a netip.Prefix) error {
-	return f.write("delete "+a.String(), func() error { return f.kernel.delAddress(name, a) })
+func (f *faultKernel) DelAddress(name string, a netip.Prefix) error {
+	return f.write("delete "+a.String(), func() error { return f.kernel.DelAddress(name, a) })
 }
-func (f *faultKernel) addRoute(name string, r route) error {
-	return f.write("add "+r.String(), func() error { return f.kernel.addRoute(name, r) })
+func (f *faultKernel) AddRoute(name string, r linuxnet.Route) error {
+	return f.write("add "+r.String(), func() error { return f.kernel.AddRoute(name, r) })
 }
-func (f *faultKernel) delRoute(name string, r route) error {
-	return f.write("delete "+r.String(), func() error { return f.kernel.delRoute(name, r) })
+func (f *faultKernel) DelRoute(name string, r linuxnet.Route) error {
+	return f.write("delete "+r.String(), func() error { return f.kernel.DelRoute(name, r) })
 }
-func (f *faultKernel) addRule(r netlink.Rule) error {
-	return f.write("add "+r.String(), func() error { return f.kernel.addRule(r) })
+func (f *faultKernel) AddRule(r netlink.Rule) error {
+	return f.write("add "+r.String(), func() error { return f.kernel.AddRule(r) })
 }
-func (f *faultKernel) delRule(r netlink.Rule) error {
-	return f.write("delete "+r.String(), func() error { return f.kernel.delRule(r) })
+func (f *faultKernel) DelRule(r netlink.Rule) error {
+	return f.write("delete "+r.String(), func() error { return f.kernel.DelRule(r) })
 }
-func (f *faultKernel) configureDevice(name string, cfg wgtypes.Config) error {
-	return f.write("configure device", func() error { return f.kernel.configureDevice(name, cfg) })
+func (f *faultKernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
+	return f.write("configure device", func() error { return f.kernel.ConfigureDevice(name, cfg) })
 }
 
-func (f *faultKernel) firewall(want Firewall) (netfilter.Driver, error) {
-	fw, err := f.kernel.firewall(want)
+func (f *faultKernel) Firewall(want netfilter.Want) (netfilter.Driver, error) {
+	fw, err := f.kernel.Firewall(want)
 	if err != nil {
 		return nil, err
 	}
 	return &faultFirewall{Driver: fw, f: f}, nil
 }
 
-func (f *faultKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
-	fw, err := f.kernel.firewallOfKind(kind)
+func (f *faultKernel) FirewallOfKind(kind string) (netfilter.Driver, error) {
+	fw, err := f.kernel.FirewallOfKind(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -146,15 +147,15 @@ type batchingFaultKernel struct {
 	b routeBatcher
 }
 
-func (f *batchingFaultKernel) addRoutes(name string, rs []route) []error {
-	return f.batch(rs, func(rs []route) []error { return f.b.addRoutes(name, rs) })
+func (f *batchingFaultKernel) AddRoutes(name string, rs []linuxnet.Route) []error {
+	return f.batch(rs, func(rs []linuxnet.Route) []error { return f.b.AddRoutes(name, rs) })
 }
 
-func (f *batchingFaultKernel) delRoutes(name string, rs []route) []error {
-	return f.batch(rs, func(rs []route) []error { return f.b.delRoutes(name, rs) })
+func (f *batchingFaultKernel) DelRoutes(name string, rs []linuxnet.Route) []error {
+	return f.batch(rs, func(rs []linuxnet.Route) []error { return f.b.DelRoutes(name, rs) })
 }
 
-func (f *batchingFaultKernel) batch(rs []route, write func([]route) []error) []error {
+func (f *batchingFaultKernel) batch(rs []linuxnet.Route, write func([]linuxnet.Route) []error) []error {
 	time.Sleep(f.delay)
 	first := f.writes + 1
 	f.writes += len(rs)

@@ -109,7 +109,7 @@ func (t *Tunnel) lookupAll(ctx context.Context, names []string) []lookup {
 // the socket is made inside the namespace, and used from anywhere afterwards.
 func (t *Tunnel) dialInNS(ctx context.Context, network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := t.k.inNamespace(func() (err error) {
+	err := t.k.InNamespace(func() (err error) {
 		c, err = (&net.Dialer{}).DialContext(ctx, network, address)
 		return err
 	})

@@ -3,7 +3,6 @@
 package transparent
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
 	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
@@ -21,14 +21,14 @@ import (
 // observed is one reading of the kernel: all that plan (plan.go) needs to
 // decide what Up or Down writes. observe makes it and changes nothing.
 type observed struct {
-	link    *linkInfo      // the tunnel's link; nil when absent
-	backend Backend        // the link's backend, or the one a new link gets
-	linkErr error          // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
-	addrs   []netip.Prefix // on the link, without kernel-made link-local ones
-	routes  []route        // ours: RouteProtocol, in an owner's Table or on the link in main
-	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
-	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
-	foreign []string       // objects in the config's way that are not ours
+	link    *linuxnet.Link   // the tunnel's link; nil when absent
+	backend Backend          // the link's backend, or the one a new link gets
+	linkErr error            // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
+	addrs   []netip.Prefix   // on the link, without kernel-made link-local ones
+	routes  []linuxnet.Route // ours: RouteProtocol, in an owner's Table or on the link in main
+	onLink  []bool           // for each of routes: whether it goes through the tunnel's link
+	rules   []ownedRule      // ours: RouteProtocol, at an owner's priorities
+	foreign []string         // objects in the config's way that are not ours
 	// unlisted are the objects among foreign that carry our marks: made
 	// by a tunnel of this package, but not by this one (its record does
 	// not list their layout), each with the command that removes it.
@@ -69,7 +69,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 	c := req.cfg
 	o := &observed{}
 	var err error
-	if o.link, err = k.link(c.Name); err != nil {
+	if o.link, err = k.Link(c.Name); err != nil {
 		return nil, err
 	}
 	if o.backend, o.linkErr, err = chooseBackend(k, log, c.Name, o.link, req.backend); err != nil {
@@ -82,7 +82,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 		return nil, err
 	}
 	if o.link != nil {
-		addrs, err := k.addresses(o.link.index)
+		addrs, err := k.Addresses(o.link.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -92,13 +92,13 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 			}
 		}
 		if o.linkErr == nil {
-			if o.device, err = k.device(c.Name); err != nil {
+			if o.device, err = k.Device(c.Name); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if len(req.snat) > 0 {
-		if o.fw, err = k.firewall(req.firewall); err != nil {
+		if o.fw, err = k.Firewall(req.firewall.want()); err != nil {
 			return nil, err
 		}
 		if o.chains, err = observeFirewall(k, log, o.fw, c.Name, req.snat, req.recordedFW, req.created); err != nil {
@@ -124,12 +124,12 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 // or group (linkAlias); a link of the tunnel's name that is not ours, or
 // not of the requested backend, is a conflict (linkErr), which Up refuses
 // and Down leaves alone.
-func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Backend) (b Backend, linkErr error, err error) {
+func chooseBackend(k kernel, log *slog.Logger, name string, l *linuxnet.Link, want Backend) (b Backend, linkErr error, err error) {
 	if l == nil {
 		if want == BackendUserspace {
 			return want, nil, nil
 		}
-		ok, err := k.hasKernelWireGuard()
+		ok, err := k.HasKernelWireGuard()
 		switch {
 		case err != nil:
 			return 0, nil, err
@@ -142,25 +142,25 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 		return BackendUserspace, nil, nil
 	}
 	switch {
-	case l.kind == "wireguard" && !l.ours:
+	case l.Kind == "wireguard" && !l.Ours:
 		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, wgdevice.LinkAlias, ErrConflict), nil
-	case l.kind == "wireguard" && want == BackendUserspace:
+	case l.Kind == "wireguard" && want == BackendUserspace:
 		return 0, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", name, ErrConflict), nil
-	case l.kind == "wireguard":
+	case l.Kind == "wireguard":
 		return BackendKernel, nil, nil
-	case l.kind == "tuntap" && !l.ours:
+	case l.Kind == "tuntap" && !l.Ours:
 		return 0, fmt.Errorf("link %s is a TUN device that is not ours (another wireguard-go or VPN?): %w", name, ErrConflict), nil
-	case l.kind == "tuntap" && want == BackendKernel:
+	case l.Kind == "tuntap" && want == BackendKernel:
 		return 0, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", name, ErrConflict), nil
-	case l.kind == "tuntap":
-		if k.embedded() != l.index {
+	case l.Kind == "tuntap":
+		if k.EmbeddedIndex() != l.Index {
 			// Our embedded device, run by another process (or another
 			// Tunnel): its settings are reachable through its UAPI socket.
 			log.Info("the embedded device is run by another process", "name", name)
 		}
 		return BackendUserspace, nil, nil
 	}
-	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.kind, ErrConflict), nil
+	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.Kind, ErrConflict), nil
 }
 
 // observeRules reads the rules at the priorities of owners and of c. A
@@ -170,7 +170,7 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 	var marked []string // the commands that remove the foreign ones with our marks
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := k.rules(fam)
+		rules, err := k.Rules(fam)
 		if err != nil {
 			return err
 		}
@@ -233,7 +233,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		for ti, table := range tables {
-			routes, err := k.routes(fam, table)
+			routes, err := k.Routes(fam, table)
 			if err != nil {
 				return err
 			}
@@ -245,13 +245,13 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			o.onLink = slices.Grow(o.onLink, len(routes))
 			for _, r := range routes {
 				ours := r.Protocol == RouteProtocol
-				onLink := o.link != nil && r.LinkIndex == o.link.index
+				onLink := o.link != nil && r.LinkIndex == o.link.Index
 				dst := r.Dst
 				switch {
 				case table == inet.TableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != inet.TableMain || onLink):
-					rt := route{Dst: dst, Table: table}
+					rt := linuxnet.Route{Dst: dst, Table: table}
 					o.routes = append(o.routes, rt)
 					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:
@@ -266,7 +266,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 // unlistedRoutes adds the routes of a table that the tunnel's record does
 // not list to o.foreign: those with our marks in one line, with the
 // command that removes them (a table may hold thousands).
-func unlistedRoutes(fam, table int, routes []kernelRoute, o *observed) {
+func unlistedRoutes(fam, table int, routes []linuxnet.KernelRoute, o *observed) {
 	var marked []netip.Prefix
 	for _, r := range routes {
 		if r.Protocol == RouteProtocol {
@@ -282,16 +282,4 @@ func unlistedRoutes(fam, table int, routes []kernelRoute, o *observed) {
 		len(marked), table, marked[0], RouteProtocol, ipFamilyFlag(fam), table, RouteProtocol)
 	o.foreign = append(o.foreign, msg)
 	o.unlisted = append(o.unlisted, msg)
-}
-
-// retryDump repeats a netlink dump that the kernel interrupted because the
-// table changed meanwhile.
-func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
-	for range 5 {
-		list, err := dump()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return list, err
-		}
-	}
-	return dump()
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -17,7 +18,7 @@ type desired struct {
 	name   string
 	mtu    int
 	addrs  []netip.Prefix
-	routes []route
+	routes []linuxnet.Route
 	rules  []rule // in the order they must be added
 }
 
@@ -94,8 +95,8 @@ func planUp(c Config, o *observed) ([]step, error) {
 	} else {
 		steps = append(steps, &keepStep{&deviceInSyncStep{cfg: c}})
 	}
-	if o.link != nil && o.link.mtu != want.mtu {
-		steps = append(steps, &setMTUStep{name: want.name, mtu: want.mtu, old: o.link.mtu})
+	if o.link != nil && o.link.MTU != want.mtu {
+		steps = append(steps, &setMTUStep{name: want.name, mtu: want.mtu, old: o.link.MTU})
 	}
 	kept, added := partition(want.addrs, o.addrs)
 	for _, a := range kept {
@@ -107,7 +108,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	for _, a := range missing(o.addrs, want.addrs) {
 		steps = append(steps, &delAddressStep{name: want.name, addr: a})
 	}
-	if o.link == nil || !o.link.up {
+	if o.link == nil || !o.link.Up {
 		steps = append(steps, &setUpStep{name: want.name})
 	}
 
@@ -207,12 +208,12 @@ func partition[T comparable](a, b []T) (in, out []T) {
 // does not, each in want's order, and returns the routes of have that want
 // does not hold, in have's order. It searches sorted copies rather than a
 // map: hashing 100000 prefixes was most of a no-op Up's plan.
-func diffRoutes(want, have []route) (kept, added, stale []route) {
+func diffRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
 	if slices.IsSortedFunc(want, compareRoutes) && slices.IsSortedFunc(have, compareRoutes) {
 		return mergeRoutes(want, have)
 	}
 	sortedHave, sortedWant := sortedRoutes(have), sortedRoutes(want)
-	in := func(sorted []route, r route) bool {
+	in := func(sorted []linuxnet.Route, r linuxnet.Route) bool {
 		_, found := slices.BinarySearchFunc(sorted, r, compareRoutes)
 		return found
 	}
@@ -233,7 +234,7 @@ func diffRoutes(want, have []route) (kept, added, stale []route) {
 
 // mergeRoutes is diffRoutes for two lists sorted by compareRoutes, as they
 // usually are: one pass over both.
-func mergeRoutes(want, have []route) (kept, added, stale []route) {
+func mergeRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
 	i, j := 0, 0
 	for i < len(want) || j < len(have) {
 		switch {
@@ -254,7 +255,7 @@ func mergeRoutes(want, have []route) (kept, added, stale []route) {
 // sortedRoutes is rs in compareRoutes' order: rs itself when it is
 // already (the kernel dumps a table in that order, and the desired routes
 // come aggregated in it), else a sorted copy.
-func sortedRoutes(rs []route) []route {
+func sortedRoutes(rs []linuxnet.Route) []linuxnet.Route {
 	if slices.IsSortedFunc(rs, compareRoutes) {
 		return rs
 	}
@@ -263,7 +264,7 @@ func sortedRoutes(rs []route) []route {
 	return sorted
 }
 
-func compareRoutes(a, b route) int {
+func compareRoutes(a, b linuxnet.Route) int {
 	if a.Table != b.Table {
 		return a.Table - b.Table
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 )
 
 // TestExceptionNeverMissing replays config changes over each other and
@@ -84,11 +85,11 @@ func TestExceptionNeverMissing(t *testing.T) {
 // unsorted ones split routes alike, in want's and have's orders.
 func TestDiffRoutes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func(n int) []route {
-		var rs []route
+	pick := func(n int) []linuxnet.Route {
+		var rs []linuxnet.Route
 		for range n {
 			a := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(4)), byte(rng.IntN(8))})
-			rs = append(rs, route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
+			rs = append(rs, linuxnet.Route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
 		}
 		return inet.Dedupe(rs)
 	}
@@ -98,7 +99,7 @@ func TestDiffRoutes(t *testing.T) {
 		slices.SortFunc(want, compareRoutes)
 		slices.SortFunc(have, compareRoutes)
 		k2, a2, s2 := diffRoutes(want, have) // sorted: merged
-		for _, rs := range [][]route{k1, a1, s1} {
+		for _, rs := range [][]linuxnet.Route{k1, a1, s1} {
 			slices.SortFunc(rs, compareRoutes)
 		}
 		if !slices.Equal(k1, k2) || !slices.Equal(a1, a2) || !slices.Equal(s1, s2) {

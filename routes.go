@@ -3,71 +3,32 @@
 package transparent
 
 import (
-	"fmt"
 	"net/netip"
 
-	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
-	"golang.org/x/sys/unix"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 )
-
-// route is one route owned by the tunnel, in the shape of
-// `ip route add DST dev NAME table TABLE proto 87`.
-type route struct {
-	Dst   netip.Prefix
-	Table int
-}
-
-func (r route) String() string {
-	return fmt.Sprintf("route %s table %s", r.Dst, inet.TableName(r.Table))
-}
-
-// netlink returns the kernel form of r through the link with index dev.
-func (r route) netlink(dev int) *netlink.Route {
-	return &netlink.Route{
-		LinkIndex: dev,
-		Dst:       inet.IPNet(r.Dst),
-		Table:     r.Table,
-		Scope:     netlink.SCOPE_LINK,
-		Protocol:  RouteProtocol,
-		Family:    inet.Family(r.Dst.Addr()),
-	}
-}
 
 // desiredRoutes returns the routes in Table for every prefix the device
 // sends to a peer (the article's "Table = 123"), and, with PeerRouteMain,
 // routes in main for the peers' tunnel addresses; aggregated
 // (prefixes.go), since they all go through the same link.
-func desiredRoutes(c Config) []route {
+func desiredRoutes(c Config) []linuxnet.Route {
 	var all, tunnel []netip.Prefix
 	for _, p := range c.Peers {
 		all = append(append(all, p.AllowedIPs...), p.Transparent...)
 		tunnel = append(tunnel, p.AllowedIPs...)
 	}
-	var rs []route
+	var rs []linuxnet.Route
 	for _, p := range inet.Aggregate(all) {
-		rs = append(rs, route{Dst: p, Table: c.Table})
+		rs = append(rs, linuxnet.Route{Dst: p, Table: c.Table})
 	}
 	if c.PeerRoute == PeerRouteMain {
 		for _, p := range inet.Aggregate(tunnel) {
-			rs = append(rs, route{Dst: p, Table: inet.TableMain})
+			rs = append(rs, linuxnet.Route{Dst: p, Table: inet.TableMain})
 		}
 	}
 	return rs
-}
-
-// address is one address on the tunnel's link.
-type address netip.Prefix
-
-func (a address) String() string { return "address " + netip.Prefix(a).String() }
-
-func (a address) netlink() *netlink.Addr {
-	p := netip.Prefix(a)
-	na := &netlink.Addr{IPNet: inet.IPNet(p)}
-	if p.Addr().Is6() {
-		na.Flags = unix.IFA_F_NODAD // a point-to-point tunnel has no neighbours to collide with
-	}
-	return na
 }
 
 // isLinkLocal reports whether the kernel, not the config, owns a.

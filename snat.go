@@ -137,7 +137,7 @@ func observeFirewall(k kernel, log *slog.Logger, fw netfilter.Driver, name strin
 		if kind == fw.Kind() {
 			continue
 		}
-		if old, err := k.firewallOfKind(kind); err != nil {
+		if old, err := k.FirewallOfKind(kind); err != nil {
 			log.Warn("cannot open the firewall of an earlier Up; its SNAT chain may stay", "firewall", kind, "err", err)
 		} else {
 			fws = append(fws, old)

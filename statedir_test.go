@@ -120,7 +120,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 			if !errors.Is(err, ErrUnsafeState) || !containsAll(err.Error(), tun.stateDir, "remove it") {
 				t.Errorf("Up = %v, want ErrUnsafeState naming the path and the fix", err)
 			}
-			if l, _ := tun.k.link(tun.cfg.Name); l != nil {
+			if l, _ := tun.k.Link(tun.cfg.Name); l != nil {
 				t.Error("Up made the link")
 			}
 		})

@@ -18,7 +18,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
@@ -98,10 +100,10 @@ func stateScenarios() []stateScenario {
 	})
 	delRuleAt := func(prio int) func(kernel, string) {
 		return func(k kernel, _ string) {
-			rules, _ := k.rules(unix.AF_INET)
+			rules, _ := k.Rules(unix.AF_INET)
 			for _, r := range rules {
 				if r.Priority == prio {
-					k.delRule(r)
+					k.DelRule(r)
 					return
 				}
 			}
@@ -111,7 +113,7 @@ func stateScenarios() []stateScenario {
 		r := netlink.NewRule()
 		r.Priority, r.Table, r.Family = 456, 200, unix.AF_INET
 		r.Dst = inet.IPNet(pfx("192.0.2.99/32"))
-		k.addRule(*r)
+		k.AddRule(*r)
 	}
 	table := with(rule, func(c *Config) { c.Rules = RulesTable })
 	full := with(rule, func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("0.0.0.0/0")} })
@@ -127,8 +129,8 @@ func stateScenarios() []stateScenario {
 		{name: "per destination to table rules", configs: []Config{many, with(many, func(c *Config) { c.Rules = RulesTable })}},
 		{name: "table rules to per destination", configs: []Config{with(many, func(c *Config) { c.Rules = RulesTable }), many}},
 		{name: "table rules: foreign route in the table", configs: []Config{table, table}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("192.0.2.60/32")), Table: 123,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("192.0.2.60/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "table rules: table rule deleted", configs: []Config{table, table}, change: delRuleAt(456)},
@@ -166,26 +168,26 @@ func stateScenarios() []stateScenario {
 		{name: "drift: rule deleted", configs: []Config{rule, rule}, change: delRuleAt(456)},
 		{name: "drift: exception deleted", configs: []Config{rule, rule}, change: delRuleAt(455)},
 		{name: "drift: route deleted", configs: []Config{rule, rule}, change: func(k kernel, name string) {
-			k.delRoute(name, route{Dst: pfx("203.0.113.2/32"), Table: 123})
+			k.DelRoute(name, linuxnet.Route{Dst: pfx("203.0.113.2/32"), Table: 123})
 		}},
-		{name: "drift: link down", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setDown(name) }},
-		{name: "drift: dual stack link down", configs: []Config{dual, dual}, change: func(k kernel, name string) { k.setDown(name) }},
-		{name: "drift: address removed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.delAddress(name, pfx("10.0.0.1/32")) }},
-		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setMTU(name, 1300) }},
+		{name: "drift: link down", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.SetDown(name) }},
+		{name: "drift: dual stack link down", configs: []Config{dual, dual}, change: func(k kernel, name string) { k.SetDown(name) }},
+		{name: "drift: address removed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.DelAddress(name, pfx("10.0.0.1/32")) }},
+		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.SetMTU(name, 1300) }},
 		{name: "drift: snat chain deleted", configs: []Config{snatOut, snatOut}, fw: FirewallNftables, change: func(k kernel, name string) {
-			fw, _ := k.firewall(FirewallNftables)
+			fw, _ := k.Firewall(netfilter.WantNftables)
 			fw.DeleteChain(unix.AF_INET, name)
 		}},
 		{name: "foreign rule at our priority", configs: []Config{rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign rule over a running tunnel", configs: []Config{rule, rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign route in our table", configs: []Config{rule}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("192.0.2.50/32")), Table: 123,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("192.0.2.50/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "foreign route in main where PeerRouteMain wants one", configs: []Config{main}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: inet.IPNet(pfx("10.0.0.2/32")), Table: inet.TableMain,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("10.0.0.2/32")), Table: inet.TableMain,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST})
 		}},
 		{name: "full tunnel", configs: []Config{full}},
@@ -322,12 +324,11 @@ func downPlan(ctx context.Context, tun *Tunnel) ([]step, error) {
 // addForeignRoute adds a route that is not the tunnel's (its protocol is
 // another), which the kernel interface cannot write.
 func addForeignRoute(k kernel, r netlink.Route) {
-	switch k := k.(type) {
-	case *fakeKernel:
-		k.routeList = append(k.routeList, r)
-	case *liveKernel:
-		k.nl.RouteAdd(&r)
+	if fk, ok := k.(*fakeKernel); ok {
+		fk.routeList = append(fk.routeList, r)
+		return
 	}
+	k.InNamespace(func() error { return netlink.RouteAdd(&r) })
 }
 
 func rename(s string, names map[string]string) string {
@@ -348,24 +349,24 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			continue
 		}
 		seen[c.Name] = true
-		l, err := k.link(c.Name)
+		l, err := k.Link(c.Name)
 		if err != nil {
 			return "", err
 		}
 		if l == nil {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("link %s %s mtu %d up=%v ours=%v", l.name, l.kind, l.mtu, l.up, l.ours))
-		addrs, err := k.addresses(l.index)
+		lines = append(lines, fmt.Sprintf("link %s %s mtu %d up=%v ours=%v", l.Name, l.Kind, l.MTU, l.Up, l.Ours))
+		addrs, err := k.Addresses(l.Index)
 		if err != nil {
 			return "", err
 		}
 		for _, a := range addrs {
 			if !isLinkLocal(a) {
-				lines = append(lines, fmt.Sprintf("address %s dev %s", a, l.name))
+				lines = append(lines, fmt.Sprintf("address %s dev %s", a, l.Name))
 			}
 		}
-		d, err := k.device(c.Name)
+		d, err := k.Device(c.Name)
 		if err != nil {
 			return "", err
 		}
@@ -381,7 +382,7 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			}
 		}
 		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			fw, err := k.firewall(fwWant)
+			fw, err := k.Firewall(fwWant.want())
 			if err != nil {
 				return "", err
 			}
@@ -395,7 +396,7 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := k.rules(fam)
+		rules, err := k.Rules(fam)
 		if err != nil {
 			return "", err
 		}
@@ -410,7 +411,7 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			}
 			lines = append(lines, fmt.Sprintf("%s proto %d", text, r.Protocol))
 		}
-		routes, err := k.routes(fam, unix.RT_TABLE_UNSPEC)
+		routes, err := k.Routes(fam, unix.RT_TABLE_UNSPEC)
 		if err != nil {
 			return "", err
 		}
@@ -419,8 +420,8 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 				continue
 			}
 			dev := ""
-			if l, _ := k.linkByIndex(r.LinkIndex); l != nil {
-				dev = l.name
+			if l, _ := k.LinkByIndex(r.LinkIndex); l != nil {
+				dev = l.Name
 			}
 			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, inet.TableName(r.Table), dev, r.Protocol))
 		}
@@ -558,7 +559,7 @@ func liveTunnels(path string) openTunnel {
 			ns.Handle.Close()
 			return nil, err
 		}
-		k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
+		k, err := linuxnet.New(ns, slog.New(slog.DiscardHandler))
 		if err != nil {
 			ns.Handle.Close()
 			return nil, err
@@ -580,13 +581,13 @@ func hasKernelWireGuard(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	k, err := newLiveKernel(ns, slog.New(slog.DiscardHandler))
+	k, err := linuxnet.New(ns, slog.New(slog.DiscardHandler))
 	if err != nil {
 		ns.Handle.Close()
 		return false, err
 	}
-	defer k.close()
-	return k.hasKernelWireGuard()
+	defer k.Close()
+	return k.HasKernelWireGuard()
 }
 
 // setupUnderlay gives a test namespace the fake's underlay: a link eth0

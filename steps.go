@@ -3,11 +3,10 @@
 package transparent
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 
-	"golang.org/x/sys/unix"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -28,14 +27,16 @@ type createLinkStep struct {
 	backend Backend
 }
 
-func (s *createLinkStep) String() string      { return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu) }
-func (s *createLinkStep) do(k kernel) error   { return k.createLink(s.name, s.mtu, s.backend) }
-func (s *createLinkStep) undo(k kernel) error { return k.deleteLink(s.name) }
+func (s *createLinkStep) String() string { return fmt.Sprintf("add link %s mtu %d", s.name, s.mtu) }
+func (s *createLinkStep) do(k kernel) error {
+	return k.CreateLink(s.name, s.mtu, s.backend == BackendUserspace)
+}
+func (s *createLinkStep) undo(k kernel) error { return k.DeleteLink(s.name) }
 
 type deleteLinkStep struct{ name string }
 
 func (s *deleteLinkStep) String() string    { return "delete link" }
-func (s *deleteLinkStep) do(k kernel) error { return k.deleteLink(s.name) }
+func (s *deleteLinkStep) do(k kernel) error { return k.DeleteLink(s.name) }
 func (s *deleteLinkStep) undo(kernel) error { return nil } // Down does not roll back
 
 type configureDeviceStep struct {
@@ -45,13 +46,13 @@ type configureDeviceStep struct {
 }
 
 func (s *configureDeviceStep) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
-func (s *configureDeviceStep) do(k kernel) error { return k.configureDevice(s.name, s.cfg) }
+func (s *configureDeviceStep) do(k kernel) error { return k.ConfigureDevice(s.name, s.cfg) }
 
 func (s *configureDeviceStep) undo(k kernel) error {
 	if s.old == nil {
 		return nil // the new link goes away with createLinkStep's undo
 	}
-	return k.configureDevice(s.name, restoreConfig(s.old))
+	return k.ConfigureDevice(s.name, restoreConfig(s.old))
 }
 
 type setMTUStep struct {
@@ -60,38 +61,38 @@ type setMTUStep struct {
 }
 
 func (s *setMTUStep) String() string      { return fmt.Sprintf("set link mtu %d", s.mtu) }
-func (s *setMTUStep) do(k kernel) error   { return k.setMTU(s.name, s.mtu) }
-func (s *setMTUStep) undo(k kernel) error { return k.setMTU(s.name, s.old) }
+func (s *setMTUStep) do(k kernel) error   { return k.SetMTU(s.name, s.mtu) }
+func (s *setMTUStep) undo(k kernel) error { return k.SetMTU(s.name, s.old) }
 
 type setUpStep struct{ name string }
 
 func (s *setUpStep) String() string      { return "set link up" }
-func (s *setUpStep) do(k kernel) error   { return k.setUp(s.name) }
-func (s *setUpStep) undo(k kernel) error { return k.setDown(s.name) }
+func (s *setUpStep) do(k kernel) error   { return k.SetUp(s.name) }
+func (s *setUpStep) undo(k kernel) error { return k.SetDown(s.name) }
 
 type addAddressStep struct {
 	name string
 	addr netip.Prefix
 }
 
-func (s *addAddressStep) String() string      { return "add " + address(s.addr).String() }
-func (s *addAddressStep) do(k kernel) error   { return k.addAddress(s.name, s.addr) }
-func (s *addAddressStep) undo(k kernel) error { return k.delAddress(s.name, s.addr) }
+func (s *addAddressStep) String() string      { return "add " + linuxnet.Address(s.addr).String() }
+func (s *addAddressStep) do(k kernel) error   { return k.AddAddress(s.name, s.addr) }
+func (s *addAddressStep) undo(k kernel) error { return k.DelAddress(s.name, s.addr) }
 
 type delAddressStep addAddressStep
 
-func (s *delAddressStep) String() string      { return "delete " + address(s.addr).String() }
+func (s *delAddressStep) String() string      { return "delete " + linuxnet.Address(s.addr).String() }
 func (s *delAddressStep) do(k kernel) error   { return (*addAddressStep)(s).undo(k) }
 func (s *delAddressStep) undo(k kernel) error { return (*addAddressStep)(s).do(k) }
 
 type addRouteStep struct {
 	name  string // the tunnel's link
-	route route
+	route linuxnet.Route
 }
 
 func (s *addRouteStep) String() string      { return "add " + s.route.String() }
-func (s *addRouteStep) do(k kernel) error   { return k.addRoute(s.name, s.route) }
-func (s *addRouteStep) undo(k kernel) error { return k.delRoute(s.name, s.route) }
+func (s *addRouteStep) do(k kernel) error   { return k.AddRoute(s.name, s.route) }
+func (s *addRouteStep) undo(k kernel) error { return k.DelRoute(s.name, s.route) }
 
 type delRouteStep addRouteStep
 
@@ -102,8 +103,8 @@ func (s *delRouteStep) undo(k kernel) error { return (*addRouteStep)(s).do(k) }
 type addRuleStep struct{ rule rule }
 
 func (s *addRuleStep) String() string      { return "add " + s.rule.String() }
-func (s *addRuleStep) do(k kernel) error   { return k.addRule(*s.rule.netlink()) }
-func (s *addRuleStep) undo(k kernel) error { return k.delRule(*s.rule.netlink()) }
+func (s *addRuleStep) do(k kernel) error   { return k.AddRule(*s.rule.netlink()) }
+func (s *addRuleStep) undo(k kernel) error { return k.DelRule(*s.rule.netlink()) }
 
 type delRuleStep struct{ rule ownedRule }
 
@@ -113,16 +114,5 @@ func (s *delRuleStep) String() string {
 	}
 	return fmt.Sprintf("delete rule %d (%s)", s.rule.raw.Priority, s.rule.raw)
 }
-func (s *delRuleStep) do(k kernel) error   { return k.delRule(s.rule.raw) }
-func (s *delRuleStep) undo(k kernel) error { return k.addRule(s.rule.raw) }
-
-// ignore returns nil when err is one of the errnos that mean the step's
-// goal is already reached.
-func ignore(err error, done ...unix.Errno) error {
-	for _, e := range done {
-		if errors.Is(err, e) {
-			return nil
-		}
-	}
-	return err
-}
+func (s *delRuleStep) do(k kernel) error   { return k.DelRule(s.rule.raw) }
+func (s *delRuleStep) undo(k kernel) error { return k.AddRule(s.rule.raw) }

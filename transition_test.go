@@ -55,7 +55,7 @@ func TestNoLeakDuringTransitions(t *testing.T) {
 					}
 				}
 				// The device's own packets carry the mark it has now.
-				d, _ := k.device(to.Name)
+				d, _ := k.Device(to.Name)
 				mark := uint32(d.FirewallMark)
 				ep := to.Peers[0].Endpoint
 				if got := k.lookup(ep.Addr(), mark, unix.IPPROTO_UDP, ep.Port()); got == to.Name {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/namespace"
 	"github.com/wgtransparent/transparent/internal/state"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -62,7 +63,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		return nil, err
 	}
 	log := o.logger.With("tunnel", cfg.Name)
-	k, err := newLiveKernel(ns, log)
+	k, err := linuxnet.New(ns, log)
 	if err != nil {
 		ns.Handle.Close()
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
@@ -134,7 +135,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 			return err
 		}
 	}
-	if err := t.k.repairEmbedded(); err != nil {
+	if err := t.k.RepairEmbedded(); err != nil {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	c, err := t.effective(t.cfg)
@@ -171,7 +172,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.k.firewallCreated()}); err != nil {
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.k.FirewallCreated()}); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -381,10 +382,10 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	err, _ = t.apply(ctx, "down", planDown(c, o), false)
 	if err == nil {
-		err = t.k.stopEmbedded() // an embedded device whose link someone else removed
+		err = t.k.StopEmbedded() // an embedded device whose link someone else removed
 	}
 	if err == nil && (o.link == nil || o.linkErr == nil) {
-		err = t.k.removeStaleSocket(c.Name) // of an embedded device that died with its process
+		err = t.k.RemoveStaleSocket(c.Name) // of an embedded device that died with its process
 	}
 	if o.link != nil && o.linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, o.linkErr))
@@ -411,7 +412,7 @@ func (t *Tunnel) Close() error {
 		return nil
 	}
 	t.closed = true
-	return t.k.close()
+	return t.k.Close()
 }
 
 // Device returns the WireGuard device as wgctrl sees it: peers with their
@@ -423,7 +424,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	d, err := t.k.device(t.cfg.Name)
+	d, err := t.k.Device(t.cfg.Name)
 	return d, explainPermission(err)
 }
 
@@ -436,7 +437,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 func (t *Tunnel) DeviceDone() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.k.embeddedDone()
+	return t.k.EmbeddedDone()
 }
 
 // Backend reports the backend in use, or BackendAuto before the first Up

@@ -34,7 +34,7 @@ const WatchDebounce = 100 * time.Millisecond
 // rather than a rebuild. A name server that stops answering leaves the
 // addresses as they are; Watch logs it and retries with backoff.
 func (t *Tunnel) Watch(ctx context.Context) error {
-	changed, stop, err := t.k.subscribe()
+	changed, stop, err := t.k.Subscribe()
 	if err != nil {
 		return explainPermission(err)
 	}

@@ -7,6 +7,10 @@ import (
 	"strconv"
 )
 
+// RouteProtocol is the routing protocol number set on every route and
+// rule the tunnel adds, its mark (the root package documents it).
+const RouteProtocol = 87
+
 // The kernel's reserved routing tables, which the tunnel must not use.
 const (
 	TableDefault = 253

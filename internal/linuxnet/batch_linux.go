@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package linuxnet
 
 import (
 	"encoding/binary"
@@ -11,20 +11,6 @@ import (
 	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 )
-
-// routeBatcher is a kernel that writes many routes at once: the live
-// kernel sends routeBatch route requests in one sendmsg and
-// reads the answers after, where netlink.RouteAdd waits for
-// each (and the step looks the link up for each). At 100000 routes that
-// is 0.6 seconds against 4.4 (docs/BENCHMARKS.md, "Route writes"). The result has one error per
-// route, nil for a route written or already as asked (EEXIST on add,
-// ESRCH on delete, as addRoute and delRoute): the kernel handles every
-// request of a batch, also after one fails. Kernels without it (the
-// tests' fake) write route by route.
-type routeBatcher interface {
-	addRoutes(name string, rs []route) []error
-	delRoutes(name string, rs []route) []error
-}
 
 const (
 	// routeBatch is the number of route requests in one sendmsg. Each
@@ -38,82 +24,9 @@ const (
 	// routeRcvBuf is the receive buffer asked for the batch socket
 	// (SO_RCVBUFFORCE, else SO_RCVBUF within the host's rmem_max).
 	routeRcvBuf = 1 << 20
-	// minRouteBatch is the shortest run of route steps worth a socket of
-	// its own.
-	minRouteBatch = 8
 )
 
-// routeRun returns the number of steps at the head of steps that t can
-// write as one batch: consecutive route additions, or route deletions,
-// through one link, on a kernel that batches; 0 when it is not worth it.
-func (t *Tunnel) routeRun(steps []step) (routeBatcher, int) {
-	b, ok := t.k.(routeBatcher)
-	if !ok {
-		return nil, 0
-	}
-	key := func(s step) (name string, add, ok bool) {
-		switch s := s.(type) {
-		case *addRouteStep:
-			return s.name, true, true
-		case *delRouteStep:
-			return s.name, false, true
-		}
-		return "", false, false
-	}
-	name, add, ok := key(steps[0])
-	if !ok {
-		return nil, 0
-	}
-	n := 1
-	for n < len(steps) {
-		nm, a, ok := key(steps[n])
-		if !ok || nm != name || a != add {
-			break
-		}
-		n++
-	}
-	if n < minRouteBatch {
-		return nil, 0
-	}
-	return b, n
-}
-
-// applyRoutes writes a run of route steps (routeRun) through b, logging
-// and counting each as apply does. It returns the steps done and an error
-// per step that failed, each naming its route. After a failure the later
-// routes of the run have been written too (the kernel handles every
-// request of a batch): they are among the steps done, for a rollback to
-// undo.
-func (t *Tunnel) applyRoutes(verb string, b routeBatcher, run []step) (done []step, errs []error) {
-	rs := make([]route, len(run))
-	var name string
-	var results []error
-	for i, s := range run {
-		t.log.Info(s.String())
-		t.writes++
-		switch s := s.(type) {
-		case *addRouteStep:
-			name, rs[i] = s.name, s.route
-		case *delRouteStep:
-			name, rs[i] = s.name, s.route
-		}
-	}
-	if _, add := run[0].(*addRouteStep); add {
-		results = b.addRoutes(name, rs)
-	} else {
-		results = b.delRoutes(name, rs)
-	}
-	for i, err := range results {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, run[i], err))
-			continue
-		}
-		done = append(done, run[i])
-	}
-	return done, errs
-}
-
-func (k *liveKernel) addRoutes(name string, rs []route) []error {
+func (k *Kernel) AddRoutes(name string, rs []Route) []error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return repeat(err, len(rs))
@@ -122,8 +35,8 @@ func (k *liveKernel) addRoutes(name string, rs []route) []error {
 }
 
 // delRoutes removes rs through the link called name, or, when that link is
-// gone, from any link, as delRoute.
-func (k *liveKernel) delRoutes(name string, rs []route) []error {
+// gone, from any link, as DelRoute.
+func (k *Kernel) DelRoutes(name string, rs []Route) []error {
 	dev := 0
 	if l, err := k.nl.LinkByName(name); err == nil {
 		dev = l.Attrs().Index
@@ -134,9 +47,9 @@ func (k *liveKernel) delRoutes(name string, rs []route) []error {
 // writeRoutes sends a request of type typ for every route, batched on a
 // netlink socket opened in the namespace, and returns each one's error,
 // nil for success or for one of the errnos in done.
-func (k *liveKernel) writeRoutes(typ, flags, dev int, rs []route, done ...unix.Errno) []error {
+func (k *Kernel) writeRoutes(typ, flags, dev int, rs []Route, done ...unix.Errno) []error {
 	errs := make([]error, len(rs))
-	fd, err := k.routeSocket() // routes_dump.go
+	fd, err := k.routeSocket()
 	if err != nil {
 		return repeat(err, len(rs))
 	}
@@ -208,7 +121,7 @@ func readAcks(fd int, seqs map[uint32]int, last uint32, errs []error, done []uni
 // routeRequest is the request netlink.RouteAdd (typ RTM_NEWROUTE) or
 // netlink.RouteDel (RTM_DELROUTE) sends for r.netlink(dev).
 // With ack, the kernel acknowledges it also when it succeeds.
-func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest {
+func routeRequest(typ, flags int, r Route, dev int, ack bool) *nl.NetlinkRequest {
 	if ack {
 		flags |= unix.NLM_F_ACK
 	}
@@ -220,7 +133,7 @@ func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest
 	msg.Family = uint8(inet.Family(r.Dst.Addr()))
 	msg.Dst_len = uint8(r.Dst.Bits())
 	msg.Scope = unix.RT_SCOPE_LINK
-	msg.Protocol = RouteProtocol
+	msg.Protocol = inet.RouteProtocol
 	var table *nl.RtAttr
 	if r.Table >= 256 {
 		msg.Table = unix.RT_TABLE_UNSPEC

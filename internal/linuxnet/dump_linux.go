@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package linuxnet
 
 import (
 	"encoding/binary"
@@ -33,8 +33,8 @@ const dumpBuffer = 1 << 20
 // observe and the underlay read: Dst, Table, Protocol, Type, Scope,
 // LinkIndex, Gw, Src and Priority. It falls back to RouteListFiltered on
 // a kernel without strict checking.
-func (k *liveKernel) dumpRoutes(fam, table int) ([]kernelRoute, error) {
-	var routes []kernelRoute
+func (k *Kernel) dumpRoutes(fam, table int) ([]KernelRoute, error) {
+	var routes []KernelRoute
 	var err error
 	for range 5 { // a dump interrupted by a change meanwhile is repeated
 		routes, err = k.dumpRoutesOnce(fam, table)
@@ -46,16 +46,16 @@ func (k *liveKernel) dumpRoutes(fam, table int) ([]kernelRoute, error) {
 		nrs, err := retryDump(func() ([]netlink.Route, error) {
 			return k.nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 		})
-		routes = make([]kernelRoute, len(nrs))
+		routes = make([]KernelRoute, len(nrs))
 		for i, r := range nrs {
-			routes[i] = kernelRouteOf(r)
+			routes[i] = KernelRouteOf(r)
 		}
 		return routes, err
 	}
 	return routes, err
 }
 
-func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
+func (k *Kernel) dumpRoutesOnce(fam, table int) ([]KernelRoute, error) {
 	fd, err := k.routeSocket()
 	if err != nil {
 		return nil, err
@@ -78,7 +78,7 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, fmt.Errorf("ask for the routes: %w", err)
 	}
-	out := make([]kernelRoute, 0, k.dumpSizes[dumpKey{fam, table}]) // as many as last time
+	out := make([]KernelRoute, 0, k.dumpSizes[dumpKey{fam, table}]) // as many as last time
 	if k.dumpBuf == nil {
 		k.dumpBuf = make([]byte, dumpBuffer) // kept: four dumps an Up
 	}
@@ -126,9 +126,9 @@ func (k *liveKernel) dumpRoutesOnce(fam, table int) ([]kernelRoute, error) {
 }
 
 // routeSocket opens a NETLINK_ROUTE socket in the tunnel's namespace,
-// bound, for the route dumps and the batched route writes
-// (routes_batch.go), which speak netlink themselves.
-func (k *liveKernel) routeSocket() (int, error) {
+// bound, for the route dumps and the batched route writes, which speak
+// netlink themselves.
+func (k *Kernel) routeSocket() (int, error) {
 	var fd int
 	err := k.ns.Do(func() (err error) {
 		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
@@ -146,12 +146,12 @@ func (k *liveKernel) routeSocket() (int, error) {
 
 // parseRoute reads the fields of one RTM_NEWROUTE message that the tunnel
 // uses.
-func parseRoute(m []byte) (kernelRoute, bool) {
+func parseRoute(m []byte) (KernelRoute, bool) {
 	if len(m) < unix.SizeofRtMsg {
-		return kernelRoute{}, false
+		return KernelRoute{}, false
 	}
 	fam := int(m[0])
-	r := kernelRoute{Table: int(m[4]), Protocol: int(m[5]), Scope: int(m[6]), Type: int(m[7])}
+	r := KernelRoute{Table: int(m[4]), Protocol: int(m[5]), Scope: int(m[6]), Type: int(m[7])}
 	bits := int(m[1])
 	r.Dst = inet.AnyPrefix(fam) // the default route, unless RTA_DST says otherwise
 	for a := m[unix.SizeofRtMsg:]; len(a) >= 4; {

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package linuxnet
 
 import (
 	"bytes"
@@ -26,10 +26,13 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// liveKernel is the real kernel of the tunnel's namespace: netlink through
+// Kernel is the real kernel of the tunnel's namespace: netlink through
 // a handle bound to it, wgctrl and the embedded device made inside it,
 // and the firewalls.
-type liveKernel struct {
+//
+// Kernel implements the root package's kernel interface, where its
+// methods are documented.
+type Kernel struct {
 	ns  namespace.NS
 	nl  *netlink.Handle
 	log *slog.Logger
@@ -37,21 +40,21 @@ type liveKernel struct {
 	dev *wgdevice.Embedded          // the embedded device this Tunnel runs, if any
 	fws map[string]netfilter.Driver // opened firewalls by kind
 
-	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
+	dumpBuf   []byte          // the route dump's receive buffer; operations are serialized
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
 }
 
-// newLiveKernel opens the kernel of the namespace ns, which it then owns:
+// New opens the kernel of the namespace ns, which it then owns:
 // close closes ns too.
-func newLiveKernel(ns namespace.NS, log *slog.Logger) (*liveKernel, error) {
+func New(ns namespace.NS, log *slog.Logger) (*Kernel, error) {
 	nl, err := ns.Netlink()
 	if err != nil {
 		return nil, err
 	}
-	return &liveKernel{ns: ns, nl: nl, log: log}, nil
+	return &Kernel{ns: ns, nl: nl, log: log}, nil
 }
 
-func (k *liveKernel) close() error {
+func (k *Kernel) Close() error {
 	var errs []error
 	if k.dev != nil {
 		errs = append(errs, k.dev.Close())
@@ -63,11 +66,11 @@ func (k *liveKernel) close() error {
 	return errors.Join(append(errs, k.ns.Handle.Close())...)
 }
 
-func (k *liveKernel) inNamespace(fn func() error) error { return k.ns.Do(fn) }
+func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
 
 // subscribe listens to the rtnetlink groups whose changes can undo the
 // tunnel, with a socket made inside the namespace.
-func (k *liveKernel) subscribe() (<-chan struct{}, func(), error) {
+func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
 	var sock *nl.NetlinkSocket
 	err := k.ns.Do(func() (err error) {
 		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
@@ -99,28 +102,28 @@ var watchGroups = []uint{
 	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
 }
 
-func (k *liveKernel) stopEmbedded() error {
+func (k *Kernel) StopEmbedded() error {
 	if k.dev == nil {
 		return nil
 	}
 	return k.dev.Close()
 }
 
-func (k *liveKernel) removeStaleSocket(name string) error { return wgdevice.RemoveStaleSocket(name) }
+func (k *Kernel) RemoveStaleSocket(name string) error { return wgdevice.RemoveStaleSocket(name) }
 
-func (k *liveKernel) embeddedDone() <-chan struct{} {
+func (k *Kernel) EmbeddedDone() <-chan struct{} {
 	if k.dev == nil {
 		return nil
 	}
 	return k.dev.Done()
 }
 
-func infoOf(l netlink.Link) *linkInfo {
+func infoOf(l netlink.Link) *Link {
 	a := l.Attrs()
-	return &linkInfo{name: a.Name, index: a.Index, kind: l.Type(), mtu: a.MTU, up: a.Flags&net.FlagUp != 0, ours: wgdevice.IsOurs(l)}
+	return &Link{Name: a.Name, Index: a.Index, Kind: l.Type(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Ours: wgdevice.IsOurs(l)}
 }
 
-func (k *liveKernel) link(name string) (*linkInfo, error) {
+func (k *Kernel) Link(name string) (*Link, error) {
 	l, err := k.nl.LinkByName(name)
 	if errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil, nil
@@ -131,7 +134,7 @@ func (k *liveKernel) link(name string) (*linkInfo, error) {
 	return infoOf(l), nil
 }
 
-func (k *liveKernel) linkByIndex(index int) (*linkInfo, error) {
+func (k *Kernel) LinkByIndex(index int) (*Link, error) {
 	l, err := k.nl.LinkByIndex(index)
 	if errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil, nil
@@ -142,7 +145,7 @@ func (k *liveKernel) linkByIndex(index int) (*linkInfo, error) {
 	return infoOf(l), nil
 }
 
-func (k *liveKernel) addresses(index int) ([]netip.Prefix, error) {
+func (k *Kernel) Addresses(index int) ([]netip.Prefix, error) {
 	link := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return k.nl.AddrList(link, unix.AF_UNSPEC) })
 	if err != nil {
@@ -155,7 +158,7 @@ func (k *liveKernel) addresses(index int) ([]netip.Prefix, error) {
 	return out, nil
 }
 
-func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
+func (k *Kernel) Rules(fam int) ([]netlink.Rule, error) {
 	rules, err := retryDump(func() ([]netlink.Rule, error) { return k.nl.RuleList(fam) })
 	if err != nil {
 		return nil, fmt.Errorf("list %s rules: %w", inet.FamilyName(fam == unix.AF_INET6), err)
@@ -163,8 +166,8 @@ func (k *liveKernel) rules(fam int) ([]netlink.Rule, error) {
 	return rules, nil
 }
 
-func (k *liveKernel) routes(fam, table int) ([]kernelRoute, error) {
-	routes, err := k.dumpRoutes(fam, table) // routes_dump.go
+func (k *Kernel) Routes(fam, table int) ([]KernelRoute, error) {
+	routes, err := k.dumpRoutes(fam, table)
 	if err != nil {
 		return nil, fmt.Errorf("list %s routes in table %s: %w", inet.FamilyName(fam == unix.AF_INET6), inet.TableName(table), err)
 	}
@@ -173,7 +176,7 @@ func (k *liveKernel) routes(fam, table int) ([]kernelRoute, error) {
 
 // wgClient returns the wgctrl client, made inside the namespace so that
 // its generic netlink socket talks to that namespace's kernel devices.
-func (k *liveKernel) wgClient() (*wgctrl.Client, error) {
+func (k *Kernel) wgClient() (*wgctrl.Client, error) {
 	if k.wg != nil {
 		return k.wg, nil
 	}
@@ -187,7 +190,7 @@ func (k *liveKernel) wgClient() (*wgctrl.Client, error) {
 	return k.wg, nil
 }
 
-func (k *liveKernel) device(name string) (*wgtypes.Device, error) {
+func (k *Kernel) Device(name string) (*wgtypes.Device, error) {
 	wg, err := k.wgClient()
 	if err != nil {
 		return nil, err
@@ -202,7 +205,7 @@ func (k *liveKernel) device(name string) (*wgtypes.Device, error) {
 	return d, nil
 }
 
-func (k *liveKernel) configureDevice(name string, cfg wgtypes.Config) error {
+func (k *Kernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
 	wg, err := k.wgClient()
 	if err != nil {
 		return err
@@ -213,7 +216,7 @@ func (k *liveKernel) configureDevice(name string, cfg wgtypes.Config) error {
 // repairEmbedded serves the UAPI socket of the embedded device this
 // Tunnel runs again, when someone deleted its file: a process-local
 // repair, before an Up.
-func (k *liveKernel) repairEmbedded() error {
+func (k *Kernel) RepairEmbedded() error {
 	if k.dev == nil {
 		return nil
 	}
@@ -222,7 +225,7 @@ func (k *liveKernel) repairEmbedded() error {
 
 // firewallCreated lists the nat tables and chains that this process's
 // iptables-nft writes created and that still stand.
-func (k *liveKernel) firewallCreated() []string {
+func (k *Kernel) FirewallCreated() []string {
 	var made []string
 	for _, fw := range k.fws {
 		if a, ok := fw.(netfilter.Adopter); ok {
@@ -233,7 +236,7 @@ func (k *liveKernel) firewallCreated() []string {
 	return slices.Compact(made)
 }
 
-func (k *liveKernel) embedded() int {
+func (k *Kernel) EmbeddedIndex() int {
 	if k.dev == nil {
 		return 0
 	}
@@ -242,7 +245,7 @@ func (k *liveKernel) embedded() int {
 
 // hasKernelWireGuard asks generic netlink, inside the namespace, for the
 // "wireguard" family. The lookup also loads the module on demand.
-func (k *liveKernel) hasKernelWireGuard() (bool, error) {
+func (k *Kernel) HasKernelWireGuard() (bool, error) {
 	var found bool
 	err := k.ns.Do(func() error {
 		c, err := genetlink.Dial(nil)
@@ -265,7 +268,7 @@ func (k *liveKernel) hasKernelWireGuard() (bool, error) {
 
 // sysctl reads /proc/sys inside the namespace, where the network sysctls
 // are the namespace's own.
-func (k *liveKernel) sysctl(key string) (string, error) {
+func (k *Kernel) Sysctl(key string) (string, error) {
 	var b []byte
 	err := k.ns.Do(func() (err error) {
 		b, err = os.ReadFile(filepath.Join("/proc/sys", key))
@@ -277,15 +280,15 @@ func (k *liveKernel) sysctl(key string) (string, error) {
 	return string(bytes.TrimSpace(b)), nil
 }
 
-func (k *liveKernel) firewall(want Firewall) (netfilter.Driver, error) {
-	fw, err := netfilter.Open(k.ns, want.want())
+func (k *Kernel) Firewall(want netfilter.Want) (netfilter.Driver, error) {
+	fw, err := netfilter.Open(k.ns, want)
 	if err != nil {
 		return nil, err
 	}
 	return k.cacheFirewall(fw), nil
 }
 
-func (k *liveKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
+func (k *Kernel) FirewallOfKind(kind string) (netfilter.Driver, error) {
 	if fw, ok := k.fws[kind]; ok {
 		return fw, nil
 	}
@@ -297,7 +300,7 @@ func (k *liveKernel) firewallOfKind(kind string) (netfilter.Driver, error) {
 }
 
 // cacheFirewall caches a firewall by kind, so that each is opened once.
-func (k *liveKernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
+func (k *Kernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
 	if old, ok := k.fws[fw.Kind()]; ok {
 		return old
 	}
@@ -308,8 +311,8 @@ func (k *liveKernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
 	return fw
 }
 
-func (k *liveKernel) createLink(name string, mtu int, b Backend) error {
-	if b == BackendKernel {
+func (k *Kernel) CreateLink(name string, mtu int, embedded bool) error {
+	if !embedded {
 		return (&wgdevice.Kernel{Netlink: k.nl}).Create(name, mtu)
 	}
 	if k.dev == nil {
@@ -318,7 +321,7 @@ func (k *liveKernel) createLink(name string, mtu int, b Backend) error {
 	return k.dev.Create(name, mtu)
 }
 
-func (k *liveKernel) deleteLink(name string) error {
+func (k *Kernel) DeleteLink(name string) error {
 	l, err := k.nl.LinkByName(name)
 	if errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil
@@ -338,7 +341,7 @@ func (k *liveKernel) deleteLink(name string) error {
 }
 
 // linkNamed looks up the tunnel's link for a write.
-func (k *liveKernel) linkNamed(name string) (netlink.Link, error) {
+func (k *Kernel) linkNamed(name string) (netlink.Link, error) {
 	l, err := k.nl.LinkByName(name)
 	if err != nil {
 		return nil, fmt.Errorf("look up link %s: %w", name, err)
@@ -346,7 +349,7 @@ func (k *liveKernel) linkNamed(name string) (netlink.Link, error) {
 	return l, nil
 }
 
-func (k *liveKernel) setMTU(name string, mtu int) error {
+func (k *Kernel) SetMTU(name string, mtu int) error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return err
@@ -354,7 +357,7 @@ func (k *liveKernel) setMTU(name string, mtu int) error {
 	return k.nl.LinkSetMTU(l, mtu)
 }
 
-func (k *liveKernel) setUp(name string) error {
+func (k *Kernel) SetUp(name string) error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return err
@@ -368,7 +371,7 @@ func (k *liveKernel) setUp(name string) error {
 	return nil
 }
 
-func (k *liveKernel) setDown(name string) error {
+func (k *Kernel) SetDown(name string) error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return err
@@ -376,12 +379,12 @@ func (k *liveKernel) setDown(name string) error {
 	return k.nl.LinkSetDown(l)
 }
 
-func (k *liveKernel) addAddress(name string, a netip.Prefix) error {
+func (k *Kernel) AddAddress(name string, a netip.Prefix) error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return err
 	}
-	err = ignore(k.nl.AddrAdd(l, address(a).netlink()), unix.EEXIST)
+	err = ignore(k.nl.AddrAdd(l, Address(a).Netlink()), unix.EEXIST)
 	if errors.Is(err, unix.EACCES) && a.Addr().Is6() {
 		// The kernel's answer on a link whose IPv6 is disabled: no
 		// question of privileges, so no longer matching os.ErrPermission.
@@ -390,7 +393,7 @@ func (k *liveKernel) addAddress(name string, a netip.Prefix) error {
 	return err
 }
 
-func (k *liveKernel) delAddress(name string, a netip.Prefix) error {
+func (k *Kernel) DelAddress(name string, a netip.Prefix) error {
 	l, err := k.nl.LinkByName(name)
 	if errors.As(err, new(netlink.LinkNotFoundError)) {
 		return nil
@@ -398,29 +401,29 @@ func (k *liveKernel) delAddress(name string, a netip.Prefix) error {
 	if err != nil {
 		return fmt.Errorf("look up link %s: %w", name, err)
 	}
-	return ignore(k.nl.AddrDel(l, address(a).netlink()), unix.EADDRNOTAVAIL, unix.ENODEV)
+	return ignore(k.nl.AddrDel(l, Address(a).Netlink()), unix.EADDRNOTAVAIL, unix.ENODEV)
 }
 
-func (k *liveKernel) addRoute(name string, r route) error {
+func (k *Kernel) AddRoute(name string, r Route) error {
 	l, err := k.linkNamed(name)
 	if err != nil {
 		return err
 	}
-	return ignore(k.nl.RouteAdd(r.netlink(l.Attrs().Index)), unix.EEXIST)
+	return ignore(k.nl.RouteAdd(r.Netlink(l.Attrs().Index)), unix.EEXIST)
 }
 
-// delRoute removes r through the link called name, or, when that link is
+// DelRoute removes r through the link called name, or, when that link is
 // gone, from any link: destination, table and protocol decide.
-func (k *liveKernel) delRoute(name string, r route) error {
+func (k *Kernel) DelRoute(name string, r Route) error {
 	dev := 0
 	if l, err := k.nl.LinkByName(name); err == nil {
 		dev = l.Attrs().Index
 	}
-	return ignore(k.nl.RouteDel(r.netlink(dev)), unix.ESRCH, unix.ENOENT)
+	return ignore(k.nl.RouteDel(r.Netlink(dev)), unix.ESRCH, unix.ENOENT)
 }
 
-func (k *liveKernel) addRule(r netlink.Rule) error { return ignore(k.nl.RuleAdd(&r), unix.EEXIST) }
+func (k *Kernel) AddRule(r netlink.Rule) error { return ignore(k.nl.RuleAdd(&r), unix.EEXIST) }
 
-func (k *liveKernel) delRule(r netlink.Rule) error {
+func (k *Kernel) DelRule(r netlink.Rule) error {
 	return ignore(k.nl.RuleDel(&r), unix.ENOENT, unix.ESRCH)
 }
