@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
@@ -32,5 +35,64 @@ func TestNetNSWithoutSysAdmin(t *testing.T) {
 	}
 	if diff, err := testns.DiffSettled(target, before); err != nil || diff != "" {
 		t.Errorf("the namespace changed (%v):\n%s", err, diff)
+	}
+}
+
+// TestPastedPrivateKeyHidden: a file whose [Peer] PublicKey is the
+// interface's own private key (pasted in the wrong place) never gets it
+// printed: not by plan, check, up's log, show (text and JSON) or down,
+// which print "(hidden)" in its place.
+func TestPastedPrivateKeyHidden(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "msgs-key")
+	key := genKey(t)
+	dir := t.TempDir()
+	name := uniqueName("wgms")
+	file := filepath.Join(dir, name+".conf")
+	conf := "[Interface]\nPrivateKey = " + key.String() + "\nAddress = 10.0.0.1/32\nTable = 123\n\n[Peer]\nPublicKey = " + key.String() + "\nEndpoint = 203.0.113.2:51822\nAllowedIPs = 10.0.0.2/32\n"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var all strings.Builder
+	verb := func(want int, args ...string) {
+		t.Helper()
+		c := exec.Command(bin, append(args, file, "--netns", ns.Name)...)
+		code, out := exitCode(t, c)
+		all.WriteString(out)
+		if code != want {
+			t.Fatalf("%s: exit %d, want %d\n%s", args, code, want, out)
+		}
+	}
+	verb(exitOK, "plan")
+	verb(exitDrift, "check")
+	log, err := os.Create(filepath.Join(dir, "up.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := exec.Command(bin, "up", file, "--netns", ns.Name)
+	up.Stdout, up.Stderr = log, log
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { up.Process.Kill(); up.Wait() })
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if data, _ := os.ReadFile(log.Name()); strings.Contains(string(data), " is up") {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("up did not come up:\n%s", data)
+		}
+	}
+	verb(exitOK, "show")
+	verb(exitOK, "show", "--json")
+	verb(exitOK, "down")
+	up.Wait()
+	data, _ := os.ReadFile(log.Name())
+	all.Write(data)
+	if strings.Contains(all.String(), key.String()) || strings.Contains(all.String(), strings.TrimRight(key.String(), "=")) {
+		t.Errorf("the private key is printed:\n%s", all.String())
+	}
+	if strings.Count(all.String(), "(hidden)") < 3 {
+		t.Errorf("want the pasted key printed as (hidden) by plan, check and show:\n%s", all.String())
 	}
 }
