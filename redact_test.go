@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
 	"slices"
+	"strings"
 	"testing"
 )
 
