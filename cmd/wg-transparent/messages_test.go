@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -94,5 +95,50 @@ func TestPastedPrivateKeyHidden(t *testing.T) {
 	}
 	if strings.Count(all.String(), "(hidden)") < 3 {
 		t.Errorf("want the pasted key printed as (hidden) by plan, check and show:\n%s", all.String())
+	}
+}
+
+// TestNotesWhereTheyApply: the parser's notes (here: no route for the
+// peers' tunnel addresses, so up adds a rule) are printed by plan, which
+// says what up would do, and not by show or down.
+func TestNotesWhereTheyApply(t *testing.T) {
+	testns.RequireRoot(t)
+	ns := testns.New(t, "msgs-notes")
+	file := tunnelFile(t, t.TempDir(), uniqueName("wgms"), "")
+	for verb, want := range map[string]bool{"plan": true, "show": false, "down": false} {
+		var out strings.Builder
+		if code := run([]string{verb, file, "--netns", ns.Name}, &out, &out); code != exitOK {
+			t.Fatalf("%s: exit %d\n%s", verb, code, out.String())
+		}
+		if got := strings.Contains(out.String(), "[note] no route for the peers' tunnel addresses"); got != want {
+			t.Errorf("%s prints the note: %v, want %v\n%s", verb, got, want, out.String())
+		}
+	}
+}
+
+// TestMissingFileNamedOnce: show NAME without CONFIG_DIR/NAME.conf names
+// the path once.
+func TestMissingFileNamedOnce(t *testing.T) {
+	defer func(old string) { configDir = old }(configDir)
+	configDir = t.TempDir()
+	var out strings.Builder
+	code := run([]string{"show", "wgmsnone"}, &out, &out)
+	path := filepath.Join(configDir, "wgmsnone.conf")
+	if want := program + ": open " + path + ": no such file or directory\n"; code != exitError || out.String() != want {
+		t.Errorf("show wgmsnone: exit %d, %q\nwant exit 2, %q", code, out.String(), want)
+	}
+}
+
+// TestCommandWords: the library's Go names for the backends, which its
+// errors give programs, reach the command's user as the flag to type.
+func TestCommandWords(t *testing.T) {
+	for lib, want := range map[string]string{
+		"create link wg0: no kernel WireGuard (load the wireguard module, or use BackendUserspace)": "or use --backend userspace)",
+		"link wg0 is a kernel WireGuard device but BackendUserspace was requested: a conflict":      "but --backend userspace was given",
+		"link wg0 is an embedded WireGuard device but BackendKernel was requested: a conflict":      "but --backend kernel was given",
+	} {
+		if got := commandText(errors.New(lib)); !strings.Contains(got, want) || strings.Contains(got, "Backend") {
+			t.Errorf("commandText(%q) = %q, want %q in it", lib, got, want)
+		}
 	}
 }

@@ -73,7 +73,7 @@ func (c *command) refresh(ctx context.Context, tun *transparent.Tunnel, f *wgqui
 		c.logf("%s: re-resolve endpoints: %v", program, err)
 	}
 	if err := tun.Up(ctx); err != nil && ctx.Err() == nil {
-		c.logf("%s: up: %v", program, err)
+		c.logf("%s: up: %s", program, commandText(err))
 	}
 }
 
