@@ -25,6 +25,7 @@ type observed struct {
 	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
 	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
 	foreign []string       // objects in the config's way that are not ours
+	tunnels []string       // other WireGuard links that foreign rules route to
 	device  *wgtypes.Device
 
 	fw     firewall           // the firewall for the SNAT rules; nil without them
@@ -178,7 +179,10 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				spec, ok := ruleFromNetlink(nr)
 				o.rules = append(o.rules, ownedRule{spec: spec, ok: ok, raw: nr})
 			case c.ownsPriority(nr.Priority):
-				o.foreign = append(o.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
+				o.foreign = append(o.foreign, fmt.Sprintf("rule %s is not ours", foreignRuleText(nr)))
+				if t := foreignTunnel(k, nr); t != "" {
+					o.tunnels = append(o.tunnels, t)
+				}
 			case inRange: // a stranger among a recorded layout's priorities: not in our way
 			}
 		}

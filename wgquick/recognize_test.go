@@ -199,7 +199,9 @@ PersistentKeepalive = 25
 				t.Errorf("kept hooks = %q, want %q", kept, tc.kept)
 			}
 			for _, h := range kept {
-				if !slices.ContainsFunc(f.Notes, func(n string) bool { return strings.Contains(n, h+": kept as a command, not one of the article's; wg-transparent runs it") }) {
+				if !slices.ContainsFunc(f.Notes, func(n string) bool {
+					return strings.Contains(n, h+": kept as a command, not one of the article's; wg-transparent runs it")
+				}) {
 					t.Errorf("no note for kept hook %q: %q", h, f.Notes)
 				}
 			}
