@@ -118,11 +118,9 @@ func restoreConfig(have *wgtypes.Device) wgtypes.Config {
 	return cfg
 }
 
-// describeDevice renders a wgctrl config like `wg set`, without keys'
-// secrets: nor a peer's key that is one of them (the private key pasted as
-// a peer's PublicKey), of cfg or of the device old (nil for none), whose
-// private key cfg keeps when it does not set one.
-func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) string {
+// deviceSecrets are the secret keys of cfg and of the device old (nil for
+// none), whose private key cfg keeps when it does not set one.
+func deviceSecrets(cfg *wgtypes.Config, old *wgtypes.Device) map[wgtypes.Key]bool {
 	secrets := map[wgtypes.Key]bool{}
 	if cfg.PrivateKey != nil {
 		secrets[*cfg.PrivateKey] = true
@@ -139,6 +137,14 @@ func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) strin
 		}
 	}
 	delete(secrets, wgtypes.Key{}) // no key
+	return secrets
+}
+
+// describeDevice renders a wgctrl config like `wg set`, without keys'
+// secrets: nor a peer's key that is one of them (deviceSecrets), such as
+// the private key pasted as a peer's PublicKey.
+func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) string {
+	secrets := deviceSecrets(cfg, old)
 	var b strings.Builder
 	b.WriteString("device " + name)
 	if cfg.PrivateKey != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -140,5 +142,22 @@ func TestCommandWords(t *testing.T) {
 		if got := commandText(errors.New(lib)); !strings.Contains(got, want) || strings.Contains(got, "Backend") {
 			t.Errorf("commandText(%q) = %q, want %q in it", lib, got, want)
 		}
+	}
+}
+
+// TestStepLines: the library's structured log of a change prints on the
+// console as the change alone, like wg-quick's "[#] command" lines, and
+// a rollback's as "undo" and the change; other messages keep their
+// attributes.
+func TestStepLines(t *testing.T) {
+	var out strings.Builder
+	log := slog.New(&stepHandler{w: &out}).With("tunnel", "wg0")
+	attrs := []any{"op", "add", "step", "add rule 456 to 203.0.113.2/32 lookup 123", "rule", "rule 456 to 203.0.113.2/32 lookup 123", "priority", 456, "table", "123"}
+	log.Info(transparent.LogChange, attrs...)
+	log.Info(transparent.LogUndo, attrs...)
+	log.Info("waiting for lock", "path", "/run/x")
+	want := "[#] add rule 456 to 203.0.113.2/32 lookup 123\n[#] undo add rule 456 to 203.0.113.2/32 lookup 123\n[#] waiting for lock path=/run/x\n"
+	if out.String() != want {
+		t.Errorf("console:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
