@@ -5,10 +5,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
 )
@@ -74,21 +72,21 @@ func netnsName(path string) string {
 }
 
 // readServer reads the first usable nameserver of the resolv.conf at path.
+// Anything but a regular file (a FIFO, a device, a directory) is refused
+// without waiting on it: the file is opened with O_NONBLOCK, which makes
+// opening a FIFO return at once, and checked with fstat before any read,
+// so that a FIFO planted as resolv.conf cannot hang a lookup (and the
+// signals that would end it) in open or read.
 func readServer(path string) (netip.AddrPort, error) {
-	f, err := os.Open(path)
+	data, err := readConfigFile(path, maxResolvConf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return netip.AddrPort{}, fmt.Errorf("%w: read %s: %w: create it with a nameserver line, or give the server explicitly", ErrNoServer, path, err)
+			return netip.AddrPort{}, fmt.Errorf("%w: %w: create it with a nameserver line, or give the server explicitly", ErrNoServer, err)
 		}
-		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxResolvConf {
-		return netip.AddrPort{}, fmt.Errorf("read %s: larger than %d bytes, which no resolv.conf is: check the file, or give the server explicitly", path, maxResolvConf)
+		if errors.Is(err, errNotRegular) {
+			return netip.AddrPort{}, fmt.Errorf("%w: %w: make it a regular file with a nameserver line, or give the server explicitly", ErrNoServer, err)
+		}
+		return netip.AddrPort{}, err
 	}
 	return parseServer(path, data)
 }
