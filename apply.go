@@ -36,7 +36,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 			}
 			continue
 		}
-		t.log.Info(s.String())
+		t.logStep(LogChange, s)
 		t.writes++
 		if err := s.do(t.k); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %s: %w", verb, t.cfg.Name, s, err))
@@ -52,7 +52,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 	}
 	var undoErrs []error
 	for i := len(done) - 1; i >= 0; i-- {
-		t.log.Info("undo " + done[i].String())
+		t.logStep(LogUndo, done[i])
 		if err := done[i].undo(t.k); err != nil {
 			undoErrs = append(undoErrs, fmt.Errorf("roll back %s: %w", done[i], err))
 		}
@@ -124,7 +124,7 @@ func (t *Tunnel) applyRoutes(verb string, b routeBatcher, run []step) (done []st
 	var name string
 	var results []error
 	for i, s := range run {
-		t.log.Info(s.String())
+		t.logStep(LogChange, s)
 		t.writes++
 		switch s := s.(type) {
 		case *addRouteStep:

@@ -53,7 +53,7 @@ func (s *configureDeviceStep) op() Op {
 	return OpReplace
 }
 func (s *configureDeviceStep) command() string {
-	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg), "device ")
+	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg, s.old), "device ")
 }
 
 func (s *setMTUStep) op() Op { return OpReplace }

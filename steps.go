@@ -45,7 +45,7 @@ type configureDeviceStep struct {
 	old  *wgtypes.Device // nil for a new device
 }
 
-func (s *configureDeviceStep) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
+func (s *configureDeviceStep) String() string    { return "set " + describeDevice(s.name, &s.cfg, s.old) }
 func (s *configureDeviceStep) do(k kernel) error { return k.ConfigureDevice(s.name, s.cfg) }
 
 func (s *configureDeviceStep) undo(k kernel) error {
