@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/wgtransparent/transparent/internal/linuxnet"
 )
@@ -146,4 +147,31 @@ func (t *Tunnel) applyRoutes(verb string, b routeBatcher, run []step) (done []st
 		done = append(done, run[i])
 	}
 	return done, errs
+}
+
+// Every change Up and Down make is logged at level Info with a short,
+// constant message, LogChange (LogUndo for a rollback's), for log
+// processors to match, and attributes that say what changed:
+//
+//   - "op": add, remove or replace, as Plan's Change.Op (under LogUndo,
+//     the op of the change undone);
+//   - "step": the change in words, as Plan's Change.Step, such as
+//     "add rule 456 to 203.0.113.2/32 lookup 123";
+//   - the object's: "link"; "address"; "route" and "table"; "rule",
+//     "priority" and "table"; "peers" (their public keys, secrets hidden);
+//     "firewall", "family" and "hook".
+//
+// The logger of WithLogger adds "tunnel", the tunnel's Name.
+const (
+	LogChange = "change"
+	LogUndo   = "undo"
+)
+
+// logStep logs step s under msg (LogChange or LogUndo).
+func (t *Tunnel) logStep(msg string, s step) {
+	attrs := []slog.Attr{slog.String("op", string(s.op())), slog.String("step", s.String())}
+	if o, ok := s.(objectAttrs); ok {
+		attrs = append(attrs, o.attrs()...)
+	}
+	t.log.LogAttrs(context.Background(), slog.LevelInfo, msg, attrs...)
 }

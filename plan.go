@@ -287,3 +287,23 @@ func conflicts(o *observed) error {
 	}
 	return fmt.Errorf("%s: %w (%s)", strings.Join(o.foreign, "; "), ErrConflict, conflictAdvice(o.tunnels))
 }
+
+// Op is what a plan does to an object.
+type Op string
+
+// The operations of a plan.
+const (
+	OpAdd     Op = "add"
+	OpRemove  Op = "remove"
+	OpReplace Op = "replace" // change an object in place
+	OpKeep    Op = "keep"    // already as the config says
+)
+
+// Change is one line of a plan: what Up does, or would do, to one object.
+type Change struct {
+	Op      Op
+	Step    string // as in logs and errors: "add rule 456 to 203.0.113.2/32 lookup 123"
+	Command string // the equivalent ip, wg, nft or iptables command
+}
+
+func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command) }

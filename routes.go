@@ -4,9 +4,11 @@ package transparent
 
 import (
 	"net/netip"
+	"slices"
 
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/linuxnet"
+	"golang.org/x/sys/unix"
 )
 
 // desiredRoutes returns the routes in Table for every prefix the device
@@ -33,3 +35,23 @@ func desiredRoutes(c Config) []linuxnet.Route {
 
 // isLinkLocal reports whether the kernel, not the config, owns a.
 func isLinkLocal(p netip.Prefix) bool { return p.Addr().IsLinkLocalUnicast() }
+
+// families returns the IP families (unix.AF_INET, unix.AF_INET6) that
+// the peers route into the tunnel, IPv4 first.
+func (c Config) families() []int {
+	var v4, v6 bool
+	for _, p := range c.Peers {
+		for _, pr := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
+			v4 = v4 || pr.Addr().Is4()
+			v6 = v6 || pr.Addr().Is6()
+		}
+	}
+	var out []int
+	if v4 {
+		out = append(out, unix.AF_INET)
+	}
+	if v6 {
+		out = append(out, unix.AF_INET6)
+	}
+	return out
+}

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
@@ -210,69 +209,3 @@ func removeChainSteps(name string, h netfilter.ChainState) []step {
 	}
 	return steps
 }
-
-type setChainStep struct {
-	fw     netfilter.Driver
-	family int
-	name   string
-	rules  []netfilter.NATRule
-	old    netfilter.ChainState
-}
-
-// maxListedRules is how many rules a step's text lists; the rest it
-// counts, so that an error about a chain of 10000 rules stays readable.
-const maxListedRules = 3
-
-func (s *setChainStep) String() string {
-	var lines []string
-	for _, r := range s.rules[:min(len(s.rules), maxListedRules)] {
-		lines = append(lines, r.String())
-	}
-	if more := len(s.rules) - maxListedRules; more > 0 {
-		lines = append(lines, fmt.Sprintf("and %d more", more))
-	}
-	return fmt.Sprintf("set %s: %s", s.fw.Where(s.family, s.name), strings.Join(lines, "; "))
-}
-
-func (s *setChainStep) do(kernel) error { return s.fw.SetChain(s.family, s.name, s.rules) }
-
-func (s *setChainStep) undo(kernel) error {
-	if !s.old.Exists {
-		return s.fw.DeleteChain(s.family, s.name)
-	}
-	return s.fw.SetChain(s.family, s.name, s.old.Rules)
-}
-
-type delChainStep struct {
-	fw     netfilter.Driver
-	family int
-	name   string
-	old    []netfilter.NATRule
-}
-
-func (s *delChainStep) String() string { return "delete " + s.fw.Where(s.family, s.name) }
-
-func (s *delChainStep) do(kernel) error   { return s.fw.DeleteChain(s.family, s.name) }
-func (s *delChainStep) undo(kernel) error { return s.fw.SetChain(s.family, s.name, s.old) }
-
-type addJumpStep struct {
-	fw         netfilter.Driver
-	family     int
-	name, hook string
-}
-
-func (s *addJumpStep) String() string {
-	return fmt.Sprintf("add jump from %s to %s", s.hook, s.fw.Where(s.family, s.name))
-}
-
-func (s *addJumpStep) do(kernel) error   { return s.fw.AddJump(s.family, s.name, s.hook) }
-func (s *addJumpStep) undo(kernel) error { return s.fw.DelJump(s.family, s.name, s.hook) }
-
-type delJumpStep addJumpStep
-
-func (s *delJumpStep) String() string {
-	return fmt.Sprintf("delete jump from %s to %s", s.hook, s.fw.Where(s.family, s.name))
-}
-
-func (s *delJumpStep) do(k kernel) error   { return (*addJumpStep)(s).undo(k) }
-func (s *delJumpStep) undo(k kernel) error { return (*addJumpStep)(s).do(k) }

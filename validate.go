@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/resolve"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -412,4 +413,100 @@ func (c Config) validateSNAT(v *validator) {
 	if !transparent {
 		v.add("SNAT", "set, but no peer has Transparent prefixes", "add the peer's public address to its Transparent, or turn SNAT off")
 	}
+}
+
+// A tunnel's Name becomes the link's name, the UAPI socket
+// /var/run/wireguard/<Name>.sock, the nf_tables tables
+// wgtransparent-<Name>, the iptables chain WGT-<Name> and its rules'
+// comment "wgtransparent <Name>", and a word of the commands Plan prints
+// (ip, wg, nft, iptables). Linux alone refuses few names (empty, longer
+// than 15 bytes, "." and "..", '/', ':', white space, and "all" and
+// "default", which its per-interface sysctl directories reserve), but
+// the tools are stricter: nft cannot name a table with '=', '+', '@', '#'
+// or quotes at all (quoted names are not identifiers to it), '#' starts a
+// comment there, and a name starting with '-' reads as an option to ip and
+// wg. So a Name is what every one of them takes as it is: wg-quick's
+// characters less '=' and '+'.
+const (
+	// maxNameLen is IFNAMSIZ (16) less the terminating NUL.
+	maxNameLen = 15
+	// nameChars are the characters allowed in a Name besides ASCII
+	// letters and digits.
+	nameChars = "_.-"
+	// nameRule is the rule, as the fix of a bad Name states it.
+	nameRule = "use 1 to 15 letters (ASCII), digits, '_', '.' or '-', starting with a letter, digit or '_', such as \"wg0\""
+)
+
+// checkName returns what is wrong with a tunnel Name, or "".
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("is longer than %d bytes", maxNameLen)
+	case name == "all" || name == "default":
+		return "is reserved by Linux (/proc/sys/net/ipv4/conf/" + name + " configures every interface)"
+	}
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; !nameByte(b) {
+			return "contains " + describeByte(b)
+		}
+	}
+	if b := name[0]; b == '.' || b == '-' {
+		return fmt.Sprintf("starts with %q", rune(b))
+	}
+	return ""
+}
+
+func nameByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte(nameChars, b) >= 0
+}
+
+// describeByte names a byte for a message: quoted when printable ASCII,
+// else in hex, so that a NUL or a control character shows.
+func describeByte(b byte) string {
+	switch {
+	case b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f':
+		return fmt.Sprintf("white space %q", rune(b))
+	case b > ' ' && b < 0x7f:
+		return fmt.Sprintf("%q", rune(b))
+	}
+	return fmt.Sprintf("the byte %#02x", b)
+}
+
+// validateNames checks TransparentNames: each a host name (resolve.ValidName),
+// each listed once in the whole config, and not with SNATInbound.
+func (c Config) validateNames(v *validator) {
+	seen := map[string]string{} // canonical name: the field that listed it first
+	for i, p := range c.Peers {
+		for j, name := range p.TransparentNames {
+			f := fmt.Sprintf("Peers[%d].TransparentNames[%d]", i, j)
+			if err := resolve.ValidName(name); err != nil {
+				problem := strings.TrimPrefix(err.Error(), resolve.ErrInvalidName.Error()+": ")
+				v.add(f, "%[1]s", "write a fully qualified host name such as app.example.com (letters, digits, hyphens and dots), or move an address or prefix to Transparent", problem)
+				continue
+			}
+			key := resolve.Canonical(name)
+			if prev, dup := seen[key]; dup {
+				v.add(f, "%[1]q is already listed in %[2]s", "list each name once: its addresses are routed to one peer only", name, prev)
+				continue
+			}
+			seen[key] = f
+		}
+		if len(p.TransparentNames) > 0 && c.SNAT == SNATInbound {
+			v.add(fmt.Sprintf("Peers[%d].TransparentNames", i), "set with SNATInbound, which translates to the peer's one public address, and a name's answer may change", "list the peer's public address in Transparent, or use SNATOutbound on the peer's side")
+		}
+	}
+}
+
+// transparentField names the field that makes p transparent, for
+// Validate's messages.
+func (p Peer) transparentField() string {
+	switch {
+	case len(p.Transparent) == 0 && len(p.TransparentNames) > 0:
+		return "TransparentNames"
+	case len(p.Transparent) == 0 && len(p.TransparentNames) == 0:
+		return "an AllowedIPs prefix of length 0"
+	}
+	return "Transparent"
 }
