@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/state"
 )
 
@@ -86,13 +87,13 @@ func claimConflicts(c Config, claims []claim) error {
 			if l.Table == c.Table {
 				problems = append(problems, fmt.Sprintf("table %d belongs to tunnel %s; choose another Table", c.Table, o.name))
 			}
-			if lo, hi := l.Priority, l.Priority+peerRuleOffset; c.Priority <= hi && lo <= c.Priority+peerRuleOffset {
+			if lo, hi := l.Priority, l.Priority+rulelayout.PeerOffset; c.Priority <= hi && lo <= c.Priority+rulelayout.PeerOffset {
 				fix := fmt.Sprintf("choose a Priority from %d", hi+1)
-				if below := lo - 1 - peerRuleOffset; below >= 1 {
+				if below := lo - 1 - rulelayout.PeerOffset; below >= 1 {
 					fix = fmt.Sprintf("choose a Priority up to %d or from %d", below, hi+1)
 				}
 				problems = append(problems, fmt.Sprintf("rule priorities %d-%d overlap tunnel %s's %d-%d; %s",
-					c.Priority, c.Priority+peerRuleOffset, o.name, lo, hi, fix))
+					c.Priority, c.Priority+rulelayout.PeerOffset, o.name, lo, hi, fix))
 			}
 		}
 	}

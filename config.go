@@ -38,52 +38,6 @@ const (
 // and is not assigned in iproute2's rt_protos.
 const RouteProtocol = inet.RouteProtocol
 
-// Rule priorities relative to Config.Priority. The exception rule must be
-// evaluated before the transparent rules, so its number is smaller.
-const (
-	exceptionOffset   = 0 // to <endpoint> ipproto udp dport <port> lookup main
-	transparentOffset = 1 // to <Transparent prefix> lookup Table
-	peerRuleOffset    = 2 // to <peer tunnel address> lookup Table (PeerRouteRule)
-)
-
-// RuleKind names one of the tunnel's kinds of policy rule, each at a
-// priority of its own (Config.RulePriority).
-type RuleKind uint8
-
-const (
-	// RuleException keeps the peers' own WireGuard packets in the main
-	// table: "to <endpoint> ipproto udp dport <port> lookup main", or
-	// "fwmark <FwMark> lookup main" with ExceptionFwMark.
-	RuleException RuleKind = iota
-	// RuleTransparent sends a Transparent prefix into the tunnel: "to
-	// <prefix> lookup <Table>".
-	RuleTransparent
-	// RulePeer keeps a peer's tunnel address reachable with
-	// PeerRouteRule: "to <peer tunnel address> lookup <Table>".
-	RulePeer
-)
-
-// RulePriority returns the priority of c's rules of kind k: the one
-// description of the rule layout, which Up and the wgquick package (Render
-// and import) share.
-func (c Config) RulePriority(k RuleKind) int {
-	p := c.WithDefaults().Priority
-	switch k {
-	case RuleTransparent:
-		return p + transparentOffset
-	case RulePeer:
-		return p + peerRuleOffset
-	}
-	return p + exceptionOffset
-}
-
-// PriorityFor returns the Priority at which a tunnel puts its rule of kind
-// k at priority: the inverse of RulePriority, for reading rules back into
-// a config.
-func PriorityFor(k RuleKind, priority int) int {
-	return priority - Config{Priority: 1}.RulePriority(k) + 1
-}
-
 // Reserved routing tables and priorities that the tunnel must not use.
 const (
 	maxPriority = 32765 // 32766 and 32767 are the main and default tables' rules
@@ -193,21 +147,6 @@ func (m RuleMode) String() string {
 		return "table"
 	}
 	return "RuleMode(" + strconv.Itoa(int(m)) + ")"
-}
-
-// TableRuleDestinations are the destinations of the RulesTable rules of
-// an IP family: its two halves, 0.0.0.0/1 and 128.0.0.0/1 (::/1 and
-// 8000::/1). A rule without a destination would cover the family in one,
-// but the kernel cannot tell such a rule from the rules to single
-// destinations at the same priority and table: it refuses to add it
-// beside them (EEXIST), and deleting it may delete one of them. Two /1
-// rules are told apart from every other rule, so a change between the
-// two rule modes can add the new rules before it removes the old.
-func TableRuleDestinations(ipv6 bool) []netip.Prefix {
-	if ipv6 {
-		return []netip.Prefix{netip.MustParsePrefix("::/1"), netip.MustParsePrefix("8000::/1")}
-	}
-	return []netip.Prefix{netip.MustParsePrefix("0.0.0.0/1"), netip.MustParsePrefix("128.0.0.0/1")}
 }
 
 // SNATMode selects the article's optional SNAT rule, which makes traffic

@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 )
 
-// TestRulePriority: the exported description of the rule layout, which
-// the wgquick package renders and reads, is what Up makes.
+// TestRulePriority: the shared description of the rule layout, which the
+// wgquick package renders and reads, is what Up makes.
 func TestRulePriority(t *testing.T) {
 	for _, pr := range []PeerRoute{PeerRouteRule, PeerRoutePrefix, PeerRouteMain} {
 		for _, ex := range []ExceptionMode{ExceptionPort, ExceptionFwMark} {
@@ -19,18 +20,18 @@ func TestRulePriority(t *testing.T) {
 			c.Exception, c.Priority = ex, 1000
 			c = c.WithDefaults()
 			for _, r := range desiredRules(c) {
-				kind := RuleTransparent
+				kind := rulelayout.Transparent
 				switch {
 				case r.Table == inet.TableMain:
-					kind = RuleException
+					kind = rulelayout.Exception
 				case r.Dst == pfx("10.0.0.2/32"):
-					kind = RulePeer
+					kind = rulelayout.Peer
 				}
-				if got := c.RulePriority(kind); got != r.Priority {
-					t.Errorf("%s/%s: %s: RulePriority(%d) = %d", pr, ex, r, kind, got)
+				if got := rulelayout.Priority(c.Priority, kind); got != r.Priority {
+					t.Errorf("%s/%s: %s: Priority(%d) = %d", pr, ex, r, kind, got)
 				}
-				if got := PriorityFor(kind, r.Priority); got != c.Priority {
-					t.Errorf("%s/%s: PriorityFor(%d, %d) = %d, want %d", pr, ex, kind, r.Priority, got, c.Priority)
+				if got := rulelayout.Base(kind, r.Priority); got != c.Priority {
+					t.Errorf("%s/%s: Base(%d, %d) = %d, want %d", pr, ex, kind, r.Priority, got, c.Priority)
 				}
 			}
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
 	"github.com/wgtransparent/transparent/internal/wgdevice"
@@ -181,7 +182,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				if ow.ownsPriority(nr.Priority) {
 					inRange = true
 					ours = ours || nr.Protocol == RouteProtocol &&
-						(nr.Table == ow.Table || nr.Table == inet.TableMain && nr.Priority == ow.Priority+exceptionOffset)
+						(nr.Table == ow.Table || nr.Table == inet.TableMain && nr.Priority == ow.Priority+rulelayout.ExceptionOffset)
 				}
 			}
 			switch {
@@ -202,7 +203,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 	}
 	if len(marked) > 0 {
 		msg := fmt.Sprintf("%d rules at priorities %d-%d carry this package's mark (proto %d) but the tunnel's record does not list them, so another tunnel made them (one whose record is lost?); bring that tunnel down, or if they are no tunnel's remove them: %s",
-			len(marked), c.Priority, c.Priority+peerRuleOffset, RouteProtocol, strings.Join(marked, "; "))
+			len(marked), c.Priority, c.Priority+rulelayout.PeerOffset, RouteProtocol, strings.Join(marked, "; "))
 		o.foreign = append(o.foreign, msg)
 		o.unlisted = append(o.unlisted, msg)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"golang.org/x/sys/unix"
 )
 
@@ -109,8 +110,8 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 }
 
 // halves are the destinations of the RulesTable rules of an IP family
-// (TableRuleDestinations).
-func halves(fam int) []netip.Prefix { return TableRuleDestinations(fam == unix.AF_INET6) }
+// (rulelayout.TableRuleDestinations).
+func halves(fam int) []netip.Prefix { return rulelayout.TableRuleDestinations(fam == unix.AF_INET6) }
 
 // unset reports whether a rule's suppress_prefixlength or
 // suppress_ifgroup is absent: netlink reports that as -1, or, from the
@@ -128,14 +129,14 @@ func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
 		for _, fam := range c.families() {
-			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: inet.TableMain})
+			exception = append(exception, rule{Priority: c.Priority + rulelayout.ExceptionOffset, Family: fam, Mark: c.FwMark, Table: inet.TableMain})
 		}
 	}
 	var tunnelIPs, transparentIPs []netip.Prefix
 	for _, p := range c.Peers {
 		if ep := p.exceptionEndpoint(); ep.IsValid() && c.Exception == ExceptionPort {
 			exception = append(exception, rule{
-				Priority: c.Priority + exceptionOffset,
+				Priority: c.Priority + rulelayout.ExceptionOffset,
 				Family:   inet.Family(ep.Addr()),
 				Dst:      inet.HostPrefix(ep.Addr()),
 				Table:    inet.TableMain,
@@ -150,18 +151,18 @@ func desiredRules(c Config) []rule {
 	if c.Rules == RulesTable {
 		for _, fam := range c.families() {
 			for _, half := range halves(fam) {
-				transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Dst: half, Table: c.Table})
+				transparent = append(transparent, rule{Priority: c.Priority + rulelayout.TransparentOffset, Family: fam, Dst: half, Table: c.Table})
 			}
 		}
 		return append(inet.Dedupe(exception), transparent...)
 	}
 	if c.PeerRoute == PeerRouteRule {
 		for _, a := range splitZero(inet.Aggregate(tunnelIPs)) {
-			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: inet.Family(a.Addr()), Dst: a, Table: c.Table})
+			peer = append(peer, rule{Priority: c.Priority + rulelayout.PeerOffset, Family: inet.Family(a.Addr()), Dst: a, Table: c.Table})
 		}
 	}
 	for _, t := range splitZero(inet.Aggregate(transparentIPs)) {
-		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: inet.Family(t.Addr()), Dst: t, Table: c.Table})
+		transparent = append(transparent, rule{Priority: c.Priority + rulelayout.TransparentOffset, Family: inet.Family(t.Addr()), Dst: t, Table: c.Table})
 	}
 	return append(append(inet.Dedupe(exception), peer...), transparent...)
 }
@@ -170,7 +171,7 @@ func desiredRules(c Config) []rule {
 // the kernel cannot tell a rule to /0 (it keeps no destination) from the
 // rules to single destinations at the same priority and table, so a
 // change from those to /0 could not add it before removing them
-// (TableRuleDestinations).
+// (rulelayout.TableRuleDestinations).
 func splitZero(ps []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range ps {
@@ -195,7 +196,7 @@ func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 	var out []rule
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return inet.Family(p.Addr()) == fam && p.Bits() == 0 }) {
-			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: inet.AnyPrefix(fam), Table: inet.TableMain, Suppress: true})
+			out = append(out, rule{Priority: priority + rulelayout.ExceptionOffset, Family: fam, Dst: inet.AnyPrefix(fam), Table: inet.TableMain, Suppress: true})
 		}
 	}
 	return out
@@ -204,16 +205,16 @@ func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 // ownsPriority reports whether a rule at priority belongs to the range the
 // tunnel uses.
 func (c Config) ownsPriority(priority int) bool {
-	return priority >= c.Priority && priority <= c.Priority+peerRuleOffset
+	return priority >= c.Priority && priority <= c.Priority+rulelayout.PeerOffset
 }
 
 // ruleRemoveOrder sorts rules for removal: the transparent rules go first
 // and the exception rules last, the reverse of adding them.
 func ruleRemoveOrder(base, priority int) int {
 	switch priority - base {
-	case transparentOffset:
+	case rulelayout.TransparentOffset:
 		return 0
-	case peerRuleOffset:
+	case rulelayout.PeerOffset:
 		return 1
 	}
 	return 2

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/resolve"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -88,8 +89,8 @@ func (c Config) validateInterface(v *validator) {
 	}
 	// Compared without adding the offsets, which would overflow for a
 	// Priority near math.MaxInt and let it through.
-	if c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset {
-		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	if c.Priority < 1 || c.Priority > maxPriority-rulelayout.PeerOffset {
+		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-rulelayout.PeerOffset, DefaultPriority)
 	}
 	if uint64(c.FwMark) > math.MaxInt {
 		// wgctrl carries the mark in an int: on a 32-bit platform a larger

@@ -7,6 +7,7 @@ import (
 
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 )
 
 // recognize turns the article's hooks into Config fields, fills in the
@@ -71,7 +72,7 @@ func (p *parser) resolvePriority() {
 		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == inet.TableMain || !p.inPeerLists(r.to) {
 			continue
 		}
-		if base := transparent.PriorityFor(transparent.RulePeer, r.priority); base >= 1 {
+		if base := rulelayout.Base(rulelayout.Peer, r.priority); base >= 1 {
 			set(h, base)
 			return
 		}
@@ -168,11 +169,11 @@ func (p *parser) tableMatches(h *hook, r *ruleCmd) bool {
 // its Transparent.
 func (p *parser) recognizeTransparent() {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.RulePriority(transparent.RuleTransparent))
+		r := h.customRule(rulePriority(*p.cfg, rulelayout.Transparent))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
-		if slices.Contains(transparent.TableRuleDestinations(r.v6), r.to) {
+		if slices.Contains(rulelayout.TableRuleDestinations(r.v6), r.to) {
 			p.cfg.Rules = transparent.RulesTable
 			p.consume(h, "Rules table (one of the rules that look the whole table up)")
 			continue
@@ -207,7 +208,7 @@ func (p *parser) recognizeExceptions() {
 	var port, mark *hook
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || r.priority != p.cfg.RulePriority(transparent.RuleException) || r.table != inet.TableMain {
+		if r == nil || r.priority != rulePriority(*p.cfg, rulelayout.Exception) || r.table != inet.TableMain {
 			continue
 		}
 		switch {
@@ -308,7 +309,7 @@ func matchException(peers []transparent.Peer, named []uint16, ep netip.AddrPort)
 // such hook, or nil.
 func (p *parser) recognizePeerRules() (first *hook) {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.RulePriority(transparent.RulePeer))
+		r := h.customRule(rulePriority(*p.cfg, rulelayout.Peer))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
@@ -328,7 +329,7 @@ func (p *parser) recognizePeerRules() (first *hook) {
 
 // checkRuleRange reports the other rules added at the tunnel's priorities.
 func (p *parser) checkRuleRange() {
-	lo, hi := p.cfg.RulePriority(transparent.RuleException), p.cfg.RulePriority(transparent.RulePeer)
+	lo, hi := rulePriority(*p.cfg, rulelayout.Exception), rulePriority(*p.cfg, rulelayout.Peer)
 	for _, h := range p.hooks {
 		if h.done || !h.up() {
 			continue
@@ -411,18 +412,18 @@ func (p *parser) inferPeerRoute() {
 		})
 		if k < 0 {
 			p.cfg.PeerRoute = transparent.PeerRouteRule
-			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.RulePriority(transparent.RulePeer)}
+			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: rulePriority(*p.cfg, rulelayout.Peer)}
 			if t.Bits() != 0 {
 				p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds `%s` and the like", rule)
 				return
 			}
 			// Every destination: the rules are the family's two halves,
 			// behind main's more specific routes (as wg-quick does).
-			halves := transparent.TableRuleDestinations(t.Addr().Is6())
+			halves := rulelayout.TableRuleDestinations(t.Addr().Is6())
 			low, high := rule, rule
 			low.to, high.to = halves[0], halves[1]
 			p.note(noLine, "AllowedIPs %s sends every destination into the tunnel -> PeerRoute = rule: up adds `%s` and `%s`, after `%srule add table main suppress_prefixlength 0 priority %d`, so that main's routes other than its default route still win, as with wg-quick",
-				t.Masked(), low, high, ipPrefix(rule.v6), p.cfg.RulePriority(transparent.RuleException))
+				t.Masked(), low, high, ipPrefix(rule.v6), rulePriority(*p.cfg, rulelayout.Exception))
 			return
 		}
 		if cover < 0 {

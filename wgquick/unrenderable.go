@@ -18,7 +18,7 @@ import (
 // finds the address at Up), or an ExpectedEndpoint in fwmark mode.
 // RenderNative has none of these gaps.
 func Unrenderable(f *File) []string {
-	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
+	c := withNameAddresses(withDefaults(f.Config), f.ResolvedNames)
 	var gaps []string
 	gap := func(format string, args ...any) { gaps = append(gaps, fmt.Sprintf(format, args...)) }
 
