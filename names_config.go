@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"slices"
 
-	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/resolve"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 )
 
 // routedNames holds, for each TransparentNames name in canonical form

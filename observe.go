@@ -11,9 +11,9 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
-	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"

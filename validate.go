@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/inet"
-	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/resolve"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
