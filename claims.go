@@ -20,7 +20,7 @@ import (
 // rules and routes of its layout: the rules at Priority to Priority+2 and
 // the routes in Table. Those carry only RouteProtocol, the same for every
 // tunnel: the kernel keeps no name on a rule or route, so it cannot tell
-// which tunnel made one. The records can (record.go): each names its
+// which tunnel made one. The records can: each names its
 // tunnel and lists the layouts it may have objects of, from before its
 // first kernel write until its Down, whether its process is alive, dead or
 // was killed half-way through an Up. So a tunnel learns the others from
@@ -29,7 +29,7 @@ import (
 // leaves them alone. The kernel's objects still decide everything the
 // records do not know about: a rule at our priorities or a route in our
 // table that is not ours (another program's, or of a tunnel whose record
-// is lost) is refused too (observe.go). A tunnel's own objects are those
+// is lost) is refused too (by observe). A tunnel's own objects are those
 // its record lists, never those of its config alone: its record is
 // written before its first write, so what carries our marks at priorities
 // or in a table it does not list was made by another tunnel. A record

@@ -11,50 +11,51 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// kernel is all the tunnel reads from and writes to its network namespace:
-// observe (observe.go) reads through it, and the steps of a plan
-// (steps.go) write through it. liveKernel (kernel_live.go) talks netlink
-// and wgctrl and runs the WireGuard backends; the tests' fake keeps a model
-// of the kernel, so that observe, plan and apply run without root, and a
-// parity test keeps the fake equal to the real kernel.
+// kernel is all the tunnel reads from and writes to its network namespace,
+// the Tunnel's only way to the system: observe reads through it, and the
+// steps of a plan write through it. linuxnet.Kernel talks netlink and
+// wgctrl and runs the WireGuard devices; the tests' fake keeps a model of
+// the kernel, so that a Tunnel runs without root, and a parity test keeps
+// the fake equal to the real kernel. Tests inject faults and delays by
+// wrapping it.
 //
 // Links are named, never held: a step reaches the link by the tunnel's
 // name, so steps carry all their data and share nothing. Writes are
 // idempotent: adding what is there and removing what is gone succeed.
-// The SNAT rules go through the firewall interface (firewall.go), which
+// The SNAT rules go through the firewall drivers (netfilter.Driver), which
 // the kernel hands out.
 type kernel interface {
-	// link returns the link called name, or nil when there is none.
+	// Link returns the link called name, or nil when there is none.
 	Link(name string) (*linuxnet.Link, error)
-	// linkByIndex returns the link with the index, or nil.
+	// LinkByIndex returns the link with the index, or nil.
 	LinkByIndex(index int) (*linuxnet.Link, error)
-	// addresses lists the link's addresses, link-local ones included.
+	// Addresses lists the link's addresses, link-local ones included.
 	Addresses(index int) ([]netip.Prefix, error)
-	// rules lists the policy rules of an IP family, in priority order.
+	// Rules lists the policy rules of an IP family, in priority order.
 	Rules(family int) ([]netlink.Rule, error)
-	// routes lists the routes of an IP family in a table (all tables
+	// Routes lists the routes of an IP family in a table (all tables
 	// for unix.RT_TABLE_UNSPEC).
 	Routes(family, table int) ([]linuxnet.KernelRoute, error)
-	// device reads the WireGuard device called name, or nil.
+	// Device reads the WireGuard device called name, or nil.
 	Device(name string) (*wgtypes.Device, error)
-	// embedded returns the link index of the embedded device that this
+	// EmbeddedIndex returns the link index of the embedded device that this
 	// Tunnel runs, or 0.
 	EmbeddedIndex() int
-	// hasKernelWireGuard reports whether the kernel has WireGuard.
+	// HasKernelWireGuard reports whether the kernel has WireGuard.
 	HasKernelWireGuard() (bool, error)
-	// sysctl reads a sysctl of the namespace, such as
+	// Sysctl reads a sysctl of the namespace, such as
 	// "net/ipv4/conf/all/rp_filter".
 	Sysctl(key string) (string, error)
-	// firewall opens the firewall that want asks for; firewallOfKind the
-	// one a record names (firewall.go).
+	// Firewall opens the firewall that want asks for; FirewallOfKind the
+	// one a record names.
 	Firewall(want netfilter.Want) (netfilter.Driver, error)
 	FirewallOfKind(kind string) (netfilter.Driver, error)
 
-	// createLink makes the tunnel's link, down, a kernel WireGuard link
+	// CreateLink makes the tunnel's link, down, a kernel WireGuard link
 	// or an embedded device this Tunnel runs, and marks it as this
 	// package's.
 	CreateLink(name string, mtu int, embedded bool) error
-	// deleteLink removes the link, which takes its addresses and routes
+	// DeleteLink removes the link, which takes its addresses and routes
 	// with it; an embedded device stops.
 	DeleteLink(name string) error
 	SetMTU(name string, mtu int) error
@@ -62,36 +63,36 @@ type kernel interface {
 	SetDown(name string) error
 	AddAddress(name string, a netip.Prefix) error
 	DelAddress(name string, a netip.Prefix) error
-	// addRoute adds r through the link called name; delRoute removes it
+	// AddRoute adds r through the link called name; DelRoute removes it
 	// from that link, or from any link when it is gone.
 	AddRoute(name string, r linuxnet.Route) error
 	DelRoute(name string, r linuxnet.Route) error
 	AddRule(r netlink.Rule) error
 	DelRule(r netlink.Rule) error
-	// configureDevice applies WireGuard settings through wgctrl.
+	// ConfigureDevice applies WireGuard settings through wgctrl.
 	ConfigureDevice(name string, cfg wgtypes.Config) error
 
-	// inNamespace runs fn on a thread inside the namespace, for sockets
+	// InNamespace runs fn on a thread inside the namespace, for sockets
 	// that must belong to it (a name server's connection).
 	InNamespace(fn func() error) error
-	// subscribe reports changes to links, addresses, routes and rules on
+	// Subscribe reports changes to links, addresses, routes and rules on
 	// the channel until stop is called.
 	Subscribe() (changes <-chan struct{}, stop func(), err error)
-	// repairEmbedded serves the UAPI socket of the embedded device this
+	// RepairEmbedded serves the UAPI socket of the embedded device this
 	// Tunnel runs again when someone deleted its file; nil when none runs.
 	RepairEmbedded() error
-	// stopEmbedded stops the embedded device this Tunnel runs, if any (its
+	// StopEmbedded stops the embedded device this Tunnel runs, if any (its
 	// link may be gone already).
 	StopEmbedded() error
-	// removeStaleSocket removes the UAPI socket file of an embedded
+	// RemoveStaleSocket removes the UAPI socket file of an embedded
 	// device called name whose process died without removing it.
 	RemoveStaleSocket(name string) error
-	// embeddedDone is closed when the embedded device this Tunnel runs
+	// EmbeddedDone is closed when the embedded device this Tunnel runs
 	// stops; nil when none runs.
 	EmbeddedDone() <-chan struct{}
-	// firewallCreated lists the nat tables and chains that this process's
+	// FirewallCreated lists the nat tables and chains that this process's
 	// iptables-nft writes created and that still stand, for the record.
 	FirewallCreated() []string
-	// close releases the handles and stops the embedded device.
+	// Close releases the handles and stops the embedded device.
 	Close() error
 }

@@ -464,7 +464,7 @@ func addrList(addrs []netip.Addr) string {
 // watchNames is Watch's turn when the Tracker has something due: it
 // resolves the due names, ends the grace periods that are over, and runs
 // Up when the addresses to route changed. It returns ErrBroughtDown
-// when that Up finds the tunnel brought down (keep.go).
+// when that Up finds the tunnel brought down (Keep).
 func (t *Tunnel) watchNames(ctx context.Context) error {
 	changed, err := t.refreshNames(ctx)
 	if err != nil && ctx.Err() == nil {

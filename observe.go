@@ -19,7 +19,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// observed is one reading of the kernel: all that plan (plan.go) needs to
+// observed is one reading of the kernel: all that planUp and planDown need to
 // decide what Up or Down writes. observe makes it and changes nothing.
 type observed struct {
 	link    *linuxnet.Link   // the tunnel's link; nil when absent

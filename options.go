@@ -19,7 +19,7 @@ type options struct {
 	backend   Backend
 	firewall  Firewall
 	logger    *slog.Logger
-	names     nameOptions // names_options.go
+	names     nameOptions // for TransparentNames
 }
 
 // WithNetNS applies the tunnel to the network namespace at path, such as

@@ -16,9 +16,9 @@ import (
 	"github.com/wgtransparent/transparent/internal/state"
 )
 
-// record is what a tunnel keeps on disk, next to its lock (lock.go): the
+// record is what a tunnel keeps on disk, next to its lock: the
 // layouts whose objects may be in the kernel. It is the tunnel's claim on
-// its priorities and table (claims.go) and how any process, the one that
+// its priorities and table (claim) and how any process, the one that
 // made them or a fresh one after a crash, finds the rules, routes and
 // SNAT chains to remove. Every operation reads it under the tunnel's lock,
 // so a long-lived Tunnel acts on what the last Up of any process made.
@@ -31,7 +31,7 @@ import (
 type record struct {
 	Layouts []layout // the newest first
 	// Created lists the nat tables and chains of iptables-nft that the
-	// tunnel's Ups created (firewall_iptables_nft.go), for Down to remove.
+	// tunnel's Ups created (netfilter.Adopter), for Down to remove.
 	Created []string `json:",omitempty"`
 }
 

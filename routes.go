@@ -14,7 +14,7 @@ import (
 // desiredRoutes returns the routes in Table for every prefix the device
 // sends to a peer (the article's "Table = 123"), and, with PeerRouteMain,
 // routes in main for the peers' tunnel addresses; aggregated
-// (prefixes.go), since they all go through the same link.
+//, since they all go through the same link.
 func desiredRoutes(c Config) []linuxnet.Route {
 	var all, tunnel []netip.Prefix
 	for _, p := range c.Peers {

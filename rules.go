@@ -122,7 +122,7 @@ func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
 // transparent rules. Peer and transparent destinations are aggregated
-// (prefixes.go): all of them look up the same table. With RulesTable,
+//: all of them look up the same table. With RulesTable,
 // two rules per IP family (its two halves) look the whole table up
 // instead.
 func desiredRules(c Config) []rule {

@@ -20,9 +20,9 @@ import (
 // concurrent use.
 //
 // Every operation follows one line: read the record of the tunnel's
-// layouts and the other tunnels' claims (record.go, claims.go), observe
-// the kernel (observe.go), plan the steps (plan.go, a pure function), and
-// apply them through the kernel interface (apply.go), rolling back on
+// layouts and the other tunnels' claims, observe the kernel, plan the
+// steps (a pure function), and apply them through the kernel interface,
+// rolling back on
 // failure.
 type Tunnel struct {
 	mu       sync.Mutex
@@ -113,13 +113,13 @@ func newTunnel(cfg Config, o options, names *nameState, k kernel, stateDir strin
 // fails, Up undoes the ones it made and returns the error.
 //
 // With TransparentNames, Up first resolves each name that has no answer
-// yet or whose answer's TTL ran out (names.go); a name that never
+// yet or whose answer's TTL ran out; a name that never
 // resolved fails Up with ErrName before any change.
 func (t *Tunnel) Up(ctx context.Context) error {
 	return t.up(ctx, false)
 }
 
-// up is Up, or with repair Repair (keep.go): nothing is changed when the
+// up is Up, or with repair Repair: nothing is changed when the
 // tunnel was brought down since this Tunnel's last Up.
 func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	if err := t.resolveForUp(ctx); err != nil {
@@ -183,7 +183,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 
 // begin starts an operation (verb) that reads or changes the kernel: it
 // takes the Tunnel's mutex, then the tunnel's lock across processes
-// (lock.go). end releases both.
+// (internal/state). end releases both.
 func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error) {
 	t.mu.Lock()
 	if t.closed {

@@ -28,7 +28,7 @@ const WatchDebounce = 100 * time.Millisecond
 // ErrBroughtDown, or the error of subscribing to the changes.
 //
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
-// out or a grace period ends (names.go): it resolves the due names and,
+// out or a grace period ends: it resolves the due names and,
 // when the addresses to route changed, runs Up, which adds the new
 // addresses and removes those whose grace period is over, a few steps
 // rather than a rebuild. A name server that stops answering leaves the
