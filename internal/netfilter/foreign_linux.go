@@ -16,8 +16,9 @@ import (
 // ("wgtransparent <Name>", in iptables and nf_tables alike), its
 // nf_tables table holds only its chains (snat_rules, postrouting, input)
 // and sets (prefixes_<n>). Rules without the comment are accepted only
-// when the record of the last Up says this firewall held the tunnel's
-// chains (prevKind): a release before the comment made them.
+// when the record says this firewall held the tunnel's chains (recorded,
+// the kinds of the recorded firewalls): a release before the comment made
+// them.
 func (s ChainState) NotOurs(name string, recorded []string) error {
 	what := s.Foreign
 	if !slices.Contains(recorded, s.Driver.Kind()) {
