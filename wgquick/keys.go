@@ -121,18 +121,20 @@ func (p *parser) setMTU(line int, key, value string) {
 }
 
 func (p *parser) setTable(line int, key, value string) {
-	if strings.EqualFold(value, "off") || strings.EqualFold(value, "auto") {
-		p.fail(line, key, fmt.Sprintf("%q is a wg-quick value the transparent tunnel cannot use", value),
-			fmt.Sprintf("the transparent tunnel needs its own table such as %d", transparent.DefaultTable), nil)
-		return
+	switch strings.ToLower(value) {
+	case "auto":
+		p.cfg.Table = transparent.TableAuto
+	case "off":
+		p.cfg.Table = transparent.TableOff
+	default:
+		n, err := parseUint(value, 32)
+		if err != nil || n == 0 {
+			p.fail(line, key, fmt.Sprintf("%q is not a routing table number", value),
+				fmt.Sprintf("use auto (the default), off, or an unused table number such as %d", transparent.DefaultTable), nil)
+			return
+		}
+		p.cfg.Table = int(n)
 	}
-	n, err := parseUint(value, 32)
-	if err != nil || n == 0 {
-		p.fail(line, key, fmt.Sprintf("%q is not a routing table number", value),
-			fmt.Sprintf("use an unused table number such as %d", transparent.DefaultTable), nil)
-		return
-	}
-	p.cfg.Table = int(n)
 	p.at["Table"] = source{line, key}
 }
 
@@ -170,9 +172,14 @@ func (p *parser) addHook(line int, key, value string) {
 }
 
 func (p *parser) setPriority(line int, key, value string) {
+	if strings.EqualFold(value, "auto") {
+		p.cfg.Priority = transparent.PriorityAuto
+		p.at["Priority"] = source{line, key}
+		return
+	}
 	n, err := parseUint(value, 32)
 	if err != nil || n == 0 {
-		p.fail(line, key, fmt.Sprintf("%q is not a rule priority", value), fmt.Sprintf("use 1 to 32763, such as %d", transparent.DefaultPriority), nil)
+		p.fail(line, key, fmt.Sprintf("%q is not a rule priority", value), fmt.Sprintf("use 1 to 32763, such as %d, or auto (the default)", transparent.DefaultPriority), nil)
 		return
 	}
 	p.cfg.Priority = int(n)
