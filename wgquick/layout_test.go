@@ -24,7 +24,7 @@ func TestTableAutoAndOff(t *testing.T) {
 		{"auto with a Priority", strings.Replace(interfaceA, "Table = 123", "Table = auto\nPriority = 700", 1) + peerB, transparent.TableAuto, 700, []string{"Table = auto", "Priority = 700"}},
 		{"number", interfaceA + peerB, 123, transparent.DefaultPriority, []string{"Table = 123", "Priority = 455"}},
 		{"from the rules", strings.Replace(interfaceA, "Table = 123\n", "PreUp = ip rule add to 10.0.0.2 table 200 priority 602\nPostDown = ip rule del to 10.0.0.2 table 200 priority 602\n", 1) + peerB, 200, 600, []string{"Table = 200", "Priority = 600"}},
-		{"off", strings.Replace(interfaceA, "Table = 123", "Table = off\nPostUp = ip rule add to 10.0.0.2 table 200 priority 602", 1) + peerB, transparent.TableOff, transparent.DefaultPriority, []string{"Table = off"}},
+		{"off", strings.Replace(interfaceA, "Table = 123", "Table = off\nPostUp = ip rule add to 10.0.0.2 table 200 priority 602", 1) + peerB, transparent.TableOff, 0, []string{"Table = off"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := mustParse(t, []byte(tc.file))
