@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/vishvananda/netlink/nl"
@@ -29,8 +30,13 @@ var watchGroups = []uint{
 // to do after unrelated changes and after its own writes, so Watch
 // settles. An Up that fails is logged and retried at the next change.
 // Changes to the SNAT rules or the device settings raise no netlink event:
-// call Up (or Check) periodically for those. Watch returns ctx's error, or
-// the error of subscribing to the changes.
+// call Repair (or Check) periodically for those.
+//
+// Each Up of Watch is a Repair: once this Tunnel has been up, a Down by
+// another process (which removes the tunnel's record) ends Watch with
+// ErrBroughtDown, changing nothing, while drift that leaves the record in
+// place, a deleted link included, is repaired. Watch returns ctx's error,
+// ErrBroughtDown, or the error of subscribing to the changes.
 //
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
 // out or a grace period ends (names.go): it resolves the due names and,
@@ -72,11 +78,17 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-changed:
 			timer.Reset(WatchDebounce)
 		case <-timer.C:
-			if err := t.Up(ctx); err != nil && ctx.Err() == nil {
+			err := t.up(ctx, true)
+			if errors.Is(err, ErrBroughtDown) {
+				return err
+			}
+			if err != nil && ctx.Err() == nil {
 				t.log.Error("watch: up failed; retrying at the next change", "err", err)
 			}
 		case <-t.armNameTimer(nameTimer):
-			t.watchNames(ctx)
+			if err := t.watchNames(ctx); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 		}
 	}
 }

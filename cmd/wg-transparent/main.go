@@ -22,8 +22,9 @@
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
 //	        made. With an embedded WireGuard device (no kernel WireGuard)
 //	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down; with
-//	        kernel WireGuard it returns.
+//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
+//	        process's down ends it; a device whose link is deleted is made
+//	        again); with kernel WireGuard it returns.
 //	down    remove what up made, running PreDown and PostDown; a failing
 //	        hook is reported and down goes on (exit status 2 at the end).
 //	run     up, then stay in the foreground with either backend: repair
@@ -32,7 +33,11 @@
 //	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
 //	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
 //	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
-//	        unit wg-transparent@.service.
+//	        unit wg-transparent@.service. One run per tunnel: a second is
+//	        refused (exit 2, naming the first's pid). Another process's
+//	        down ends it (exit 0, nothing re-created); a deleted device is
+//	        made again; one that cannot be brings the tunnel down and
+//	        exits 2.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
@@ -132,6 +137,7 @@ const (
 var configDir = "/etc/wireguard"
 
 func main() {
+	survivePipes()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -163,7 +169,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.stdout, c.stderr = stdout, stderr
 	status, err := c.run()
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", program, err)
+		fmt.Fprintf(stderr, "%s: %s\n", program, commandText(err))
 	}
 	return status
 }
@@ -197,7 +203,7 @@ func (c *command) run() (int, error) {
 		c.stdout.Write(wgquick.RenderNative(f))
 		return exitOK, nil
 	}
-	if !c.json {
+	if !c.json && noteVerbs[c.verb] {
 		c.notes(f)
 	}
 	cfg, err := c.tunnelConfig(ctx, f)
@@ -232,6 +238,12 @@ func (c *command) run() (int, error) {
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
 }
+
+// noteVerbs are the verbs for which the parser's notes (what it
+// recognized, what up will add) apply: those that bring the file up, or
+// say what up would do. down and show act on what is there; the notes
+// would only repeat themselves.
+var noteVerbs = map[string]bool{"up": true, "run": true, "plan": true, "check": true}
 
 // notes prints what the file's parser noted, wg-quick-style on stderr.
 func (c *command) notes(f *wgquick.File) {
