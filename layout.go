@@ -178,3 +178,21 @@ func layoutChange(c Config, chosen bool) Change {
 	s := fmt.Sprintf("layout: table %d, priorities %d-%d (%s)", c.Table, c.Priority, c.Priority+peerRuleOffset, how)
 	return Change{Op: OpKeep, Step: s, Command: "# " + s}
 }
+
+// Layout returns the tunnel's config (with defaults) whose TableAuto and
+// PriorityAuto are the values its record holds: those an Up of any
+// process chose. They stay auto while the tunnel has no record (it is
+// down). It changes nothing.
+func (t *Tunnel) Layout(ctx context.Context) (Config, error) {
+	end, err := t.begin(ctx, "layout")
+	if err != nil {
+		return Config{}, err
+	}
+	defer end()
+	rec, err := t.readRecord()
+	if err != nil {
+		return Config{}, explainPermission(fmt.Errorf("layout %s: %w", t.cfg.Name, err))
+	}
+	c, _ := recordedLayout(t.cfg, rec)
+	return c, nil
+}
