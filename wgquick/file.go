@@ -21,6 +21,13 @@ type File struct {
 	// has none), so that it is explicit.
 	Config transparent.Config
 
+	// PrivateKeyFile is the path of a file that holds the private key
+	// ([Interface] PrivateKeyFile, systemd-networkd's key, or the hook
+	// `PostUp = wg set %i private-key FILE`), or "". Parse does not read
+	// it (Config.PrivateKey stays zero, and the file needs no PrivateKey);
+	// ReadPrivateKey does.
+	PrivateKeyFile string
+
 	// EndpointNames holds, for each peer of Config.Peers by index, the
 	// host name of its Endpoint as the file writes it ("vpn.example.com"),
 	// or "" for an Endpoint given as an address; nil when no Endpoint uses

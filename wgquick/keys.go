@@ -22,6 +22,7 @@ type keySpec struct {
 var (
 	interfaceKeys = specs(
 		keySpec{"PrivateKey", false, (*parser).setPrivateKey},
+		keySpec{"PrivateKeyFile", false, (*parser).setPrivateKeyFile},
 		keySpec{"Address", true, (*parser).setAddress},
 		keySpec{"ListenPort", false, (*parser).setListenPort},
 		keySpec{"MTU", false, (*parser).setMTU},
@@ -84,6 +85,11 @@ func orList(names []string) string {
 // [Interface]
 
 func (p *parser) setPrivateKey(line int, key, value string) {
+	if src, ok := p.at["PrivateKey"]; ok {
+		p.fail(line, key, fmt.Sprintf("gives the private key again (%s line %d gives it)", src.key, src.line),
+			"keep one of PrivateKey, PrivateKeyFile and `PostUp = wg set %i private-key FILE`", nil)
+		return
+	}
 	k, err := parseKey(value)
 	if err != nil {
 		p.fail(line, key, err.Error(), "use the output of `wg genkey`", nil)
@@ -91,6 +97,10 @@ func (p *parser) setPrivateKey(line int, key, value string) {
 	}
 	p.cfg.PrivateKey = k
 	p.at["PrivateKey"] = source{line, key}
+}
+
+func (p *parser) setPrivateKeyFile(line int, key, value string) {
+	p.keyFile(line, key, value)
 }
 
 func (p *parser) setAddress(line int, key, value string) {

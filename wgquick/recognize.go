@@ -18,6 +18,7 @@ func (p *parser) recognize() {
 	for _, h := range p.hooks {
 		h.parse(p.cfg.Name)
 	}
+	p.recognizeKeyHook()
 	p.resolveTable()
 	if p.cfg.Table == transparent.TableOff {
 		// A plain tunnel: no rule or route is the tunnel's, so every

@@ -29,7 +29,7 @@ import (
 // with a comment saying they were resolved at render time; a name without
 // addresses there gets the comment only.
 func Render(f *File) []byte {
-	c := plainLayout(withDefaults(f.Config)).WithNameAddresses(f.ResolvedNames)
+	c := plainLayout(withDefaults(keyless(f))).WithNameAddresses(f.ResolvedNames)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -37,6 +37,9 @@ func Render(f *File) []byte {
 		w.kv("FwMark", fmt.Sprintf("%#x", c.FwMark))
 	}
 	hooks := plainHooks(c)
+	if f.PrivateKeyFile != "" {
+		hooks = append(hooks, hookLine{"PostUp", "wg set %i private-key " + f.PrivateKeyFile})
+	}
 	if len(hooks) > 0 || len(f.PreUp)+len(f.PostUp)+len(f.PreDown)+len(f.PostDown) > 0 {
 		w.line("")
 	}
@@ -62,10 +65,13 @@ func Render(f *File) []byte {
 // prefixes, then its TransparentNames) and PersistentKeepalive. Priority and PeerRoute are always written, so that
 // nothing is inferred when the file is read back.
 func RenderNative(f *File) []byte {
-	c := withDefaults(f.Config)
+	c := withDefaults(keyless(f))
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
+	if f.PrivateKeyFile != "" {
+		w.kv("PrivateKeyFile", f.PrivateKeyFile)
+	}
 	if c.Table != transparent.TableOff { // a plain tunnel has no rules
 		w.kv("Priority", layoutValue(c.Priority))
 		w.kv("PeerRoute", c.PeerRoute.String())
@@ -114,6 +120,16 @@ func withDefaults(c transparent.Config) transparent.Config {
 	mtu, key := c.MTU, c.PrivateKey
 	c = c.WithDefaults()
 	c.MTU, c.PrivateKey = mtu, key // the key as the file has it, not clamped
+	return c
+}
+
+// keyless is f's Config without a private key read from PrivateKeyFile:
+// the renders write the file's path, never the key it holds.
+func keyless(f *File) transparent.Config {
+	c := f.Config
+	if f.PrivateKeyFile != "" {
+		c.PrivateKey = wgtypes.Key{}
+	}
 	return c
 }
 
