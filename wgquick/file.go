@@ -50,11 +50,13 @@ type File struct {
 	ResolvedNames map[string][]netip.Addr
 
 	// DNS is [Interface] DNS, kept: wg-quick runs resolvconf with it, the
-	// library does not (the wg-transparent command does, like wg-quick).
+	// library does not (the wg-transparent command does, like wg-quick, or
+	// sets it with systemd-resolved).
 	DNS []string
 
 	// SaveConfig is [Interface] SaveConfig, kept: wg-quick saves the
-	// running device into the file on down, the library does not.
+	// running device into the file on down, the library does not (the
+	// wg-transparent command does, like wg-quick).
 	SaveConfig bool
 
 	// PreUp, PostUp, PreDown and PostDown are the hooks that Parse did not

@@ -165,7 +165,7 @@ func (p *parser) setDNS(line int, key, value string) {
 		return
 	}
 	p.f.DNS = append(p.f.DNS, items...)
-	p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent up sets it with resolvconf, as wg-quick does", key, line, value)
+	p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent up sets it with resolvconf, or systemd-resolved, as wg-quick does", key, line, value)
 }
 
 func (p *parser) setSaveConfig(line int, key, value string) {
@@ -174,7 +174,9 @@ func (p *parser) setSaveConfig(line int, key, value string) {
 		return
 	}
 	p.f.SaveConfig = v
-	p.note(line, "%s line %d: %s: ignored (wg-quick saves the running device into the file on down; wg-transparent does not)", key, line, value)
+	if v {
+		p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent down saves the running device into the file first, as wg-quick does", key, line, value)
+	}
 }
 
 func (p *parser) addHook(line int, key, value string) {
