@@ -97,7 +97,7 @@ import (
 
 const program = "wg-transparent"
 
-const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [ options ]
        wg-transparent --version | --help
 
   CONFIG_FILE is a configuration file, whose filename is the interface name
@@ -115,6 +115,9 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   show    print the live tunnel
   render  print the file as a plain wg-quick file
   import  print the file with the library's keys
+  strip   print the file as a plain wg(8) configuration, as wg-quick strip
+  save    write the running device (peers, endpoints) into the file, as
+          wg-quick save; SaveConfig = true saves on down
 
   Options:
   --netns NAME       a network namespace: a name under /run/netns, or a path
@@ -175,7 +178,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // kernelVerbs are the verbs that read or change the kernel's networking.
-var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true}
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true, "save": true}
 
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
@@ -201,6 +204,9 @@ func (c *command) run() (int, error) {
 	case "import":
 		c.notes(f)
 		c.stdout.Write(wgquick.RenderNative(f))
+		return exitOK, nil
+	case "strip":
+		c.stdout.Write(wgquick.Strip(f))
 		return exitOK, nil
 	}
 	if !c.json && noteVerbs[c.verb] {
@@ -235,6 +241,8 @@ func (c *command) run() (int, error) {
 		return c.check(ctx, tun, f)
 	case "show":
 		return c.show(ctx, tun, f)
+	case "save":
+		return c.save(tun, f)
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
 }
