@@ -149,3 +149,53 @@ func TestSaveStripAndKeyFile(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestTwoFilesAtDefaults: two wg-quick files without Table (so Table =
+// auto) come up side by side in one namespace: each gets its own table and
+// priorities, plan shows them, and both come down, the namespace as
+// before.
+func TestTwoFilesAtDefaults(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "wgqptwo")
+	before, err := testns.DumpSettled(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var files []string
+	for i, peer := range []string{"203.0.113.2", "203.0.113.3"} {
+		name := uniqueName("wgqp" + string(rune('a'+i)))
+		file := filepath.Join(dir, name+".conf")
+		conf := "[Interface]\nPrivateKey = " + genKey(t).String() + "\nAddress = 10.0.0.1/32\n\n[Peer]\nPublicKey = " + genKey(t).PublicKey().String() +
+			"\nEndpoint = " + peer + ":51822\nAllowedIPs = 10.0.0.2/32\nTransparent = " + peer + "/32\n"
+		if i == 1 {
+			conf = strings.Replace(conf, "10.0.0.", "10.0.1.", -1)
+		}
+		if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, file)
+		startForeground(t, "is up", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	}
+	var layouts []string
+	for _, file := range files {
+		code, out := exitCode(t, exec.Command(bin, "plan", file, "--netns", ns.Name))
+		i := strings.Index(out, "layout: table ")
+		if code != 0 || i < 0 {
+			t.Fatalf("plan: exit %d, no layout line:\n%s", code, out)
+		}
+		layouts = append(layouts, strings.SplitN(out[i:], " (", 2)[0])
+	}
+	if layouts[0] == layouts[1] || strings.SplitN(layouts[0], ",", 2)[0] == strings.SplitN(layouts[1], ",", 2)[0] {
+		t.Errorf("the two tunnels share a table: %q", layouts)
+	}
+	for _, file := range files {
+		if code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", ns.Name)); code != 0 {
+			t.Errorf("down: exit %d\n%s", code, out)
+		}
+	}
+	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
+		t.Errorf("after both downs (%v):\n%s", err, diff)
+	}
+}
