@@ -84,7 +84,7 @@ func chooseLayout(c Config, u inUse, claims []claim) (Config, error) {
 			c.Table = t
 		}
 		if c.Table == 0 {
-			return c, fmt.Errorf("Table = auto: every table from %d to %d is in use: set a Table: %w", AutoTableFirst, AutoTableLast, ErrConflict)
+			return c, fmt.Errorf("choose a table (Table = auto): every table from %d to %d is in use: set a Table: %w", AutoTableFirst, AutoTableLast, ErrConflict)
 		}
 	}
 	if c.Priority == PriorityAuto {
@@ -96,7 +96,7 @@ func chooseLayout(c Config, u inUse, claims []claim) (Config, error) {
 			c.Priority = p
 		}
 		if c.Priority == 0 {
-			return c, fmt.Errorf("Priority = auto: every priority band from %d to %d has a rule: set a Priority: %w", AutoPriorityFirst, AutoPriorityLast+peerRuleOffset, ErrConflict)
+			return c, fmt.Errorf("choose rule priorities (Priority = auto): every band from %d to %d has a rule: set a Priority: %w", AutoPriorityFirst, AutoPriorityLast+peerRuleOffset, ErrConflict)
 		}
 	}
 	return c, nil
