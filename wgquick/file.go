@@ -16,9 +16,11 @@ import (
 // silently.
 type File struct {
 	// Config is the tunnel. Parse fills in Name (from the file name),
-	// Table (123 when the file has none), Priority (from the file's rules,
-	// else 455) and, in fwmark exception mode, FwMark (0xca6c when the file
-	// has none), so that it is explicit.
+	// Table (from the file's rules when it has no Table key, else
+	// transparent.TableAuto), Priority (from the file's rules, else
+	// transparent.PriorityAuto with Table auto, else 455) and, in fwmark
+	// exception mode, FwMark (0xca6c when the file has none), so that it
+	// is explicit.
 	Config transparent.Config
 
 	// PrivateKeyFile is the path of a file that holds the private key
