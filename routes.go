@@ -14,8 +14,11 @@ import (
 // desiredRoutes returns the routes in Table for every prefix the device
 // sends to a peer (the article's "Table = 123"), and, with PeerRouteMain,
 // routes in main for the peers' tunnel addresses; aggregated
-//, since they all go through the same link.
+// , since they all go through the same link.
 func desiredRoutes(c Config) []linuxnet.Route {
+	if c.Table == TableOff {
+		return nil
+	}
 	var all, tunnel []netip.Prefix
 	for _, p := range c.Peers {
 		all = append(append(all, p.AllowedIPs...), p.Transparent...)

@@ -122,10 +122,13 @@ func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
 // transparent rules. Peer and transparent destinations are aggregated
-//: all of them look up the same table. With RulesTable,
+// : all of them look up the same table. With RulesTable,
 // two rules per IP family (its two halves) look the whole table up
 // instead.
 func desiredRules(c Config) []rule {
+	if c.Table == TableOff {
+		return nil
+	}
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
 		for _, fam := range c.families() {
@@ -205,7 +208,7 @@ func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 // ownsPriority reports whether a rule at priority belongs to the range the
 // tunnel uses.
 func (c Config) ownsPriority(priority int) bool {
-	return priority >= c.Priority && priority <= c.Priority+rulelayout.PeerOffset
+	return c.hasLayout() && priority >= c.Priority && priority <= c.Priority+rulelayout.PeerOffset
 }
 
 // ruleRemoveOrder sorts rules for removal: the transparent rules go first

@@ -55,7 +55,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	// errors.Is recognizes; netlink's own loses it.
 	if err := ns.Do(func() error { return nil }); err != nil {
 		ns.Handle.Close()
-		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
+		return nil, namespace.ExplainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
 	}
 	stateDir, err := state.DirOf(ns)
 	if err != nil {
@@ -66,7 +66,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 	k, err := linuxnet.New(ns, log)
 	if err != nil {
 		ns.Handle.Close()
-		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
+		return nil, namespace.ExplainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
 	return newTunnel(cfg, o, names, k, stateDir), nil
 }
@@ -121,7 +121,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 
 // up is Up, or with repair Repair: nothing is changed when the
 // tunnel was brought down since this Tunnel's last Up.
-func (t *Tunnel) up(ctx context.Context, repair bool) error {
+func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	if err := t.resolveForUp(ctx); err != nil {
 		return err
 	}
@@ -144,15 +144,29 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	}
 	rec, err := t.readRecord()
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
+	c, _, reserved, err := t.resolveLayout(ctx, c, rec, true)
+	if err != nil {
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
+	applying := false
+	if reserved {
+		defer func() {
+			if err != nil && !applying { // nothing made: give the chosen layout back
+				if werr := t.writeRecord(rec); werr != nil {
+					t.log.Warn("cannot restore the tunnel's record; it claims the chosen layout", "err", werr)
+				}
+			}
+		}()
 	}
 	o, err := t.observeFor(c, rec, true)
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	steps, err := planUp(c, o)
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	if advice := rulesAdvice(c); advice != "" {
 		t.log.Info(advice)
@@ -160,9 +174,10 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
-	if err := t.claim(ctx, c, rec.with(layoutOf(c, o.fw))); err != nil {
+	if err := t.claim(ctx, c, rec.withConfig(c, o.fw)); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
+	applying = true
 	applyErr, undoErr := t.apply(ctx, "up", steps, true)
 	if applyErr != nil {
 		if undoErr == nil { // the kernel is back to what rec describes
@@ -170,9 +185,9 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 				t.log.Warn("cannot restore the tunnel's record; it claims the failed config's layout too", "err", err)
 			}
 		}
-		return explainPermission(errors.Join(applyErr, undoErr))
+		return namespace.ExplainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.k.FirewallCreated()}); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.k.FirewallCreated())); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -276,6 +291,12 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	}
 	rec, err := t.readRecord()
 	var o *observed
+	if err == nil && c.isAuto() {
+		var chosen bool
+		if c, chosen, _, err = t.resolveLayout(ctx, c, rec, false); err == nil {
+			changes = append([]Change{layoutChange(c, chosen)}, changes...)
+		}
+	}
 	if err == nil {
 		o, err = t.observeFor(c, rec, true)
 	}
@@ -291,7 +312,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 			return changes, ctx.Err()
 		}
 	}
-	return nil, explainPermission(fmt.Errorf("plan %s: %w", c.Name, err))
+	return nil, namespace.ExplainPermission(fmt.Errorf("plan %s: %w", c.Name, err))
 }
 
 // Check reports drift between the config and the kernel: nil when they
@@ -374,11 +395,15 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	c := t.cfg
 	rec, err := t.readRecord()
 	if err != nil {
-		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+	}
+	if c, _ = recordedLayout(c, rec); c.isAuto() {
+		// Never recorded, so never made: nothing of a layout to remove.
+		c.Table, c.Priority = TableOff, DefaultPriority
 	}
 	o, err := t.observeFor(c, rec, false)
 	if err != nil {
-		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
 	err, _ = t.apply(ctx, "down", planDown(c, o), false)
 	if err == nil {
@@ -399,7 +424,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	if len(o.unlisted) > 0 {
 		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))
 	}
-	return explainPermission(err)
+	return namespace.ExplainPermission(err)
 }
 
 // Close releases the tunnel's handles and stops its embedded device, if
@@ -425,7 +450,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 		return nil, ErrClosed
 	}
 	d, err := t.k.Device(t.cfg.Name)
-	return d, explainPermission(err)
+	return d, namespace.ExplainPermission(err)
 }
 
 // DeviceDone returns a channel that is closed when the embedded device

@@ -6,6 +6,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/wgtransparent/transparent/internal/namespace"
 )
 
 // WatchDebounce is how long Watch waits after the last change the kernel
@@ -36,7 +38,7 @@ const WatchDebounce = 100 * time.Millisecond
 func (t *Tunnel) Watch(ctx context.Context) error {
 	changed, stop, err := t.k.Subscribe()
 	if err != nil {
-		return explainPermission(err)
+		return namespace.ExplainPermission(err)
 	}
 	defer stop()
 

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transparent
+package namespace
 
 import (
 	"errors"
@@ -12,12 +12,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// explainPermission adds to a permission error (which still matches
+// ExplainPermission adds to a permission error (which still matches
 // os.ErrPermission) the capability the process lacks: CAP_NET_ADMIN for
 // any change to the network, CAP_SYS_ADMIN only to enter another network
 // namespace (WithNetNS). When it has them, the refusal came from
 // elsewhere, and the error says so.
-func explainPermission(err error) error {
+func ExplainPermission(err error) error {
 	if !errors.Is(err, os.ErrPermission) {
 		return err
 	}
