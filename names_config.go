@@ -124,16 +124,3 @@ func (c Config) hasNames() bool {
 func (c Config) hasFamily(a netip.Addr) bool {
 	return slices.ContainsFunc(c.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() == a.Is4() })
 }
-
-// transparentCovers reports whether a Transparent prefix of any peer
-// contains a: it is routed already.
-func transparentCovers(c Config, a netip.Addr) bool {
-	for _, p := range c.Peers {
-		for _, tp := range p.Transparent {
-			if tp.Contains(a) {
-				return true
-			}
-		}
-	}
-	return false
-}

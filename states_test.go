@@ -273,9 +273,9 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 	}
 	var b strings.Builder
 	if sc.down {
-		steps, err := downPlan(ctx, tun)
-		if err != nil {
-			return "", "", err
+		steps, perr := downPlan(ctx, tun)
+		if perr != nil {
+			return "", "", perr
 		}
 		for _, s := range steps {
 			fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
