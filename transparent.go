@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -35,6 +36,9 @@ type Tunnel struct {
 	closed   bool
 	backend  Backend    // of the link the last operation found or made; BackendAuto before
 	names    *nameState // TransparentNames: names.go
+	lookups  atomic.Int64  // name lookups made (Stats)
+	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
+	fo       failoverState // the peers' health as this Tunnel's Watch judges it
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade

@@ -62,6 +62,7 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 	defer sock.Close()
 
 	timer := time.NewTimer(0) // the first Up at once
+	started := false
 	defer timer.Stop()
 	nameTimer := time.NewTimer(time.Hour)
 	defer nameTimer.Stop()
@@ -72,11 +73,26 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-changed:
 			timer.Reset(WatchDebounce)
 		case <-timer.C:
-			if err := t.Up(ctx); err != nil && ctx.Err() == nil {
-				t.log.Error("watch: up failed; retrying at the next change", "err", err)
-			}
+			t.watchUp(ctx, !started)
+			started = true
 		case <-t.armNameTimer(nameTimer):
 			t.watchNames(ctx)
 		}
+	}
+}
+
+// watchUp is Watch's Up: logged when it fails (Watch retries at the next
+// change), counted as a drift repair when it wrote something after the
+// first (which brings the tunnel up).
+func (t *Tunnel) watchUp(ctx context.Context, first bool) {
+	err := t.Up(ctx)
+	if err != nil && ctx.Err() == nil {
+		t.log.Error("watch: up failed; retrying at the next change", "err", err)
+	}
+	t.mu.Lock()
+	wrote := t.writes > 0
+	t.mu.Unlock()
+	if err == nil && wrote && !first {
+		t.repairs.Add(1)
 	}
 }
