@@ -34,8 +34,8 @@ type Tunnel struct {
 	k        kernel      // what observe reads and the steps write
 	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-	backend  Backend    // of the link the last operation found or made; BackendAuto before
-	names    *nameState // TransparentNames: names.go
+	backend  Backend       // of the link the last operation found or made; BackendAuto before
+	names    *nameState    // TransparentNames: names.go
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
