@@ -151,7 +151,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created()}); err != nil {
+	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created(), Peers: rec.peersFor(c)}); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -198,6 +198,7 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	o, err := observe(t.k, t.log, observation{
 		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
 		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), created: rec.created(), forUp: up,
+		failed: rec.failedPeers(c),
 	})
 	if err != nil {
 		return nil, err
