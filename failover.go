@@ -135,3 +135,26 @@ func (t *Tunnel) Health(ctx context.Context) ([]PeerHealth, error) {
 func (t *Tunnel) Stats() Stats {
 	return Stats{DriftRepairs: int(t.repairs.Load()), NameResolutions: int(t.lookups.Load())}
 }
+
+// peerStateLines are Plan's and Check's line per peer with a Fallback: its
+// recorded state and since when ("peer KEY fallback block: tunnel since
+// 2026-12-04T15:40:00Z"). A peer out of the tunnel is there by design, not
+// drift: the lines are keeps.
+func peerStateLines(c Config, rec *record) []Change {
+	var lines []Change
+	for _, p := range c.Peers {
+		if p.Fallback == FallbackNone {
+			continue
+		}
+		s := fmt.Sprintf("peer %s fallback %s: %s", p.PublicKey, p.Fallback, PeerThroughTunnel)
+		if pr, ok := rec.peerState(p.PublicKey); ok {
+			state := PeerThroughTunnel
+			if pr.State != PeerThroughTunnel {
+				state = unhealthyState(p.Fallback)
+			}
+			s = fmt.Sprintf("peer %s fallback %s: %s since %s", p.PublicKey, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
+		}
+		lines = append(lines, Change{Op: OpKeep, Step: s, Command: "# " + s})
+	}
+	return lines
+}

@@ -239,7 +239,9 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", t.cfg.Name, err)
 	}
-	o, err := t.observe(c, t.readRecord(), true)
+	rec := t.readRecord()
+	changes = append(changes, peerStateLines(c, rec)...)
+	o, err := t.observe(c, rec, true)
 	if err == nil {
 		var steps []step
 		if steps, err = planUp(c, o); err == nil {

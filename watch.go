@@ -66,6 +66,18 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 	defer timer.Stop()
 	nameTimer := time.NewTimer(time.Hour)
 	defer nameTimer.Stop()
+	hw := newHealthWatch(t)
+	healthTimer := time.NewTimer(time.Hour)
+	defer healthTimer.Stop()
+	armHealth := func() <-chan time.Time {
+		d := hw.interval()
+		if d == 0 {
+			return nil
+		}
+		healthTimer.Reset(d)
+		return healthTimer.C
+	}
+	healthC := armHealth()
 	for {
 		select {
 		case <-ctx.Done():
@@ -75,8 +87,14 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-timer.C:
 			t.watchUp(ctx, !started)
 			started = true
+			if healthC == nil { // a config with a Fallback came with SetConfig
+				healthC = armHealth()
+			}
 		case <-t.armNameTimer(nameTimer):
 			t.watchNames(ctx)
+		case <-healthC:
+			hw.tick(ctx)
+			healthC = armHealth()
 		}
 	}
 }

@@ -1,0 +1,171 @@
+//go:build linux
+
+package transparent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/wgtransparent/transparent/internal/health"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// healthWatch is the part of Watch that judges the peers with a Fallback:
+// every Interval it reads the device once and, for each such peer, counts
+// the interval a hit when the peer's receive counter rose since the last
+// one (an echo reply, real traffic, a handshake), else a miss; then it
+// sends the next probes. A judgement that changes is a transition: the
+// peer's state goes into the tunnel's record, and Up applies it.
+type healthWatch struct {
+	t      *Tunnel
+	probe  *prober
+	judges map[wgtypes.Key]*health.Judge
+	rx     map[wgtypes.Key]int64 // the receive counter at the last tick
+}
+
+func newHealthWatch(t *Tunnel) *healthWatch {
+	return &healthWatch{t: t, probe: newProber(), judges: map[wgtypes.Key]*health.Judge{}, rx: map[wgtypes.Key]int64{}}
+}
+
+// interval returns the time to the next tick, or 0 when no peer has a
+// Fallback (the health check sleeps).
+func (h *healthWatch) interval() time.Duration {
+	c, err := h.t.config()
+	if err != nil || !slices.ContainsFunc(c.Peers, func(p Peer) bool { return p.Fallback != FallbackNone }) {
+		return 0
+	}
+	return c.Health.WithDefaults().Interval
+}
+
+// tick judges the interval that ends now and sends the next probes.
+func (h *healthWatch) tick(ctx context.Context) {
+	t := h.t
+	c, err := t.config()
+	if err != nil {
+		return
+	}
+	hc := c.Health.WithDefaults()
+	now := time.Now()
+	dev, err := t.Device()
+	if err != nil {
+		t.log.Warn("health: cannot read the device; every peer misses this interval", "err", err)
+	}
+	counters := map[wgtypes.Key]wgtypes.Peer{}
+	if dev != nil {
+		for _, p := range dev.Peers {
+			counters[p.PublicKey] = p
+		}
+	}
+	var rec *record
+	var addrs []netip.Addr
+	for _, p := range c.Peers {
+		if p.Fallback == FallbackNone {
+			continue
+		}
+		addrs = append(addrs, probeAddrs(p)...)
+		j := h.judges[p.PublicKey]
+		if j == nil {
+			if rec == nil {
+				rec = h.t.lockedRecord(ctx)
+			}
+			if pr, ok := rec.peerState(p.PublicKey); ok && pr.State != PeerThroughTunnel {
+				j = health.Restore(hc.FailAfter, hc.RecoverAfter, false, pr.Since)
+			} else {
+				j = health.New(hc.FailAfter, hc.RecoverAfter, now)
+			}
+			h.judges[p.PublicKey] = j
+		}
+		dp, present := counters[p.PublicKey]
+		last, seen := h.rx[p.PublicKey]
+		h.rx[p.PublicKey] = dp.ReceiveBytes
+		if present && !seen {
+			continue // the first reading: a baseline, no judgement
+		}
+		// A counter that went down belongs to a new device: anything in it
+		// came since.
+		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
+		if j.Observe(hit, now) {
+			h.transition(ctx, p, j, dp)
+		}
+		t.mu.Lock()
+		if t.fo.healthy == nil {
+			t.fo.healthy = map[wgtypes.Key]bool{}
+		}
+		t.fo.healthy[p.PublicKey] = j.Healthy()
+		t.mu.Unlock()
+	}
+	if len(addrs) > 0 {
+		if err := h.probe.send(t.ns, c.Name, addrs); err != nil {
+			t.log.Warn("health: cannot send probes", "err", err)
+		}
+	}
+}
+
+// transition records and applies a changed judgement of peer p, and logs
+// it.
+func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, dp wgtypes.Peer) {
+	t := h.t
+	state := PeerThroughTunnel
+	if !j.Healthy() {
+		state = unhealthyState(p.Fallback)
+	}
+	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
+		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey, "state", state, "err", err)
+		return
+	}
+	t.mu.Lock()
+	if t.fo.counts == nil {
+		t.fo.counts = map[wgtypes.Key][2]int{}
+	}
+	n := t.fo.counts[p.PublicKey]
+	msg := "peer failed back into the tunnel"
+	if state == PeerThroughTunnel {
+		n[1]++
+	} else {
+		n[0]++
+		msg = "peer failed over"
+		if state == PeerBlocked {
+			msg = "peer blocked"
+		}
+	}
+	t.fo.counts[p.PublicKey] = n
+	t.mu.Unlock()
+	t.log.Info(msg, "peer", p.PublicKey, "state", state, "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
+	if err := t.Up(ctx); err != nil && ctx.Err() == nil {
+		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey, "state", state, "err", err)
+	}
+}
+
+// lockedRecord reads the tunnel's record under its lock.
+func (t *Tunnel) lockedRecord(ctx context.Context) *record {
+	end, err := t.begin(ctx, "health")
+	if err != nil {
+		return nil
+	}
+	defer end()
+	return t.readRecord()
+}
+
+// recordPeerState writes a peer's state into the tunnel's record, under
+// the tunnel's lock, for the next Up of any process to apply.
+func (t *Tunnel) recordPeerState(ctx context.Context, pr peerRecord) error {
+	end, err := t.begin(ctx, "health")
+	if err != nil {
+		return err
+	}
+	defer end()
+	rec := t.readRecord()
+	if rec == nil {
+		return fmt.Errorf("record %s: the tunnel is not up", t.cfg.Name)
+	}
+	i := slices.IndexFunc(rec.Peers, func(x peerRecord) bool { return x.PublicKey == pr.PublicKey })
+	if i < 0 {
+		rec.Peers = append(rec.Peers, pr)
+	} else {
+		rec.Peers[i] = pr
+	}
+	return t.writeRecord(rec)
+}
