@@ -451,7 +451,7 @@ const unreachable = "(unreachable)"
 // "" when nothing routes it.
 func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
 	rules, _ := k.rules(family(dst))
-	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain }) {
+	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain && r.Priority == 32766 }) {
 		rules = append(rules, netlink.Rule{Priority: 32766, Table: tableMain, Family: family(dst)})
 	}
 	for _, r := range rules {
