@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +26,11 @@ import (
 // leaves them alone. The kernel's objects still decide everything the
 // records do not know about: a rule at our priorities or a route in our
 // table that is not ours (another program's, or of a tunnel whose record
-// is lost) is refused too (state.go).
+// is lost) is refused too (observe.go). A tunnel's own objects are those
+// its record lists, never those of its config alone: its record is
+// written before its first write, so what carries our marks at priorities
+// or in a table it does not list was made by another tunnel. A record
+// that cannot be read is refused, never skipped.
 
 // claim is another tunnel's record.
 type claim struct {
@@ -34,17 +39,20 @@ type claim struct {
 }
 
 // otherClaims reads the records of the other tunnels in the namespace.
-// An unreadable one is logged and skipped: it would otherwise keep every
-// tunnel from coming up.
-func (t *Tunnel) otherClaims() ([]claim, error) {
+// A record that cannot be read or understood is refused (unreadable, an
+// error matching ErrUnsafeState, naming the file and the fix), together
+// with the claims that could be read: which priorities and table its
+// tunnel holds is unknown, so no layout can be claimed beside it, and its
+// objects must never be taken for ours.
+func (t *Tunnel) otherClaims() (claims []claim, unreadable error, err error) {
 	entries, err := os.ReadDir(t.stateDir)
 	if os.IsNotExist(err) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, explainStatePermission(fmt.Errorf("read the other tunnels' records: %w", err))
+		return nil, nil, explainStatePermission(fmt.Errorf("read the other tunnels' records: %w", err))
 	}
-	var claims []claim
+	var bad []error
 	for _, e := range entries {
 		name, ok := strings.CutPrefix(e.Name(), recordPrefix)
 		if !ok || !strings.HasSuffix(name, recordSuffix) {
@@ -57,14 +65,14 @@ func (t *Tunnel) otherClaims() ([]claim, error) {
 		path := filepath.Join(t.stateDir, e.Name())
 		r, err := readRecordFile(path)
 		if err != nil {
-			t.log.Warn("ignoring another tunnel's record", "path", path, "err", err)
+			bad = append(bad, fmt.Errorf("read tunnel %s's record: %w (which priorities and table it holds is unknown: restore the file, or if tunnel %s is gone, remove its rules and routes, proto %d, by hand, then the file)", name, err, name, RouteProtocol))
 			continue
 		}
 		if r != nil {
 			claims = append(claims, claim{name: name, record: r})
 		}
 	}
-	return claims, nil
+	return claims, errors.Join(bad...), nil
 }
 
 // claimConflicts reports every claim of another tunnel on c's table or
@@ -116,9 +124,12 @@ func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
 		return err
 	}
 	defer l.release(false)
-	claims, err := t.otherClaims()
+	claims, unreadable, err := t.otherClaims()
 	if err != nil {
 		return err
+	}
+	if unreadable != nil {
+		return unreadable
 	}
 	if err := claimConflicts(c, claims); err != nil {
 		return err

@@ -35,8 +35,10 @@ var (
 
 	// ErrUnsafeState means a file or directory where the tunnel keeps its
 	// locks and records (/run/wgtransparent) is not what this package
-	// makes: a symlink, another kind of file, or owned by another user.
-	// Nothing was changed; the error names the path to remove.
+	// makes: a symlink, another kind of file (a FIFO is refused at once,
+	// never waited on), owned by another user, or a record whose content
+	// this package did not write. Nothing was changed; the error names the
+	// path and the fix.
 	ErrUnsafeState = errors.New("unsafe state path")
 
 	// ErrName means a host name of TransparentNames gave no addresses to

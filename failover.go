@@ -96,7 +96,10 @@ func (t *Tunnel) Health(ctx context.Context) ([]PeerHealth, error) {
 		return nil, err
 	}
 	defer end()
-	rec := t.readRecord()
+	rec, err := t.readRecord()
+	if err != nil {
+		return nil, fmt.Errorf("health %s: %w", t.cfg.Name, err)
+	}
 	dev, err := t.k.device(t.cfg.Name)
 	if err != nil {
 		return nil, explainPermission(fmt.Errorf("health %s: %w", t.cfg.Name, err))

@@ -93,7 +93,8 @@ func TestNoLeakDuringFailover(t *testing.T) {
 					}
 					for i, u := range tr.ups {
 						c := u.c.WithDefaults()
-						o, err := observe(k, log, observation{cfg: c, owners: append([]Config{c}, rec.owners(c)...), forUp: true, failed: u.failed})
+						rec = rec.with(layoutOf(c, nil)) // before the first write, as Up
+						o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true, failed: u.failed})
 						if err != nil {
 							t.Fatal(err)
 						}
@@ -120,7 +121,7 @@ func TestNoLeakDuringFailover(t *testing.T) {
 						}
 					}
 					if tr.down {
-						o, err := observe(k, log, observation{cfg: cur, owners: append([]Config{cur}, rec.owners(cur)...)})
+						o, err := observe(k, log, observation{cfg: cur, owners: rec.owners(cur)})
 						if err != nil {
 							t.Fatal(err)
 						}

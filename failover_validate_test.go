@@ -38,7 +38,7 @@ var failoverRejectCases = []struct {
 		c.Peers[0].Fallback, c.Health.FailAfter = FallbackInternet, -1
 	}, "Health.FailAfter", "out of range"},
 	{"absurd recover after", func(c *Config) {
-		c.Peers[0].Fallback, c.Health.RecoverAfter = FallbackBlock, 1 << 20
+		c.Peers[0].Fallback, c.Health.RecoverAfter = FallbackBlock, 1<<20
 	}, "Health.RecoverAfter", "out of range"},
 	{"health without a fallback", func(c *Config) { c.Health.FailAfter = 2 }, "Health", "no peer has a Fallback"},
 }

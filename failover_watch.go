@@ -139,14 +139,16 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	}
 }
 
-// lockedRecord reads the tunnel's record under its lock.
+// lockedRecord reads the tunnel's record under its lock; nil when there
+// is none or it cannot be read (Up reports that).
 func (t *Tunnel) lockedRecord(ctx context.Context) *record {
 	end, err := t.begin(ctx, "health")
 	if err != nil {
 		return nil
 	}
 	defer end()
-	return t.readRecord()
+	rec, _ := t.readRecord()
+	return rec
 }
 
 // recordPeerState writes a peer's state into the tunnel's record, under
@@ -157,7 +159,10 @@ func (t *Tunnel) recordPeerState(ctx context.Context, pr peerRecord) error {
 		return err
 	}
 	defer end()
-	rec := t.readRecord()
+	rec, err := t.readRecord()
+	if err != nil {
+		return err
+	}
 	if rec == nil {
 		return fmt.Errorf("record %s: the tunnel is not up", t.cfg.Name)
 	}

@@ -134,9 +134,11 @@ func (w *article) expectClient(t *testing.T, from *testns.NS, url string, want n
 	}
 }
 
+// dump waits out IPv6 duplicate address detection, so that an address
+// still tentative now does not differ from the same address later.
 func dump(t *testing.T, ns *testns.NS) string {
 	t.Helper()
-	d, err := testns.Dump(ns)
+	d, err := testns.DumpSettled(ns)
 	if err != nil {
 		t.Fatalf("dump %s: %v", ns.Name, err)
 	}

@@ -57,9 +57,24 @@ type heldLock struct {
 // done, and writes who holds it (pid and verb) into the file for waiters
 // to report. A lock file may be removed by its holder (release with
 // remove): a waiter that then gets the lock of the removed file tries
-// again with the new one, so two holders never coexist.
+// again with the new one, so two holders never coexist. Once ctx is done
+// it returns ctx's error, also when the lock is free: an operation
+// cancelled while it waited must not act after all.
 func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*heldLock, error) {
+	return acquireLock(ctx, log, dir, path, verb, true)
+}
+
+// tryAcquire takes the lock at path if no one holds it, else fails at
+// once.
+func tryAcquire(dir, path, verb string) (*heldLock, error) {
+	return acquireLock(context.Background(), slog.New(slog.DiscardHandler), dir, path, verb, false)
+}
+
+func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, wait bool) (*heldLock, error) {
 	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("lock %s: %w", path, err)
+		}
 		if err := ensureStateDir(dir); err != nil {
 			return nil, explainStatePermission(err)
 		}
@@ -70,7 +85,7 @@ func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*he
 		if err != nil {
 			return nil, explainStatePermission(fmt.Errorf("open lock: %w", err))
 		}
-		if err := waitFlock(ctx, log, f, path); err != nil {
+		if err := waitFlock(ctx, log, f, path, wait); err != nil {
 			f.Close()
 			return nil, err
 		}
@@ -90,17 +105,26 @@ func acquire(ctx context.Context, log *slog.Logger, dir, path, verb string) (*he
 	}
 }
 
-// waitFlock takes the flock on f, polling until ctx is done.
-func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string) error {
+// waitFlock takes the flock on f, polling until ctx is done (with wait),
+// or trying once. It never blocks in the kernel: a holder that is stopped
+// (SIGSTOP) or hangs keeps a waiter only until its ctx is done.
+func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, wait bool) error {
 	start := time.Now()
 	reported := false
 	for {
 		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if err == nil {
+			if err := ctx.Err(); err != nil { // cancelled meanwhile: do not act
+				unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				return fmt.Errorf("lock %s: %w", path, err)
+			}
 			return nil
 		}
 		if !errors.Is(err, unix.EWOULDBLOCK) {
 			return fmt.Errorf("lock %s: %w", path, err)
+		}
+		if !wait {
+			return fmt.Errorf("lock %s: held by %s", path, lockHolder(f))
 		}
 		if !reported && time.Since(start) > lockReport {
 			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))
@@ -163,9 +187,7 @@ func (t *Tunnel) removeStateDir() {
 	if err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != claimsLockName {
 		return
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // one try
-	l, err := acquire(ctx, slog.New(slog.DiscardHandler), t.stateDir, t.claimsPath(), "cleanup")
+	l, err := tryAcquire(t.stateDir, t.claimsPath(), "cleanup")
 	if err != nil {
 		return
 	}

@@ -65,6 +65,7 @@ func (o nameOptions) resolveGrace() time.Duration {
 type lookup struct {
 	name   string // canonical
 	answer resolve.Answer
+	server netip.Addr // the name server asked; checkAnswer refuses it as an answer
 	err    error
 }
 
@@ -97,7 +98,7 @@ func (t *Tunnel) lookupAll(ctx context.Context, names []string) []lookup {
 			defer wg.Done()
 			defer func() { <-sem }()
 			a, err := r.Lookup(ctx, n)
-			out[i] = lookup{name: n, answer: a, err: err}
+			out[i] = lookup{name: n, answer: a, server: server.Addr(), err: err}
 		}()
 	}
 	wg.Wait()
@@ -169,7 +170,7 @@ func (t *Tunnel) refreshNames(ctx context.Context) (changed bool, err error) {
 	for _, r := range results {
 		err := r.err
 		if err == nil {
-			err = checkAnswer(c, r.name, r.answer.Addrs, n.routed(now))
+			err = checkAnswer(c, r.name, r.answer.Addrs, n.routed(now), r.server)
 		}
 		var ch resolve.Change
 		if err == nil {
@@ -370,7 +371,7 @@ func (t *Tunnel) planView(c Config, fresh map[string]lookup, check bool) (Config
 		f, asked := fresh[name]
 		err := f.err
 		if asked && err == nil {
-			err = checkAnswer(c, name, f.answer.Addrs, tracked)
+			err = checkAnswer(c, name, f.answer.Addrs, tracked, f.server)
 		}
 		var line nameLine
 		switch {
@@ -498,7 +499,7 @@ func (t *Tunnel) LookupNames(ctx context.Context) ([]NameStatus, error) {
 	var out []NameStatus
 	for _, r := range results {
 		if r.err == nil {
-			r.err = checkAnswer(c, r.name, r.answer.Addrs, routed)
+			r.err = checkAnswer(c, r.name, r.answer.Addrs, routed, r.server)
 		}
 		st := NameStatus{Name: r.name, Err: r.err}
 		if r.err == nil {

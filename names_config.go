@@ -59,14 +59,18 @@ func (c Config) WithNameAddresses(addrs map[string][]netip.Addr) Config {
 }
 
 // checkAnswer refuses an answer for name with an address that must not be
-// routed as a transparent destination of name's peer: inside the tunnel's
-// own Addresses or any peer's AllowedIPs (the tunnel's addresses), or
-// routed to another peer, by its Transparent prefixes or by its names'
-// addresses in routed. An address that is also a peer's endpoint is
-// fine, as it is in Transparent (the article's B is both): the exception
-// rule keeps the WireGuard packets themselves out of the tunnel.
-func checkAnswer(c Config, name string, addrs []netip.Addr, routed routedNames) error {
+// routed as a transparent destination of name's peer: the name server
+// that gave the answer (server; invalid when not known), whose queries
+// would then go into the tunnel and never be answered again, so that the
+// route could never be taken back; inside the tunnel's own Addresses or
+// any peer's AllowedIPs (the tunnel's addresses), or routed to another
+// peer, by its Transparent prefixes or by its names' addresses in routed.
+// An address that is also a peer's endpoint is fine, as it is in
+// Transparent (the article's B is both): the exception rule keeps the
+// WireGuard packets themselves out of the tunnel.
+func checkAnswer(c Config, name string, addrs []netip.Addr, routed routedNames, server netip.Addr) error {
 	name = resolve.Canonical(name)
+	server = server.WithZone("").Unmap()
 	owner := -1
 	for i, p := range c.Peers {
 		if slices.ContainsFunc(p.TransparentNames, func(n string) bool { return resolve.Canonical(n) == name }) {
@@ -74,6 +78,9 @@ func checkAnswer(c Config, name string, addrs []netip.Addr, routed routedNames) 
 		}
 	}
 	for _, a := range addrs {
+		if server.IsValid() && a.WithZone("").Unmap() == server {
+			return fmt.Errorf("answer address %s is the name server that resolves the names: routed into the tunnel, it would never answer again and the route would stay; fix the name's records, or resolve through a name server outside the tunnel (WithResolver, or the namespace's resolv.conf)", a)
+		}
 		for k, ap := range c.Addresses {
 			if ap.Masked().Contains(a) {
 				return fmt.Errorf("answer address %s is inside Addresses[%d] %s, the tunnel's own addresses: fix the name's records, or renumber the tunnel", a, k, ap)

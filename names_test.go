@@ -96,8 +96,9 @@ func TestNamesCheckAnswer(t *testing.T) {
 		{"10.1.0.3", "inside Peers[1].AllowedIPs[0] 10.1.0.3/32"},
 		{"192.0.2.5", "already routed to Peers[1] by its Transparent[0] 192.0.2.0/28"},
 		{"198.18.7.7", "also an address of other.example.net, routed to Peers[1]"},
+		{"203.0.113.53", "is the name server that resolves the names"}, // issue 23.5: it would lock DNS out
 	} {
-		err := checkAnswer(c, "app.example.com", addrs("198.18.0.50", tc.addr), routed)
+		err := checkAnswer(c, "app.example.com", addrs("198.18.0.50", tc.addr), routed, netip.MustParseAddr("203.0.113.53"))
 		switch {
 		case tc.want == "" && err != nil:
 			t.Errorf("%s: %v, want accepted", tc.addr, err)
@@ -106,7 +107,7 @@ func TestNamesCheckAnswer(t *testing.T) {
 		}
 	}
 	// The other peer's name may have its own Transparent's addresses.
-	if err := checkAnswer(c, "other.example.net", addrs("192.0.2.5"), routed); err != nil {
+	if err := checkAnswer(c, "other.example.net", addrs("192.0.2.5"), routed, netip.Addr{}); err != nil {
 		t.Errorf("own Transparent: %v", err)
 	}
 }

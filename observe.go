@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -25,8 +26,12 @@ type observed struct {
 	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
 	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
 	foreign []string       // objects in the config's way that are not ours
-	device  *wgtypes.Device
-	failed  map[wgtypes.Key]bool // peers out of the tunnel, as the record says (failover.go)
+	// unlisted are the objects among foreign that carry our marks: made
+	// by a tunnel of this package, but not by this one (its record does
+	// not list their layout), each with the command that removes it.
+	unlisted []string
+	device   *wgtypes.Device
+	failed   map[wgtypes.Key]bool // peers out of the tunnel, as the record says (failover.go)
 
 	fw     firewall           // the firewall for the SNAT rules; nil without them
 	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
@@ -45,7 +50,7 @@ type ownedRule struct {
 // observation says what observe reads.
 type observation struct {
 	cfg        Config
-	owners     []Config             // cfg and the recorded layouts: their rules and routes are ours
+	owners     []Config             // the recorded layouts (record.owners): their rules and routes are ours
 	backend    Backend              // the backend requested (WithBackend)
 	firewall   Firewall             // the firewall requested (WithFirewall)
 	snat       []int                // the IP families whose SNAT chains to read (record.snatFamilies)
@@ -157,10 +162,12 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.kind, ErrConflict), nil
 }
 
-// observeRules reads the rules at the priorities of owners. A rule there
-// is ours when it carries RouteProtocol and looks up the owner's table (or
-// main, for the exception rule); any other rule in c's range is foreign.
+// observeRules reads the rules at the priorities of owners and of c. A
+// rule there is ours when it carries RouteProtocol and looks up the
+// owner's table (or main, for the exception rule); any other rule in c's
+// range is foreign, also one with our marks that no owner explains.
 func observeRules(k kernel, c Config, owners []Config, o *observed) error {
+	var marked []string // the commands that remove the foreign ones with our marks
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		rules, err := k.rules(fam)
 		if err != nil {
@@ -179,23 +186,38 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 			case ours:
 				spec, ok := ruleFromNetlink(nr)
 				o.rules = append(o.rules, ownedRule{spec: spec, ok: ok, raw: nr})
+			case c.ownsPriority(nr.Priority) && nr.Protocol == RouteProtocol:
+				spec, ok := ruleFromNetlink(nr)
+				marked = append(marked, (&delRule{rule: ownedRule{spec: spec, ok: ok, raw: nr}}).command())
 			case c.ownsPriority(nr.Priority):
 				o.foreign = append(o.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
 			case inRange: // a stranger among a recorded layout's priorities: not in our way
 			}
 		}
 	}
+	if len(marked) > 0 {
+		msg := fmt.Sprintf("%d rules at priorities %d-%d carry this package's mark (proto %d) but the tunnel's record does not list them, so another tunnel made them (one whose record is lost?); bring that tunnel down, or if they are no tunnel's remove them: %s",
+			len(marked), c.Priority, c.Priority+peerRuleOffset, RouteProtocol, strings.Join(marked, "; "))
+		o.foreign = append(o.foreign, msg)
+		o.unlisted = append(o.unlisted, msg)
+	}
 	return nil
 }
 
 // observeRoutes reads our routes in the owners' tables and, on our link,
-// in main. Any route in c's Table that is not ours is foreign.
+// in main, and what is in c's Table. Any route in c's Table that is not
+// ours is foreign; when no owner has that table (the tunnel's record does
+// not list it), every route there is, also one with our marks.
 func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	tables := []int{tableMain}
 	for _, ow := range owners {
 		if !slices.Contains(tables, ow.Table) {
 			tables = append(tables, ow.Table)
 		}
+	}
+	owned := len(tables)
+	if !slices.Contains(tables, c.Table) {
+		tables = append(tables, c.Table)
 	}
 	// The config's routes in main (PeerRouteMain): one of someone else's
 	// to the same destination holds their place (the kernel would take
@@ -209,10 +231,14 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		for _, table := range tables {
+		for ti, table := range tables {
 			routes, err := k.routes(fam, table)
 			if err != nil {
 				return err
+			}
+			if ti >= owned { // c's Table, which the record does not list
+				unlistedRoutes(fam, table, routes, o)
+				continue
 			}
 			o.routes = slices.Grow(o.routes, len(routes))
 			o.onLink = slices.Grow(o.onLink, len(routes))
@@ -234,6 +260,27 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 		}
 	}
 	return nil
+}
+
+// unlistedRoutes adds the routes of a table that the tunnel's record does
+// not list to o.foreign: those with our marks in one line, with the
+// command that removes them (a table may hold thousands).
+func unlistedRoutes(fam, table int, routes []kernelRoute, o *observed) {
+	var marked []netip.Prefix
+	for _, r := range routes {
+		if r.Protocol == RouteProtocol {
+			marked = append(marked, r.Dst)
+		} else {
+			o.foreign = append(o.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
+		}
+	}
+	if len(marked) == 0 {
+		return
+	}
+	msg := fmt.Sprintf("%d routes in table %d (such as %s) carry this package's mark (proto %d) but the tunnel's record does not list the table, so another tunnel made them (one whose record is lost?); bring that tunnel down, or if they are no tunnel's remove them: %sroute flush table %d proto %d",
+		len(marked), table, marked[0], RouteProtocol, ipFamilyFlag(fam), table, RouteProtocol)
+	o.foreign = append(o.foreign, msg)
+	o.unlisted = append(o.unlisted, msg)
 }
 
 // retryDump repeats a netlink dump that the kernel interrupted because the

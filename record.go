@@ -150,20 +150,20 @@ func (t *Tunnel) recordPath() string {
 }
 
 // readRecord reads the tunnel's record, or nil when it has none. A record
-// that cannot be read or understood is logged and ignored: objects of an
-// older config may then stay, but the tunnel can still be brought up and
-// down.
-func (t *Tunnel) readRecord() *record {
+// that cannot be read or understood (a symlink, a FIFO, another user's
+// file, content this package did not write) is refused with
+// ErrUnsafeState: it is the only list of what the tunnel may have made, so
+// ignoring it could leave objects behind or take another's for ours.
+func (t *Tunnel) readRecord() (*record, error) {
 	r, err := readRecordFile(t.recordPath())
 	if err != nil {
-		t.log.Warn("ignoring the tunnel's record; objects of an older config may stay", "path", t.recordPath(), "err", err)
-		return nil
+		return nil, fmt.Errorf("read the tunnel's record: %w (it lists what the tunnel may have made: remove the tunnel's rules and routes, proto %d, by hand, then the file)", err, RouteProtocol)
 	}
-	return r
+	return r, nil
 }
 
 // readRecordFile reads a record; a missing file is no record and no
-// error.
+// error. A file that is not a record this package wrote is ErrUnsafeState.
 func readRecordFile(path string) (*record, error) {
 	data, err := readState(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -174,11 +174,11 @@ func readRecordFile(path string) (*record, error) {
 	}
 	var r record
 	if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
+		return nil, fmt.Errorf("read %s: %w: %w", path, ErrUnsafeState, err)
 	}
 	for _, l := range r.Layouts {
 		if l.Priority <= 0 || l.Table <= 0 {
-			return nil, fmt.Errorf("read %s: layout %+v has no priority or table", path, l)
+			return nil, fmt.Errorf("read %s: layout %+v has no priority or table: %w", path, l, ErrUnsafeState)
 		}
 	}
 	if len(r.Layouts) == 0 {

@@ -95,7 +95,7 @@ func checkOwned(path string, st *unix.Stat_t, kind uint32) error {
 		if kind == unix.S_IFREG {
 			what = "a regular file"
 		}
-		return fmt.Errorf("state path %s is not %s (a symlink?): %w; remove it", path, what, ErrUnsafeState)
+		return fmt.Errorf("state path %s is %s, not %s: %w; remove it", path, fileKind(st.Mode), what, ErrUnsafeState)
 	}
 	if uid := os.Geteuid(); int(st.Uid) != uid {
 		return fmt.Errorf("state path %s is owned by uid %d, not by this process's uid %d: %w; remove it, it is not this package's", path, st.Uid, uid, ErrUnsafeState)
@@ -103,26 +103,56 @@ func checkOwned(path string, st *unix.Stat_t, kind uint32) error {
 	return nil
 }
 
-// openState opens a state file without following symlinks, creating it
-// when flags ask, and checks that it is ours.
-func openState(path string, flags int) (*os.File, error) {
-	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC, stateFileMode)
-	if errors.Is(err, unix.ELOOP) {
-		return nil, fmt.Errorf("open %s: a symlink: %w; remove it", path, ErrUnsafeState)
+// fileKind names the type of file that mode describes, for messages.
+func fileKind(mode uint32) string {
+	switch mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		return "a regular file"
+	case unix.S_IFDIR:
+		return "a directory"
+	case unix.S_IFLNK:
+		return "a symlink"
+	case unix.S_IFIFO:
+		return "a FIFO"
+	case unix.S_IFSOCK:
+		return "a socket"
+	case unix.S_IFCHR, unix.S_IFBLK:
+		return "a device"
 	}
-	if err != nil {
+	return "an unknown kind of file"
+}
+
+// openState opens a state file without following symlinks, creating it
+// when flags ask, and checks that it is ours. It never blocks: the open is
+// non-blocking (a FIFO would otherwise wait for a writer, and a device
+// could wait forever), and anything but a regular file is refused before
+// it is read or written.
+func openState(path string, flags int) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, stateFileMode)
+	switch {
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("open %s: a symlink: %w; remove it", path, ErrUnsafeState)
+	case errors.Is(err, unix.ENXIO): // a FIFO without reader, or a socket
+		return nil, fmt.Errorf("open %s: not a regular file (a FIFO or socket): %w; remove it", path, ErrUnsafeState)
+	case err != nil:
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	f := os.NewFile(uintptr(fd), path)
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, fmt.Errorf("check %s: %w", path, err)
 	}
 	if err := checkOwned(path, &st, unix.S_IFREG); err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, err
 	}
+	// A regular file: reads and writes do not block, and its descriptor
+	// is an ordinary one again.
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	f := os.NewFile(uintptr(fd), path)
 	if st.Mode&0o077 != 0 {
 		if err := unix.Fchmod(fd, stateFileMode); err != nil {
 			f.Close()

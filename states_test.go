@@ -40,6 +40,7 @@ type stateScenario struct {
 	change  func(k kernel, name string) // after all but the last Up; name is the tunnel's
 	down    bool                        // the operation under test is Down of the last config
 	wantErr error                       // the operation is refused with this error
+	lost    bool                        // the other tunnels' records are lost before the operation
 	fw      Firewall                    // WithFirewall
 	// unhealthy lists, per config, the indexes of its peers that are out
 	// of the tunnel (failed over or blocked) at its Up: the health input.
@@ -206,6 +207,10 @@ func stateScenarios() []stateScenario {
 		{name: "down", configs: []Config{rule, rule}, down: true},
 		{name: "down with snat", configs: []Config{snatOut, snatOut}, down: true, fw: FirewallNftables},
 		{name: "down with a changed config", configs: []Config{rule, moved}, down: true},
+		{name: "another tunnel's rules whose record is lost", lost: true, wantErr: ErrConflict,
+			configs: []Config{with(rule, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule}},
+		{name: "another tunnel's rules in table mode whose record is lost", lost: true, wantErr: ErrConflict,
+			configs: []Config{with(table, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), table}},
 		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
 		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
 	}
@@ -221,7 +226,7 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 	observeFor := func(c Config, down bool, failed map[wgtypes.Key]bool) (*observed, error) {
 		rec := recs[c.Name]
 		return observe(k, log, observation{
-			cfg: c, owners: append([]Config{c}, rec.owners(c)...), firewall: sc.fw,
+			cfg: c, owners: rec.owners(c), firewall: sc.fw,
 			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down, failed: failed,
 		})
 	}
@@ -248,6 +253,7 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 		failedNow = sc.failedAt(i, c)
 		steps, o, err := up(c)
 		if err == nil {
+			recs[c.Name] = recs[c.Name].with(layoutOf(c, o.fw)) // before the first write, as Up
 			err = apply(steps)
 		}
 		if err != nil {
@@ -260,6 +266,13 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 	if sc.change != nil {
 		sc.change(k, c.Name)
 	}
+	if sc.lost {
+		for name := range recs {
+			if name != c.Name {
+				delete(recs, name)
+			}
+		}
+	}
 	var steps []step
 	if sc.down {
 		var o *observed
@@ -267,7 +280,10 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 			steps = planDown(c, o)
 		}
 	} else {
-		steps, _, err = up(c)
+		var o *observed
+		if steps, o, err = up(c); err == nil {
+			recs[c.Name] = recs[c.Name].with(layoutOf(c, o.fw)) // before the first write, as Up
+		}
 	}
 	var b strings.Builder
 	for _, s := range steps {

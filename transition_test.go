@@ -75,7 +75,7 @@ func TestNoLeakDuringTransitions(t *testing.T) {
 // planFor observes the fake and plans an Up of c over the record rec.
 func planFor(t *testing.T, k kernel, log *slog.Logger, c Config, rec *record) ([]step, *observed) {
 	t.Helper()
-	o, err := observe(k, log, observation{cfg: c, owners: append([]Config{c}, rec.owners(c)...), forUp: true})
+	o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -124,7 +124,10 @@ func (t *Tunnel) Up(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
-	rec := t.readRecord()
+	rec, err := t.readRecord()
+	if err != nil {
+		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
 	o, err := t.observe(c, rec, true)
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
@@ -177,22 +180,33 @@ func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error)
 }
 
 // observe reads the other tunnels' claims and the kernel, for Up (and
-// Plan, Check) or for Down. The objects of c's layout and of the layouts
-// in the tunnel's record rec are the tunnel's. For Up, a layout another
-// tunnel claims is refused; for Down, c's own layout counts only when no
-// other tunnel claims it (a fresh Tunnel may be given priorities that
-// another tunnel uses now). It changes nothing.
+// Plan, Check) or for Down. The objects of the layouts in the tunnel's
+// record rec are the tunnel's, and no others: those of c's layout too only
+// when rec lists it (Up writes the record before its first write). For
+// Up, a layout another tunnel claims, or an unreadable record of another
+// tunnel, is refused; for Down, a recorded layout counts only when no
+// other tunnel claims it, and objects with our marks at c's layout that
+// are neither the tunnel's nor another's known claim are reported
+// (o.unlisted). It changes nothing.
 func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
-	claims, err := t.otherClaims()
+	claims, unreadable, err := t.otherClaims()
 	if err != nil {
 		return nil, err
 	}
-	owners := append([]Config{c}, rec.owners(c)...)
+	owners := rec.owners(c)
 	if up {
+		if unreadable != nil {
+			return nil, unreadable
+		}
 		if err := claimConflicts(c, claims); err != nil {
 			return nil, err
 		}
 	} else {
+		if unreadable != nil {
+			// Down removes only what the tunnel's own record lists,
+			// which no other tunnel could claim since.
+			t.log.Warn("another tunnel's record cannot be read", "err", unreadable)
+		}
 		owners = unclaimed(owners, claims)
 	}
 	o, err := observe(t.k, t.log, observation{
@@ -202,6 +216,9 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if !up && claimConflicts(c, claims) != nil {
+		o.unlisted = nil // another tunnel's, by its record
 	}
 	if o.link != nil && o.linkErr == nil || up {
 		t.backend = o.backend
@@ -239,9 +256,12 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	if err != nil {
 		return nil, fmt.Errorf("plan %s: %w", t.cfg.Name, err)
 	}
-	rec := t.readRecord()
-	changes = append(changes, peerStateLines(c, rec)...)
-	o, err := t.observe(c, rec, true)
+	rec, err := t.readRecord()
+	var o *observed
+	if err == nil {
+		changes = append(changes, peerStateLines(c, rec)...)
+		o, err = t.observe(c, rec, true)
+	}
 	if err == nil {
 		var steps []step
 		if steps, err = planUp(c, o); err == nil {
@@ -321,11 +341,13 @@ func (t *Tunnel) SetConfig(cfg Config) error {
 	return nil
 }
 
-// Down removes what Up made: the tunnel's rules and routes (found by their
-// RouteProtocol marker, so a fresh process with only the config can do it)
-// and its link. What is already gone is fine; a link of the tunnel's name
-// that is not a WireGuard device this tunnel may manage is left alone and
-// reported.
+// Down removes what Up made: the tunnel's rules and routes (those with the
+// RouteProtocol marker at the layouts its record lists, so a fresh process
+// with only the config can do it) and its link. What is already gone is
+// fine; a link of the tunnel's name that is not a WireGuard device this
+// tunnel may manage, and rules or routes with the marker at the config's
+// priorities or table that the record does not list (another tunnel's),
+// are left alone and reported (ErrConflict).
 func (t *Tunnel) Down(ctx context.Context) error {
 	end, err := t.begin(ctx, "down")
 	if err != nil {
@@ -333,7 +355,11 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	defer end()
 	c := t.cfg
-	o, err := t.observe(c, t.readRecord(), false)
+	rec, err := t.readRecord()
+	if err != nil {
+		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+	}
+	o, err := t.observe(c, rec, false)
 	if err != nil {
 		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
@@ -349,6 +375,9 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	if err == nil {
 		err = t.writeRecord(nil)
+	}
+	if len(o.unlisted) > 0 {
+		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))
 	}
 	return explainPermission(err)
 }

@@ -16,8 +16,9 @@
 // [ReadFile] reads a file from disk safely: it refuses anything but a
 // regular file, and files over [MaxFileSize]. Errors and notes never show a
 // private or preshared key, however malformed the line, and escape the
-// file's control characters. An Endpoint host name is resolved by Parse and
-// kept ([File.EndpointNames]); [File.Resolve] looks it up again.
+// file's control characters. Parse does no network I/O: an
+// Endpoint host name is kept ([File.EndpointNames]), and [File.Resolve]
+// looks it up, with the resolver the caller gives (the tunnel namespace's).
 //
 // The package builds on every platform Go supports (the tunnel itself
 // needs Linux), so that tools can read and write these files anywhere.

@@ -24,10 +24,16 @@ type File struct {
 	// EndpointNames holds, for each peer of Config.Peers by index, the
 	// host name of its Endpoint as the file writes it ("vpn.example.com"),
 	// or "" for an Endpoint given as an address; nil when no Endpoint uses
-	// a name. Parse resolves each name (Config.Peers[i].Endpoint holds the
-	// address), Render and RenderNative write the name back, and Resolve
-	// looks the names up again, as wg-quick's reresolve-dns.sh does.
+	// a name. Parse does no lookup: such a peer's Config.Peers[i].Endpoint
+	// is zero until Resolve sets it (and Resolve looks the names up again
+	// later, as wg-quick's reresolve-dns.sh does). Render and RenderNative
+	// write the name back.
 	EndpointNames []string
+
+	// EndpointPorts holds the port of each Endpoint of EndpointNames, by
+	// peer index (0 for a peer without an Endpoint name); nil when
+	// EndpointNames is.
+	EndpointPorts []uint16
 
 	// ResolvedNames holds addresses of the peers' TransparentNames, by
 	// name, for Render: plain wg-quick cannot follow a name, so Render
@@ -61,6 +67,11 @@ type File struct {
 // Errors and notes never show a PrivateKey or PresharedKey value, however
 // malformed the line, and show the file's control characters escaped.
 //
+// Parse does no network I/O: an Endpoint host name is kept, not looked up
+// (EndpointNames; Resolve looks it up), so that what does not need the
+// peer's address (bringing a tunnel down, rendering) works without DNS.
+// The file is checked as if each such name had an address.
+//
 // Parse reports every problem of the file at once, joined with
 // errors.Join, each a *ParseError. Syntax problems come first; only a file
 // without them is checked as a tunnel, with transparent.Config.Validate,
@@ -68,6 +79,7 @@ type File struct {
 func Parse(name string, data []byte) (*File, error) {
 	p := newParser(name)
 	p.scan(string(data))
+	p.keepEndpointNames()
 	if len(p.errs) == 0 {
 		p.recognize()
 	}
@@ -78,19 +90,25 @@ func Parse(name string, data []byte) (*File, error) {
 	if len(p.errs) > 0 {
 		return nil, errors.Join(p.errs...)
 	}
-	for i, d := range p.peers {
-		if d.host != "" {
-			if p.f.EndpointNames == nil {
-				p.f.EndpointNames = make([]string, len(p.peers))
-			}
-			p.f.EndpointNames[i] = d.host
-		}
-	}
 	slices.SortStableFunc(p.notes, func(a, b note) int { return cmp.Compare(a.line, b.line) })
 	for _, n := range p.notes {
 		p.f.Notes = append(p.f.Notes, n.text)
 	}
 	return p.f, nil
+}
+
+// keepEndpointNames sets the File's EndpointNames and EndpointPorts from
+// the peers' Endpoint lines.
+func (p *parser) keepEndpointNames() {
+	for i, d := range p.peers {
+		if d.host != "" {
+			if p.f.EndpointNames == nil {
+				p.f.EndpointNames = make([]string, len(p.peers))
+				p.f.EndpointPorts = make([]uint16, len(p.peers))
+			}
+			p.f.EndpointNames[i], p.f.EndpointPorts[i] = d.host, d.port
+		}
+	}
 }
 
 // interfaceName is the interface wg-quick would make for the file name.

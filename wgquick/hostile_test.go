@@ -3,9 +3,11 @@ package wgquick
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -152,29 +154,68 @@ func TestControlCharactersEscaped(t *testing.T) {
 	}
 }
 
-// TestEndpointNamesKept: an Endpoint host name survives Render and
-// RenderNative, and Resolve looks it up again.
+// TestEndpointNamesKept: parsing is pure (issue 21): an Endpoint host
+// name is kept, not looked up, so that down, render, import and plan work
+// with DNS gone; it survives Render and RenderNative, and Resolve looks it
+// up, with the Lookup given (the tunnel namespace's resolver), or again.
 func TestEndpointNamesKept(t *testing.T) {
+	defer func(old func(context.Context, string, string) ([]netip.Addr, error)) { lookupNetIP = old }(lookupNetIP)
+	lookupNetIP = func(_ context.Context, _, host string) ([]netip.Addr, error) {
+		t.Errorf("looked %s up while parsing or rendering", host)
+		return nil, errNoSuchHost
+	}
 	f := mustParse(t, []byte(interfaceA+strings.Replace(peerB, "203.0.113.2:51822", "app.example.com:51822", 1)))
-	if got := f.Config.Peers[0].Endpoint; got != ap("203.0.113.2:51822") || len(f.EndpointNames) != 1 || f.EndpointNames[0] != "app.example.com" {
-		t.Fatalf("Endpoint %s, names %q", got, f.EndpointNames)
+	if got := f.Config.Peers[0].Endpoint; got.IsValid() || len(f.EndpointNames) != 1 || f.EndpointNames[0] != "app.example.com" || f.EndpointPorts[0] != 51822 || !slices.Equal(f.Unresolved(), []int{0}) {
+		t.Fatalf("Endpoint %s, names %q, ports %v", got, f.EndpointNames, f.EndpointPorts)
+	}
+	// Down and show need a Config that validates: the stand-in is a
+	// documentation address outside the tunnel's, with the file's port.
+	c, standIns := f.StandInConfig()
+	if ep := standIns[0]; !ep.IsValid() || ep.Port() != 51822 || c.Peers[0].Endpoint != ep || c.Validate() != nil || f.Config.Peers[0].Endpoint.IsValid() {
+		t.Errorf("StandInConfig: %v, %v (the File's Endpoint %v must stay unset)", standIns, c.Validate(), f.Config.Peers[0].Endpoint)
 	}
 	for name, out := range map[string][]byte{"Render": Render(f), "RenderNative": RenderNative(f)} {
 		if !strings.Contains(string(out), "Endpoint = app.example.com:51822\n") {
 			t.Errorf("%s lost the name:\n%s", name, out)
 		}
 	}
-	roundTrip(t, f)
+	if gaps := Unrenderable(f); !slices.ContainsFunc(gaps, func(g string) bool {
+		return strings.Contains(g, "app.example.com:51822 of peer 0: not resolved when rendered")
+	}) {
+		t.Errorf("Unrenderable does not say the exception rule is missing: %q", gaps)
+	}
+	sameParse(t, f)
 
-	defer func(old func(context.Context, string, string) ([]netip.Addr, error)) { lookupNetIP = old }(lookupNetIP)
-	lookupNetIP = func(context.Context, string, string) ([]netip.Addr, error) {
-		return []netip.Addr{netip.MustParseAddr("203.0.113.9")}, nil
+	down := func(context.Context, string) ([]netip.Addr, error) { return nil, errNoSuchHost }
+	if changed, err := f.Resolve(context.Background(), down); !errors.Is(err, errNoSuchHost) || !strings.Contains(fmt.Sprint(err), `cannot resolve "app.example.com"`) || len(changed) != 0 || f.Config.Peers[0].Endpoint.IsValid() {
+		t.Errorf("Resolve with DNS down = %v, %v; Endpoint %s", changed, err, f.Config.Peers[0].Endpoint)
 	}
-	changed, err := f.Resolve(context.Background())
-	if err != nil || len(changed) != 1 || f.Config.Peers[0].Endpoint != ap("203.0.113.9:51822") {
-		t.Errorf("Resolve = %v, %v; Endpoint %s, want peer 0 moved to 203.0.113.9:51822", changed, err, f.Config.Peers[0].Endpoint)
+	var asked []string
+	lookup := func(_ context.Context, host string) ([]netip.Addr, error) {
+		asked = append(asked, host)
+		return []netip.Addr{netip.MustParseAddr("::ffff:203.0.113.9")}, nil
 	}
-	if changed, err := f.Resolve(context.Background()); err != nil || len(changed) != 0 {
+	changed, err := f.Resolve(context.Background(), lookup)
+	if err != nil || len(changed) != 1 || f.Config.Peers[0].Endpoint != ap("203.0.113.9:51822") || !slices.Equal(asked, []string{"app.example.com"}) {
+		t.Errorf("Resolve = %v, %v; Endpoint %s, asked %q; want peer 0 at 203.0.113.9:51822 (unmapped)", changed, err, f.Config.Peers[0].Endpoint, asked)
+	}
+	if changed, err := f.Resolve(context.Background(), lookup); err != nil || len(changed) != 0 {
 		t.Errorf("second Resolve = %v, %v, want nothing changed", changed, err)
+	}
+	if out := string(Render(f)); !strings.Contains(out, "Endpoint = app.example.com:51822\n") || !strings.Contains(out, "ip rule add to 203.0.113.9 dport 51822 table main") {
+		t.Errorf("Render after Resolve: want the name and the exception rule to its address:\n%s", out)
+	}
+	roundTrip(t, f)
+}
+
+// TestEndpointNameExceptionHook: the article's exception rule hook, to
+// the address a peer's Endpoint name had when the file was written, is
+// that peer's exception rule, found by its port without a lookup.
+func TestEndpointNameExceptionHook(t *testing.T) {
+	file := interfaceA + "PreUp = ip rule add to 203.0.113.2 dport 51822 table main priority 455\nPostDown = ip rule del to 203.0.113.2 dport 51822 table main priority 455\n" +
+		strings.Replace(peerB, "203.0.113.2:51822", "nowhere.example:51822", 1)
+	f := mustParse(t, []byte(file))
+	if p := f.Config.Peers[0]; p.Endpoint.IsValid() || p.ExpectedEndpoint.IsValid() || len(f.PreUp)+len(f.PostDown) != 0 || f.Config.Priority != 455 {
+		t.Errorf("peer %v, kept hooks %q %q, Priority %d: want the hooks recognized as the named peer's exception rule", p, f.PreUp, f.PostDown, f.Config.Priority)
 	}
 }

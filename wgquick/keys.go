@@ -257,16 +257,13 @@ func (p *parser) setPresharedKey(line int, key, value string) {
 }
 
 func (p *parser) setEndpoint(line int, key, value string) {
-	ep, host, err := parseEndpoint(value)
+	ep, host, port, err := parseEndpoint(value)
 	if err != nil {
 		p.fail(line, key, err.Error(), "write address:port, such as 203.0.113.2:51822, [2001:db8::2]:51822 or app.example.com:51822", err)
 		return
 	}
 	i, f := p.peer()
-	if host != "" {
-		p.note(line, "%s line %d: %s resolved to %s; the name is kept (render and import write it, up resolves it again)", key, line, host, ep.Addr())
-		p.peers[i].host = host
-	}
+	p.peers[i].host, p.peers[i].port = host, port
 	p.cfg.Peers[i].Endpoint = ep
 	p.at[f+".Endpoint"] = source{line, key}
 }

@@ -30,6 +30,7 @@ type peerDraft struct {
 	transparent []source // parallel to Transparent
 	names       []source // parallel to TransparentNames
 	host        string   // the Endpoint's host name, if it has one
+	port        uint16   // the port of the Endpoint's host name
 }
 
 // parser reads one file into a File.

@@ -46,7 +46,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad listen port", strings.Replace(interfaceA, "51821", "70000", 1) + peerB, 4, "ListenPort", `"70000" is not a number`},
 		{"bad endpoint port", interfaceA + strings.Replace(peerB, ":51822", ":0", 1), 9, "Endpoint", "no valid port"},
 		{"unbracketed IPv6 endpoint", interfaceA + strings.Replace(peerB, "203.0.113.2:51822", "2001:db8::2:51822", 1), 9, "Endpoint", "not address:port"},
-		{"unresolvable endpoint", interfaceA + strings.Replace(peerB, "203.0.113.2", "nowhere.example", 1), 9, "Endpoint", "cannot resolve"},
+		{"endpoint name port", interfaceA + "PeerRoute = main\n" + strings.Replace(peerB, "203.0.113.2:51822", "nowhere.example:65535", 1), 10, "Endpoint", "cannot be matched by a policy rule"},
 		{"duplicate PrivateKey", interfaceA + "PrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEE=\n" + peerB, 6, "PrivateKey", "given twice (first on line 2)"},
 		{"duplicate key, other case", interfaceA + "listenport = 1\n" + peerB, 6, "ListenPort", "given twice"},
 		{"second [Interface]", interfaceA + "[Interface]\n" + peerB, 6, "[Interface]", "second [Interface]"},

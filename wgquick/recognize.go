@@ -59,7 +59,7 @@ func (p *parser) resolvePriority() {
 	}
 	for _, h := range p.hooks {
 		if r := h.addRule(); r != nil && r.table == tableMain && r.dport != 0 && r.to.IsSingleIP() {
-			if i, _ := matchException(p.cfg.Peers, netip.AddrPortFrom(r.to.Addr(), r.dport)); i >= 0 {
+			if i, _ := matchException(p.cfg.Peers, p.f.namedPorts(), netip.AddrPortFrom(r.to.Addr(), r.dport)); i >= 0 {
 				set(h, r.priority)
 				return
 			}
@@ -89,11 +89,12 @@ func (p *parser) exceptionCandidate(r ruleCmd) bool {
 	}
 	ep := netip.AddrPortFrom(r.to.Addr(), r.dport)
 	host := hostPrefix(ep.Addr())
-	for _, peer := range p.cfg.Peers {
+	named := p.f.namedPorts()
+	for i, peer := range p.cfg.Peers {
 		switch {
-		case peer.Endpoint == ep || peer.ExpectedEndpoint == ep:
+		case peer.Endpoint == ep || peer.ExpectedEndpoint == ep || named[i] == ep.Port():
 			return true
-		case peer.Endpoint.IsValid() || peer.ExpectedEndpoint.IsValid():
+		case peer.Endpoint.IsValid() || peer.ExpectedEndpoint.IsValid() || named[i] != 0:
 		case containsPrefix(peer.Transparent, host):
 			return true
 		case containsPrefix(peer.AllowedIPs, host) && p.hasTransparentRule(host, r.priority+1):
@@ -232,7 +233,7 @@ func (p *parser) recognizeExceptions() {
 				continue
 			}
 			ep := netip.AddrPortFrom(r.to.Addr(), r.dport)
-			i, expected := matchException(p.cfg.Peers, ep)
+			i, expected := matchException(p.cfg.Peers, p.f.namedPorts(), ep)
 			if i < 0 {
 				p.fail(h.line, h.kind, fmt.Sprintf("%s: no peer has Endpoint %s", h.cmd, ep),
 					"set that peer's Endpoint, or its ExpectedEndpoint when the device learns the endpoint from the peer's handshakes", nil)
@@ -268,17 +269,25 @@ func (p *parser) conflict(h *hook, key, means string) {
 }
 
 // matchException finds the peer whose WireGuard packets come from ep:
-// by its Endpoint or ExpectedEndpoint; else, among the peers with
-// neither, the first whose Transparent holds ep's address, or the only
-// one. expected says that ep becomes that peer's ExpectedEndpoint; i is
-// -1 when no peer fits.
-func matchException(peers []transparent.Peer, ep netip.AddrPort) (i int, expected bool) {
+// by its Endpoint or ExpectedEndpoint; else the first whose Endpoint is a
+// host name, not looked up, with ep's port (named holds those ports, by
+// peer index; parsing does no lookup, and the library makes the rule for
+// the name's address); else, among the peers with none of them, the
+// first whose Transparent holds ep's address, or the only one. expected
+// says that ep becomes that peer's ExpectedEndpoint; i is -1 when no peer
+// fits.
+func matchException(peers []transparent.Peer, named []uint16, ep netip.AddrPort) (i int, expected bool) {
 	if i := slices.IndexFunc(peers, func(peer transparent.Peer) bool { return peer.Endpoint == ep || peer.ExpectedEndpoint == ep }); i >= 0 {
 		return i, false
 	}
+	for i := range peers {
+		if i < len(named) && named[i] != 0 && named[i] == ep.Port() {
+			return i, false
+		}
+	}
 	var open []int
 	for i, peer := range peers {
-		if !peer.Endpoint.IsValid() && !peer.ExpectedEndpoint.IsValid() {
+		if !peer.Endpoint.IsValid() && !peer.ExpectedEndpoint.IsValid() && (i >= len(named) || named[i] == 0) {
 			open = append(open, i)
 		}
 	}

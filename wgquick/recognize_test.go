@@ -1,6 +1,7 @@
 package wgquick
 
 import (
+	"context"
 	"net/netip"
 	"slices"
 	"strings"
@@ -176,11 +177,10 @@ PersistentKeepalive = 25
 			check: func(t *testing.T, f *File) {
 				c := f.Config
 				want(t, c.Priority == 600 && c.PeerRoute == transparent.PeerRouteMain && c.Exception == transparent.ExceptionFwMark && c.FwMark == 0xca6c && c.SNAT == transparent.SNATInbound, "native keys: %v", c)
-				want(t, c.Addresses[0] == pfx("10.0.0.1/32") && c.Peers[0].Endpoint == ap("203.0.113.2:51822") && c.Peers[0].PersistentKeepalive == 25*time.Second, "values: %v", c)
+				want(t, c.Addresses[0] == pfx("10.0.0.1/32") && !c.Peers[0].Endpoint.IsValid() && f.EndpointNames[0] == "app.example.com" && c.Peers[0].PersistentKeepalive == 25*time.Second, "values: %v", c)
 				want(t, slices.Equal(f.DNS, []string{"10.0.0.2", "example.internal"}) && f.SaveConfig, "DNS and SaveConfig kept: %+v", f)
 			},
 			kept: []string{"logger up"},
-			note: "Endpoint line 14: app.example.com resolved to 203.0.113.2",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,13 +205,22 @@ PersistentKeepalive = 25
 	}
 }
 
-// TestEndpointResolution: a host name is resolved to its first address,
-// an IPv4-mapped answer unmapped.
+// TestEndpointResolution: parsing keeps a host name with its port, not
+// looked up; Resolve (with the system's resolver when given no Lookup)
+// sets its first address, an IPv4-mapped answer unmapped.
 func TestEndpointResolution(t *testing.T) {
-	for host, wantEP := range map[string]string{"app.example.com:51822": "203.0.113.2:51822", "mapped.example.com:1": "198.51.100.1:1", "[2001:db8::9]:7": "[2001:db8::9]:7"} {
-		ep, _, err := parseEndpoint(host)
-		if err != nil || ep != ap(wantEP) {
-			t.Errorf("parseEndpoint(%q) = %v, %v; want %s", host, ep, err, wantEP)
+	for text, wantEP := range map[string]string{"app.example.com:51822": "203.0.113.2:51822", "mapped.example.com:1": "198.51.100.1:1", "[2001:db8::9]:7": "[2001:db8::9]:7"} {
+		ep, host, port, err := parseEndpoint(text)
+		if err != nil || host == "" && ep != ap(wantEP) || host != "" && (ep.IsValid() || port != ap(wantEP).Port()) {
+			t.Errorf("parseEndpoint(%q) = %v, %q, %d, %v", text, ep, host, port, err)
+			continue
+		}
+		if host == "" {
+			continue
+		}
+		f := &File{Config: transparent.Config{Peers: []transparent.Peer{{}}}, EndpointNames: []string{host}, EndpointPorts: []uint16{port}}
+		if _, err := f.Resolve(context.Background(), nil); err != nil || f.Config.Peers[0].Endpoint != ap(wantEP) {
+			t.Errorf("Resolve of %q = %v, %v; want %s", text, f.Config.Peers[0].Endpoint, err, wantEP)
 		}
 	}
 }

@@ -40,7 +40,12 @@ func Unrenderable(f *File) []string {
 	if c.Rules == transparent.RulesTable && transparentRules {
 		gap("Rules table: which of a peer's AllowedIPs are Transparent (one rule looks the whole table up, so no rule names them; they route alike)")
 	}
-	gaps = append(gaps, expectedGaps(c)...)
+	gaps = append(gaps, expectedGaps(c, f.namedPorts())...)
+	if c.Exception == transparent.ExceptionPort {
+		for _, i := range f.Unresolved() {
+			gap("Endpoint %s of peer %d: not resolved when rendered, so no exception rule is written for it (plain wg-quick's rules match addresses; resolve it, or use Exception fwmark)", f.endpoint(i), i)
+		}
+	}
 	gaps = append(gaps, snatGaps(c)...)
 	gaps = append(gaps, nameGaps(f)...)
 	for i, peer := range c.Peers {
@@ -53,14 +58,14 @@ func Unrenderable(f *File) []string {
 
 // expectedGaps reports the ExpectedEndpoints that Parse would not find
 // again from the exception rules Render writes.
-func expectedGaps(c transparent.Config) []string {
+func expectedGaps(c transparent.Config, named []uint16) []string {
 	sim := slices.Clone(c.Peers)
 	for i := range sim {
 		sim[i].ExpectedEndpoint = netip.AddrPort{}
 	}
 	if c.Exception == transparent.ExceptionPort {
 		for _, ep := range exceptionEndpoints(c) {
-			if i, expected := matchException(sim, ep); i >= 0 && expected {
+			if i, expected := matchException(sim, named, ep); i >= 0 && expected {
 				sim[i].ExpectedEndpoint = ep
 			}
 		}

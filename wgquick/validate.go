@@ -9,9 +9,12 @@ import (
 )
 
 // validate checks the config with transparent.Config.Validate, and
-// reports each problem at the line that set the field.
+// reports each problem at the line that set the field. An Endpoint host
+// name, not looked up, counts with a stand-in address (StandInConfig):
+// its port is checked, its address when Resolve finds it.
 func (p *parser) validate() {
-	err := p.cfg.Validate()
+	c, _ := p.f.StandInConfig()
+	err := c.Validate()
 	if err == nil {
 		return
 	}

@@ -1,7 +1,6 @@
 package wgquick
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -13,10 +12,11 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// lookupNetIP resolves an Endpoint's host name. Tests replace it.
+// lookupNetIP is the system's resolver, for ResolveNames and for Resolve
+// without a Lookup. Tests replace it.
 var lookupNetIP = net.DefaultResolver.LookupNetIP
 
-// resolveTimeout bounds the resolution of one Endpoint host name.
+// resolveTimeout bounds the resolution of one host name.
 const resolveTimeout = 10 * time.Second
 
 // splitList splits a comma list such as "10.0.0.1/32, fd00::1/128" into
@@ -123,28 +123,25 @@ func parseKeepalive(s string) (time.Duration, error) {
 }
 
 // parseEndpoint reads an Endpoint: 1.2.3.4:51820, [2001:db8::1]:51820 or
-// host:port. A host name is resolved now, to its first address; resolved
-// is then that name, which the File keeps.
-func parseEndpoint(s string) (ep netip.AddrPort, resolved string, err error) {
+// host:port. A host name is not looked up (parsing does no network I/O):
+// ep is then zero, and host and port are the name and its port, which the
+// File keeps for Resolve.
+func parseEndpoint(s string) (ep netip.AddrPort, host string, port uint16, err error) {
 	host, portText, err := net.SplitHostPort(s)
 	if err != nil {
-		return ep, "", fmt.Errorf("%q is not address:port", s)
+		return ep, "", 0, fmt.Errorf("%q is not address:port", s)
 	}
-	port, err := strconv.ParseUint(portText, 10, 16)
-	if err != nil || port == 0 {
-		return ep, "", fmt.Errorf("%q has no valid port (1 to 65535)", s)
+	n, err := strconv.ParseUint(portText, 10, 16)
+	if err != nil || n == 0 {
+		return ep, "", 0, fmt.Errorf("%q has no valid port (1 to 65535)", s)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		return netip.AddrPortFrom(a, uint16(port)), "", nil
+		return netip.AddrPortFrom(a, uint16(n)), "", uint16(n), nil
 	}
 	if strings.Contains(host, ":") || !validHostName(host) {
-		return ep, "", fmt.Errorf("%q is neither an IP address nor a host name", host)
+		return ep, "", 0, fmt.Errorf("%q is neither an IP address nor a host name", host)
 	}
-	a, err := resolveHost(context.Background(), host)
-	if err != nil {
-		return ep, "", err
-	}
-	return netip.AddrPortFrom(a, uint16(port)), host, nil
+	return ep, host, uint16(n), nil
 }
 
 // validHostName reports whether s looks like a DNS name: letters, digits,

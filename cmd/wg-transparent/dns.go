@@ -36,8 +36,10 @@ func resolvconfName(iface string) string {
 }
 
 // setDNS applies the file's DNS as wg-quick does: `resolvconf -a
-// tun.NAME -m 0 -x` with nameserver and search lines on its input. Without
-// resolvconf it reports DNS as not applied.
+// tun.NAME -m 0 -x` with nameserver and search lines on its input, run in
+// the tunnel's network namespace as the hooks are (with --netns, the
+// host's DNS is not the tunnel's to change). Without resolvconf it
+// reports DNS as not applied.
 func (c *command) setDNS(f *wgquick.File) error {
 	if len(f.DNS) == 0 {
 		return nil
@@ -64,13 +66,14 @@ func (c *command) setDNS(f *wgquick.File) error {
 	cmd := exec.Command(path, "-a", name, "-m", "0", "-x")
 	cmd.Stdin = strings.NewReader(in.String())
 	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
-	if err := cmd.Run(); err != nil {
+	if err := c.inNetNS(cmd.Run); err != nil {
 		return fmt.Errorf("set DNS: resolvconf -a %s: %w", name, err)
 	}
 	return nil
 }
 
-// unsetDNS removes what setDNS added: `resolvconf -d tun.NAME -f`.
+// unsetDNS removes what setDNS added: `resolvconf -d tun.NAME -f`, in the
+// tunnel's network namespace.
 func (c *command) unsetDNS(f *wgquick.File) error {
 	if len(f.DNS) == 0 {
 		return nil
@@ -83,7 +86,7 @@ func (c *command) unsetDNS(f *wgquick.File) error {
 	fmt.Fprintf(c.stderr, "[#] resolvconf -d %s -f\n", name)
 	cmd := exec.Command(path, "-d", name, "-f")
 	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
-	if err := cmd.Run(); err != nil {
+	if err := c.inNetNS(cmd.Run); err != nil {
 		return fmt.Errorf("unset DNS: resolvconf -d %s: %w", name, err)
 	}
 	return nil

@@ -45,8 +45,11 @@
 //	import  print the file with the library's own keys instead of hooks.
 //
 // up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
-// render and import do not. Endpoint host names are kept by render and
-// import and resolved by up and run. Host names in Transparent
+// render and import do not. Reading a file looks nothing up: Endpoint
+// host names are kept by render and import, and resolved by up, run and
+// check in the tunnel's namespace with its resolver (plan tries, and says
+// when it cannot); down and show never need DNS. DNS's resolvconf and
+// the hooks run in the tunnel's namespace. Host names in Transparent
 // (Transparent = app.example.com) are routed by their addresses: up
 // resolves them, run follows their answers as their TTLs run out (an
 // address that leaves an answer stays routed for 5 minutes), import keeps
@@ -176,12 +179,16 @@ func (c *command) run() (int, error) {
 	if err != nil {
 		return exitError, err
 	}
+	ctx := context.Background()
 	switch c.verb {
 	case "render":
 		// Plain wg-quick cannot follow a name: render writes its
 		// addresses of now (and says so in a comment).
-		if err := f.ResolveNames(context.Background()); err != nil {
+		if err := f.ResolveNames(ctx); err != nil {
 			c.logf("%s: warning: %v; written as a comment only", program, err)
+		}
+		if _, err := f.Resolve(ctx, c.lookupEndpoint); err != nil {
+			c.logf("%s: warning: %v; its exception rule is written as a comment only", program, err)
 		}
 		c.stdout.Write(wgquick.Render(f))
 		return exitOK, nil
@@ -193,19 +200,22 @@ func (c *command) run() (int, error) {
 	if !c.json {
 		c.notes(f)
 	}
-	if err := c.defaultMTU(f); err != nil {
+	cfg, err := c.tunnelConfig(ctx, f)
+	if err != nil {
+		return exitError, err
+	}
+	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
 	}
-	tun, err := transparent.New(f.Config, opts...)
+	tun, err := transparent.New(cfg, opts...)
 	if err != nil {
 		return exitError, err
 	}
 	defer tun.Close()
-	ctx := context.Background()
 	switch c.verb {
 	case "up":
 		return c.upForeground(ctx, tun, f)

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/wgquick"
 	"golang.org/x/sys/unix"
 )
@@ -25,12 +26,12 @@ const fallbackUnderlayMTU = 1500
 // none is known. The routes are the main table's, in the tunnel's
 // namespace: where the peers' encrypted packets go (the exception rule
 // sends them there), whatever the tunnel's own rules say.
-func (c *command) defaultMTU(f *wgquick.File) error {
+func (c *command) defaultMTU(f *wgquick.File, cfg *transparent.Config) error {
 	if f.Config.MTU != 0 {
 		return nil
 	}
 	var endpoints []netip.Addr
-	for _, p := range f.Config.Peers {
+	for _, p := range f.Config.Peers { // not cfg's: its stand-in endpoints are nowhere
 		if p.Endpoint.IsValid() {
 			endpoints = append(endpoints, p.Endpoint.Addr())
 		}
@@ -52,6 +53,7 @@ func (c *command) defaultMTU(f *wgquick.File) error {
 		mtu = fallbackUnderlayMTU
 	}
 	f.Config.MTU = mtu - wgOverhead
+	cfg.MTU = f.Config.MTU
 	return nil
 }
 

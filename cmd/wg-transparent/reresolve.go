@@ -56,7 +56,7 @@ func (c *command) reresolve(ctx context.Context, tun *transparent.Tunnel, f *wgq
 	for _, i := range stale {
 		g.EndpointNames[i] = f.EndpointNames[i]
 	}
-	changed, err := g.Resolve(ctx)
+	changed, err := g.Resolve(ctx, c.lookupEndpoint)
 	if len(changed) == 0 {
 		return false, err
 	}

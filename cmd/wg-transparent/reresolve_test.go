@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
@@ -15,11 +16,13 @@ import (
 // TestReresolve: a peer whose Endpoint is a name and whose handshake is
 // stale (none here) is looked up again, and a new address reaches the
 // device and the exception rule through SetConfig and Up. The name is
-// "localhost", the one name every test machine resolves without a
-// network; the file's address for it starts out wrong.
+// asked of the namespace's own name server (its resolv.conf as `ip netns
+// exec` gives it); the tunnel's address for it starts out wrong.
 func TestReresolve(t *testing.T) {
 	testns.RequireRoot(t)
 	ns := testns.New(t, "reres")
+	testns.DNS(t, ns, netip.MustParseAddr("127.0.0.1")).Set("b.example.test", time.Minute, netip.MustParseAddr("203.0.113.9"))
+	netnsResolvConf(t, ns, "nameserver 127.0.0.1\n")
 	name := uniqueName("wgs")
 	conf := `[Interface]
 PrivateKey = ` + genKey(t).String() + `
@@ -28,19 +31,15 @@ Table = 123
 
 [Peer]
 PublicKey = ` + genKey(t).PublicKey().String() + `
-Endpoint = localhost:51822
+Endpoint = b.example.test:51822
 AllowedIPs = 10.0.0.2/32
 `
 	f, err := wgquick.Parse(name+".conf", []byte(conf))
 	if err != nil {
 		t.Fatal(err)
 	}
-	right := f.Config.Peers[0].Endpoint
-	wrong := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.9"), 51822)
-	if right.Addr() == wrong.Addr() {
-		t.Skipf("localhost resolves to %s", right)
-	}
-	f.Config.Peers[0].Endpoint = wrong
+	right := netip.MustParseAddrPort("203.0.113.9:51822")
+	f.Config.Peers[0].Endpoint = netip.MustParseAddrPort("127.0.0.9:51822") // wrong
 	tun, err := transparent.New(f.Config, transparent.WithNetNS(ns.Path), transparent.WithBackend(transparent.BackendUserspace))
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +63,7 @@ AllowedIPs = 10.0.0.2/32
 	if err := tun.Check(ctx); err != nil {
 		t.Errorf("check after reresolve: %v", err)
 	}
-	if !strings.Contains(log.String(), "Endpoint localhost now resolves to "+right.String()) {
+	if !strings.Contains(log.String(), "Endpoint b.example.test now resolves to "+right.String()) {
 		t.Errorf("log:\n%s", log.String())
 	}
 	if changed, err := c.reresolve(ctx, tun, f); err != nil || changed {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // Where resolv.conf lives, as ip-netns(8) arranges it.
@@ -74,8 +75,13 @@ func netnsName(path string) string {
 }
 
 // readServer reads the first usable nameserver of the resolv.conf at path.
+// Anything but a regular file (a FIFO, a device, a directory) is refused
+// without waiting on it: the file is opened with O_NONBLOCK, which makes
+// opening a FIFO return at once, and checked with fstat before any read,
+// so that a FIFO planted as resolv.conf cannot hang a lookup (and the
+// signals that would end it) in open or read.
 func readServer(path string) (netip.AddrPort, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return netip.AddrPort{}, fmt.Errorf("%w: read %s: %w: create it with a nameserver line, or give the server explicitly", ErrNoServer, path, err)
@@ -83,6 +89,13 @@ func readServer(path string) (netip.AddrPort, error) {
 		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
+	}
+	if !info.Mode().IsRegular() {
+		return netip.AddrPort{}, fmt.Errorf("%w: read %s: it is not a regular file (%s): make it a regular file with a nameserver line, or give the server explicitly", ErrNoServer, path, info.Mode().Type())
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
 	if err != nil {
 		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)

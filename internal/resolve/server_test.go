@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -53,6 +54,26 @@ func TestServerFor(t *testing.T) {
 		}
 		if got != netip.MustParseAddrPort(tt.want) {
 			t.Errorf("serverFor(%q) = %v, want %v", tt.netns, got, tt.want)
+		}
+	}
+
+	// A FIFO (or a device) as resolv.conf is refused at once, not waited
+	// on: no writer ever comes.
+	fifo := filepath.Join(etcNetns, "fifo", "resolv.conf")
+	if err := os.MkdirAll(filepath.Dir(fifo), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, netns := range []string{"/run/netns/fifo", "/run/netns/dir"} {
+		if netns == "/run/netns/dir" {
+			if err := os.MkdirAll(filepath.Join(etcNetns, "dir", "resolv.conf"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := serverFor(netns, etcNetns, def); !errors.Is(err, ErrNoServer) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("serverFor(%q) = %v, want ErrNoServer saying not a regular file", netns, err)
 		}
 	}
 

@@ -26,7 +26,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wgtransparent/transparent/bench/internal/cli"
 	"os"
 	"path/filepath"
 	"slices"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/bench/internal/cli"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 

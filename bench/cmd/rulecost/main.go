@@ -21,7 +21,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/wgtransparent/transparent/bench/internal/cli"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -30,6 +29,8 @@ import (
 	"time"
 
 	"github.com/vishvananda/netns"
+
+	"github.com/wgtransparent/transparent/bench/internal/cli"
 )
 
 const (
