@@ -387,3 +387,56 @@ func mustLink(t *testing.T, ns *testns.NS, name string) netlink.Link {
 	}
 	return l
 }
+
+// TestFailoverSIGKILL: the process that ran Up with the embedded device is
+// killed with SIGKILL. In block mode the kernel alone refuses B's public
+// address, and nothing leaves unencrypted; in internet mode it falls
+// through to the Internet. (A kernel device outlives its process: the
+// tunnel still carries the traffic.)
+func TestFailoverSIGKILL(t *testing.T) {
+	for _, fb := range []transparent.Fallback{transparent.FallbackBlock, transparent.FallbackInternet} {
+		t.Run(fb.String(), func(t *testing.T) {
+			w := newFailoverArticle(t)
+			w.upB(t)
+			cfg := w.configA(transparent.PeerRouteRule)
+			cfg.Peers[0].Fallback = fb
+			child, lines := startChild(t, map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend()})
+			if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != "up" {
+				t.Fatalf("child: %q", line)
+			}
+			w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+			plain := countPlain(t, w)
+			if err := child.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			child.Wait()
+			if wantBackend() != transparent.BackendUserspace {
+				w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+				return
+			}
+			deadline := time.Now().Add(5 * time.Second)
+			for {
+				if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
+					break // the embedded device died with its process
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("link %s still there after its process was killed", cfg.Name)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if fb == transparent.FallbackBlock {
+				expectUnreachable(t, w.A, "203.0.113.2:80")
+				if n := plain(); n != 0 {
+					t.Errorf("%d packets to B's public address left A unencrypted", n)
+				}
+			} else {
+				w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
+			}
+			a := newTunnel(t, cfg, w.A) // a fresh process's Down removes the kill switch
+			if err := a.Down(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
+		})
+	}
+}
