@@ -166,6 +166,20 @@ func TestFailoverInternet(t *testing.T) {
 	}
 	w.expectClient(t, w.A, urlB, publicA) // over the Internet
 	w.expectClient(t, w.A, urlB6, publicA6)
+	// Another process sees the state, and its Up keeps the peer failed
+	// over: by design, not drift.
+	other := newTunnel(t, cfg, w.A)
+	hs, err := other.Health(context.Background())
+	if err != nil || len(hs) != 1 || hs[0].State != transparent.PeerFailedOver || hs[0].Healthy || !hs[0].Since.Equal(h.Since) {
+		t.Errorf("Health from another Tunnel: %+v, %v; want failed over since %v", hs, err, h.Since)
+	}
+	if err := other.Check(context.Background()); err != nil {
+		t.Errorf("Check while failed over: %v", err)
+	}
+	if err := other.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.expectClient(t, w.A, urlB, publicA)
 
 	healWireGuard(t, w)
 	h = waitState(t, a, key, transparent.PeerThroughTunnel, 15*time.Second)
@@ -190,7 +204,19 @@ func TestFailoverInternet(t *testing.T) {
 	waitState(t, a, key, transparent.PeerThroughTunnel, 30*time.Second)
 	w.expectClient(t, w.A, urlB, tunA)
 
-	// Down clears the state, Plan shows it.
+	// Watch repairs drift, and counts it.
+	if err := w.A.Netlink().RuleDel(mustRule(t, w.A, 456)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for a.Stats().DriftRepairs == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("Stats() = %+v after a rule was deleted, want a drift repair", a.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// Plan shows the state.
 	changes, err := a.Plan(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -439,4 +465,20 @@ func TestFailoverSIGKILL(t *testing.T) {
 			w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 		})
 	}
+}
+
+// mustRule is a rule of ours at priority prio in ns.
+func mustRule(t *testing.T, ns *testns.NS, prio int) *netlink.Rule {
+	t.Helper()
+	rules, err := ns.Netlink().RuleList(netlink.FAMILY_V4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rules {
+		if r.Priority == prio && r.Protocol == transparent.RouteProtocol {
+			return &r
+		}
+	}
+	t.Fatalf("no rule of ours at %d in %s", prio, ns.Name)
+	return nil
 }
