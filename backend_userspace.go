@@ -37,6 +37,12 @@ type userspaceBackend struct {
 }
 
 func (u *userspaceBackend) create(name string, mtu int) error {
+	// A device whose link someone deleted has stopped, or is stopping:
+	// finish that first, so that closing its UAPI socket cannot remove
+	// the new device's.
+	if err := u.close(); err != nil {
+		u.log.Debug("stop the embedded device whose link was deleted", "err", err)
+	}
 	var td tun.Device
 	err := u.ns.do(func() (err error) {
 		td, err = tun.CreateTUN(name, mtu)

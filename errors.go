@@ -50,6 +50,16 @@ var (
 	// error names the field, the name and the address.
 	ErrName = errors.New("transparent name not resolved")
 
+	// ErrBroughtDown is returned by Repair, and ends Watch, when the
+	// tunnel was brought down by someone else since this Tunnel's last
+	// Up: its record is gone (another process's Down removed it). Nothing
+	// was changed: the tunnel stays down.
+	ErrBroughtDown = errors.New("tunnel was brought down by another process")
+
+	// ErrKept is matched by Keep's *KeptError: another process keeps the
+	// tunnel up already.
+	ErrKept = errors.New("tunnel is kept up by another process")
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")
 )

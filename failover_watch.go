@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -40,12 +41,14 @@ func (h *healthWatch) interval() time.Duration {
 	return c.Health.WithDefaults().Interval
 }
 
-// tick judges the interval that ends now and sends the next probes.
-func (h *healthWatch) tick(ctx context.Context) {
+// tick judges the interval that ends now and sends the next probes. It
+// returns ErrBroughtDown when a transition finds that another process
+// brought the tunnel down (Watch ends).
+func (h *healthWatch) tick(ctx context.Context) error {
 	t := h.t
 	c, err := t.config()
 	if err != nil {
-		return
+		return err
 	}
 	hc := c.Health.WithDefaults()
 	now := time.Now()
@@ -88,7 +91,9 @@ func (h *healthWatch) tick(ctx context.Context) {
 		// came since.
 		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
 		if j.Observe(hit, now) {
-			h.transition(ctx, p, j, dp)
+			if err := h.transition(ctx, p, j, dp); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 		}
 		t.mu.Lock()
 		if t.fo.healthy == nil {
@@ -102,11 +107,13 @@ func (h *healthWatch) tick(ctx context.Context) {
 			t.log.Warn("health: cannot send probes", "err", err)
 		}
 	}
+	return nil
 }
 
-// transition records and applies a changed judgement of peer p, and logs
+// transition records and applies a changed judgement of peer p (with a
+// Repair: a tunnel another process brought down stays down), and logs
 // it.
-func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, dp wgtypes.Peer) {
+func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, dp wgtypes.Peer) error {
 	t := h.t
 	state := PeerThroughTunnel
 	if !j.Healthy() {
@@ -114,7 +121,7 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	}
 	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
 		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey, "state", state, "err", err)
-		return
+		return err
 	}
 	t.mu.Lock()
 	if t.fo.counts == nil {
@@ -134,9 +141,11 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	t.fo.counts[p.PublicKey] = n
 	t.mu.Unlock()
 	t.log.Info(msg, "peer", p.PublicKey, "state", state, "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
-	if err := t.Up(ctx); err != nil && ctx.Err() == nil {
+	err := t.up(ctx, true)
+	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
 		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey, "state", state, "err", err)
 	}
+	return err
 }
 
 // lockedRecord reads the tunnel's record under its lock; nil when there

@@ -105,6 +105,14 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 	}
 }
 
+// lockHeldError is tryAcquire's refusal: someone holds the lock.
+type lockHeldError struct {
+	path   string
+	holder string // as lockHolder reads it
+}
+
+func (e *lockHeldError) Error() string { return fmt.Sprintf("lock %s: held by %s", e.path, e.holder) }
+
 // waitFlock takes the flock on f, polling until ctx is done (with wait),
 // or trying once. It never blocks in the kernel: a holder that is stopped
 // (SIGSTOP) or hangs keeps a waiter only until its ctx is done.
@@ -124,7 +132,7 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !wait {
-			return fmt.Errorf("lock %s: held by %s", path, lockHolder(f))
+			return &lockHeldError{path: path, holder: lockHolder(f)}
 		}
 		if !reported && time.Since(start) > lockReport {
 			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))

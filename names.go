@@ -464,18 +464,21 @@ func addrList(addrs []netip.Addr) string {
 
 // watchNames is Watch's turn when the Tracker has something due: it
 // resolves the due names, ends the grace periods that are over, and runs
-// Up when the addresses to route changed.
-func (t *Tunnel) watchNames(ctx context.Context) {
+// Up when the addresses to route changed. It returns ErrBroughtDown
+// when that Up finds the tunnel brought down (keep.go).
+func (t *Tunnel) watchNames(ctx context.Context) error {
 	changed, err := t.refreshNames(ctx)
 	if err != nil && ctx.Err() == nil {
 		t.log.Error("watch: transparent names not resolved; retrying", "err", err)
 	}
 	if !changed || ctx.Err() != nil {
-		return
+		return nil
 	}
-	if err := t.Up(ctx); err != nil && ctx.Err() == nil {
+	err = t.up(ctx, true)
+	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
 		t.log.Error("watch: up failed after a name's answer changed; retrying at the next change", "err", err)
 	}
+	return err
 }
 
 // LookupNames resolves every name of TransparentNames again, from the

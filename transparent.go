@@ -36,6 +36,7 @@ type Tunnel struct {
 	closed   bool
 	backend  Backend       // of the link the last operation found or made; BackendAuto before
 	names    *nameState    // TransparentNames: names.go
+	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since: keep.go
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
@@ -109,6 +110,12 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 // yet or whose answer's TTL ran out (names.go); a name that never
 // resolved fails Up with ErrName before any change.
 func (t *Tunnel) Up(ctx context.Context) error {
+	return t.up(ctx, false)
+}
+
+// up is Up, or with repair Repair (keep.go): nothing is changed when the
+// tunnel was brought down since this Tunnel's last Up.
+func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	if err := t.resolveForUp(ctx); err != nil {
 		return err
 	}
@@ -117,6 +124,11 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		return err
 	}
 	defer end()
+	if repair {
+		if err := t.broughtDown(); err != nil {
+			return err
+		}
+	}
 	if err := t.live.serveAgain(); err != nil {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
@@ -159,6 +171,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
 	}
+	t.wasUp = true
 	return nil
 }
 
@@ -375,6 +388,9 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	if err == nil {
 		err = t.writeRecord(nil)
+	}
+	if err == nil {
+		t.wasUp = false
 	}
 	if len(o.unlisted) > 0 {
 		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))

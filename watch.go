@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/vishvananda/netlink/nl"
@@ -29,8 +30,13 @@ var watchGroups = []uint{
 // to do after unrelated changes and after its own writes, so Watch
 // settles. An Up that fails is logged and retried at the next change.
 // Changes to the SNAT rules or the device settings raise no netlink event:
-// call Up (or Check) periodically for those. Watch returns ctx's error, or
-// the error of subscribing to the changes.
+// call Repair (or Check) periodically for those.
+//
+// Each Up of Watch is a Repair: once this Tunnel has been up, a Down by
+// another process (which removes the tunnel's record) ends Watch with
+// ErrBroughtDown, changing nothing, while drift that leaves the record in
+// place, a deleted link included, is repaired. Watch returns ctx's error,
+// ErrBroughtDown, or the error of subscribing to the changes.
 //
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
 // out or a grace period ends (names.go): it resolves the due names and,
@@ -85,26 +91,32 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-changed:
 			timer.Reset(WatchDebounce)
 		case <-timer.C:
-			t.watchUp(ctx, !started)
+			if err := t.watchUp(ctx, !started); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 			started = true
 			if healthC == nil { // a config with a Fallback came with SetConfig
 				healthC = armHealth()
 			}
 		case <-t.armNameTimer(nameTimer):
-			t.watchNames(ctx)
+			if err := t.watchNames(ctx); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 		case <-healthC:
-			hw.tick(ctx)
+			if err := hw.tick(ctx); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 			healthC = armHealth()
 		}
 	}
 }
 
-// watchUp is Watch's Up: logged when it fails (Watch retries at the next
-// change), counted as a drift repair when it wrote something after the
-// first (which brings the tunnel up).
-func (t *Tunnel) watchUp(ctx context.Context, first bool) {
-	err := t.Up(ctx)
-	if err != nil && ctx.Err() == nil {
+// watchUp is Watch's Up, a Repair: logged when it fails (Watch retries at
+// the next change), counted as a drift repair when it wrote something
+// after the first (which brings the tunnel up). It returns the error.
+func (t *Tunnel) watchUp(ctx context.Context, first bool) error {
+	err := t.up(ctx, true)
+	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
 		t.log.Error("watch: up failed; retrying at the next change", "err", err)
 	}
 	t.mu.Lock()
@@ -113,4 +125,5 @@ func (t *Tunnel) watchUp(ctx context.Context, first bool) {
 	if err == nil && wrote && !first {
 		t.repairs.Add(1)
 	}
+	return err
 }

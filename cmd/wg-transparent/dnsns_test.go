@@ -154,7 +154,8 @@ func TestRunRefusesResolverAnswer(t *testing.T) {
 // resolver (a name server reachable only inside it), as Transparent
 // names are; resolvconf runs inside the namespace, as the hooks do. With
 // that name server gone silent, check fails naming the name, while
-// render, import, plan and show succeed, and down, after the run that
+// render, import, plan and show succeed, the namespace's hosts file
+// answers check without DNS, and down, after the run that
 // brought the tunnel up was killed, leaves the namespace as before.
 func TestEndpointNameInNetNS(t *testing.T) {
 	testns.RequireRoot(t)
@@ -239,6 +240,15 @@ func TestEndpointNameInNetNS(t *testing.T) {
 		t.Errorf("plan with DNS gone does not say the endpoint is unresolved:\n%s", out)
 	}
 	verb(exitOK, "show")
+	// The namespace's hosts file answers without DNS, as wg(8) finds it.
+	hosts := filepath.Join("/etc/netns", w.A.Name, "hosts")
+	if err := os.WriteFile(hosts, []byte("203.0.113.2 b.example.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	verb(exitOK, "check")
+	if err := os.Remove(hosts); err != nil {
+		t.Fatal(err)
+	}
 
 	run.Process.Kill() // the tunnel stays: rules, routes, record
 	run.Wait()

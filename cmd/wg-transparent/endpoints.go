@@ -45,15 +45,20 @@ func (c *command) tunnelConfig(ctx context.Context, f *wgquick.File) (transparen
 	return cfg, nil
 }
 
-// lookupEndpoint resolves an Endpoint host name as the library resolves
-// Transparent names: it asks the tunnel namespace's name server (the
-// first nameserver of /etc/netns/NAME/resolv.conf for --netns NAME, as
-// `ip netns exec` gives it, else of /etc/resolv.conf) from a socket made
-// inside that namespace, within ctx.
+// lookupEndpoint resolves an Endpoint host name as a program in the
+// tunnel's namespace would (`ip netns exec` gives it its files): first
+// the hosts file (/etc/netns/NAME/hosts for --netns NAME when that
+// exists, else /etc/hosts), as wg(8) finds it; then, as the library
+// resolves Transparent names, the namespace's name server (the first
+// nameserver of /etc/netns/NAME/resolv.conf, else of /etc/resolv.conf)
+// from a socket made inside that namespace, within ctx.
 func (c *command) lookupEndpoint(ctx context.Context, host string) ([]netip.Addr, error) {
 	path := ""
 	if c.netns != "" {
 		path = c.netnsPath()
+	}
+	if addrs, err := resolve.HostsFor(path, host); err != nil || len(addrs) > 0 {
+		return addrs, err
 	}
 	server, err := resolve.ServerFor(path)
 	if err != nil {

@@ -22,8 +22,9 @@
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
 //	        made. With an embedded WireGuard device (no kernel WireGuard)
 //	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down; with
-//	        kernel WireGuard it returns.
+//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
+//	        process's down ends it; a device whose link is deleted is made
+//	        again); with kernel WireGuard it returns.
 //	down    remove what up made, running PreDown and PostDown; a failing
 //	        hook is reported and down goes on (exit status 2 at the end).
 //	run     up, then stay in the foreground with either backend: repair
@@ -32,7 +33,11 @@
 //	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
 //	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
 //	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
-//	        unit wg-transparent@.service.
+//	        unit wg-transparent@.service. One run per tunnel: a second is
+//	        refused (exit 2, naming the first's pid). Another process's
+//	        down ends it (exit 0, nothing re-created); a deleted device is
+//	        made again; one that cannot be brings the tunnel down and
+//	        exits 2.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
@@ -132,6 +137,7 @@ const (
 var configDir = "/etc/wireguard"
 
 func main() {
+	survivePipes()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 

@@ -38,8 +38,9 @@ func stalePeers(f *wgquick.File, dev *wgtypes.Device, now time.Time) []int {
 
 // reresolve looks up the Endpoint names of the stale peers again and, when
 // an address changed, gives the tunnel the new config and applies it (the
-// device's endpoint and the exception rule follow). It returns whether
-// anything changed.
+// device's endpoint and the exception rule follow), unless the tunnel was
+// brought down meanwhile (ErrBroughtDown). It returns whether anything
+// changed.
 func (c *command) reresolve(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (bool, error) {
 	dev, err := tun.Device()
 	if err != nil {
@@ -67,5 +68,5 @@ func (c *command) reresolve(ctx context.Context, tun *transparent.Tunnel, f *wgq
 		return false, serr
 	}
 	f.Config = g.Config
-	return true, tun.Up(ctx)
+	return true, tun.Repair(ctx) // nothing, when another process brought the tunnel down
 }

@@ -55,8 +55,9 @@ func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.Fi
 
 // upForeground is the verb up: with kernel WireGuard it returns once the
 // tunnel is up; with an embedded device, which lives in this process, it
-// waits for a stop signal (or for another process's down) and then
-// brings the tunnel down.
+// waits for a stop signal and then brings the tunnel down. Another
+// process's down ends it (exit 0); a device whose link was deleted from
+// outside is made again, as run does.
 func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	name := f.Config.Name
 	sig := make(chan os.Signal, 1)
@@ -65,8 +66,7 @@ func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *
 	if err := c.up(ctx, tun, f); err != nil {
 		return exitError, err
 	}
-	done := tun.DeviceDone()
-	if done == nil {
+	if tun.DeviceDone() == nil {
 		select {
 		case s := <-sig: // during up: the operator wants it down again
 			fmt.Fprintf(c.stderr, "[#] %s during up: bringing %s down\n", s, name)
@@ -76,14 +76,33 @@ func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *
 		fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); `%s down %s` removes it\n", name, tun.Backend(), program, c.file)
 		return exitOK, nil
 	}
+	// This process keeps the tunnel now: a run started meanwhile is
+	// refused. A run that got there first keeps it, and this up stays
+	// only for its device.
+	if release, err := tun.Keep("up"); err == nil {
+		defer release()
+	}
 	fmt.Fprintf(c.stdout, "%s is up (embedded WireGuard device, run by this process); staying in the foreground until SIGINT, SIGTERM or SIGHUP\n", name)
-	select {
-	case s := <-sig:
-		fmt.Fprintf(c.stderr, "[#] %s: bringing %s down\n", s, name)
-		return c.down(ctx, tun, f)
-	case <-done:
-		fmt.Fprintf(c.stdout, "%s: the embedded device was stopped from outside (%s down?); exiting\n", name, program)
-		return exitOK, nil
+	for done := tun.DeviceDone(); ; {
+		select {
+		case s := <-sig:
+			fmt.Fprintf(c.stderr, "[#] %s: bringing %s down\n", s, name)
+			return c.down(ctx, tun, f)
+		case <-done:
+			var err error
+			done, err = c.deviceStopped(ctx, tun, name, done)
+			switch {
+			case errors.Is(err, transparent.ErrBroughtDown):
+				fmt.Fprintf(c.stdout, "%s was brought down by another process (%s down?); exiting\n", name, program)
+				return exitOK, nil
+			case err != nil:
+				status, derr := c.down(ctx, tun, f)
+				return max(status, exitError), errors.Join(err, derr)
+			case done == nil:
+				fmt.Fprintf(c.stdout, "%s: its embedded device is run by another process now; exiting\n", name)
+				return exitOK, nil
+			}
+		}
 	}
 }
 

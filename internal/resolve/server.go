@@ -5,13 +5,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // Where resolv.conf lives, as ip-netns(8) arranges it.
@@ -81,27 +78,15 @@ func netnsName(path string) string {
 // so that a FIFO planted as resolv.conf cannot hang a lookup (and the
 // signals that would end it) in open or read.
 func readServer(path string) (netip.AddrPort, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	data, err := readConfigFile(path, maxResolvConf)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return netip.AddrPort{}, fmt.Errorf("%w: read %s: %w: create it with a nameserver line, or give the server explicitly", ErrNoServer, path, err)
+			return netip.AddrPort{}, fmt.Errorf("%w: %w: create it with a nameserver line, or give the server explicitly", ErrNoServer, err)
 		}
-		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	defer f.Close()
-	info, err := f.Stat()
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if !info.Mode().IsRegular() {
-		return netip.AddrPort{}, fmt.Errorf("%w: read %s: it is not a regular file (%s): make it a regular file with a nameserver line, or give the server explicitly", ErrNoServer, path, info.Mode().Type())
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxResolvConf+1))
-	if err != nil {
-		return netip.AddrPort{}, fmt.Errorf("read %s: %w", path, err)
-	}
-	if len(data) > maxResolvConf {
-		return netip.AddrPort{}, fmt.Errorf("read %s: larger than %d bytes, which no resolv.conf is: check the file, or give the server explicitly", path, maxResolvConf)
+		if errors.Is(err, errNotRegular) {
+			return netip.AddrPort{}, fmt.Errorf("%w: %w: make it a regular file with a nameserver line, or give the server explicitly", ErrNoServer, err)
+		}
+		return netip.AddrPort{}, err
 	}
 	return parseServer(path, data)
 }
