@@ -2,8 +2,10 @@ package transparent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -325,7 +327,13 @@ func TestFailoverHub(t *testing.T) {
 		Fallback:    transparent.FallbackBlock,
 	})
 	cfg.Health = fastHealth
-	a := newTunnel(t, cfg, w.A)
+	logs := &syncBuffer{}
+	a, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()),
+		transparent.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
 	watchUntil(t, a)
 	waitState(t, a, w.keyB.PublicKey(), transparent.PeerThroughTunnel, 5*time.Second)
 	waitState(t, a, keyC.PublicKey(), transparent.PeerThroughTunnel, 5*time.Second)
@@ -344,6 +352,32 @@ func TestFailoverHub(t *testing.T) {
 	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 	healWireGuard(t, w)
 	waitState(t, a, w.keyB.PublicKey(), transparent.PeerThroughTunnel, 15*time.Second)
+
+	// Each transition is logged with its attributes.
+	var failover, failback bool
+	for _, line := range strings.Split(logs.String(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		msg, _ := rec["msg"].(string)
+		if msg != "peer failed over" && msg != "peer failed back into the tunnel" {
+			continue
+		}
+		for _, attr := range []string{"peer", "state", "since", "last_handshake", "received"} {
+			if _, ok := rec[attr]; !ok {
+				t.Errorf("log %q has no %s: %s", msg, attr, line)
+			}
+		}
+		if rec["peer"] != w.keyB.PublicKey().String() {
+			t.Errorf("log %q of peer %v, want only B's transitions", msg, rec["peer"])
+		}
+		failover = failover || rec["state"] == "failed-over"
+		failback = failback || rec["state"] == "tunnel"
+	}
+	if !failover || !failback {
+		t.Errorf("transitions logged: failover %v, failback %v; want both:\n%s", failover, failback, logs)
+	}
 }
 
 // upBDual is upB with IPv6 tunnel addresses too.

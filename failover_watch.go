@@ -23,6 +23,7 @@ import (
 type healthWatch struct {
 	t      *Tunnel
 	probe  *prober
+	hc     HealthCheck // the settings the judges were made with
 	judges map[wgtypes.Key]*health.Judge
 	rx     map[wgtypes.Key]int64 // the receive counter at the last tick
 }
@@ -52,6 +53,12 @@ func (h *healthWatch) tick(ctx context.Context) error {
 	}
 	hc := c.Health.WithDefaults()
 	now := time.Now()
+	if hc != h.hc { // new thresholds (SetConfig): the judgements stand, the counts start again
+		for k, j := range h.judges {
+			h.judges[k] = health.Restore(hc.FailAfter, hc.RecoverAfter, j.Healthy(), j.Since())
+		}
+		h.hc = hc
+	}
 	dev, err := t.Device()
 	if err != nil {
 		t.log.Warn("health: cannot read the device; every peer misses this interval", "err", err)
@@ -63,6 +70,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		}
 	}
 	var rec *record
+	recRead := false
 	var addrs []netip.Addr
 	for _, p := range c.Peers {
 		if p.Fallback == FallbackNone {
@@ -71,8 +79,8 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		addrs = append(addrs, probeAddrs(p)...)
 		j := h.judges[p.PublicKey]
 		if j == nil {
-			if rec == nil {
-				rec = h.t.lockedRecord(ctx)
+			if !recRead { // a peer new to this Watch starts where the record says
+				rec, recRead = h.t.lockedRecord(ctx), true
 			}
 			if pr, ok := rec.peerState(p.PublicKey); ok && pr.State != PeerThroughTunnel {
 				j = health.Restore(hc.FailAfter, hc.RecoverAfter, false, pr.Since)
@@ -120,7 +128,7 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 		state = unhealthyState(p.Fallback)
 	}
 	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
-		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey, "state", state, "err", err)
+		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
 		return err
 	}
 	t.mu.Lock()
@@ -140,10 +148,10 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	}
 	t.fo.counts[p.PublicKey] = n
 	t.mu.Unlock()
-	t.log.Info(msg, "peer", p.PublicKey, "state", state, "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
+	t.log.Info(msg, "peer", p.PublicKey.String(), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
 	err := t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
-		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey, "state", state, "err", err)
+		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
 	}
 	return err
 }
