@@ -516,3 +516,77 @@ func mustRule(t *testing.T, ns *testns.NS, prio int) *netlink.Rule {
 	t.Fatalf("no rule of ours at %d in %s", prio, ns.Name)
 	return nil
 }
+
+// TestFailoverEveryOption: the probes reach the peer, and the peer fails
+// over and back, with every peer route option in both rule modes, and in
+// fwmark exception mode.
+func TestFailoverEveryOption(t *testing.T) {
+	type option struct {
+		pr   transparent.PeerRoute
+		mode transparent.RuleMode
+		exc  transparent.ExceptionMode
+	}
+	var options []option
+	for _, mode := range []transparent.RuleMode{transparent.RulesPerDestination, transparent.RulesTable} {
+		for _, pr := range []transparent.PeerRoute{transparent.PeerRoutePrefix, transparent.PeerRouteMain, transparent.PeerRouteRule} {
+			options = append(options, option{pr, mode, transparent.ExceptionPort})
+		}
+	}
+	options = append(options, option{transparent.PeerRouteRule, transparent.RulesPerDestination, transparent.ExceptionFwMark})
+	for _, o := range options {
+		t.Run(o.mode.String()+"/"+o.pr.String()+"/"+o.exc.String(), func(t *testing.T) {
+			w := newFailoverArticle(t)
+			w.upB(t)
+			cfg := w.configA(o.pr)
+			cfg.Rules, cfg.Exception = o.mode, o.exc
+			cfg.Peers[0].Fallback = transparent.FallbackInternet
+			cfg.Health = fastHealth
+			a := newTunnel(t, cfg, w.A)
+			watchUntil(t, a)
+			key := w.keyB.PublicKey()
+			w.expectClientSoon(t, "http://203.0.113.2/", tunA)
+			cutWireGuard(t, w, 51822)
+			waitState(t, a, key, transparent.PeerFailedOver, 5*time.Second)
+			w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
+			healWireGuard(t, w)
+			waitState(t, a, key, transparent.PeerThroughTunnel, 15*time.Second)
+			w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
+		})
+	}
+}
+
+// TestFailoverNames: a peer whose destinations are host names only fails
+// over too: in block mode A's connections to the name's address are
+// refused during the cut, and go through the tunnel after the heal.
+func TestFailoverNames(t *testing.T) {
+	w := newFailoverArticle(t)
+	x := extraB["IPv4"][0]
+	eth0 := mustLink(t, w.B, "eth0")
+	if err := w.B.Netlink().AddrAdd(eth0, &netlink.Addr{IPNet: &net.IPNet{IP: x.AsSlice(), Mask: net.CIDRMask(24, 32)}}); err != nil {
+		t.Fatal(err)
+	}
+	dns := testns.DNS(t, w.C, publicC)
+	dns.Set(appName, longTTL, x)
+	w.upB(t)
+	cfg := w.configA(transparent.PeerRouteRule)
+	cfg.Peers[0].Transparent, cfg.Peers[0].TransparentNames = nil, []string{appName}
+	cfg.Peers[0].Fallback = transparent.FallbackBlock
+	cfg.Health = fastHealth
+	a, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithResolver(dns.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	watchUntil(t, a)
+	url := "http://" + x.String() + "/"
+	w.expectClientSoon(t, url, tunA)
+	cutWireGuard(t, w, 51822)
+	waitState(t, a, w.keyB.PublicKey(), transparent.PeerBlocked, 5*time.Second)
+	expectUnreachable(t, w.A, x.String()+":80")
+	healWireGuard(t, w)
+	waitState(t, a, w.keyB.PublicKey(), transparent.PeerThroughTunnel, 15*time.Second)
+	w.expectClient(t, w.A, url, tunA)
+	if err := a.Down(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
