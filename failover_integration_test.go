@@ -22,9 +22,10 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// fastHealth fails a peer over after 300-400 ms without an answer and
-// brings it back after 200 ms of answers: short tests.
-var fastHealth = transparent.HealthCheck{Interval: 100 * time.Millisecond, FailAfter: 3, RecoverAfter: 2}
+// fastHealth fails a peer over after 500-600 ms without an answer and
+// brings it back after 200 ms of answers: short tests, with room for a
+// slow reply on a loaded machine (the race detector) before the cut.
+var fastHealth = transparent.HealthCheck{Interval: 100 * time.Millisecond, FailAfter: 5, RecoverAfter: 2}
 
 // newFailoverArticle is the article's world with device names of this
 // file's tests.
@@ -280,7 +281,7 @@ func TestFailoverFlapping(t *testing.T) {
 	w.upB(t)
 	cfg := w.configA(transparent.PeerRouteRule)
 	cfg.Peers[0].Fallback = transparent.FallbackInternet
-	cfg.Health = transparent.HealthCheck{Interval: 100 * time.Millisecond, FailAfter: 8, RecoverAfter: 2}
+	cfg.Health = transparent.HealthCheck{Interval: 100 * time.Millisecond, FailAfter: 12, RecoverAfter: 2}
 	a := newTunnel(t, cfg, w.A)
 	watchUntil(t, a)
 	key := w.keyB.PublicKey()
@@ -326,7 +327,7 @@ func TestFailoverHub(t *testing.T) {
 		Transparent: []netip.Prefix{netip.PrefixFrom(publicC, 32)},
 		Fallback:    transparent.FallbackBlock,
 	})
-	cfg.Health = fastHealth
+	cfg.Health = transparent.HealthCheck{Interval: 100 * time.Millisecond, FailAfter: 6, RecoverAfter: 2}
 	logs := &syncBuffer{}
 	a, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()),
 		transparent.WithLogger(slog.New(slog.NewJSONHandler(logs, nil))))
@@ -341,7 +342,7 @@ func TestFailoverHub(t *testing.T) {
 
 	cutWireGuard(t, w, 51822)
 	waitState(t, a, w.keyB.PublicKey(), transparent.PeerFailedOver, 5*time.Second)
-	time.Sleep(500 * time.Millisecond) // five more intervals
+	time.Sleep(time.Second) // ten more intervals
 	hs, err := a.Health(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -589,4 +590,34 @@ func TestFailoverNames(t *testing.T) {
 	if err := a.Down(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestFailoverIPv6: an IPv6-only tunnel fails over and back: the probes
+// are ICMPv6.
+func TestFailoverIPv6(t *testing.T) {
+	w := newFailoverArticle(t)
+	w.upBDual(t)
+	publicB6 := netip.MustParseAddr("2001:db8:b::2")
+	cfg := transparent.Config{
+		Name: w.nameA, PrivateKey: w.keyA, ListenPort: 51821,
+		Addresses: []netip.Prefix{netip.MustParsePrefix("fd00::1/128")},
+		Peers: []transparent.Peer{{
+			PublicKey:   w.keyB.PublicKey(),
+			Endpoint:    netip.AddrPortFrom(publicB6, 51822),
+			AllowedIPs:  []netip.Prefix{netip.MustParsePrefix("fd00::2/128")},
+			Transparent: []netip.Prefix{netip.PrefixFrom(publicB6, 128)},
+			Fallback:    transparent.FallbackInternet,
+		}},
+		Health: fastHealth,
+	}
+	a := newTunnel(t, cfg, w.A)
+	watchUntil(t, a)
+	url := "http://[2001:db8:b::2]/"
+	w.expectClientSoon(t, url, netip.MustParseAddr("fd00::1"))
+	cutWireGuard(t, w, 51822)
+	waitState(t, a, w.keyB.PublicKey(), transparent.PeerFailedOver, 5*time.Second)
+	w.expectClient(t, w.A, url, netip.MustParseAddr("2001:db8:a::1"))
+	healWireGuard(t, w)
+	waitState(t, a, w.keyB.PublicKey(), transparent.PeerThroughTunnel, 15*time.Second)
+	w.expectClient(t, w.A, url, netip.MustParseAddr("fd00::1"))
 }
