@@ -26,6 +26,20 @@ type healthWatch struct {
 	hc     HealthCheck // the settings the judges were made with
 	judges map[wgtypes.Key]*health.Judge
 	rx     map[wgtypes.Key]int64 // the receive counter at the last tick
+	warned string                // the last warning, logged once while it lasts
+}
+
+// warn logs a problem of the health check once while it lasts, not at
+// every interval.
+func (h *healthWatch) warn(msg string, err error) {
+	if err == nil {
+		h.warned = ""
+		return
+	}
+	if s := msg + err.Error(); s != h.warned {
+		h.warned = s
+		h.t.log.Warn(msg, "err", err)
+	}
 }
 
 func newHealthWatch(t *Tunnel) *healthWatch {
@@ -60,9 +74,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		h.hc = hc
 	}
 	dev, err := t.Device()
-	if err != nil {
-		t.log.Warn("health: cannot read the device; every peer misses this interval", "err", err)
-	}
+	h.warn("health: cannot read the device; every peer misses until it can", err)
 	counters := map[wgtypes.Key]wgtypes.Peer{}
 	if dev != nil {
 		for _, p := range dev.Peers {
@@ -110,10 +122,8 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		t.fo.healthy[p.PublicKey] = j.Healthy()
 		t.mu.Unlock()
 	}
-	if len(addrs) > 0 {
-		if err := h.probe.send(t.ns, c.Name, addrs); err != nil {
-			t.log.Warn("health: cannot send probes", "err", err)
-		}
+	if len(addrs) > 0 && err == nil {
+		h.warn("health: cannot send probes", h.probe.send(t.ns, c.Name, addrs))
 	}
 	return nil
 }
