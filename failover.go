@@ -149,13 +149,14 @@ func peerStateLines(c Config, rec *record) []Change {
 		if p.Fallback == FallbackNone {
 			continue
 		}
-		s := fmt.Sprintf("peer %s fallback %s: %s", p.PublicKey, p.Fallback, PeerThroughTunnel)
+		key := c.RedactKey(p.PublicKey)
+		s := fmt.Sprintf("peer %s fallback %s: %s", key, p.Fallback, PeerThroughTunnel)
 		if pr, ok := rec.peerState(p.PublicKey); ok {
 			state := PeerThroughTunnel
 			if pr.State != PeerThroughTunnel {
 				state = unhealthyState(p.Fallback)
 			}
-			s = fmt.Sprintf("peer %s fallback %s: %s since %s", p.PublicKey, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
+			s = fmt.Sprintf("peer %s fallback %s: %s since %s", key, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
 		}
 		lines = append(lines, Change{Op: OpKeep, Step: s, Command: "# " + s})
 	}

@@ -111,7 +111,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		// came since.
 		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
 		if j.Observe(hit, now) {
-			if err := h.transition(ctx, p, j, dp); errors.Is(err, ErrBroughtDown) {
+			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
 				return err
 			}
 		}
@@ -131,14 +131,14 @@ func (h *healthWatch) tick(ctx context.Context) error {
 // transition records and applies a changed judgement of peer p (with a
 // Repair: a tunnel another process brought down stays down), and logs
 // it.
-func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, dp wgtypes.Peer) error {
+func (h *healthWatch) transition(ctx context.Context, c Config, p Peer, j *health.Judge, dp wgtypes.Peer) error {
 	t := h.t
 	state := PeerThroughTunnel
 	if !j.Healthy() {
 		state = unhealthyState(p.Fallback)
 	}
 	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
-		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
+		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
 		return err
 	}
 	t.mu.Lock()
@@ -158,10 +158,10 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	}
 	t.fo.counts[p.PublicKey] = n
 	t.mu.Unlock()
-	t.log.Info(msg, "peer", p.PublicKey.String(), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
+	t.log.Info(msg, "peer", c.RedactKey(p.PublicKey), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
 	err := t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
-		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
+		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
 	}
 	return err
 }
