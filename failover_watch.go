@@ -110,17 +110,18 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		// A counter that went down belongs to a new device: anything in it
 		// came since.
 		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
-		if j.Observe(hit, now) {
-			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
-				return err
-			}
-		}
-		t.mu.Lock()
+		changed := j.Observe(hit, now)
+		t.mu.Lock() // the judgement first: Health never reports it older than the record
 		if t.fo.healthy == nil {
 			t.fo.healthy = map[wgtypes.Key]bool{}
 		}
 		t.fo.healthy[p.PublicKey] = j.Healthy()
 		t.mu.Unlock()
+		if changed {
+			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
+		}
 	}
 	if len(addrs) > 0 && err == nil {
 		h.warn("health: cannot send probes", h.probe.send(t.ns, c.Name, addrs))
