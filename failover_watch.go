@@ -88,7 +88,6 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		if p.Fallback == FallbackNone {
 			continue
 		}
-		addrs = append(addrs, probeAddrs(p)...)
 		j := h.judges[p.PublicKey]
 		if j == nil {
 			if !recRead { // a peer new to this Watch starts where the record says
@@ -105,6 +104,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		last, seen := h.rx[p.PublicKey]
 		h.rx[p.PublicKey] = dp.ReceiveBytes
 		if present && !seen {
+			addrs = append(addrs, probeAddrs(p)...)
 			continue // the first reading: a baseline, no judgement
 		}
 		// A counter that went down belongs to a new device: anything in it
@@ -121,6 +121,15 @@ func (h *healthWatch) tick(ctx context.Context) error {
 			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
 				return err
 			}
+		}
+		// A healthy peer that was heard from this interval needs no probe
+		// for the next: should nothing come then, that one miss is far
+		// from FailAfter, and the probes resume. A peer that carries
+		// traffic is then never probed, an idle one every other interval.
+		// An unhealthy one is probed every interval, to recover in
+		// RecoverAfter intervals.
+		if !(hit && j.Healthy() && hc.FailAfter > 1) {
+			addrs = append(addrs, probeAddrs(p)...)
 		}
 	}
 	if len(addrs) > 0 && err == nil {
