@@ -77,6 +77,17 @@ func (r *record) peersFor(c Config) []peerRecord {
 	return out
 }
 
+// withPeers is r with the peer states ps; nil stays nil (no layout, no
+// record).
+func (r *record) withPeers(ps []peerRecord) *record {
+	if r == nil {
+		return nil
+	}
+	out := *r
+	out.Peers = ps
+	return &out
+}
+
 // unhealthyState is the state of an unhealthy peer with fallback f.
 func unhealthyState(f Fallback) PeerState {
 	if f == FallbackBlock {
