@@ -5,6 +5,7 @@ package transparent
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -36,6 +37,7 @@ type observed struct {
 	// not list their layout), each with the command that removes it.
 	unlisted []string
 	device   *wgtypes.Device
+	failed   map[wgtypes.Key]bool // peers out of the tunnel, as the record says
 
 	fw     netfilter.Driver       // the firewall for the SNAT rules; nil without them
 	chains []netfilter.ChainState // the tunnel's SNAT chains, in every firewall recorded
@@ -54,13 +56,14 @@ type ownedRule struct {
 // observation says what observe reads.
 type observation struct {
 	cfg        Config
-	owners     []Config // the recorded layouts (record.owners): their rules and routes are ours
-	backend    Backend  // the backend requested (WithBackend)
-	firewall   Firewall // the firewall requested (WithFirewall)
-	snat       []int    // the IP families whose SNAT chains to read (record.snatFamilies)
-	recordedFW []string // the firewalls of recorded SNAT chains (record.firewallKinds)
-	created    []string // the nat objects iptables-nft created for recorded Ups (record.Created)
-	forUp      bool     // also what only Up needs: public addresses, rp_filter
+	owners     []Config             // the recorded layouts (record.owners): their rules and routes are ours
+	backend    Backend              // the backend requested (WithBackend)
+	firewall   Firewall             // the firewall requested (WithFirewall)
+	snat       []int                // the IP families whose SNAT chains to read (record.snatFamilies)
+	recordedFW []string             // the firewalls of recorded SNAT chains (record.firewallKinds)
+	created    []string             // the nat objects iptables-nft created for recorded Ups (record.Created)
+	forUp      bool                 // also what only Up needs: public addresses, rp_filter
+	failed     map[wgtypes.Key]bool // peers out of the tunnel (record.failedPeers)
 }
 
 // observe reads the kernel: the tunnel's link, its addresses and device,
@@ -69,7 +72,7 @@ type observation struct {
 // nothing.
 func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 	c := req.cfg
-	o := &observed{}
+	o := &observed{failed: req.failed}
 	var err error
 	if o.link, err = k.Link(c.Name); err != nil {
 		return nil, err
@@ -256,7 +259,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 				case table == inet.TableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != inet.TableMain || onLink):
-					rt := linuxnet.Route{Dst: dst, Table: table}
+					rt := linuxnet.RouteOf(r)
 					o.routes = append(o.routes, rt)
 					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:
@@ -287,4 +290,112 @@ func unlistedRoutes(fam, table int, routes []linuxnet.KernelRoute, o *observed) 
 		len(marked), table, marked[0], RouteProtocol, ipFamilyFlag(fam), table, RouteProtocol)
 	o.foreign = append(o.foreign, msg)
 	o.unlisted = append(o.unlisted, msg)
+}
+
+// foreignRuleText writes a rule that is not ours the way `ip rule` shows
+// it, with every selector that decides which packets it takes (a rule
+// 455 without its ipproto and dport reads as another rule), its action
+// and its protocol.
+func foreignRuleText(r netlink.Rule) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d:", r.Priority)
+	if r.Invert {
+		b.WriteString(" not")
+	}
+	b.WriteString(" from " + ruleNet(r.Src))
+	if r.Dst != nil {
+		b.WriteString(" to " + ruleNet(r.Dst))
+	}
+	if r.Mark != 0 {
+		fmt.Fprintf(&b, " fwmark %#x", r.Mark)
+		if r.Mask != nil && *r.Mask != ^uint32(0) {
+			fmt.Fprintf(&b, "/%#x", *r.Mask)
+		}
+	}
+	if r.IifName != "" {
+		b.WriteString(" iif " + r.IifName)
+	}
+	if r.OifName != "" {
+		b.WriteString(" oif " + r.OifName)
+	}
+	switch r.IPProto {
+	case 0:
+	case unix.IPPROTO_UDP:
+		b.WriteString(" ipproto udp")
+	case unix.IPPROTO_TCP:
+		b.WriteString(" ipproto tcp")
+	default:
+		fmt.Fprintf(&b, " ipproto %d", r.IPProto)
+	}
+	if r.Sport != nil {
+		b.WriteString(" sport " + portRange(r.Sport))
+	}
+	if r.Dport != nil {
+		b.WriteString(" dport " + portRange(r.Dport))
+	}
+	switch {
+	case r.Goto > 0:
+		fmt.Fprintf(&b, " goto %d", r.Goto)
+	case r.Table == inet.TableMain:
+		b.WriteString(" lookup main")
+	case r.Table > 0:
+		fmt.Fprintf(&b, " lookup %d", r.Table)
+	}
+	if r.SuppressPrefixlen >= 0 {
+		fmt.Fprintf(&b, " suppress_prefixlength %d", r.SuppressPrefixlen)
+	}
+	fmt.Fprintf(&b, " proto %d", r.Protocol)
+	return b.String()
+}
+
+func ruleNet(n *net.IPNet) string {
+	if n == nil {
+		return "all"
+	}
+	return n.String()
+}
+
+func portRange(p *netlink.RulePortRange) string {
+	if p.Start == p.End {
+		return fmt.Sprint(p.Start)
+	}
+	return fmt.Sprintf("%d-%d", p.Start, p.End)
+}
+
+// foreignTunnel names the WireGuard link (kernel or wireguard-go's TUN)
+// that a foreign rule's table routes to: another tunnel's, such as the
+// one wg-quick brought up with the article's hooks, which the operator
+// takes down first. "" when there is none, or when it cannot be told:
+// the name only makes the conflict's advice precise, so a failed read
+// leaves the advice general rather than failing the observation.
+func foreignTunnel(k kernel, r netlink.Rule) string {
+	if r.Table == 0 || r.Table == inet.TableMain {
+		return ""
+	}
+	routes, err := k.Routes(r.Family, r.Table)
+	if err != nil {
+		return ""
+	}
+	for _, rt := range routes {
+		if l, err := k.LinkByIndex(rt.LinkIndex); err == nil && l != nil && !l.Ours && (l.Kind == "wireguard" || l.Kind == "tuntap") {
+			return l.Name
+		}
+	}
+	return ""
+}
+
+// conflictAdvice says what to do about foreign objects in the tunnel's
+// way: when rules route to another WireGuard tunnel (tunnels), take that
+// one down first, as wg-quick would with its own; else move or remove.
+func conflictAdvice(tunnels []string) string {
+	if len(tunnels) == 0 {
+		return "choose another Priority or Table, or remove them"
+	}
+	slices.Sort(tunnels)
+	tunnels = slices.Compact(tunnels)
+	downs := make([]string, len(tunnels))
+	for i, t := range tunnels {
+		downs[i] = "`wg-quick down " + t + "`"
+	}
+	return fmt.Sprintf("they route to %s, the WireGuard link of another setup, such as wg-quick with the article's hooks: take it down first with %s, or choose another Priority or Table", strings.Join(tunnels, ", "), strings.Join(downs, " and "))
 }

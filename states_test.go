@@ -24,6 +24,7 @@ import (
 	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // goldens are TestStates' golden files, in the test binary.
@@ -47,6 +48,21 @@ type stateScenario struct {
 	wantErr error                       // the operation is refused with this error
 	lost    bool                        // the other tunnels' records are lost before the operation
 	fw      Firewall                    // WithFirewall
+	// unhealthy lists, per config, the indexes of its peers that are out
+	// of the tunnel (failed over or blocked) at its Up: the health input.
+	unhealthy [][]int
+}
+
+// failedAt is the health input of the Up of config i of sc.
+func (sc stateScenario) failedAt(i int, c Config) map[wgtypes.Key]bool {
+	if i >= len(sc.unhealthy) || len(sc.unhealthy[i]) == 0 {
+		return nil
+	}
+	failed := map[wgtypes.Key]bool{}
+	for _, p := range sc.unhealthy[i] {
+		failed[c.Peers[p].PublicKey] = true
+	}
+	return failed
 }
 
 // underlay is the public side of the article's A in the scenarios.
@@ -204,7 +220,7 @@ func stateScenarios() []stateScenario {
 		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
 		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
 	}
-	return append(ours, nameScenarios()...) // names_test.go
+	return append(append(ours, nameScenarios()...), failoverScenarios()...) // names_test.go, failover_states_test.go
 }
 
 // openTunnel makes a scenario's Tunnel, as a process would.
@@ -248,6 +264,9 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 	for i, c := range sc.configs[:last] {
 		tun, err := tunnel(c)
 		if err == nil {
+			err = setHealth(tun, sc.failedAt(i, tun.cfg))
+		}
+		if err == nil {
 			err = tun.Up(ctx)
 		}
 		if err != nil {
@@ -259,6 +278,9 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 		return "", "", err
 	}
 	c := tun.cfg
+	if err := setHealth(tun, sc.failedAt(last, c)); err != nil {
+		return "", "", err
+	}
 	if sc.change != nil {
 		sc.change(tun.k, c.Name)
 	}
@@ -284,6 +306,9 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 	} else {
 		changes, planErr := tun.Plan(ctx)
 		for _, ch := range changes {
+			if ch.Op == OpKeep && strings.HasPrefix(ch.Command, "# peer ") {
+				continue // the peers' recorded states, not the planner's
+			}
 			fmt.Fprintln(&b, ch)
 		}
 		err = tun.Up(ctx)
@@ -301,6 +326,29 @@ func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (pl
 		return "", "", serr
 	}
 	return rename(b.String(), names), rename(st, names), err
+}
+
+// setHealth records the peers of failed as out of the tunnel, as Watch
+// does when it judges them unhealthy, and the others as through it: the
+// health input of the next Up or Down.
+func setHealth(tun *Tunnel, failed map[wgtypes.Key]bool) error {
+	rec, err := tun.readRecord()
+	if err != nil || rec == nil && len(failed) == 0 {
+		return err
+	}
+	if rec == nil { // as Up claims the layout before its first write
+		if err := state.EnsureDir(tun.stateDir); err != nil {
+			return err
+		}
+		rec = (*record)(nil).withConfig(tun.cfg, nil)
+	}
+	rec.Peers = nil
+	for _, p := range tun.cfg.Peers {
+		if failed[p.PublicKey] {
+			rec.Peers = append(rec.Peers, peerRecord{PublicKey: p.PublicKey, State: unhealthyState(p.Fallback)})
+		}
+	}
+	return tun.writeRecord(rec)
 }
 
 // downPlan is what Down of tun would do, read as Down reads it.
@@ -417,6 +465,10 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 		}
 		for _, r := range routes {
 			if r.Table == inet.TableLocal || r.Protocol != RouteProtocol && r.Table == inet.TableMain || r.Protocol == unix.RTPROT_KERNEL {
+				continue
+			}
+			if r.Type == unix.RTN_UNREACHABLE { // through no link (the kernel shows lo for IPv6)
+				lines = append(lines, fmt.Sprintf("route unreachable %v table %s metric %d proto %d", r.Dst, inet.TableName(r.Table), r.Priority, r.Protocol))
 				continue
 			}
 			dev := ""

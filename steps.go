@@ -420,6 +420,9 @@ func ipFamilyFlag(family int) string {
 }
 
 func routeCommand(verb string, r linuxnet.Route, dev string) string {
+	if r.Unreachable {
+		return fmt.Sprintf("%sroute %s unreachable %s table %s metric %d proto %d", ipFamilyFlag(inet.Family(r.Dst.Addr())), verb, r.Dst, inet.TableName(r.Table), r.Metric, RouteProtocol)
+	}
 	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(inet.Family(r.Dst.Addr())), verb, r.Dst, dev, inet.TableName(r.Table), RouteProtocol)
 }
 

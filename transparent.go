@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/namespace"
@@ -33,9 +34,12 @@ type Tunnel struct {
 	stateDir string // the namespace's locks and records
 	k        kernel // all the Tunnel reads from and writes to its namespace
 	closed   bool
-	backend  Backend    // of the link the last operation found or made; BackendAuto before
-	names    *nameState // TransparentNames
-	wasUp    bool       // an Up of this Tunnel succeeded, and no Down of it since
+	backend  Backend       // of the link the last operation found or made; BackendAuto before
+	names    *nameState    // TransparentNames
+	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since
+	lookups  atomic.Int64  // name lookups made (Stats)
+	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
+	fo       failoverState // the peers' health as this Tunnel's Watch judges it
 
 	writes int // kernel writes made by the last Up or Down
 }
@@ -187,7 +191,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		}
 		return namespace.ExplainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.k.FirewallCreated())); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.k.FirewallCreated()).withPeers(rec.peersFor(c))); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -246,6 +250,7 @@ func (t *Tunnel) observeFor(c Config, rec *record, up bool) (*observed, error) {
 	o, err := observe(t.k, t.log, observation{
 		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
 		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), created: rec.created(), forUp: up,
+		failed: rec.failedPeers(c),
 	})
 	if err != nil {
 		return nil, err
@@ -298,6 +303,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 		}
 	}
 	if err == nil {
+		changes = append(changes, peerStateLines(c, rec)...)
 		o, err = t.observeFor(c, rec, true)
 	}
 	if err == nil {

@@ -13,29 +13,79 @@ import (
 )
 
 // Route is one route owned by the tunnel, in the shape of
-// `ip route add DST dev NAME table TABLE proto 87`.
+// `ip route add DST dev NAME table TABLE proto 87`, or with Unreachable
+// `ip route add unreachable DST table TABLE metric METRIC proto 87` (the
+// kill switch of FallbackBlock). Type and metric are part of its
+// identity: the kernel holds a route through the link and an unreachable
+// one to the same destination side by side.
 type Route struct {
-	Dst   netip.Prefix
-	Table int
+	Dst         netip.Prefix
+	Table       int
+	Unreachable bool
+	Metric      int // of an unreachable route; 0 for one through the link, whatever the kernel's
 }
 
+// BlockMetric is the metric of FallbackBlock's unreachable routes. The
+// kernel picks the lowest metric among routes to the same destination in
+// a table, so the route through the tunnel's link wins while it exists:
+// its metric is 0 in IPv4 and 1024 in IPv6 (devRouteMetric6), both below.
+// When it is gone (the peer failed over, the link deleted), the
+// unreachable route is left and the kernel refuses the traffic.
+const BlockMetric = 4096
+
+// devRouteMetric6 is the metric the kernel gives an IPv6 route added
+// without one (IP6_RT_PRIO_USER). The tunnel's IPv6 routes through the
+// link name it when they are added and deleted, so that a delete never
+// takes the unreachable route to the same destination instead (the IPv6
+// route delete matches neither type nor scope).
+const devRouteMetric6 = 1024
+
 func (r Route) String() string {
+	if r.Unreachable {
+		return fmt.Sprintf("route unreachable %s table %s metric %d", r.Dst, inet.TableName(r.Table), r.Metric)
+	}
 	return fmt.Sprintf("route %s table %s", r.Dst, inet.TableName(r.Table))
 }
 
-// netlink returns the kernel form of r through the link with index dev.
+// Netlink returns the kernel form of r through the link with index dev
+// (none for an unreachable route).
 func (r Route) Netlink(dev int) *netlink.Route {
-	return &netlink.Route{
+	if r.Unreachable {
+		return &netlink.Route{
+			Dst:      inet.IPNet(r.Dst),
+			Table:    r.Table,
+			Scope:    netlink.SCOPE_UNIVERSE,
+			Type:     unix.RTN_UNREACHABLE,
+			Priority: r.Metric,
+			Protocol: inet.RouteProtocol,
+			Family:   inet.Family(r.Dst.Addr()),
+		}
+	}
+	nr := &netlink.Route{
 		LinkIndex: dev,
 		Dst:       inet.IPNet(r.Dst),
 		Table:     r.Table,
 		Scope:     netlink.SCOPE_LINK,
+		Type:      unix.RTN_UNICAST,
 		Protocol:  inet.RouteProtocol,
 		Family:    inet.Family(r.Dst.Addr()),
 	}
+	if r.Dst.Addr().Is6() {
+		nr.Priority = devRouteMetric6
+	}
+	return nr
 }
 
-// address is one address on the tunnel's link.
+// RouteOf is the route of ours that the kernel's kr is.
+func RouteOf(kr KernelRoute) Route {
+	r := Route{Dst: kr.Dst, Table: kr.Table}
+	if kr.Type == unix.RTN_UNREACHABLE {
+		r.Unreachable, r.Metric = true, kr.Priority
+	}
+	return r
+}
+
+// Address is one address on the tunnel's link.
 type Address netip.Prefix
 
 func (a Address) String() string { return "address " + netip.Prefix(a).String() }
