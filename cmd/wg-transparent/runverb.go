@@ -44,6 +44,13 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 
 	loop, stop := context.WithCancel(ctx)
 	defer stop()
+	if c.metrics != "" {
+		if err := c.serveMetrics(loop, c.metrics, tun, f.Config); err != nil {
+			stop()
+			_, derr := c.down(context.WithoutCancel(ctx), tun, f)
+			return exitError, errors.Join(err, derr)
+		}
+	}
 	watched := make(chan error, 1)
 	go func() { watched <- tun.Watch(loop) }() // repairs drift as the kernel reports it
 	ticker := time.NewTicker(refreshInterval)
