@@ -77,6 +77,17 @@ func (r *record) peersFor(c Config) []peerRecord {
 	return out
 }
 
+// withPeers is r with the peer states ps; nil stays nil (no layout, no
+// record).
+func (r *record) withPeers(ps []peerRecord) *record {
+	if r == nil {
+		return nil
+	}
+	out := *r
+	out.Peers = ps
+	return &out
+}
+
 // unhealthyState is the state of an unhealthy peer with fallback f.
 func unhealthyState(f Fallback) PeerState {
 	if f == FallbackBlock {
@@ -149,13 +160,14 @@ func peerStateLines(c Config, rec *record) []Change {
 		if p.Fallback == FallbackNone {
 			continue
 		}
-		s := fmt.Sprintf("peer %s fallback %s: %s", p.PublicKey, p.Fallback, PeerThroughTunnel)
+		key := c.RedactKey(p.PublicKey)
+		s := fmt.Sprintf("peer %s fallback %s: %s", key, p.Fallback, PeerThroughTunnel)
 		if pr, ok := rec.peerState(p.PublicKey); ok {
 			state := PeerThroughTunnel
 			if pr.State != PeerThroughTunnel {
 				state = unhealthyState(p.Fallback)
 			}
-			s = fmt.Sprintf("peer %s fallback %s: %s since %s", p.PublicKey, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
+			s = fmt.Sprintf("peer %s fallback %s: %s since %s", key, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
 		}
 		lines = append(lines, Change{Op: OpKeep, Step: s, Command: "# " + s})
 	}

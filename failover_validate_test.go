@@ -88,3 +88,18 @@ func TestFallbackStrings(t *testing.T) {
 }
 
 type fmtStringer interface{ String() string }
+
+// TestConfigStringFailover: the config's summary names a peer's Fallback
+// and the Health settings, when set.
+func TestConfigStringFailover(t *testing.T) {
+	c := articleA(PeerRouteRule)
+	if s := c.String(); strings.Contains(s, "fallback") || strings.Contains(s, "health") {
+		t.Errorf("String() = %q without failover, want no fallback or health", s)
+	}
+	c.Peers[0].Fallback, c.Health.FailAfter = FallbackBlock, 2
+	for _, want := range []string{"fallback block", "health every 500ms, fail after 2, recover after 3"} {
+		if s := c.String(); !strings.Contains(s, want) {
+			t.Errorf("String() = %q, want it to contain %q", s, want)
+		}
+	}
+}

@@ -26,6 +26,20 @@ type healthWatch struct {
 	hc     HealthCheck // the settings the judges were made with
 	judges map[wgtypes.Key]*health.Judge
 	rx     map[wgtypes.Key]int64 // the receive counter at the last tick
+	warned string                // the last warning, logged once while it lasts
+}
+
+// warn logs a problem of the health check once while it lasts, not at
+// every interval.
+func (h *healthWatch) warn(msg string, err error) {
+	if err == nil {
+		h.warned = ""
+		return
+	}
+	if s := msg + err.Error(); s != h.warned {
+		h.warned = s
+		h.t.log.Warn(msg, "err", err)
+	}
 }
 
 func newHealthWatch(t *Tunnel) *healthWatch {
@@ -60,9 +74,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		h.hc = hc
 	}
 	dev, err := t.Device()
-	if err != nil {
-		t.log.Warn("health: cannot read the device; every peer misses this interval", "err", err)
-	}
+	h.warn("health: cannot read the device; every peer misses until it can", err)
 	counters := map[wgtypes.Key]wgtypes.Peer{}
 	if dev != nil {
 		for _, p := range dev.Peers {
@@ -76,7 +88,6 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		if p.Fallback == FallbackNone {
 			continue
 		}
-		addrs = append(addrs, probeAddrs(p)...)
 		j := h.judges[p.PublicKey]
 		if j == nil {
 			if !recRead { // a peer new to this Watch starts where the record says
@@ -93,27 +104,36 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		last, seen := h.rx[p.PublicKey]
 		h.rx[p.PublicKey] = dp.ReceiveBytes
 		if present && !seen {
+			addrs = append(addrs, probeAddrs(p)...)
 			continue // the first reading: a baseline, no judgement
 		}
 		// A counter that went down belongs to a new device: anything in it
 		// came since.
 		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
-		if j.Observe(hit, now) {
-			if err := h.transition(ctx, p, j, dp); errors.Is(err, ErrBroughtDown) {
-				return err
-			}
-		}
-		t.mu.Lock()
+		changed := j.Observe(hit, now)
+		t.mu.Lock() // the judgement first: Health never reports it older than the record
 		if t.fo.healthy == nil {
 			t.fo.healthy = map[wgtypes.Key]bool{}
 		}
 		t.fo.healthy[p.PublicKey] = j.Healthy()
 		t.mu.Unlock()
-	}
-	if len(addrs) > 0 {
-		if err := h.probe.send(t.ns, c.Name, addrs); err != nil {
-			t.log.Warn("health: cannot send probes", "err", err)
+		if changed {
+			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
 		}
+		// A healthy peer that was heard from this interval needs no probe
+		// for the next: should nothing come then, that one miss is far
+		// from FailAfter, and the probes resume. A peer that carries
+		// traffic is then never probed, an idle one every other interval.
+		// An unhealthy one is probed every interval, to recover in
+		// RecoverAfter intervals.
+		if !(hit && j.Healthy() && hc.FailAfter > 1) {
+			addrs = append(addrs, probeAddrs(p)...)
+		}
+	}
+	if len(addrs) > 0 && err == nil {
+		h.warn("health: cannot send probes", h.probe.send(t.ns, c.Name, addrs))
 	}
 	return nil
 }
@@ -121,14 +141,14 @@ func (h *healthWatch) tick(ctx context.Context) error {
 // transition records and applies a changed judgement of peer p (with a
 // Repair: a tunnel another process brought down stays down), and logs
 // it.
-func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, dp wgtypes.Peer) error {
+func (h *healthWatch) transition(ctx context.Context, c Config, p Peer, j *health.Judge, dp wgtypes.Peer) error {
 	t := h.t
 	state := PeerThroughTunnel
 	if !j.Healthy() {
 		state = unhealthyState(p.Fallback)
 	}
 	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
-		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
+		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
 		return err
 	}
 	t.mu.Lock()
@@ -148,10 +168,10 @@ func (h *healthWatch) transition(ctx context.Context, p Peer, j *health.Judge, d
 	}
 	t.fo.counts[p.PublicKey] = n
 	t.mu.Unlock()
-	t.log.Info(msg, "peer", p.PublicKey.String(), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
+	t.log.Info(msg, "peer", c.RedactKey(p.PublicKey), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
 	err := t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
-		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", p.PublicKey.String(), "state", state.String(), "err", err)
+		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
 	}
 	return err
 }

@@ -100,6 +100,9 @@ func desiredRoutes(c Config) []route { return desiredRoutesFor(c, nil) }
 // before the metric), and the peers' tunnel addresses, which the health
 // probes need, keep routes of their own.
 func desiredRoutesFor(c Config, failed map[wgtypes.Key]bool) []route {
+	if c.Table == TableOff {
+		return nil
+	}
 	var all, tunnel, block, blockUp []netip.Prefix
 	for _, p := range c.Peers {
 		all = append(all, p.AllowedIPs...)

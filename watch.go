@@ -38,6 +38,13 @@ var watchGroups = []uint{
 // place, a deleted link included, is repaired. Watch returns ctx's error,
 // ErrBroughtDown, or the error of subscribing to the changes.
 //
+// With peers that have a Fallback, Watch also judges their health every
+// Health.Interval (one ICMP echo to each one's tunnel address through the
+// link, and the device's receive counters) and, when a peer's judgement
+// changes, records its new state and runs a Repair, which moves the
+// peer's Transparent destinations out of the tunnel or back. Each
+// transition is logged.
+//
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
 // out or a grace period ends (names.go): it resolves the due names and,
 // when the addresses to route changed, runs Up, which adds the new
