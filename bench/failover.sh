@@ -6,7 +6,7 @@
 #
 #   sudo bench/failover.sh [failover flags]      e.g. -short, or -cuts 30
 #
-# Installs what is missing (wireguard-tools, gnuplot-nox; one apt-get
+# Installs what is missing (wireguard-tools, gnuplot-nox, nftables; one apt-get
 # update), builds wireguard-go at the version go.mod uses, the command
 # wg-transparent and bench/cmd/failover, runs it, and writes to
 # $FAILOVER_OUT (bench/results/failover): cuts.csv, timeline.csv,
@@ -22,6 +22,7 @@ fi
 need=()
 command -v wg-quick >/dev/null || need+=(wireguard-tools)
 command -v gnuplot >/dev/null || need+=(gnuplot-nox)
+command -v nft >/dev/null || need+=(nftables) # the cuts and the router's counters
 if ((${#need[@]})); then
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
