@@ -26,9 +26,10 @@ import (
 // changes (from its own goroutines), and an ioctl socket whenever it reads
 // the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
 type userspaceBackend struct {
-	ns  netNS
-	h   *netlink.Handle
-	log *slog.Logger
+	ns           netNS
+	nsID, nsPath string // for the owner file (uapi_owner.go)
+	h            *netlink.Handle
+	log          *slog.Logger
 
 	dev   *device.Device // nil when not running
 	sock  *uapiSocket    // the device's UAPI socket (uapi.go)
@@ -70,12 +71,19 @@ func (u *userspaceBackend) create(name string, mtu int) error {
 		dev.Close()
 		return err
 	}
+	pid := os.Getpid()
+	if err := writeOwner(name, uapiOwner{PID: pid, NetNS: u.nsID, Path: u.nsPath, Index: index}); err != nil {
+		sock.close()
+		dev.Close()
+		return err
+	}
 	gone := make(chan struct{})
 	go func() {
 		// The device stops on Down or Close, or when another process
 		// deletes its link: stop serving its socket then too.
 		<-dev.Wait()
 		sock.close()
+		removeOwner(name, pid, index)
 		close(gone)
 	}()
 	u.sock = sock
@@ -116,6 +124,7 @@ func (u *userspaceBackend) close() error {
 	}
 	err := u.sock.close()
 	u.dev.Close()
+	removeOwner(u.sock.name, os.Getpid(), u.index)
 	u.dev, u.sock, u.gone, u.index = nil, nil, nil, 0
 	return err
 }

@@ -20,3 +20,7 @@ func SetStepDelay(t *Tunnel, d time.Duration) { t.stepDelay = d }
 
 // LinkGroup is the group a kernel link of ours is created in.
 const LinkGroup = linkGroup
+
+// OwnerPath is the owner file of the embedded device name, shared by all
+// namespaces like its UAPI socket.
+func OwnerPath(name string) string { return ownerPath(name) }

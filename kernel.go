@@ -38,6 +38,10 @@ type kernel interface {
 	// embedded returns the link index of the embedded device that this
 	// Tunnel runs, or 0.
 	embedded() int
+	// uapiClash returns a conflict error when an embedded device called
+	// name would clash with one of another namespace, whose UAPI socket
+	// (shared by all namespaces) is in use.
+	uapiClash(name string) error
 	// hasKernelWireGuard reports whether the kernel has WireGuard.
 	hasKernelWireGuard() (bool, error)
 	// sysctl reads a sysctl of the namespace, such as

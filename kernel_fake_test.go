@@ -28,7 +28,8 @@ type fakeKernel struct {
 	wireguard bool // the kernel has WireGuard: links are "wireguard", else "tuntap"
 	nftables  bool // FirewallAuto finds nf_tables
 	sysctls   map[string]string
-	ownIndex  int // the link of the embedded device "this process" runs
+	ownIndex  int              // the link of the embedded device "this process" runs
+	clashes   map[string]error // embedded devices of other namespaces by name: uapiClash's answers
 }
 
 type fakeLink struct {
@@ -135,6 +136,7 @@ func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
 }
 
 func (k *fakeKernel) embedded() int                     { return k.ownIndex }
+func (k *fakeKernel) uapiClash(name string) error       { return k.clashes[name] }
 func (k *fakeKernel) hasKernelWireGuard() (bool, error) { return k.wireguard, nil }
 
 func (k *fakeKernel) sysctl(key string) (string, error) {

@@ -31,6 +31,10 @@ type liveKernel struct {
 	log *slog.Logger
 	wg  *wgctrl.Client      // made on first use, inside ns
 	dev *userspaceBackend   // the embedded device this Tunnel runs, if any
+	// nsID and nsPath identify the namespace in embedded devices' owner
+	// files (uapi_owner.go): its state directory's name, and its path as
+	// given ("" for this process's own).
+	nsID, nsPath string
 	fws map[string]firewall // opened firewalls by kind
 
 	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
@@ -121,7 +125,24 @@ func (k *liveKernel) wgClient() (*wgctrl.Client, error) {
 	return k.wg, nil
 }
 
+// device reads the device only when the link called name exists in the
+// namespace: wgctrl would otherwise find an embedded device of that name
+// in any namespace, through the UAPI socket all of them share. An
+// embedded device's socket must serve this namespace's link (uapiServes).
 func (k *liveKernel) device(name string) (*wgtypes.Device, error) {
+	l, err := k.link(name)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	switch l.kind {
+	case "wireguard": // wgctrl asks the namespace's kernel first
+	case "tuntap":
+		if err := k.uapiServes(name, l.index); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, nil // not a WireGuard device
+	}
 	wg, err := k.wgClient()
 	if err != nil {
 		return nil, err
@@ -247,7 +268,7 @@ func (k *liveKernel) createLink(name string, mtu int, b Backend) error {
 		return (&kernelBackend{h: k.nl}).create(name, mtu)
 	}
 	if k.dev == nil {
-		k.dev = &userspaceBackend{ns: k.ns, h: k.nl, log: k.log}
+		k.dev = &userspaceBackend{ns: k.ns, h: k.nl, log: k.log, nsID: k.nsID, nsPath: k.nsPath}
 	}
 	return k.dev.create(name, mtu)
 }

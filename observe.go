@@ -125,7 +125,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Backend) (b Backend, linkErr error, err error) {
 	if l == nil {
 		if want == BackendUserspace {
-			return want, nil, nil
+			return want, k.uapiClash(name), nil
 		}
 		ok, err := k.hasKernelWireGuard()
 		switch {
@@ -137,7 +137,7 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 			return 0, fmt.Errorf("create link %s: %w (load the wireguard module, or use BackendUserspace)", name, ErrNoKernelWireGuard), nil
 		}
 		log.Info("kernel has no WireGuard; using the embedded wireguard-go device", "name", name)
-		return BackendUserspace, nil, nil
+		return BackendUserspace, k.uapiClash(name), nil
 	}
 	switch {
 	case l.kind == "wireguard" && !l.ours:
@@ -151,6 +151,9 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 	case l.kind == "tuntap" && want == BackendKernel:
 		return 0, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", name, ErrConflict), nil
 	case l.kind == "tuntap":
+		if err := k.uapiClash(name); err != nil {
+			return 0, err, nil // this link's device lost its socket to another namespace's
+		}
 		if k.embedded() != l.index {
 			// Our embedded device, run by another process (or another
 			// Tunnel): its settings are reachable through its UAPI socket.

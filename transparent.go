@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -81,7 +82,7 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
 	}
 	log := o.logger.With("tunnel", cfg.Name)
-	live := &liveKernel{ns: ns, nl: nl, log: log}
+	live := &liveKernel{ns: ns, nl: nl, log: log, nsID: filepath.Base(stateDir), nsPath: o.netnsPath}
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
 		stateDir: stateDir,
@@ -376,6 +377,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	}
 	if err == nil && (o.link == nil || o.linkErr == nil) {
 		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
+		removeStaleOwner(c.Name)
 	}
 	if o.link != nil && o.linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, o.linkErr))
@@ -407,7 +409,12 @@ func (t *Tunnel) Close() error {
 
 // Device returns the WireGuard device as wgctrl sees it: peers with their
 // endpoints, last handshake and transfer counters. It is nil, with no
-// error, when the link does not exist.
+// error, when the link does not exist in the tunnel's namespace, also
+// when an embedded device of that name runs in another namespace (whose
+// UAPI socket all namespaces share). When the tunnel's embedded device
+// died with the process that ran it, the error matches ErrDeviceGone;
+// an embedded device of this namespace whose socket another serves is
+// ErrConflict.
 func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -415,6 +422,9 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 		return nil, ErrClosed
 	}
 	d, err := t.k.device(t.cfg.Name)
+	if d == nil && err == nil {
+		err = t.live.deviceGone(t.cfg.Name)
+	}
 	return d, explainPermission(err)
 }
 
