@@ -29,13 +29,13 @@ type liveKernel struct {
 	ns  netNS
 	nl  *netlink.Handle
 	log *slog.Logger
-	wg  *wgctrl.Client      // made on first use, inside ns
-	dev *userspaceBackend   // the embedded device this Tunnel runs, if any
+	wg  *wgctrl.Client    // made on first use, inside ns
+	dev *userspaceBackend // the embedded device this Tunnel runs, if any
 	// nsID and nsPath identify the namespace in embedded devices' owner
 	// files (uapi_owner.go): its state directory's name, and its path as
 	// given ("" for this process's own).
 	nsID, nsPath string
-	fws map[string]firewall // opened firewalls by kind
+	fws          map[string]firewall // opened firewalls by kind
 
 	dumpBuf   []byte          // routes_dump.go's receive buffer; operations are serialized
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
