@@ -141,7 +141,7 @@ func TestBrokenPipes(t *testing.T) {
 		args []string
 		stop syscall.Signal
 	}{
-		{"up", []string{"--backend", "userspace"}, syscall.SIGINT},
+		{"up", []string{"--backend", "userspace", "--foreground"}, syscall.SIGINT},
 		{"run", nil, syscall.SIGTERM},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
@@ -226,7 +226,7 @@ func TestDeletedLinkRepaired(t *testing.T) {
 		args []string
 	}{
 		{"run", nil},
-		{"up", []string{"--backend", "userspace"}},
+		{"up", []string{"--backend", "userspace", "--foreground"}},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
 			ns := testns.New(t, "linkdel"+tc.verb)

@@ -149,8 +149,13 @@ type command struct {
 	backend transparent.Backend
 	json    bool
 	verbose bool
-	stdout  io.Writer
-	stderr  io.Writer
+	// foreground keeps up in the foreground with an embedded device
+	// (--foreground); deviceProcess makes this process the background
+	// process that up starts to run one (background.go).
+	foreground    bool
+	deviceProcess bool
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -180,6 +185,10 @@ var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan":
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
 		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
+	}
+	stderr := c.stderr
+	if c.deviceProcess {
+		c.stderr = io.Discard // up printed the file's warnings and notes already
 	}
 	f, err := c.load()
 	if err != nil {
@@ -213,6 +222,7 @@ func (c *command) run() (int, error) {
 	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
+	c.stderr = stderr
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
@@ -224,7 +234,7 @@ func (c *command) run() (int, error) {
 	defer tun.Close()
 	switch c.verb {
 	case "up":
-		return c.upForeground(ctx, tun, f)
+		return c.upVerb(ctx, tun, f)
 	case "down":
 		return c.down(ctx, tun, f)
 	case "run":

@@ -39,11 +39,15 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 		return exitError, err
 	}
 	status := exitOK
+	problem := ""
 	if drift != nil {
 		status = exitDrift
+		if _, err := tun.Device(); errors.Is(err, transparent.ErrDeviceGone) {
+			problem = c.goneText()
+		}
 	}
 	if c.json {
-		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}}
+		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}, Problem: problem}
 		if drift != nil {
 			out.Changes = changesJSON(drift.Changes)
 		}
@@ -55,6 +59,9 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 	if drift == nil {
 		fmt.Fprintln(c.stdout, "in sync:", c.file)
 		return exitOK, nil
+	}
+	if problem != "" {
+		fmt.Fprintf(c.stdout, "drift: %s\n", problem)
 	}
 	fmt.Fprintf(c.stdout, "drift: up would:\n")
 	for _, ch := range drift.Changes {
