@@ -149,7 +149,7 @@ var rejectCases = []rejectCase{
 	{"negative table", func(c *Config) { c.Table = -5 }, "Table", "out of range"},
 	{"priority too high", func(c *Config) { c.Priority = 32764 }, "Priority", "1 to 32763"},
 	{"priority of main rule", func(c *Config) { c.Priority = 32766 }, "Priority", "32766"},
-	{"negative priority", func(c *Config) { c.Priority = -1 }, "Priority", "1 to 32763"},
+	{"negative priority", func(c *Config) { c.Priority = -2 }, "Priority", "1 to 32763"},
 	{"priority that overflows", func(c *Config) { c.Priority = math.MaxInt - 1 }, "Priority", "1 to 32763"},
 	{"largest priority", func(c *Config) { c.Priority = math.MaxInt }, "Priority", "1 to 32763"},
 	{"smallest priority", func(c *Config) { c.Priority = math.MinInt }, "Priority", "1 to 32763"},
@@ -175,6 +175,7 @@ var rejectCases = []rejectCase{
 	{"no peers", func(c *Config) { c.Peers = nil }, "Peers", "empty"},
 	{"no peer key", func(c *Config) { c.Peers[0].PublicKey = wgtypes.Key{} }, "Peers[0].PublicKey", "not set"},
 	{"own key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey.PublicKey() }, "Peers[0].PublicKey", "own public key"},
+	{"private key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey }, "Peers[0].PublicKey", "private key"},
 	{"duplicate peer key", func(c *Config) {
 		c.Peers = append(c.Peers, Peer{PublicKey: c.Peers[0].PublicKey, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
 	}, "Peers[1].PublicKey", "Peers[0]"},

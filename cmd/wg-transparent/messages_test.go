@@ -41,10 +41,12 @@ func TestNetNSWithoutSysAdmin(t *testing.T) {
 	}
 }
 
-// TestPastedPrivateKeyHidden: a file whose [Peer] PublicKey is the
-// interface's own private key (pasted in the wrong place) never gets it
-// printed: not by plan, check, up's log, show (text and JSON) or down,
-// which print "(hidden)" in its place.
+// TestPastedPrivateKeyHidden: a secret pasted as a [Peer] PublicKey is
+// never printed. The interface's own private key there is refused (plan
+// and up exit 2 naming the key's line, the key itself not shown, nothing
+// changed); a preshared key there (a [Peer] whose PublicKey is another
+// peer's PresharedKey) is accepted, and plan, check, up's log, show (text
+// and JSON) and down print "(hidden)" in its place.
 func TestPastedPrivateKeyHidden(t *testing.T) {
 	testns.RequireRoot(t)
 	bin := commandBinary(t)
@@ -53,11 +55,33 @@ func TestPastedPrivateKeyHidden(t *testing.T) {
 	dir := t.TempDir()
 	name := uniqueName("wgms")
 	file := filepath.Join(dir, name+".conf")
-	conf := "[Interface]\nPrivateKey = " + key.String() + "\nAddress = 10.0.0.1/32\nTable = 123\n\n[Peer]\nPublicKey = " + key.String() + "\nEndpoint = 203.0.113.2:51822\nAllowedIPs = 10.0.0.2/32\n"
-	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+	psk := genKey(t)
+	iface := "[Interface]\nPrivateKey = " + key.String() + "\nAddress = 10.0.0.1/32\nTable = 123\n\n"
+	pasted := "[Peer]\nPublicKey = " + key.String() + "\nEndpoint = 203.0.113.2:51822\nAllowedIPs = 10.0.0.2/32\n"
+	if err := os.WriteFile(file, []byte(iface+pasted), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before, err := testns.DumpSettled(ns)
+	if err != nil {
 		t.Fatal(err)
 	}
 	var all strings.Builder
+	for _, v := range []string{"plan", "up"} {
+		c := exec.Command(bin, v, file, "--netns", ns.Name)
+		code, out := exitCode(t, c)
+		all.WriteString(out)
+		if code != exitError || !strings.Contains(out, "PublicKey") || !strings.Contains(out, "private key") {
+			t.Errorf("%s with the private key pasted as PublicKey: exit %d, want 2 naming PublicKey and the private key\n%s", v, code, out)
+		}
+	}
+	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
+		t.Errorf("a refused file changed the namespace (%v):\n%s", err, diff)
+	}
+	conf := iface + "[Peer]\nPublicKey = " + genKey(t).PublicKey().String() + "\nPresharedKey = " + psk.String() + "\nEndpoint = 203.0.113.2:51822\nAllowedIPs = 10.0.0.2/32\n\n" +
+		"[Peer]\nPublicKey = " + psk.String() + "\nEndpoint = 203.0.113.3:51822\nAllowedIPs = 10.0.0.3/32\n"
+	if err := os.WriteFile(file, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	verb := func(want int, args ...string) {
 		t.Helper()
 		c := exec.Command(bin, append(args, file, "--netns", ns.Name)...)
@@ -92,8 +116,10 @@ func TestPastedPrivateKeyHidden(t *testing.T) {
 	up.Wait()
 	data, _ := os.ReadFile(log.Name())
 	all.Write(data)
-	if strings.Contains(all.String(), key.String()) || strings.Contains(all.String(), strings.TrimRight(key.String(), "=")) {
-		t.Errorf("the private key is printed:\n%s", all.String())
+	for _, secret := range []string{key.String(), psk.String()} {
+		if strings.Contains(all.String(), strings.TrimRight(secret, "=")) {
+			t.Errorf("a secret key is printed:\n%s", all.String())
+		}
 	}
 	if strings.Count(all.String(), "(hidden)") < 3 {
 		t.Errorf("want the pasted key printed as (hidden) by plan, check and show:\n%s", all.String())
