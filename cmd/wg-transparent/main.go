@@ -20,11 +20,18 @@
 //	up      make the tunnel match the file, running PreUp before and
 //	        PostUp after (with bash, %i replaced by the interface, as
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
-//	        made. With an embedded WireGuard device (no kernel WireGuard)
-//	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
-//	        process's down ends it; a device whose link is deleted is made
-//	        again); with kernel WireGuard it returns.
+//	        made. It returns once the tunnel is up, as wg-quick's up does.
+//	        An embedded WireGuard device (no kernel WireGuard) lives in a
+//	        background process of its own, as wireguard-go's does: down,
+//	        from any process, ends it; SIGTERM or SIGINT to it brings the
+//	        tunnel down; a device whose link is deleted is made again. If
+//	        that process dies (killed), show and check say so, and up
+//	        makes the device again. With --foreground, up runs the
+//	        embedded device itself and stays until SIGINT, SIGTERM or
+//	        SIGHUP, then brings the tunnel down (another process's down
+//	        ends it). An embedded device's name is one for all network
+//	        namespaces (its UAPI socket is shared): a name whose embedded
+//	        device runs in another namespace is refused, naming it.
 //	down    remove what up made, running PreDown and PostDown (and with
 //	        SaveConfig = true saving the device into the file first, as
 //	        save does); a failing hook or save is reported and down goes
@@ -119,8 +126,8 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   configuration found at /etc/wireguard/INTERFACE.conf. It is a wg-quick(8)
   file, with the transparent tunnel's own keys or the article's hooks.
 
-  up      make the tunnel match the file (runs PreUp/PostUp; stays in the
-          foreground with an embedded WireGuard device)
+  up      make the tunnel match the file (runs PreUp/PostUp); an embedded
+          WireGuard device runs in a background process of its own
   down    remove what up made (runs PreDown/PostDown)
   run     up, then stay in the foreground: repair drift, re-resolve Endpoint
           names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
@@ -137,6 +144,7 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   --netns NAME       a network namespace: a name under /run/netns, or a path
   --backend KIND     WireGuard implementation: auto (default), kernel, userspace
   --json             plan, check and show print JSON
+  --foreground       up runs an embedded device in this process, and stays
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
