@@ -268,7 +268,7 @@ func (k *liveKernel) createLink(name string, mtu int, b Backend) error {
 		return (&kernelBackend{h: k.nl}).create(name, mtu)
 	}
 	if k.dev == nil {
-		k.dev = &userspaceBackend{ns: k.ns, h: k.nl, log: k.log, nsID: k.nsID, nsPath: k.nsPath}
+		k.dev = &userspaceBackend{ns: k.ns, h: k.nl, log: k.log, nsID: k.namespaceID(), nsPath: k.nsPath}
 	}
 	return k.dev.create(name, mtu)
 }

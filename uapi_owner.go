@@ -119,6 +119,17 @@ func socketServer(name string) (pid int, stale bool) {
 	return int(cred.Pid), false
 }
 
+// namespaceID is the identity of the kernel's namespace in owner files:
+// the name of its state directory.
+func (k *liveKernel) namespaceID() string {
+	if k.nsID == "" {
+		if dir, err := stateDirOf(k.ns); err == nil {
+			k.nsID = filepath.Base(dir)
+		}
+	}
+	return k.nsID
+}
+
 // uapiServes tells whether the UAPI socket of name serves the embedded
 // device whose link has index in this kernel's namespace (a nil error),
 // or else why not, as a conflict.
@@ -130,7 +141,7 @@ func (k *liveKernel) uapiServes(name string, index int) error {
 		return fmt.Errorf("read device %s: nobody serves its UAPI socket %s (its process ended?): %w", name, uapiPath(name), ErrConflict)
 	case o == nil || o.PID != pid:
 		return fmt.Errorf("read device %s: its UAPI socket %s is served by process %d, which did not make this link (a WireGuard device not made by this package, perhaps in another network namespace): %w", name, uapiPath(name), pid, ErrConflict)
-	case o.NetNS != k.nsID:
+	case o.NetNS != k.namespaceID():
 		return fmt.Errorf("read device %s: its UAPI socket %s, which all namespaces share, serves the embedded device %s of %s: %w", name, uapiPath(name), name, o.where(), ErrConflict)
 	case o.Index != index:
 		return fmt.Errorf("read device %s: its UAPI socket %s serves link %d, not this namespace's link %d: %w", name, uapiPath(name), o.Index, index, ErrConflict)
@@ -149,7 +160,7 @@ func (k *liveKernel) uapiClash(name string) error {
 		return nil
 	}
 	o := readOwner(name)
-	if o != nil && o.PID == pid && o.NetNS == k.nsID {
+	if o != nil && o.PID == pid && o.NetNS == k.namespaceID() {
 		return nil // this namespace's device, stopping after its link was deleted
 	}
 	where := "another network namespace, or a WireGuard device not made by this package"
@@ -166,7 +177,7 @@ func (k *liveKernel) uapiClash(name string) error {
 func (k *liveKernel) deviceGone(name string) error {
 	pid, stale := socketServer(name)
 	o := readOwner(name)
-	if pid != 0 || o == nil || o.NetNS != k.nsID || !stale && processAlive(o.PID) {
+	if pid != 0 || o == nil || o.NetNS != k.namespaceID() || !stale && processAlive(o.PID) {
 		return nil
 	}
 	return fmt.Errorf("device %s: the embedded device's process (pid %d) is gone: %w", name, o.PID, ErrDeviceGone)
