@@ -91,7 +91,8 @@ func upReturns(t *testing.T, bin string, args ...string) (int, string) {
 // TestUpBackground (issue 21, item 2): up with the embedded device
 // returns once the tunnel is up, with the usual `[#]` lines, leaving the
 // device to a background process of its own (a session leader, its
-// output on /dev/null), and the tunnel in sync. down from another process
+// output on /dev/null), and the tunnel in sync; that process makes a
+// link deleted from outside again. down from another process
 // ends that process (exit 0), and nothing is left: no link, rule,
 // record, keeper lock, UAPI socket or owner file.
 func TestUpBackground(t *testing.T) {
@@ -128,12 +129,29 @@ func TestUpBackground(t *testing.T) {
 	if code, out := exitCode(t, exec.Command(bin, "show", file, "--netns", ns.Name)); code != exitOK || !strings.Contains(out, "interface: "+name+" (") {
 		t.Errorf("show after up: exit %d\n%s", code, out)
 	}
+	// A link deleted from outside is made again by that process.
+	old, err := ns.Netlink().LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.Netlink().LinkDel(old); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(lifecycleWait); ; time.Sleep(20 * time.Millisecond) {
+		if l, err := ns.Netlink().LinkByName(name); err == nil && l.Attrs().Index != old.Attrs().Index {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background process did not make the deleted link again")
+		}
+	}
+	waitInSync(t, bin, file, ns.Name)
 	// A second up finds the device run by that process, and returns.
 	if code, out := exitCode(t, exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")); code != exitOK || !strings.Contains(out, "run by another process") {
 		t.Errorf("a second up: exit %d\n%s", code, out)
 	}
-	if unix.Kill(pid, 0) != nil {
-		t.Fatal("the background process ended after a second up")
+	if !running(pid) {
+		t.Fatal("the background process ended after the deleted link or a second up")
 	}
 
 	if code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", ns.Name)); code != exitOK {
@@ -207,6 +225,31 @@ func TestUpBackgroundKilled(t *testing.T) {
 		t.Errorf("the new background process after down: %v, want exit 0", ws)
 	}
 	expectRestored(t, ns, before, name, "after down")
+}
+
+// running reports whether the process pid runs: it exists and is no
+// zombie (an adopted process that ended, not reaped yet).
+func running(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
+// waitInSync waits (at most lifecycleWait) for check to report the
+// tunnel in sync: a repair may still be under way.
+func waitInSync(t *testing.T, bin, file, netns string) {
+	t.Helper()
+	var out string
+	for deadline := time.Now().Add(lifecycleWait); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var code int
+		if code, out = exitCode(t, exec.Command(bin, "check", file, "--netns", netns)); code == exitOK {
+			return
+		}
+	}
+	t.Fatalf("check: not in sync within %s:\n%s", lifecycleWait, out)
 }
 
 // hasRule reports whether rules has one at priority.
