@@ -161,9 +161,6 @@ func TestUpBackground(t *testing.T) {
 		t.Errorf("the background process after down: %v, want exit 0", ws)
 	}
 	expectRestored(t, ns, before, name, "after down")
-	if _, err := os.Stat("/run/wgtransparent/embedded/" + name + ".owner"); !os.IsNotExist(err) {
-		t.Errorf("after down, the owner file of %s remains (%v)", name, err)
-	}
 }
 
 // TestUpBackgroundKilled (issue 21, item 2): after a SIGKILL of the
@@ -267,7 +264,8 @@ func hasRule(rules []netlink.Rule, priority int) bool {
 // link exists, is not up for show (the break: `show --json` said up: true
 // with A's peers), plan and check report the clash naming A's namespace
 // and the fix, and up refuses it before anything runs or changes (no
-// PreUp hook, no object in B). A's tunnel is untouched.
+// PreUp hook, no object in B). A's tunnel is untouched; SIGTERM to its
+// background process then brings it down (exit 0, nothing left).
 func TestEmbeddedNameClash(t *testing.T) {
 	testns.RequireRoot(t)
 	adoptOrphans(t)
@@ -277,6 +275,10 @@ func TestEmbeddedNameClash(t *testing.T) {
 	trace := filepath.Join(dir, "trace")
 	name := uniqueName("wgbg")
 	file := tunnelFile(t, dir, name, "PreUp = echo preup %i >> "+trace+"\n")
+	beforeA, err := testns.DumpSettled(a)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pid, _ := upBackground(t, bin, file, "--netns", a.Name, "--backend", "userspace")
 	os.Remove(trace)
 	beforeB, err := testns.DumpSettled(b)
@@ -304,8 +306,12 @@ func TestEmbeddedNameClash(t *testing.T) {
 	if code, out := exitCode(t, exec.Command(bin, "check", file, "--netns", a.Name)); code != exitOK {
 		t.Errorf("check in A: exit %d\n%s", code, out)
 	}
-	if code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", a.Name)); code != exitOK {
-		t.Fatalf("down in A: exit %d\n%s", code, out)
+	// SIGTERM to the background process brings A's tunnel down.
+	if err := unix.Kill(pid, unix.SIGTERM); err != nil {
+		t.Fatal(err)
 	}
-	reap(t, pid, "the background process after down")
+	if ws := reap(t, pid, "the background process after SIGTERM"); !ws.Exited() || ws.ExitStatus() != 0 {
+		t.Errorf("the background process after SIGTERM: %v, want exit 0", ws)
+	}
+	expectRestored(t, a, beforeA, name, "after SIGTERM to the background process")
 }
