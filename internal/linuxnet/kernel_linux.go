@@ -37,12 +37,12 @@ type Kernel struct {
 	ns  namespace.NS
 	nl  *netlink.Handle
 	log *slog.Logger
-	wg  *wgctrl.Client              // made on first use, inside ns
-	dev *wgdevice.Embedded          // the embedded device this Tunnel runs, if any
+	wg  *wgctrl.Client     // made on first use, inside ns
+	dev *wgdevice.Embedded // the embedded device this Tunnel runs, if any
 	// nsID identifies the namespace in embedded devices' owner files
 	// (wgdevice.NamespaceID); found on first use.
 	nsID string
-	fws map[string]netfilter.Driver // opened firewalls by kind
+	fws  map[string]netfilter.Driver // opened firewalls by kind
 
 	dumpBuf   []byte          // the route dump's receive buffer; operations are serialized
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
