@@ -2,7 +2,7 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json] [--metrics ADDR]
 //	wg-transparent --version | --help
 //
 // Install it with
@@ -145,6 +145,8 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   --backend KIND     WireGuard implementation: auto (default), kernel, userspace
   --json             plan, check and show print JSON
   --foreground       up runs an embedded device in this process, and stays
+  --metrics ADDR     run serves Prometheus metrics on http://ADDR/metrics
+                     (such as 127.0.0.1:9586)
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
@@ -174,6 +176,7 @@ type command struct {
 	backend transparent.Backend
 	json    bool
 	verbose bool
+	metrics string // run's --metrics ADDR: serve Prometheus metrics there
 	// foreground keeps up in the foreground with an embedded device
 	// (--foreground); deviceProcess makes this process the background
 	// process that up starts to run one (background.go).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,6 +34,9 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		out.Problem = c.goneText()
 	}
 	if out.Names, err = showNames(ctx, tun); err != nil {
+		return exitError, err
+	}
+	if out.Peers, err = peerStates(ctx, tun, cfg); err != nil {
 		return exitError, err
 	}
 	err = c.inNetNS(func() error {
@@ -135,6 +139,10 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 		for _, r := range s.Routes {
 			fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
 		}
+	}
+	if slices.ContainsFunc(s.Peers, func(p peerStateJSON) bool { return p.Fallback != transparent.FallbackNone.String() }) {
+		fmt.Fprintf(w, "\nfailover:\n")
+		printPeerStates(w, "  ", s.Peers)
 	}
 	if len(s.Names) > 0 {
 		fmt.Fprintf(w, "\ntransparent names (resolved now):\n")
