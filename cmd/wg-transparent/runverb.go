@@ -34,7 +34,7 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 		return exitError, err
 	}
 	defer release()
-	if err := c.up(ctx, tun, f); err != nil {
+	if err := c.up(ctx, tun, f, tun.Up); err != nil {
 		return exitError, err
 	}
 	loop, stop := context.WithCancel(ctx)
