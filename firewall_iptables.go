@@ -188,6 +188,12 @@ func (fw *iptablesFirewall) observe(family int, name string) (firewallState, err
 		}
 	}
 	sortRules(s.rules)
+	s.nat = fw.nftNatObjects(family)
+	for _, o := range s.nat {
+		if slices.Contains(fw.made, o) {
+			s.made = append(s.made, o)
+		}
+	}
 	for _, hook := range []string{hookOutbound, hookInbound} {
 		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
 			s.hooks = append(s.hooks, hook)

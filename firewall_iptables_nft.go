@@ -4,6 +4,7 @@ package transparent
 
 import (
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -139,3 +140,100 @@ func (fw *iptablesFirewall) pruneTable(family int) error {
 func (fw *iptablesFirewall) forget(key string) {
 	fw.made = slices.DeleteFunc(fw.made, func(o string) bool { return o == key })
 }
+
+// mayCreate returns the nat table and hook chains of iptables-nft that
+// steps may create and that do not exist now: Up lists them in the record
+// before its first write, so that a Down after a crash half-way removes
+// them (an Up that ends records what it did create). Restoring the chain
+// can create the table; a jump, the table and the hook chain.
+func mayCreate(steps []step) []string {
+	var keys []string
+	add := func(fw firewall, nat []string, key string) {
+		if ipt, ok := fw.(*iptablesFirewall); ok && ipt.variant == "-nft" && !slices.Contains(nat, key) && !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	for _, s := range steps {
+		switch s := s.(type) {
+		case *setChain:
+			add(s.fw, s.old.nat, madeKey(s.family, ""))
+		case *addJump:
+			add(s.fw, s.nat, madeKey(s.family, ""))
+			add(s.fw, s.nat, madeKey(s.family, s.hook))
+		}
+	}
+	return keys
+}
+
+// pruneNat removes the hook chains and then the nat table of a family
+// that the tunnel's Ups made with iptables-nft, when they are empty.
+type pruneNat struct {
+	fw     *iptablesFirewall
+	family int
+	hooks  []string // the hook chains to prune
+	table  bool     // and then the table
+}
+
+// strayNat returns the pruneNat step for what the tunnel made in h's nat
+// table that no other removal prunes: a hook chain without the tunnel's
+// jump, and the table when the tunnel's chain is gone. Nil when there is
+// none.
+func strayNat(h firewallState) *pruneNat {
+	ipt, ok := h.fw.(*iptablesFirewall)
+	if !ok {
+		return nil
+	}
+	p := &pruneNat{fw: ipt, family: h.family}
+	for _, key := range h.made {
+		if key == madeKey(h.family, "") {
+			p.table = !h.exists // else deleting the chain prunes it
+			continue
+		}
+		for _, hook := range []string{hookOutbound, hookInbound} {
+			if key == madeKey(h.family, hook) && !slices.Contains(h.hooks, hook) {
+				p.hooks = append(p.hooks, hook)
+			}
+		}
+	}
+	if !p.table && len(p.hooks) == 0 {
+		return nil
+	}
+	return p
+}
+
+func (s *pruneNat) String() string {
+	var what []string
+	for _, hook := range s.hooks {
+		what = append(what, madeKey(s.family, hook))
+	}
+	if s.table {
+		what = append(what, madeKey(s.family, ""))
+	}
+	return "delete what iptables-nft made for the tunnel, if empty: " + strings.Join(what, ", ")
+}
+
+func (s *pruneNat) do(kernel) error {
+	for _, hook := range s.hooks {
+		if err := s.fw.pruneHook(s.family, hook); err != nil {
+			return err
+		}
+	}
+	return s.fw.pruneTable(s.family)
+}
+
+func (s *pruneNat) undo(kernel) error { return nil } // empty objects: nothing to restore
+
+func (s *pruneNat) op() Op { return OpRemove }
+
+func (s *pruneNat) command() string {
+	var cmds []string
+	for _, hook := range s.hooks {
+		cmds = append(cmds, "nft delete chain "+madeKey(s.family, hook))
+	}
+	if s.table {
+		cmds = append(cmds, "nft delete table "+madeKey(s.family, ""))
+	}
+	return strings.Join(cmds, " && ")
+}
+
+func (s *pruneNat) attrs() []slog.Attr { return firewallAttrs(s.fw, s.family) }

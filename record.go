@@ -129,6 +129,17 @@ func (r *record) with(l layout) *record {
 	return out
 }
 
+// creating returns r with keys added to what its Ups created: what an Up
+// is about to create, listed before it does (mayCreate).
+func (r *record) creating(keys []string) *record {
+	for _, k := range keys {
+		if !slices.Contains(r.Created, k) {
+			r.Created = append(r.Created, k)
+		}
+	}
+	return r
+}
+
 func sameLayout(a, b layout) bool {
 	return a.Priority == b.Priority && a.Table == b.Table && a.SNAT == b.SNAT &&
 		slices.Equal(a.Families, b.Families) && a.Firewall == b.Firewall

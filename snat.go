@@ -155,6 +155,10 @@ type firewallState struct {
 	// objects it never makes; unmarked are rules without its comment,
 	// which only a release before the comment made (foreign.go).
 	foreign, unmarked []string
+	// With iptables-nft: nat lists the family's nat table and its chains
+	// that exist (madeKeys), and made those of them that the tunnel's Ups
+	// created (record.Created).
+	nat, made []string
 }
 
 // observeFirewall reads the tunnel's chains in the given IP families:
@@ -223,7 +227,7 @@ func firewallSteps(fw firewall, name string, want []snatChain, have []firewallSt
 				steps = append(steps, &delJump{fw: fw, family: h.family, name: name, hook: hook})
 			}
 		}
-		jump := &addJump{fw: fw, family: w.family, name: name, hook: w.hook}
+		jump := &addJump{fw: fw, family: w.family, name: name, hook: w.hook, nat: h.nat}
 		if !slices.Contains(h.hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
@@ -233,11 +237,19 @@ func firewallSteps(fw firewall, name string, want []snatChain, have []firewallSt
 	return steps
 }
 
-// removeChainSteps removes the jumps to a chain, then the chain.
+// removeChainSteps removes the jumps to a chain, then the chain: each
+// removal also removes the nat chain or table of iptables-nft that the
+// tunnel made and that it leaves empty. What the tunnel made and no
+// removal will prune (a crash came between a removal and its pruning, or
+// between iptables-nft making the table and the chain's rules), a
+// pruneNat step removes, before the chain.
 func removeChainSteps(name string, h firewallState) []step {
 	var steps []step
 	for _, hook := range h.hooks {
 		steps = append(steps, &delJump{fw: h.fw, family: h.family, name: name, hook: hook})
+	}
+	if p := strayNat(h); p != nil {
+		steps = append(steps, p)
 	}
 	if h.exists {
 		steps = append(steps, &delChain{fw: h.fw, family: h.family, name: name, old: h.rules})
@@ -293,6 +305,7 @@ type addJump struct {
 	fw         firewall
 	family     int
 	name, hook string
+	nat        []string // the nat objects that exist (firewallState.nat)
 }
 
 func (s *addJump) String() string {
