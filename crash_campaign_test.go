@@ -173,14 +173,17 @@ func TestCrashAtRandomPoints(t *testing.T) {
 	before := crashDump(t, w.A)
 	cases := crashCases()
 	took := map[crashCase]time.Duration{} // an uninterrupted run of each case
-	start := time.Now()
+	var calibrating, killing time.Duration
 	var mid int
 	for point := range n {
 		c := cases[point%len(cases)]
 		cfg, next := crashConfigs(w, c)
 		if _, ok := took[c]; !ok {
+			began := time.Now()
 			took[c] = crashCalibrate(t, w, c, cfg, next, before)
+			calibrating += time.Since(began)
 		}
+		began := time.Now()
 		at := time.Duration(rng.Int64N(int64(took[c]) * 11 / 10))
 		if crashKill(t, w, c, cfg, next, at, point%2 == 1) {
 			mid++
@@ -192,10 +195,15 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		if err := crashRecover(t, w, target, c.fw, point%4 >= 2, before); err != nil {
 			t.Fatalf("point %d (%s, killed %v after its start): %v", point, c, at, err)
 		}
+		killing += time.Since(began)
 	}
-	total := time.Since(start)
-	t.Logf("%d kill points (%d during the operation, the rest just after it) in %v: %v per point; an uninterrupted run of each case: %v",
-		n, mid, total.Round(time.Millisecond), (total / time.Duration(n)).Round(time.Millisecond), took)
+	t.Logf("%d kill points (%d during the operation, the rest just after its end) in %v, %v per point (kill and recovery); %d uninterrupted runs to time the cases took %v",
+		n, mid, killing.Round(time.Millisecond), (killing / time.Duration(n)).Round(time.Millisecond), len(took), calibrating.Round(time.Millisecond))
+	for _, c := range cases {
+		if d, ok := took[c]; ok {
+			t.Logf("%-32s %v", c, d.Round(time.Millisecond))
+		}
+	}
 }
 
 // crashCalibrate runs case c to its end without a kill, brings the tunnel
