@@ -3,6 +3,7 @@ package transparent
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ func (c Config) String() string {
 	if c.ListenPort != 0 {
 		fmt.Fprintf(&b, ", listen port %d", c.ListenPort)
 	}
-	fmt.Fprintf(&b, ", MTU %d, table %d, priority %d, peer route %s, exception %s", d.MTU, d.Table, d.Priority, c.PeerRoute, c.Exception)
+	fmt.Fprintf(&b, ", MTU %d, table %s, priority %s, peer route %s, exception %s", d.MTU, layoutValue(d.Table), layoutValue(d.Priority), c.PeerRoute, c.Exception)
 	if d.FwMark != 0 {
 		fmt.Fprintf(&b, ", fwmark %#x", d.FwMark)
 	}
@@ -112,4 +113,16 @@ func summaryPrefixes(list []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, " ")
+}
+
+// layoutValue writes a Table or Priority: a number, or TableAuto,
+// PriorityAuto and TableOff by their wg-quick names.
+func layoutValue(v int) string {
+	switch v {
+	case TableAuto: // = PriorityAuto
+		return "auto"
+	case TableOff:
+		return "off"
+	}
+	return strconv.Itoa(v)
 }

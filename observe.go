@@ -218,7 +218,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 		}
 	}
 	owned := len(tables)
-	if !slices.Contains(tables, c.Table) {
+	if c.hasLayout() && !slices.Contains(tables, c.Table) {
 		tables = append(tables, c.Table)
 	}
 	// The config's routes in main (PeerRouteMain): one of someone else's

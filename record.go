@@ -53,6 +53,25 @@ func layoutOf(c Config, fw firewall) layout {
 	return l
 }
 
+// withConfig is r.with(c's layout), or r itself when c has no layout of
+// its own (TableOff).
+func (r *record) withConfig(c Config, fw firewall) *record {
+	if !c.hasLayout() {
+		return r
+	}
+	return r.with(layoutOf(c, fw))
+}
+
+// withCreated is r listing created as what the tunnel's Ups created.
+func (r *record) withCreated(created []string) *record {
+	if r == nil {
+		return nil
+	}
+	out := *r
+	out.Created = created
+	return &out
+}
+
 // firewallKind is the kind of firewall that holds the layout's SNAT
 // chains, or "" when it has none.
 func (l layout) firewallKind() string {
@@ -132,12 +151,17 @@ func (r *record) with(l layout) *record {
 // creating returns r with keys added to what its Ups created: what an Up
 // is about to create, listed before it does (mayCreate).
 func (r *record) creating(keys []string) *record {
+	if r == nil || len(keys) == 0 {
+		return r
+	}
+	out := *r
+	out.Created = slices.Clone(r.Created)
 	for _, k := range keys {
-		if !slices.Contains(r.Created, k) {
-			r.Created = append(r.Created, k)
+		if !slices.Contains(out.Created, k) {
+			out.Created = append(out.Created, k)
 		}
 	}
-	return r
+	return &out
 }
 
 func sameLayout(a, b layout) bool {

@@ -38,6 +38,9 @@ func (r route) netlink(dev int) *netlink.Route {
 // routes in main for the peers' tunnel addresses; aggregated
 // (prefixes.go), since they all go through the same link.
 func desiredRoutes(c Config) []route {
+	if c.Table == TableOff {
+		return nil
+	}
 	var all, tunnel []netip.Prefix
 	for _, p := range c.Peers {
 		all = append(append(all, p.AllowedIPs...), p.Transparent...)

@@ -111,7 +111,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 
 // up is Up, or with repair Repair (keep.go): nothing is changed when the
 // tunnel was brought down since this Tunnel's last Up.
-func (t *Tunnel) up(ctx context.Context, repair bool) error {
+func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	if err := t.resolveForUp(ctx); err != nil {
 		return err
 	}
@@ -136,6 +136,20 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
+	c, _, reserved, err := t.resolveLayout(ctx, c, rec, true)
+	if err != nil {
+		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
+	applying := false
+	if reserved {
+		defer func() {
+			if err != nil && !applying { // nothing made: give the chosen layout back
+				if werr := t.writeRecord(rec); werr != nil {
+					t.log.Warn("cannot restore the tunnel's record; it claims the chosen layout", "err", werr)
+				}
+			}
+		}()
+	}
 	o, err := t.observe(c, rec, true)
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
@@ -151,9 +165,10 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
 	// That includes the nat table and chain iptables-nft may create.
-	if err := t.claim(ctx, c, rec.with(layoutOf(c, o.fw)).creating(mayCreate(steps))); err != nil {
+	if err := t.claim(ctx, c, rec.withConfig(c, o.fw).creating(mayCreate(steps))); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
+	applying = true
 	applyErr, undoErr := t.apply(ctx, "up", steps, true)
 	if applyErr != nil {
 		if undoErr == nil { // the kernel is back to what rec describes
@@ -163,7 +178,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created()}); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.live.created())); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -267,6 +282,12 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	}
 	rec, err := t.readRecord()
 	var o *observed
+	if err == nil && c.isAuto() {
+		var chosen bool
+		if c, chosen, _, err = t.resolveLayout(ctx, c, rec, false); err == nil {
+			changes = append([]Change{layoutChange(c, chosen)}, changes...)
+		}
+	}
 	if err == nil {
 		o, err = t.observe(c, rec, true)
 	}
@@ -366,6 +387,10 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	rec, err := t.readRecord()
 	if err != nil {
 		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+	}
+	if c, _ = recordedLayout(c, rec); c.isAuto() {
+		// Never recorded, so never made: nothing of a layout to remove.
+		c.Table, c.Priority = TableOff, DefaultPriority
 	}
 	o, err := t.observe(c, rec, false)
 	if err != nil {

@@ -67,7 +67,7 @@ func parseArgs(args []string) (*command, error) {
 		return nil, fmt.Errorf("--backend %q: use auto, kernel or userspace", *backend)
 	}
 	switch c.verb {
-	case "up", "down", "run", "plan", "check", "show", "render", "import":
+	case "up", "down", "run", "plan", "check", "show", "render", "import", "strip", "save":
 	default:
 		return nil, fmt.Errorf("unknown command %q", c.verb)
 	}
