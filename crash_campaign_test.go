@@ -366,3 +366,49 @@ func TestCrashAfterNatTableMade(t *testing.T) {
 	}
 	t.Fatalf("the Up ended before its kill in %d attempts", attempts)
 }
+
+// TestCrashInDownPrunesNat: a Down with iptables-nft killed after it
+// removed the tunnel's jump (or its jump and chain) and before it removed
+// the nat table and hook chain that the tunnel's Up made. The fresh
+// process's Down finds no jump or chain left to remove, and still removes
+// that table and chain: the record says the tunnel made them.
+func TestCrashInDownPrunesNat(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	before := crashDump(t, w.A)
+	c := crashCase{op: opDown, rules: transparent.RulesTable, fw: transparent.FirewallIPTablesNFT}
+	cfg, _ := crashConfigs(w, c)
+	chain := "WGT-" + cfg.Name
+	ctx := context.Background()
+	for _, removed := range []string{"the jump", "the jump and the chain"} {
+		tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(c.fw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tun.Up(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// What the killed Down had done.
+		for _, cmd := range []string{"iptables-nft", "ip6tables-nft"} {
+			args := [][]string{{"-t", "nat", "-F", "POSTROUTING"}}
+			if removed != "the jump" {
+				args = append(args, []string{"-t", "nat", "-F", chain}, []string{"-t", "nat", "-X", chain})
+			}
+			for _, a := range args {
+				if err := w.A.Do(func() error {
+					out, err := exec.Command(cmd, a...).CombinedOutput()
+					if err != nil {
+						return fmt.Errorf("%s %s: %w: %s", cmd, strings.Join(a, " "), err, out)
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		tun.Close() // the process ends
+		if err := crashRecover(t, w, cfg, c.fw, false, before); err != nil {
+			t.Errorf("killed after removing %s: %v", removed, err)
+		}
+	}
+}
