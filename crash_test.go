@@ -42,6 +42,9 @@ func crashChild() {
 		Backend  transparent.Backend
 		Firewall *transparent.Firewall // nil: testFirewall()
 		Op       string
+		// StepDelay paces the operation's writes (TestClaimSurvivesCrash);
+		// the SIGKILL campaign needs none.
+		StepDelay time.Duration
 	}
 	if err := json.Unmarshal([]byte(os.Getenv(crashChildEnv)), &req); err != nil {
 		fmt.Println("bad request:", err)
@@ -64,6 +67,7 @@ func crashChild() {
 		}
 	}
 	if err == nil {
+		paceWrites(tun, req.StepDelay)
 		fmt.Println("start")
 		if req.Op == opDown {
 			err = tun.Down(ctx)
@@ -88,8 +92,16 @@ func crashChild() {
 	time.Sleep(math.MaxInt64) // until killed; a pending timer keeps Go from seeing a deadlock
 }
 
+// paceWrites makes tun pause for d before each kernel write: the one use
+// of the library's pacing hook by the crash child.
+func paceWrites(tun *transparent.Tunnel, d time.Duration) {
+	if d > 0 {
+		transparent.SetStepDelay(tun, d)
+	}
+}
+
 // startChild starts the test binary as a crashChild with req (Config,
-// NetNS, Backend, and optionally Firewall, Op and Next) and returns it once it said "start", with
+// NetNS, Backend, and optionally Firewall, Op, Next and StepDelay) and returns it once it said "start", with
 // its output to read on. The child is killed at cleanup if still running.
 func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
