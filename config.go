@@ -360,6 +360,10 @@ type Config struct {
 
 	// Peers are the remote endpoints ([Peer] sections). At least one.
 	Peers []Peer
+
+	// Health tunes how Watch judges the health of the peers with a
+	// Fallback; the zero value means the defaults (HealthCheck).
+	Health HealthCheck
 }
 
 // Peer is one remote WireGuard endpoint.
@@ -421,6 +425,14 @@ type Peer struct {
 	// PersistentKeepalive is the interval of keepalive packets ([Peer]
 	// PersistentKeepalive). 0 turns them off.
 	PersistentKeepalive time.Duration
+
+	// Fallback selects what happens to the peer's Transparent
+	// destinations while the peer is unhealthy: nothing (FallbackNone,
+	// the zero value), the Internet path (FallbackInternet) or refusal
+	// (FallbackBlock). A peer with a Fallback needs something Transparent
+	// and a single tunnel address in AllowedIPs (a /32 or /128) that Watch
+	// probes with ICMP echo.
+	Fallback Fallback
 }
 
 // WithDefaults returns a copy of c with the documented zero values filled

@@ -41,6 +41,10 @@ func (c Config) String() string {
 		}
 		fmt.Fprintf(&b, ", public %s", strings.Join(a, " "))
 	}
+	if c.Health != (HealthCheck{}) {
+		h := c.Health.WithDefaults()
+		fmt.Fprintf(&b, ", health every %s, fail after %d, recover after %d", h.Interval, h.FailAfter, h.RecoverAfter)
+	}
 	fmt.Fprintf(&b, "; %d %s", len(c.Peers), summaryPlural(len(c.Peers), "peer", "peers"))
 	secrets := c.secrets()
 	for i, p := range c.Peers {
@@ -85,6 +89,9 @@ func (p Peer) summary(secrets map[wgtypes.Key]bool) string {
 	}
 	if p.PersistentKeepalive != 0 {
 		fmt.Fprintf(&b, ", keepalive %s", p.PersistentKeepalive.Round(time.Second))
+	}
+	if p.Fallback != FallbackNone {
+		fmt.Fprintf(&b, ", fallback %s", p.Fallback)
 	}
 	return b.String()
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -33,9 +34,12 @@ type Tunnel struct {
 	k        kernel      // what observe reads and the steps write
 	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-	backend  Backend    // of the link the last operation found or made; BackendAuto before
-	names    *nameState // TransparentNames: names.go
-	wasUp    bool       // an Up of this Tunnel succeeded, and no Down of it since: keep.go
+	backend  Backend       // of the link the last operation found or made; BackendAuto before
+	names    *nameState    // TransparentNames: names.go
+	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since: keep.go
+	lookups  atomic.Int64  // name lookups made (Stats)
+	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
+	fo       failoverState // the peers' health as this Tunnel's Watch judges it
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -178,7 +182,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.live.created())); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.live.created()).withPeers(rec.peersFor(c))); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -237,6 +241,7 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	o, err := observe(t.k, t.log, observation{
 		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
 		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), created: rec.created(), forUp: up,
+		failed: rec.failedPeers(c),
 	})
 	if err != nil {
 		return nil, err
@@ -289,6 +294,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 		}
 	}
 	if err == nil {
+		changes = append(changes, peerStateLines(c, rec)...)
 		o, err = t.observe(c, rec, true)
 	}
 	if err == nil {

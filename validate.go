@@ -60,6 +60,7 @@ func (c Config) Validate() error {
 	c.validatePeerRoute(v)
 	c.validateSNAT(v)
 	c.validateNames(v)
+	c.validateFailover(v)
 	c.validateTableOff(v)
 	return errors.Join(v.errs...)
 }
