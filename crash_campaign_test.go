@@ -26,13 +26,15 @@ const (
 	opUp        = "up"
 	opDown      = "down"
 	opSetConfig = "setconfig" // Up, SetConfig to another layout, Up
+	opFailover  = "failover"  // Up, then a peer's failover as Watch makes it
+	opFailback  = "failback"  // Up, failover, then the failback
 )
 
 // Sizes of the SIGKILL campaign.
 const (
-	// crashPointsShort is the campaign of the test command: each of the 18
-	// cases (3 operations, 2 rule modes, 3 firewalls) killed twice.
-	crashPointsShort = 36
+	// crashPointsShort is the campaign of the test command: each of the 30
+	// cases (5 operations, 2 rule modes, 3 firewalls) killed once.
+	crashPointsShort = 30
 	// crashDestinations is the number of Transparent prefixes per IP
 	// family: enough rules, routes and SNAT rules that an operation lasts
 	// tens of milliseconds, so that a random moment of it lands between
@@ -60,7 +62,7 @@ func crashCases() []crashCase {
 	var cases []crashCase
 	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallIPTablesNFT, transparent.FirewallIPTablesLegacy} {
 		for _, rules := range []transparent.RuleMode{transparent.RulesPerDestination, transparent.RulesTable} {
-			for _, op := range []string{opUp, opDown, opSetConfig} {
+			for _, op := range []string{opUp, opDown, opSetConfig, opFailover, opFailback} {
 				cases = append(cases, crashCase{op, rules, fw})
 			}
 		}
@@ -109,6 +111,13 @@ func crashConfigs(w *article, c crashCase) (cfg, next transparent.Config) {
 	next.Peers = []transparent.Peer{cfg.Peers[0]}
 	cfg.Peers[0].Transparent = append(cfg.Peers[0].Transparent, crashDestinationsAt(0)...)
 	next.Peers[0].Transparent = append(next.Peers[0].Transparent, crashDestinationsAt(crashDestinations/2)...)
+	if c.op == opFailover || c.op == opFailback {
+		// The kill switch in one rule mode, the Internet in the other.
+		cfg.Peers[0].Fallback = transparent.FallbackBlock
+		if c.rules == transparent.RulesTable {
+			cfg.Peers[0].Fallback = transparent.FallbackInternet
+		}
+	}
 	return cfg, next
 }
 
@@ -146,24 +155,28 @@ func crashDump(t *testing.T, ns *testns.NS) string {
 	return d
 }
 
-// TestCrashAtRandomPoints is the SIGKILL campaign: a process runs Up,
-// Down, or a config change (SetConfig and Up) of a tunnel with 100
-// destinations per family and SNAT, and is killed at a random moment of
-// it. The cases cycle through the three operations, both rule modes and
-// every firewall (nf_tables, iptables-nft, iptables-legacy); the moment
-// is drawn between the operation's start and a little past its end, as
-// measured by a first run of the case. Half of the kills end the process
-// alone (the iptables command it runs, if any, finishes its one write),
-// half its whole process group, as systemd's stop does.
+// TestCrashAtRandomPoints is the SIGKILL campaign: a process runs an
+// operation on a tunnel with 100 destinations per family and SNAT, and is
+// killed at a random moment of it. The operations: Up; Down; a config
+// change (SetConfig to other priorities, table and destinations, and Up);
+// a peer's failover and its failback, as Watch makes them (the peer's
+// state recorded, then Repair; the kill switch in one rule mode, the
+// Internet in the other). The cases cycle through the operations, both
+// rule modes and every firewall (nf_tables, iptables-nft,
+// iptables-legacy); the moment is drawn between the operation's start and
+// a little past its end, as measured by a first run of the case. A kill
+// ends the process alone (the iptables command it runs, if any, finishes
+// its one write) or its whole process group, as systemd's stop does.
 //
-// After each kill a fresh process, with only the config, brings the
-// namespace back to exactly how it was before the first Up (the
-// testns dump, the whole nf_tables ruleset and iptables-legacy's nat
-// tables), and on alternate points first converges: Up, then a second Up
-// that writes nothing, and Check finds no drift.
+// After each kill a fresh process, with only the config (for a config
+// change, the old or the new one), brings the namespace back to exactly
+// how it was before the first Up (the testns dump, the whole nf_tables
+// ruleset and iptables-legacy's nat tables), and on about half of the
+// points first converges: Up, then a second Up that writes nothing, and
+// Check finds no drift.
 //
-// The test command runs 36 points; WGTRANSPARENT_SIGKILL_N=500 runs the
-// long form, and WGTRANSPARENT_SIGKILL_SEED replays a campaign.
+// The test command runs 30 points, one per case; WGTRANSPARENT_SIGKILL_N=500
+// runs the long form, and WGTRANSPARENT_SIGKILL_SEED replays a campaign.
 func TestCrashAtRandomPoints(t *testing.T) {
 	requireIPTables(t)
 	w := newArticle(t)
@@ -185,14 +198,14 @@ func TestCrashAtRandomPoints(t *testing.T) {
 		}
 		began := time.Now()
 		at := time.Duration(rng.Int64N(int64(took[c]) * 11 / 10))
-		if crashKill(t, w, c, cfg, next, at, point%2 == 1) {
+		if crashKill(t, w, c, cfg, next, at, rng.IntN(2) == 1) {
 			mid++
 		}
 		target := cfg // the config a fresh process has
 		if c.op == opSetConfig && rng.IntN(2) == 1 {
 			target = next
 		}
-		if err := crashRecover(t, w, target, c.fw, point%4 >= 2, before); err != nil {
+		if err := crashRecover(t, w, target, c.fw, rng.IntN(2) == 1, before); err != nil {
 			t.Fatalf("point %d (%s, killed %v after its start): %v", point, c, at, err)
 		}
 		killing += time.Since(began)

@@ -30,7 +30,11 @@ const crashChildEnv = "WGTRANSPARENT_CRASH_CHILD"
 // "start", then report how it went and wait forever (to be killed).
 //   - "up" (or ""): Up, then report "up";
 //   - "down": Up first, then Down, and report "down";
-//   - "setconfig": Up first, then SetConfig(Next) and Up, and report "up".
+//   - "setconfig": Up first, then SetConfig(Next) and Up, and report "up";
+//   - "failover": Up first, then the first peer's failover as Watch makes
+//     it (its state recorded, then Repair), and report "up";
+//   - "failback": Up and the failover first, then the failback, and
+//     report "up".
 //
 // On failure it reports "up failed" (or "setup failed" for the Up before
 // the operation), whether the error is a permission error, and the error.
@@ -56,10 +60,13 @@ func crashChild() {
 	}
 	ctx := context.Background()
 	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend), transparent.WithFirewall(fw))
-	if err == nil && (req.Op == opDown || req.Op == opSetConfig) {
+	if err == nil && req.Op != opUp && req.Op != "" {
 		err = tun.Up(ctx)
 		if err == nil && req.Op == opSetConfig {
 			err = tun.SetConfig(req.Next)
+		}
+		if err == nil && req.Op == opFailback {
+			err = transition(ctx, tun, req.Config.Peers[0], false)
 		}
 		if err != nil {
 			fmt.Printf("setup failed: permission=%v: %v\n", errors.Is(err, os.ErrPermission), err)
@@ -69,9 +76,14 @@ func crashChild() {
 	if err == nil {
 		paceWrites(tun, req.StepDelay)
 		fmt.Println("start")
-		if req.Op == opDown {
+		switch req.Op {
+		case opDown:
 			err = tun.Down(ctx)
-		} else {
+		case opFailover:
+			err = transition(ctx, tun, req.Config.Peers[0], false)
+		case opFailback:
+			err = transition(ctx, tun, req.Config.Peers[0], true)
+		default:
 			err = tun.Up(ctx)
 		}
 	}
@@ -90,6 +102,22 @@ func crashChild() {
 		os.Exit(0)
 	}
 	time.Sleep(math.MaxInt64) // until killed; a pending timer keeps Go from seeing a deadlock
+}
+
+// transition makes peer p fail over (healthy false: to its Fallback's
+// state) or back as Watch does: its state recorded, then a Repair.
+func transition(ctx context.Context, tun *transparent.Tunnel, p transparent.Peer, healthy bool) error {
+	state := transparent.PeerThroughTunnel
+	if !healthy {
+		state = transparent.PeerFailedOver
+		if p.Fallback == transparent.FallbackBlock {
+			state = transparent.PeerBlocked
+		}
+	}
+	if err := transparent.SetPeerState(ctx, tun, p.PublicKey, state); err != nil {
+		return err
+	}
+	return tun.Repair(ctx)
 }
 
 // paceWrites makes tun pause for d before each kernel write: the one use
