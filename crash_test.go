@@ -129,8 +129,9 @@ func paceWrites(tun *transparent.Tunnel, d time.Duration) {
 }
 
 // startChild starts the test binary as a crashChild with req (Config,
-// NetNS, Backend, and optionally Firewall, Op, Next and StepDelay) and returns it once it said "start", with
-// its output to read on. The child is killed at cleanup if still running.
+// NetNS, Backend, and optionally Firewall, Op, Next and StepDelay) and
+// returns it once it said "start", with its output to read on. The child
+// and its process group are killed at cleanup if still running.
 func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	data, err := json.Marshal(req)

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
 // A process that keeps a tunnel up for a long time (Watch, the command's
@@ -78,16 +80,16 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	l, err := tryAcquire(t.stateDir, t.keeperPath(), verb)
-	var held *lockHeldError
+	l, err := state.TryAcquire(t.stateDir, t.keeperPath(), verb)
+	var held *state.HeldError
 	if errors.As(err, &held) {
-		return nil, &KeptError{Name: t.cfg.Name, Holder: held.holder}
+		return nil, &KeptError{Name: t.cfg.Name, Holder: held.Holder}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keep %s: %w", t.cfg.Name, err)
 	}
 	return func() {
-		l.release(true)
+		l.Release(true)
 		t.removeStateDir() // a Down meanwhile left the directory to us
 	}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -80,15 +81,15 @@ func deviceAllowedIPs(p Peer) []netip.Prefix {
 	for _, a := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
 		all = append(all, a.Masked())
 	}
-	return sortedPrefixes(all)
+	return inet.SortedPrefixes(all)
 }
 
 func peerMatches(p Peer, have wgtypes.Peer) bool {
 	var got []netip.Prefix
 	for _, n := range have.AllowedIPs {
-		got = append(got, prefixOf(&n))
+		got = append(got, inet.PrefixOf(&n))
 	}
-	if !slices.Equal(sortedPrefixes(got), deviceAllowedIPs(p)) ||
+	if !slices.Equal(inet.SortedPrefixes(got), deviceAllowedIPs(p)) ||
 		have.PresharedKey != p.PresharedKey ||
 		have.PersistentKeepaliveInterval != p.PersistentKeepalive {
 		return false
@@ -177,23 +178,9 @@ func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) strin
 func ipNets(ps []netip.Prefix) []net.IPNet {
 	out := make([]net.IPNet, len(ps))
 	for i, p := range ps {
-		out[i] = *ipNet(p)
+		out[i] = *inet.IPNet(p)
 	}
 	return out
-}
-
-func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
-	if !slices.IsSortedFunc(ps, comparePrefixes) { // often they are: 100000 of them at times
-		slices.SortFunc(ps, comparePrefixes)
-	}
-	return slices.Compact(ps)
-}
-
-func comparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
 
 func addrPortOf(u *net.UDPAddr) netip.AddrPort {
