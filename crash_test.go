@@ -201,12 +201,25 @@ func TestDownAfterCrash(t *testing.T) {
 	}
 
 	fresh := newTunnel(t, cfg, w.A)
+	if wantBackend() == transparent.BackendUserspace {
+		// The reported break: a dial error ("connection refused") on
+		// the dead device's socket, instead of saying what happened.
+		if d, err := fresh.Device(); d != nil || !errors.Is(err, transparent.ErrDeviceGone) {
+			t.Errorf("Device after the device's process was killed: %v, %v; want ErrDeviceGone", d, err)
+		}
+	}
 	if err := fresh.Down(context.Background()); err != nil {
 		t.Fatalf("Down after crash: %v", err)
 	}
 	expectSameDump(t, w.A, before, "after Down from a fresh Tunnel")
 	if _, err := os.Stat("/var/run/wireguard/" + cfg.Name + ".sock"); !os.IsNotExist(err) {
 		t.Errorf("the dead device's UAPI socket is still there after Down (%v)", err)
+	}
+	if _, err := os.Stat(transparent.OwnerPath(cfg.Name)); !os.IsNotExist(err) {
+		t.Errorf("the dead device's owner file is still there after Down (%v)", err)
+	}
+	if d, err := fresh.Device(); d != nil || err != nil {
+		t.Errorf("Device after Down: %v, %v; want none, and no error", d, err)
 	}
 	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 

@@ -457,7 +457,37 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 		return nil, ErrClosed
 	}
 	d, err := t.k.Device(t.cfg.Name)
+	if d == nil && err == nil {
+		err = t.k.DeviceGone(t.cfg.Name)
+	}
 	return d, namespace.ExplainPermission(err)
+}
+
+// UpBackend reports the backend an Up would use now: the one of the
+// tunnel's link when it exists, else the one requested, BackendAuto
+// resolved by asking the kernel whether it has WireGuard. A link Up would
+// refuse (ErrConflict: not ours, of the other backend, or a name whose
+// embedded device's UAPI socket another namespace holds) is returned as
+// that error. A program that runs the embedded device in a process of its
+// own asks this before starting one. UpBackend changes nothing.
+func (t *Tunnel) UpBackend() (Backend, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, ErrClosed
+	}
+	l, err := t.k.Link(t.cfg.Name)
+	if err != nil {
+		return 0, namespace.ExplainPermission(err)
+	}
+	b, linkErr, err := chooseBackend(t.k, slog.New(slog.DiscardHandler), t.cfg.Name, l, t.want)
+	if err == nil {
+		err = linkErr
+	}
+	if err != nil {
+		return 0, namespace.ExplainPermission(fmt.Errorf("up %s: %w", t.cfg.Name, err))
+	}
+	return b, nil
 }
 
 // DeviceDone returns a channel that is closed when the embedded device

@@ -30,8 +30,11 @@ func parseArgs(args []string) (*command, error) {
 	netns := fs.String("netns", "", "")
 	backend := fs.String("backend", "auto", "")
 	jsonOut := fs.Bool("json", false, "")
+	metrics := fs.String("metrics", "", "")
 	verbose := fs.Bool("v", false, "")
 	showVersion := fs.Bool("version", false, "")
+	foreground := fs.Bool("foreground", false, "")
+	deviceProcess := fs.Bool(deviceProcessFlag, false, "") // internal: background.go
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -55,7 +58,7 @@ func parseArgs(args []string) (*command, error) {
 	if len(pos) != 2 {
 		return nil, errors.New("want a command and a CONFIG_FILE or INTERFACE")
 	}
-	c := &command{verb: pos[0], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose}
+	c := &command{verb: pos[0], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose, metrics: *metrics, foreground: *foreground, deviceProcess: *deviceProcess}
 	switch *backend {
 	case "auto":
 		c.backend = transparent.BackendAuto
@@ -71,8 +74,14 @@ func parseArgs(args []string) (*command, error) {
 	default:
 		return nil, fmt.Errorf("unknown command %q", c.verb)
 	}
+	if (c.foreground || c.deviceProcess) && c.verb != "up" {
+		return nil, fmt.Errorf("--foreground: only up takes it, not %s (run always stays in the foreground)", c.verb)
+	}
 	if c.json && c.verb != "plan" && c.verb != "check" && c.verb != "show" {
 		return nil, fmt.Errorf("--json: only plan, check and show print JSON, not %s", c.verb)
+	}
+	if c.metrics != "" && c.verb != "run" {
+		return nil, fmt.Errorf("--metrics: only run serves metrics, not %s", c.verb)
 	}
 	return c, nil
 }

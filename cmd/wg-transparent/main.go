@@ -2,7 +2,7 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json] [--metrics ADDR]
 //	wg-transparent --version | --help
 //
 // Install it with
@@ -20,11 +20,18 @@
 //	up      make the tunnel match the file, running PreUp before and
 //	        PostUp after (with bash, %i replaced by the interface, as
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
-//	        made. With an embedded WireGuard device (no kernel WireGuard)
-//	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
-//	        process's down ends it; a device whose link is deleted is made
-//	        again); with kernel WireGuard it returns.
+//	        made. It returns once the tunnel is up, as wg-quick's up does.
+//	        An embedded WireGuard device (no kernel WireGuard) lives in a
+//	        background process of its own, as wireguard-go's does: down,
+//	        from any process, ends it; SIGTERM or SIGINT to it brings the
+//	        tunnel down; a device whose link is deleted is made again. If
+//	        that process dies (killed), show and check say so, and up
+//	        makes the device again. With --foreground, up runs the
+//	        embedded device itself and stays until SIGINT, SIGTERM or
+//	        SIGHUP, then brings the tunnel down (another process's down
+//	        ends it). An embedded device's name is one for all network
+//	        namespaces (its UAPI socket is shared): a name whose embedded
+//	        device runs in another namespace is refused, naming it.
 //	down    remove what up made, running PreDown and PostDown (and with
 //	        SaveConfig = true saving the device into the file first, as
 //	        save does); a failing hook or save is reported and down goes
@@ -119,8 +126,8 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   configuration found at /etc/wireguard/INTERFACE.conf. It is a wg-quick(8)
   file, with the transparent tunnel's own keys or the article's hooks.
 
-  up      make the tunnel match the file (runs PreUp/PostUp; stays in the
-          foreground with an embedded WireGuard device)
+  up      make the tunnel match the file (runs PreUp/PostUp); an embedded
+          WireGuard device runs in a background process of its own
   down    remove what up made (runs PreDown/PostDown)
   run     up, then stay in the foreground: repair drift, re-resolve Endpoint
           names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
@@ -137,6 +144,9 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   --netns NAME       a network namespace: a name under /run/netns, or a path
   --backend KIND     WireGuard implementation: auto (default), kernel, userspace
   --json             plan, check and show print JSON
+  --foreground       up runs an embedded device in this process, and stays
+  --metrics ADDR     run serves Prometheus metrics on http://ADDR/metrics
+                     (such as 127.0.0.1:9586)
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
@@ -166,8 +176,14 @@ type command struct {
 	backend transparent.Backend
 	json    bool
 	verbose bool
-	stdout  io.Writer
-	stderr  io.Writer
+	metrics string // run's --metrics ADDR: serve Prometheus metrics there
+	// foreground keeps up in the foreground with an embedded device
+	// (--foreground); deviceProcess makes this process the background
+	// process that up starts to run one (background.go).
+	foreground    bool
+	deviceProcess bool
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -197,6 +213,10 @@ var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan":
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
 		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
+	}
+	stderr := c.stderr
+	if c.deviceProcess {
+		c.stderr = io.Discard // up printed the file's warnings and notes already
 	}
 	f, err := c.load()
 	if err != nil {
@@ -233,6 +253,7 @@ func (c *command) run() (int, error) {
 	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
+	c.stderr = stderr
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
@@ -244,7 +265,7 @@ func (c *command) run() (int, error) {
 	defer tun.Close()
 	switch c.verb {
 	case "up":
-		return c.upForeground(ctx, tun, f)
+		return c.upVerb(ctx, tun, f)
 	case "down":
 		return c.down(ctx, tun, f)
 	case "run":

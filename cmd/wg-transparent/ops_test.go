@@ -265,7 +265,7 @@ func TestSIGHUPBringsDown(t *testing.T) {
 	}
 	name := uniqueName("wgu")
 	file := tunnelFile(t, t.TempDir(), name, "")
-	up, _ := startForeground(t, "SIGHUP", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	up, _ := startForeground(t, "SIGHUP", bin, "up", file, "--netns", ns.Name, "--backend", "userspace", "--foreground")
 	if err := up.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,11 @@ func (c *command) plan(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		}
 	}
 	if c.json {
-		return exitOK, writeJSON(c.stdout, planJSON{Interface: f.Config.Name, Changes: changesJSON(plan), Pending: pending})
+		peers, err := peerStates(ctx, tun, f.Config)
+		if err != nil {
+			return exitError, err
+		}
+		return exitOK, writeJSON(c.stdout, planJSON{Interface: f.Config.Name, Changes: changesJSON(plan), Pending: pending, Peers: peers})
 	}
 	for _, ch := range plan {
 		fmt.Fprintln(c.stdout, ch)
@@ -39,11 +43,19 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 		return exitError, err
 	}
 	status := exitOK
+	problem := ""
 	if drift != nil {
 		status = exitDrift
+		if _, err := tun.Device(); errors.Is(err, transparent.ErrDeviceGone) {
+			problem = c.goneText()
+		}
+	}
+	peers, err := peerStates(ctx, tun, f.Config)
+	if err != nil {
+		return exitError, err
 	}
 	if c.json {
-		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}}
+		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}, Peers: peers, Problem: problem}
 		if drift != nil {
 			out.Changes = changesJSON(drift.Changes)
 		}
@@ -54,8 +66,13 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 	}
 	if drift == nil {
 		fmt.Fprintln(c.stdout, "in sync:", c.file)
+		printPeerStates(c.stdout, "  ", peers)
 		return exitOK, nil
 	}
+	if problem != "" {
+		fmt.Fprintf(c.stdout, "drift: %s\n", problem)
+	}
+	printPeerStates(c.stdout, "", peers)
 	fmt.Fprintf(c.stdout, "drift: up would:\n")
 	for _, ch := range drift.Changes {
 		fmt.Fprintln(c.stdout, "  ", ch)

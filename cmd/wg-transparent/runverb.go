@@ -34,16 +34,23 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 		return exitError, err
 	}
 	defer release()
-	if err := c.up(ctx, tun, f); err != nil {
+	if err := c.up(ctx, tun, f, tun.Up); err != nil {
 		return exitError, err
+	}
+	loop, stop := context.WithCancel(ctx)
+	defer stop()
+	if c.metrics != "" { // before READY: the unit is active once its metrics answer
+		if err := c.serveMetrics(loop, c.metrics, tun, f.Config); err != nil {
+			stop()
+			_, derr := c.down(context.WithoutCancel(ctx), tun, f)
+			return exitError, errors.Join(err, derr)
+		}
 	}
 	if err := notifySystemd("READY=1\nSTATUS=" + name + " is up"); err != nil {
 		c.logf("%s: %v", program, err)
 	}
 	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT, SIGTERM or SIGHUP\n", name, tun.Backend())
 
-	loop, stop := context.WithCancel(ctx)
-	defer stop()
 	watched := make(chan error, 1)
 	go func() { watched <- tun.Watch(loop) }() // repairs drift as the kernel reports it
 	ticker := time.NewTicker(refreshInterval)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,11 +25,18 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		return exitError, err
 	}
 	dev, err := tun.Device()
-	if err != nil {
+	gone := errors.Is(err, transparent.ErrDeviceGone)
+	if err != nil && !gone {
 		return exitError, err
 	}
 	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev, cfg), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
+	if gone {
+		out.Problem = c.goneText()
+	}
 	if out.Names, err = showNames(ctx, tun); err != nil {
+		return exitError, err
+	}
+	if out.Peers, err = peerStates(ctx, tun, cfg); err != nil {
 		return exitError, err
 	}
 	err = c.inNetNS(func() error {
@@ -68,15 +78,34 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		return exitError, err
 	}
 	if c.json {
-		return exitOK, writeJSON(c.stdout, out)
+		err = writeJSON(c.stdout, out)
+	} else {
+		c.showText(out, cfg)
 	}
-	c.showText(out, cfg)
-	return exitOK, nil
+	if err == nil && gone {
+		return exitError, errors.New(out.Problem)
+	}
+	return exitOK, err
+}
+
+// goneText says that the tunnel's embedded device died with its process,
+// and how to restore it.
+func (c *command) goneText() string {
+	arg := c.file
+	if name := strings.TrimSuffix(filepath.Base(c.file), ".conf"); configPath(name) == c.file {
+		arg = name
+	}
+	if c.netns != "" {
+		arg += " --netns " + c.netns
+	}
+	return fmt.Sprintf("the embedded device's process is gone: run `%s up %s` to restore it", program, arg)
 }
 
 func (c *command) showText(s showJSON, cfg transparent.Config) {
 	w := c.stdout
-	if d := s.Device; d == nil {
+	if d := s.Device; d == nil && s.Problem != "" {
+		fmt.Fprintf(w, "interface: %s is not up: %s\n", s.Interface, s.Problem)
+	} else if d == nil {
 		fmt.Fprintf(w, "interface: %s is not up\n", s.Interface)
 	} else {
 		fmt.Fprintf(w, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", d.Name, d.Type, d.PublicKey, d.ListenPort)
@@ -110,6 +139,10 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 		for _, r := range s.Routes {
 			fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
 		}
+	}
+	if slices.ContainsFunc(s.Peers, func(p peerStateJSON) bool { return p.Fallback != transparent.FallbackNone.String() }) {
+		fmt.Fprintf(w, "\nfailover:\n")
+		printPeerStates(w, "  ", s.Peers)
 	}
 	if len(s.Names) > 0 {
 		fmt.Fprintf(w, "\ntransparent names (resolved now):\n")

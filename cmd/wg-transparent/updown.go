@@ -22,14 +22,17 @@ var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
 // step after it undoes what this up made (DNS, then the library's Down,
 // which also removes the record), unless the tunnel was up already, which
 // up then leaves up.
-func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) error {
+//
+// bring brings the tunnel itself up: the library's Up, or, for up with an
+// embedded device, the background process that runs it (background.go).
+func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File, bring func(context.Context) error) error {
 	name := f.Config.Name
 	dev, _ := tun.Device()
 	existed := dev != nil
 	if err := c.hooks("PreUp", name, f.PreUp); err != nil {
 		return err
 	}
-	if err := tun.Up(ctx); err != nil {
+	if err := bring(ctx); err != nil {
 		return err
 	}
 	err := c.setDNS(f)
@@ -53,17 +56,40 @@ func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.Fi
 	return errors.Join(errs...)
 }
 
-// upForeground is the verb up: with kernel WireGuard it returns once the
-// tunnel is up; with an embedded device, which lives in this process, it
-// waits for a stop signal and then brings the tunnel down. Another
-// process's down ends it (exit 0); a device whose link was deleted from
-// outside is made again, as run does.
+// upVerb is the verb up. It returns once the tunnel is up, as wg-quick's
+// does: with kernel WireGuard, after up in this process; with an embedded
+// device, after a background process of its own has brought the tunnel
+// up and keeps the device (upBackground). With --foreground an embedded
+// device is run by this process, which stays (upForeground).
+func (c *command) upVerb(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+	if c.deviceProcess {
+		return c.runDevice(ctx, tun, f)
+	}
+	if !c.foreground {
+		// Asked first: a link up would refuse (such as a name held by
+		// another namespace's embedded device) is refused before PreUp.
+		b, err := tun.UpBackend()
+		if err != nil {
+			return exitError, err
+		}
+		if b == transparent.BackendUserspace {
+			return c.upBackground(ctx, tun, f)
+		}
+	}
+	return c.upForeground(ctx, tun, f)
+}
+
+// upForeground is up in this process: with kernel WireGuard it returns
+// once the tunnel is up; with an embedded device (--foreground), which
+// lives in this process, it waits for a stop signal and then brings the
+// tunnel down. Another process's down ends it (exit 0); a device whose
+// link was deleted from outside is made again, as run does.
 func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	name := f.Config.Name
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...)
 	defer signal.Stop(sig)
-	if err := c.up(ctx, tun, f); err != nil {
+	if err := c.up(ctx, tun, f, tun.Up); err != nil {
 		return exitError, err
 	}
 	if tun.DeviceDone() == nil {
@@ -83,6 +109,14 @@ func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *
 		defer release()
 	}
 	fmt.Fprintf(c.stdout, "%s is up (embedded WireGuard device, run by this process); staying in the foreground until SIGINT, SIGTERM or SIGHUP\n", name)
+	return c.holdDevice(ctx, tun, f, sig)
+}
+
+// holdDevice keeps the embedded device this process runs until a stop
+// signal on sig (then the tunnel goes down) or another process's down
+// (exit 0); a device whose link was deleted from outside is made again.
+func (c *command) holdDevice(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File, sig <-chan os.Signal) (int, error) {
+	name := f.Config.Name
 	for done := tun.DeviceDone(); ; {
 		select {
 		case s := <-sig:
