@@ -188,7 +188,7 @@ func firewallSteps(fw netfilter.Driver, name string, want []snatChain, have []ne
 				steps = append(steps, &delJumpStep{fw: fw, family: h.Family, name: name, hook: hook})
 			}
 		}
-		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook}
+		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook, nat: h.NAT}
 		if !slices.Contains(h.Hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
@@ -198,11 +198,19 @@ func firewallSteps(fw netfilter.Driver, name string, want []snatChain, have []ne
 	return steps
 }
 
-// removeChainSteps removes the jumps to a chain, then the chain.
+// removeChainSteps removes the jumps to a chain, then the chain: each
+// removal also removes the nat chain or table of iptables-nft that the
+// tunnel made and that it leaves empty. What the tunnel made and no
+// removal will prune (a crash came between a removal and its pruning, or
+// between iptables-nft making the table and the chain's rules), a
+// pruneNatStep removes, before the chain (strayNat).
 func removeChainSteps(name string, h netfilter.ChainState) []step {
 	var steps []step
 	for _, hook := range h.Hooks {
 		steps = append(steps, &delJumpStep{fw: h.Driver, family: h.Family, name: name, hook: hook})
+	}
+	if p := strayNat(h); p != nil {
+		steps = append(steps, p)
 	}
 	if h.Exists {
 		steps = append(steps, &delChainStep{fw: h.Driver, family: h.Family, name: name, old: h.Rules})

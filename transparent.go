@@ -178,7 +178,8 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
-	if err := t.claim(ctx, c, rec.withConfig(c, o.fw)); err != nil {
+	// That includes the nat table and chain iptables-nft may create.
+	if err := t.claim(ctx, c, rec.withConfig(c, o.fw).creating(mayCreate(steps))); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
 	applying = true
