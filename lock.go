@@ -49,8 +49,9 @@ func (t *Tunnel) claimsPath() string { return filepath.Join(t.stateDir, claimsLo
 
 // heldLock is a flock held on a lock file.
 type heldLock struct {
-	f    *os.File
-	path string
+	f      *os.File
+	path   string
+	holder string // the first line of the file: "pid 1234 (run)"
 }
 
 // acquire takes the lock at path, waiting for another holder until ctx is
@@ -97,11 +98,9 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 			}
 			continue
 		}
-		holder := fmt.Sprintf("pid %d (%s)\n", os.Getpid(), verb)
-		if err := f.Truncate(0); err == nil {
-			f.WriteAt([]byte(holder), 0) // a report for waiters only
-		}
-		return &heldLock{f: f, path: path}, nil
+		l := &heldLock{f: f, path: path, holder: fmt.Sprintf("pid %d (%s)", os.Getpid(), verb)}
+		l.report("")
+		return l, nil
 	}
 }
 
@@ -109,6 +108,7 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 type lockHeldError struct {
 	path   string
 	holder string // as lockHolder reads it
+	status string // the holder's status line, "" for none
 }
 
 func (e *lockHeldError) Error() string { return fmt.Sprintf("lock %s: held by %s", e.path, e.holder) }
@@ -132,7 +132,8 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !wait {
-			return &lockHeldError{path: path, holder: lockHolder(f)}
+			holder, status := readLockReport(f)
+			return &lockHeldError{path: path, holder: holder, status: status}
 		}
 		if !reported && time.Since(start) > lockReport {
 			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))
@@ -148,15 +149,60 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 
 // lockHolder reads who holds a lock, as its holder wrote it.
 func lockHolder(f *os.File) string {
-	buf := make([]byte, 128)
+	holder, _ := readLockReport(f)
+	return holder
+}
+
+// maxLockReport bounds what a lock file's report may hold: a holder line
+// and a status line, such as a reload's error.
+const maxLockReport = 4096
+
+// readLockReport reads a lock file's report: the holder ("pid 1234 (run)",
+// "another process" when unknown) and its status line, "" for none. Only
+// whole lines count: a report being rewritten may end in a part of the
+// one before.
+func readLockReport(f *os.File) (holder, status string) {
+	buf := make([]byte, maxLockReport)
 	n, err := f.ReadAt(buf, 0)
 	if n == 0 && err != nil && !errors.Is(err, io.EOF) {
-		return "another process"
+		return "another process", ""
 	}
-	if s := strings.TrimSpace(string(buf[:n])); s != "" {
-		return strings.ToValidUTF8(s, "?")
+	lines := strings.SplitAfter(strings.ToValidUTF8(string(buf[:n]), "?"), "\n")
+	holder = "another process"
+	if s := strings.TrimSpace(lines[0]); s != "" {
+		holder = s
 	}
-	return "another process"
+	if len(lines) > 1 && strings.HasSuffix(lines[1], "\n") {
+		status = strings.TrimSpace(lines[1])
+	}
+	return holder, status
+}
+
+// report writes the holder line and status (one line) into the lock
+// file, for waiters and Keep's refusals to read. The new text is written
+// over the old before the file is cut to its length, so a reader sees
+// whole new lines, perhaps followed by a part of the old ones.
+func (l *heldLock) report(status string) error {
+	status = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, status)
+	text := l.holder + "\n"
+	if status != "" {
+		text += status + "\n"
+	}
+	if len(text) > maxLockReport {
+		text = text[:maxLockReport-1] + "\n"
+	}
+	if _, err := l.f.WriteAt([]byte(text), 0); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	if err := l.f.Truncate(int64(len(text))); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	return nil
 }
 
 // release releases the lock; with remove, it first removes the lock file,

@@ -36,6 +36,7 @@ type Tunnel struct {
 	backend  Backend    // of the link the last operation found or made; BackendAuto before
 	names    *nameState // TransparentNames: names.go
 	wasUp    bool       // an Up of this Tunnel succeeded, and no Down of it since: keep.go
+	keeper   *heldLock  // the keeper lock, while this Tunnel keeps the tunnel: keep.go
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade

@@ -40,6 +40,14 @@ type showJSON struct {
 	Rules     []ruleJSON  `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
 	Routes    []routeJSON `json:"routes"` // the routes of the tunnel's table
 	Names     []nameJSON  `json:"names"`  // the peers' Transparent host names, resolved by show
+	Keeper    string      `json:"keeper"` // the process that keeps the tunnel up, "pid 1234 (run)"; "" for none
+
+	priority, table int // where its rules and routes are: for the text form
+}
+
+// showAllJSON is a bare `show --json`: every tunnel of the namespace.
+type showAllJSON struct {
+	Tunnels []showJSON `json:"tunnels"` // by name; [] when none is up
 }
 
 // nameJSON is one of the peers' Transparent host names.

@@ -144,8 +144,10 @@ func main() {
 // command is one invocation: what to do, to which file, where.
 type command struct {
 	verb    string
-	file    string // the path of the file
-	netns   string // a name under /run/netns, or a path
+	arg     string             // the CONFIG_FILE or INTERFACE as given; "" for a bare show
+	file    string             // the path of the file
+	cfg     transparent.Config // the library's config of the file: the one in force after a reload
+	netns   string             // a name under /run/netns, or a path
 	backend transparent.Backend
 	json    bool
 	verbose bool
@@ -175,17 +177,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // kernelVerbs are the verbs that read or change the kernel's networking.
-var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true}
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "reload": true, "plan": true, "check": true, "show": true}
 
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
 		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
 	}
+	ctx := context.Background()
+	if c.verb == "show" && c.fileless() {
+		return c.showRecorded(ctx)
+	}
 	f, err := c.load()
 	if err != nil {
 		return exitError, err
 	}
-	ctx := context.Background()
 	switch c.verb {
 	case "render":
 		// Plain wg-quick cannot follow a name: render writes its
@@ -213,6 +218,7 @@ func (c *command) run() (int, error) {
 	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
+	c.cfg = cfg
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
@@ -229,6 +235,8 @@ func (c *command) run() (int, error) {
 		return c.down(ctx, tun, f)
 	case "run":
 		return c.runForeground(ctx, tun, f)
+	case "reload":
+		return c.reloadVerb(ctx, tun, f)
 	case "plan":
 		return c.plan(ctx, tun, f)
 	case "check":

@@ -19,7 +19,8 @@ import (
 const refreshInterval = 30 * time.Second
 
 // runForeground is the verb run: up, tell systemd, then keep the tunnel
-// as the file says until a stop signal, and bring it down. A second run
+// as the file says until a stop signal, and bring it down. SIGHUP
+// reloads the file (reload.go). A second run
 // of the tunnel (or one next to a foreground up running its embedded
 // device) is refused, naming the process that keeps it. Another
 // process's down ends run, which then exits 0 without touching anything;
@@ -29,6 +30,9 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...) // before up: a signal during up still brings it down
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, reloadSignal) // before up: a reload asked for during up is done after it
+	defer signal.Stop(hup)
 	release, err := tun.Keep("run")
 	if err != nil {
 		return exitError, err
@@ -37,10 +41,12 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 	if err := c.up(ctx, tun, f); err != nil {
 		return exitError, err
 	}
+	var rl reloader
+	rl.ready(c, tun)
 	if err := notifySystemd("READY=1\nSTATUS=" + name + " is up"); err != nil {
 		c.logf("%s: %v", program, err)
 	}
-	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT, SIGTERM or SIGHUP\n", name, tun.Backend())
+	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT or SIGTERM (SIGHUP reloads %s)\n", name, tun.Backend(), c.file)
 
 	loop, stop := context.WithCancel(ctx)
 	defer stop()
@@ -56,6 +62,10 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 		case s := <-sig:
 			c.logf("[#] %s: bringing %s down", s, name)
 			status, err = exitOK, nil
+		case <-hup:
+			if err = rl.reload(loop, c, tun, &f); !errors.Is(err, transparent.ErrBroughtDown) {
+				err = nil // logged; the running config is kept
+			}
 		case <-done:
 			done, err = c.deviceStopped(loop, tun, name, done)
 		case werr := <-watched:
