@@ -17,6 +17,7 @@ import (
 
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
+	"github.com/wgtransparent/transparent/wgquick"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -241,4 +242,142 @@ func TestReloadWithoutLoss(t *testing.T) {
 		t.Errorf("run after SIGTERM: %v", err)
 	}
 	expectRestored(t, w.A, before, name, "after SIGTERM")
+}
+
+// startLogged starts the command with args, its stderr into a buffer,
+// and waits until its stdout says want.
+func startLogged(t *testing.T, want, bin string, args ...string) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	var out lockedBuffer
+	c := exec.Command(bin, args...)
+	c.Stdout, c.Stderr = &out, &out
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		c.Process.Kill()
+		c.Wait()
+	})
+	waitUntil(t, want, &out, func() bool { return strings.Contains(out.String(), want) })
+	return c, &out
+}
+
+// TestReloadBadFile (issue 21, item 5): SIGHUP no longer brings a
+// foreground up down: it reloads. A file made bad is refused, by a
+// SIGHUP (logged with its file:line) and by the reload verb (exit 2,
+// file:line, the keeping process not signalled), and the running config
+// stays, the namespace unchanged; the repaired file is applied by the
+// next reload; SIGINT still brings the tunnel down and restores the
+// namespace.
+func TestReloadBadFile(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "rlbad")
+	before, err := testns.DumpSettled(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName("wgrl")
+	dir := t.TempDir()
+	file := tunnelFile(t, dir, name, "")
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, out := startLogged(t, "is up", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	upDump, err := testns.Dump(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := strings.Replace(string(good), "Table = 123\n", "Table = 123\nMysteryKey = 1\n", 1)
+	if err := os.WriteFile(file, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := up.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	where := filepath.Base(file) + ":5"
+	waitUntil(t, "the bad reload to be logged", out, func() bool {
+		return strings.Contains(out.String(), "reload: "+where) && strings.Contains(out.String(), "the running config is kept")
+	})
+	code, verbOut := exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	if code != exitError || !strings.Contains(verbOut, where) || strings.Contains(verbOut, "kill -HUP") {
+		t.Errorf("reload of a bad file: exit %d\n%s\nwant exit 2 naming %s, no signal sent", code, verbOut, where)
+	}
+	if now, err := testns.Dump(ns); err != nil || testns.Diff(upDump, now) != "" {
+		t.Errorf("a bad file changed the namespace (%v):\n%s", err, testns.Diff(upDump, now))
+	}
+	if up.ProcessState != nil {
+		t.Fatalf("up ended on SIGHUP:\n%s", out.String())
+	}
+
+	fixed := strings.Replace(string(good), "Transparent = 203.0.113.2/32", "Transparent = 203.0.113.2/32, 192.0.2.0/24", 1)
+	if err := os.WriteFile(file, []byte(fixed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, verbOut = exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	if want := "(up)"; code != exitOK || !strings.Contains(verbOut, "reloaded") || !strings.Contains(verbOut, want) {
+		t.Errorf("reload of the repaired file: exit %d\n%s\nwant exit 0, done by the up %s", code, verbOut, want)
+	}
+	if !hasRuleTo(t, ns, "192.0.2.0/24") {
+		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out.String())
+	}
+
+	if err := up.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitExit(t, up, "up after SIGINT"); err != nil {
+		t.Errorf("up after SIGINT: %v\n%s", err, out.String())
+	}
+	expectRestored(t, ns, before, name, "after SIGINT")
+}
+
+// TestReloadWithoutKeeper (issue 21, item 5): with no process keeping
+// the tunnel (here a library Tunnel of the test, which runs the device
+// without Keep), the reload verb applies the file's difference itself:
+// the new destination's rule is added and the device is the same link,
+// never brought down. A tunnel that is not up is not reloaded (exit 2,
+// saying to bring it up).
+func TestReloadWithoutKeeper(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "rlnokeep")
+	name := uniqueName("wgrl")
+	file := tunnelFile(t, t.TempDir(), name, "")
+	code, out := exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	if code != exitError || !strings.Contains(out, "not up") {
+		t.Errorf("reload of a tunnel that is not up: exit %d\n%s", code, out)
+	}
+	f, err := wgquick.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun, err := transparent.New(f.Config, transparent.WithNetNS(ns.Path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	if err := tun.Up(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Down(context.Background())
+	link, err := ns.Netlink().LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(file)
+	data = []byte(strings.Replace(string(data), "Transparent = 203.0.113.2/32", "Transparent = 203.0.113.2/32, 192.0.2.0/24", 1))
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out = exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	if code != exitOK || !strings.Contains(out, name+" reloaded") || strings.Contains(out, "kill -HUP") {
+		t.Errorf("reload without a keeper: exit %d\n%s", code, out)
+	}
+	if !hasRuleTo(t, ns, "192.0.2.0/24") {
+		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out)
+	}
+	if now, err := ns.Netlink().LinkByName(name); err != nil || now.Attrs().Index != link.Attrs().Index {
+		t.Errorf("the reload replaced the link (%v)", err)
+	}
 }
