@@ -35,7 +35,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 			}
 			continue
 		}
-		t.log.Info(s.String())
+		t.logStep(LogChange, s)
 		time.Sleep(t.stepDelay)
 		t.writes++
 		err := errInjected
@@ -56,7 +56,7 @@ func (t *Tunnel) apply(ctx context.Context, verb string, steps []step, rollback 
 	}
 	var undoErrs []error
 	for i := len(done) - 1; i >= 0; i-- {
-		t.log.Info("undo " + done[i].String())
+		t.logStep(LogUndo, done[i])
 		if err := done[i].undo(t.k); err != nil {
 			undoErrs = append(undoErrs, fmt.Errorf("roll back %s: %w", done[i], err))
 		}

@@ -50,7 +50,7 @@ func (s *configureDevice) op() Op {
 	return OpReplace
 }
 func (s *configureDevice) command() string {
-	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg), "device ")
+	return "wg set " + strings.TrimPrefix(describeDevice(s.name, &s.cfg, s.old), "device ")
 }
 
 func (s *setMTU) op() Op { return OpReplace }

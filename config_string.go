@@ -41,21 +41,33 @@ func (c Config) String() string {
 		fmt.Fprintf(&b, ", public %s", strings.Join(a, " "))
 	}
 	fmt.Fprintf(&b, "; %d %s", len(c.Peers), summaryPlural(len(c.Peers), "peer", "peers"))
+	secrets := c.secrets()
 	for i, p := range c.Peers {
 		sep := ", "
 		if i == 0 {
 			sep = ": "
 		}
-		b.WriteString(sep + p.String())
+		b.WriteString(sep + p.summary(secrets))
 	}
 	return b.String()
 }
 
 // String is a readable summary of the peer without its preshared key:
 // its public key's first characters, endpoints, and how many prefixes.
+// A PublicKey equal to the PresharedKey is hidden; one equal to the
+// private key is hidden by Config's String.
 func (p Peer) String() string {
+	return p.summary(map[wgtypes.Key]bool{p.PresharedKey: p.PresharedKey != (wgtypes.Key{})})
+}
+
+// summary is String, hiding the public key if it is among secrets.
+func (p Peer) summary(secrets map[wgtypes.Key]bool) string {
 	var b strings.Builder
-	b.WriteString(summaryKey(p.PublicKey))
+	if secrets[p.PublicKey] {
+		b.WriteString(hiddenKey)
+	} else {
+		b.WriteString(summaryKey(p.PublicKey))
+	}
 	if p.Endpoint.IsValid() {
 		fmt.Fprintf(&b, " endpoint %s", p.Endpoint)
 	}

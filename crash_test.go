@@ -154,22 +154,7 @@ func TestDownAfterCrash(t *testing.T) {
 func TestNotPermitted(t *testing.T) {
 	w := newArticle(t)
 	before := dump(t, w.A)
-	dir, err := os.MkdirTemp("", "wgtransparent-nobody-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "transparent.test")
-	data, err := os.ReadFile(os.Args[0])
-	if err == nil {
-		err = os.WriteFile(bin, data, 0o755)
-	}
-	if err == nil {
-		err = os.Chmod(dir, 0o755)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := nobodyBinary(t)
 	req, err := json.Marshal(map[string]any{"Config": w.configA(transparent.PeerRouteRule), "NetNS": w.A.Path, "Backend": testBackend()})
 	if err != nil {
 		t.Fatal(err)
@@ -182,6 +167,28 @@ func TestNotPermitted(t *testing.T) {
 		t.Errorf("child as nobody: %v\n%s\nwant a permission error that says what is needed", err, out)
 	}
 	expectSameDump(t, w.A, before, "after Up without permission")
+}
+
+// nobodyBinary is a copy of the test binary that user nobody can run.
+func nobodyBinary(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "wgtransparent-nobody-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	bin := filepath.Join(dir, "transparent.test")
+	data, err := os.ReadFile(os.Args[0])
+	if err == nil {
+		err = os.WriteFile(bin, data, 0o755)
+	}
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bin
 }
 
 // TestCrashAtRandomPoints kills a process in the middle of an Up (SIGKILL

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"slices"
 	"strings"
@@ -261,12 +262,36 @@ func (fw *iptablesFirewall) run(family int, f func(*iptables.IPTables) error) er
 		return err
 	}
 	err = fw.ns.do(func() error { return f(ipt) })
+	if err := refusedByIPTables(err); errors.Is(err, os.ErrPermission) {
+		return err // also "can't initialize", but no missing module
+	}
 	var e *iptables.Error
 	if errors.As(err, &e) && (strings.Contains(e.Error(), "can't initialize") || strings.Contains(e.Error(), "Table does not exist")) {
 		return fmt.Errorf("%w (the kernel has no %s NAT: load the nf_nat and iptable_nat or nft_chain_nat modules)", errors.Join(err, ErrFirewall), familyString(family))
 	}
 	return err
 }
+
+// iptablesNotPermitted is what iptables prints when the kernel refused it
+// for want of privilege ("Permission denied (you must be root)").
+const iptablesNotPermitted = "you must be root"
+
+// refusedByIPTables makes an iptables failure whose output says it lacked
+// privilege match os.ErrPermission, as the kernel's EPERM from netlink
+// does, so that it is explained the same way (the capability missing),
+// whatever the firewall. Other errors are returned as they are.
+func refusedByIPTables(err error) error {
+	if err == nil || !strings.Contains(err.Error(), iptablesNotPermitted) {
+		return err
+	}
+	return notPermitted{err}
+}
+
+// notPermitted is an error that also matches os.ErrPermission.
+type notPermitted struct{ err error }
+
+func (e notPermitted) Error() string   { return e.err.Error() }
+func (e notPermitted) Unwrap() []error { return []error{e.err, os.ErrPermission} }
 
 // natTable reads the nat table with one iptables-save, rather than a
 // process per chain. Reading creates nothing (unlike listing a table with
@@ -289,7 +314,7 @@ func (fw *iptablesFirewall) natTable(family int) (iptsave.Chains, error) {
 		if errors.As(err, &ee) {
 			err = fmt.Errorf("%w: %s", err, bytes.TrimSpace(ee.Stderr))
 		}
-		return nil, fmt.Errorf("%s -t %s: %w", cmd, natTable, err)
+		return nil, refusedByIPTables(fmt.Errorf("%s -t %s: %w", cmd, natTable, err))
 	}
 	return iptsave.Parse(string(out)), nil
 }
@@ -322,7 +347,7 @@ func (fw *iptablesFirewall) setChain(family int, name string, rules []natRule) e
 			c := exec.Command(cmd, "--noflush", "--wait")
 			c.Stdin = strings.NewReader(in.String())
 			if out, err := c.CombinedOutput(); err != nil {
-				return fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out))
+				return refusedByIPTables(fmt.Errorf("%s --noflush: %w: %s", cmd, err, bytes.TrimSpace(out)))
 			}
 			return nil
 		})

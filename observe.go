@@ -26,6 +26,7 @@ type observed struct {
 	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
 	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
 	foreign []string       // objects in the config's way that are not ours
+	tunnels []string       // other WireGuard links that foreign rules route to
 	// unlisted are the objects among foreign that carry our marks: made
 	// by a tunnel of this package, but not by this one (its record does
 	// not list their layout), each with the command that removes it.
@@ -188,7 +189,10 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				spec, ok := ruleFromNetlink(nr)
 				marked = append(marked, (&delRule{rule: ownedRule{spec: spec, ok: ok, raw: nr}}).command())
 			case c.ownsPriority(nr.Priority):
-				o.foreign = append(o.foreign, fmt.Sprintf("rule %d (%s) is not ours", nr.Priority, nr))
+				o.foreign = append(o.foreign, fmt.Sprintf("rule %s is not ours", foreignRuleText(nr)))
+				if t := foreignTunnel(k, nr); t != "" {
+					o.tunnels = append(o.tunnels, t)
+				}
 			case inRange: // a stranger among a recorded layout's priorities: not in our way
 			}
 		}

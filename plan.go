@@ -282,5 +282,5 @@ func conflicts(o *observed) error {
 	if len(o.foreign) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%s: %w (choose another Priority or Table, or remove them)", strings.Join(o.foreign, "; "), ErrConflict)
+	return fmt.Errorf("%s: %w (%s)", strings.Join(o.foreign, "; "), ErrConflict, conflictAdvice(o.tunnels))
 }

@@ -10,12 +10,10 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
@@ -60,43 +58,6 @@ func capsChild() {
 		fail(err)
 	}
 	fmt.Println("down")
-}
-
-// startRestricted starts cmd in namespace ns with only the capability
-// keep (-1: none), although as root: from a thread that enters ns and
-// drops every other capability from its bounding set, which a child
-// started by that thread inherits, so that a root child gets no other
-// capability at exec. The thread is never unlocked, so Go discards it
-// with its namespace and capabilities; no other thread changes.
-func startRestricted(t *testing.T, ns *testns.NS, keep int, cmd *exec.Cmd) {
-	t.Helper()
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: see above
-		if err := netns.Set(ns.Handle); err != nil {
-			errc <- err
-			return
-		}
-		for c := 0; ; c++ {
-			if c == keep {
-				continue
-			}
-			if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); errors.Is(err, unix.EINVAL) {
-				break // past the last capability
-			} else if err != nil {
-				errc <- fmt.Errorf("drop capability %d: %w", c, err)
-				return
-			}
-		}
-		errc <- cmd.Start()
-	}()
-	if err := <-errc; err != nil {
-		t.Fatalf("start %s in %s: %v", cmd.Path, ns.Name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
 }
 
 // capsCommand is the test binary as a capsChild for cfg, with its input
@@ -144,7 +105,7 @@ func TestOnlyNetAdmin(t *testing.T) {
 	}
 	before := fullDump(t, w.A)
 	cmd, in, out := capsCommand(t, cfgA)
-	startRestricted(t, w.A, unix.CAP_NET_ADMIN, cmd)
+	testns.StartRestricted(t, w.A, unix.CAP_NET_ADMIN, cmd)
 	expectLine(t, out, "up")
 	expectLine(t, out, "checked")
 	w.expectClient(t, w.A, ipv4.url(publicB), publicA) // through the tunnel, translated
@@ -161,7 +122,7 @@ func TestNoCapabilities(t *testing.T) {
 	w := newArticle(t)
 	before := dump(t, w.A)
 	cmd, _, out := capsCommand(t, w.configA(transparent.PeerRouteRule))
-	startRestricted(t, w.A, -1, cmd)
+	testns.StartRestricted(t, w.A, -1, cmd)
 	line, _ := out.ReadString('\n')
 	if !strings.HasPrefix(line, "failed: permission=true: ") || !strings.Contains(line, "lacks CAP_NET_ADMIN") || strings.Contains(line, "CAP_SYS_ADMIN") {
 		t.Errorf("child without capabilities: %q\nwant a permission error naming CAP_NET_ADMIN alone", line)

@@ -93,7 +93,7 @@ func (t *Tunnel) applyRoutes(verb string, b routeBatcher, run []step) (done []st
 	var name string
 	var results []error
 	for i, s := range run {
-		t.log.Info(s.String())
+		t.logStep(LogChange, s)
 		t.writes++
 		switch s := s.(type) {
 		case *addRoute:

@@ -68,7 +68,9 @@ func stateDirOf(ns netNS) (string, error) {
 // everyone else (a looser mode, as older releases made, is tightened).
 func ensureStateDir(dir string) error {
 	for _, d := range []string{stateRoot, dir} {
-		if err := os.Mkdir(d, stateDirMode); err != nil && !errors.Is(err, os.ErrExist) {
+		if err := os.Mkdir(d, stateDirMode); errors.Is(err, os.ErrPermission) {
+			return fmt.Errorf("make state directory %s: %w (this process runs as uid %d, and only root may create it: run as uid 0)", d, err, os.Geteuid())
+		} else if err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("make state directory %s: %w", d, err)
 		}
 		var st unix.Stat_t
@@ -98,9 +100,18 @@ func checkOwned(path string, st *unix.Stat_t, kind uint32) error {
 		return fmt.Errorf("state path %s is %s, not %s: %w; remove it", path, fileKind(st.Mode), what, ErrUnsafeState)
 	}
 	if uid := os.Geteuid(); int(st.Uid) != uid {
-		return fmt.Errorf("state path %s is owned by uid %d, not by this process's uid %d: %w; remove it, it is not this package's", path, st.Uid, uid, ErrUnsafeState)
+		return fmt.Errorf("state path %s belongs to %s, and this process runs as uid %d: %w; run as uid %d, whose tunnels' live locks and records it holds", path, uidName(st.Uid), uid, ErrUnsafeState, st.Uid)
 	}
 	return nil
+}
+
+// uidName names a user id for a message: root is worth saying, since a
+// process with capabilities but another uid is the usual case.
+func uidName(uid uint32) string {
+	if uid == 0 {
+		return "root (uid 0)"
+	}
+	return "uid " + strconv.FormatUint(uint64(uid), 10)
 }
 
 // fileKind names the type of file that mode describes, for messages.

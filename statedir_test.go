@@ -67,12 +67,16 @@ func TestStateFilesPrivate(t *testing.T) {
 
 // TestStateRefusesForeignFiles: a lock file that is a symlink, or a lock
 // file or directory that another user owns, is refused with
-// ErrUnsafeState naming the path and the fix; no symlink is followed.
+// ErrUnsafeState naming the path and the fix: a symlink is not ours and
+// may go, but a file of another user is that user's live state, so the
+// error says to run as that user, never to remove it. No symlink is
+// followed.
 func TestStateRefusesForeignFiles(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name    string
 		prepare func(t *testing.T, tun *Tunnel)
+		fix     string // what the error tells to do
 	}{
 		{"lock is a symlink", func(t *testing.T, tun *Tunnel) {
 			target := filepath.Join(t.TempDir(), "target")
@@ -84,7 +88,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 					t.Errorf("the symlink was followed: %s exists", target)
 				}
 			})
-		}},
+		}, "remove it"},
 		{"lock owned by another user", func(t *testing.T, tun *Tunnel) {
 			if err := os.WriteFile(tun.lockPath(), nil, 0o600); err != nil {
 				t.Fatal(err)
@@ -92,12 +96,12 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 			if err := os.Chown(tun.lockPath(), nobody, nobody); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, "run as uid 65534"},
 		{"directory owned by another user", func(t *testing.T, tun *Tunnel) {
 			if err := os.Chown(tun.stateDir, nobody, nobody); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, "run as uid 65534"},
 		{"directory is a symlink", func(t *testing.T, tun *Tunnel) {
 			if err := os.Remove(tun.stateDir); err != nil {
 				t.Fatal(err)
@@ -105,7 +109,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 			if err := os.Symlink(t.TempDir(), tun.stateDir); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, "remove it"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tun := stateTunnel(t, "wgstate1")
@@ -115,7 +119,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 			t.Cleanup(func() { os.RemoveAll(tun.stateDir) })
 			tc.prepare(t, tun)
 			err := tun.Up(ctx)
-			if !errors.Is(err, ErrUnsafeState) || !containsAll(err.Error(), tun.stateDir, "remove it") {
+			if !errors.Is(err, ErrUnsafeState) || !containsAll(err.Error(), tun.stateDir, tc.fix) {
 				t.Errorf("Up = %v, want ErrUnsafeState naming the path and the fix", err)
 			}
 			if l, _ := tun.k.link(tun.cfg.Name); l != nil {

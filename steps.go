@@ -44,7 +44,7 @@ type configureDevice struct {
 	old  *wgtypes.Device // nil for a new device
 }
 
-func (s *configureDevice) String() string    { return "set " + describeDevice(s.name, &s.cfg) }
+func (s *configureDevice) String() string    { return "set " + describeDevice(s.name, &s.cfg, s.old) }
 func (s *configureDevice) do(k kernel) error { return k.configureDevice(s.name, s.cfg) }
 
 func (s *configureDevice) undo(k kernel) error {

@@ -146,6 +146,8 @@ func (c Config) validatePeers(v *validator) {
 			v.add(pf+".PublicKey", "not set", "set the peer's public key (`wg pubkey` of its private key)")
 		case dup:
 			v.add(pf+".PublicKey", "same as Peers[%[1]d].PublicKey", "give each peer its own key, or merge the two peers", j)
+		case c.PrivateKey != (wgtypes.Key{}) && p.PublicKey == c.PrivateKey:
+			v.add(pf+".PublicKey", "is this endpoint's private key", "set the remote endpoint's public key; the private key was exposed wherever this config was shared: make a new one (wg genkey)")
 		case c.PrivateKey != (wgtypes.Key{}) && p.PublicKey == own:
 			v.add(pf+".PublicKey", "is this endpoint's own public key", "set the remote endpoint's public key")
 		}

@@ -175,6 +175,7 @@ var rejectCases = []rejectCase{
 	{"no peers", func(c *Config) { c.Peers = nil }, "Peers", "empty"},
 	{"no peer key", func(c *Config) { c.Peers[0].PublicKey = wgtypes.Key{} }, "Peers[0].PublicKey", "not set"},
 	{"own key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey.PublicKey() }, "Peers[0].PublicKey", "own public key"},
+	{"private key as peer", func(c *Config) { c.Peers[0].PublicKey = c.PrivateKey }, "Peers[0].PublicKey", "private key"},
 	{"duplicate peer key", func(c *Config) {
 		c.Peers = append(c.Peers, Peer{PublicKey: c.Peers[0].PublicKey, AllowedIPs: []netip.Prefix{pfx("10.0.0.3/32")}})
 	}, "Peers[1].PublicKey", "Peers[0]"},

@@ -118,9 +118,33 @@ func restoreConfig(have *wgtypes.Device) wgtypes.Config {
 	return cfg
 }
 
+// deviceSecrets are the secret keys of cfg and of the device old (nil for
+// none), whose private key cfg keeps when it does not set one.
+func deviceSecrets(cfg *wgtypes.Config, old *wgtypes.Device) map[wgtypes.Key]bool {
+	secrets := map[wgtypes.Key]bool{}
+	if cfg.PrivateKey != nil {
+		secrets[*cfg.PrivateKey] = true
+	}
+	for _, p := range cfg.Peers {
+		if p.PresharedKey != nil {
+			secrets[*p.PresharedKey] = true
+		}
+	}
+	if old != nil {
+		secrets[old.PrivateKey] = true
+		for _, p := range old.Peers {
+			secrets[p.PresharedKey] = true
+		}
+	}
+	delete(secrets, wgtypes.Key{}) // no key
+	return secrets
+}
+
 // describeDevice renders a wgctrl config like `wg set`, without keys'
-// secrets.
-func describeDevice(name string, cfg *wgtypes.Config) string {
+// secrets: nor a peer's key that is one of them (deviceSecrets), such as
+// the private key pasted as a peer's PublicKey.
+func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) string {
+	secrets := deviceSecrets(cfg, old)
 	var b strings.Builder
 	b.WriteString("device " + name)
 	if cfg.PrivateKey != nil {
@@ -133,7 +157,7 @@ func describeDevice(name string, cfg *wgtypes.Config) string {
 		b.WriteString(fmt.Sprintf(" fwmark %#x", *cfg.FirewallMark))
 	}
 	for _, p := range cfg.Peers {
-		b.WriteString(" peer " + p.PublicKey.String())
+		b.WriteString(" peer " + keyText(p.PublicKey, secrets))
 		if p.Remove {
 			b.WriteString(" remove")
 			continue

@@ -96,7 +96,7 @@ func (p *parser) keep() {
 		}
 		list := map[string]*[]string{"PreUp": &p.f.PreUp, "PostUp": &p.f.PostUp, "PreDown": &p.f.PreDown, "PostDown": &p.f.PostDown}[h.kind]
 		*list = append(*list, h.cmd)
-		p.note(h.line, "%s line %d: %s: kept, not applied by the library; the wg-transparent command runs it like wg-quick", h.kind, h.line, h.cmd)
+		p.note(h.line, "%s line %d: %s: kept as a command, not one of the article's; wg-transparent runs it as wg-quick does", h.kind, h.line, h.cmd)
 	}
 }
 

@@ -153,7 +153,7 @@ func (p *parser) setDNS(line int, key, value string) {
 		return
 	}
 	p.f.DNS = append(p.f.DNS, items...)
-	p.note(line, "%s line %d: %s: kept, not applied by the library (wg-quick sets it with resolvconf)", key, line, value)
+	p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent up sets it with resolvconf, as wg-quick does", key, line, value)
 }
 
 func (p *parser) setSaveConfig(line int, key, value string) {
@@ -162,7 +162,7 @@ func (p *parser) setSaveConfig(line int, key, value string) {
 		return
 	}
 	p.f.SaveConfig = v
-	p.note(line, "%s line %d: %s: kept, not applied by the library (wg-quick saves the running device into the file on down)", key, line, value)
+	p.note(line, "%s line %d: %s: ignored (wg-quick saves the running device into the file on down; wg-transparent does not)", key, line, value)
 }
 
 func (p *parser) addHook(line int, key, value string) {

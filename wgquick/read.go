@@ -1,6 +1,7 @@
 package wgquick
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +29,10 @@ func ReadFile(path string) (*File, error) {
 	// nothing for a regular file.
 	fh, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // it names the path again, uncleaned
+		}
 		return nil, fmt.Errorf("open %s: %w", clean(path), err)
 	}
 	defer fh.Close()

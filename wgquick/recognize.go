@@ -34,7 +34,7 @@ func (p *parser) recognize() {
 func (p *parser) resolveTable() {
 	if _, ok := p.at["Table"]; !ok {
 		p.cfg.Table = transparent.DefaultTable
-		p.note(noLine, "Table not set: the library uses table %d (wg-quick would use the main table)", transparent.DefaultTable)
+		p.note(noLine, "Table not set: up uses table %d (wg-quick would use the main table)", transparent.DefaultTable)
 	}
 }
 
@@ -410,8 +410,18 @@ func (p *parser) inferPeerRoute() {
 		})
 		if k < 0 {
 			p.cfg.PeerRoute = transparent.PeerRouteRule
-			p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute rule: the library adds `%s` and the like",
-				ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.RulePriority(transparent.RulePeer)})
+			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.RulePriority(transparent.RulePeer)}
+			if t.Bits() != 0 {
+				p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds `%s` and the like", rule)
+				return
+			}
+			// Every destination: the rules are the family's two halves,
+			// behind main's more specific routes (as wg-quick does).
+			halves := transparent.TableRuleDestinations(t.Addr().Is6())
+			low, high := rule, rule
+			low.to, high.to = halves[0], halves[1]
+			p.note(noLine, "AllowedIPs %s sends every destination into the tunnel -> PeerRoute = rule: up adds `%s` and `%s`, after `%srule add table main suppress_prefixlength 0 priority %d`, so that main's routes other than its default route still win, as with wg-quick",
+				t.Masked(), low, high, ipPrefix(rule.v6), p.cfg.RulePriority(transparent.RuleException))
 			return
 		}
 		if cover < 0 {

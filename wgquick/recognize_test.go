@@ -71,7 +71,13 @@ func TestRecognition(t *testing.T) {
 			file:  articleAFile("10.0.0.1/32", "PostUp = ip route add 10.0.0.2 dev eth0\n", allowed),
 			check: peerRoute(transparent.PeerRouteRule),
 			kept:  []string{"ip route add 10.0.0.2 dev eth0"},
-			note:  "no route for the peers' tunnel addresses in the file -> PeerRoute rule: the library adds `ip rule add to 10.0.0.2 table 123 priority 457`",
+			note:  "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds `ip rule add to 10.0.0.2 table 123 priority 457`",
+		},
+		{
+			name:  "full tunnel: the note says what the rules are",
+			file:  "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEE=\nAddress = 10.0.0.1/32\nTable = 123\n\n[Peer]\nPublicKey = fE/wdxzl0klVp/IR8UcaoGUMjqaWi3jAd7KzHKFS6Ds=\nEndpoint = 203.0.113.2:51822\nAllowedIPs = 0.0.0.0/0\n",
+			check: peerRoute(transparent.PeerRouteRule),
+			note:  "AllowedIPs 0.0.0.0/0 sends every destination into the tunnel -> PeerRoute = rule: up adds `ip rule add to 0.0.0.0/1 table 123 priority 457` and `ip rule add to 128.0.0.0/1 table 123 priority 457`, after `ip rule add table main suppress_prefixlength 0 priority 455`",
 		},
 		{
 			name:  "route in PreUp stays a hook",
@@ -193,7 +199,9 @@ PersistentKeepalive = 25
 				t.Errorf("kept hooks = %q, want %q", kept, tc.kept)
 			}
 			for _, h := range kept {
-				if !slices.ContainsFunc(f.Notes, func(n string) bool { return strings.Contains(n, h+": kept, not applied by the library") }) {
+				if !slices.ContainsFunc(f.Notes, func(n string) bool {
+					return strings.Contains(n, h+": kept as a command, not one of the article's; wg-transparent runs it")
+				}) {
 					t.Errorf("no note for kept hook %q: %q", h, f.Notes)
 				}
 			}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"strings"
 
@@ -50,10 +52,18 @@ func (c *command) inNetNS(fn func() error) error {
 	if c.netns == "" {
 		return fn()
 	}
-	target, err := netns.GetFromPath(c.netnsPath())
+	path := c.netnsPath()
+	target, err := netns.GetFromPath(path)
 	if err != nil {
-		return fmt.Errorf("open network namespace: %w", err)
+		return fmt.Errorf("open network namespace %s: %w", path, err)
 	}
 	defer target.Close()
-	return nsdo.Do(target, fn)
+	err = nsdo.Do(target, fn)
+	if !errors.Is(err, nsdo.ErrEnter) {
+		return err
+	}
+	if errors.Is(err, os.ErrPermission) && !hasCapability(capSysAdmin) {
+		return fmt.Errorf("%s: %w (the process lacks CAP_SYS_ADMIN, which entering another network namespace needs: grant it as well as CAP_NET_ADMIN, or run as root with every capability)", path, err)
+	}
+	return fmt.Errorf("%s: %w", path, err)
 }

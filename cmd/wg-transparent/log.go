@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"unicode"
+
+	"github.com/wgtransparent/transparent"
 )
 
 // stepHandler prints the library's log the way wg-quick prints its
@@ -40,6 +42,10 @@ func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
 	default:
 		b.WriteString("[#] ")
 	}
+	if step, ok := stepLine(r); ok {
+		b.WriteString(step) // the change alone, as wg-quick echoes its commands
+		return h.write(b.String())
+	}
 	b.WriteString(r.Message)
 	add := func(a slog.Attr) bool {
 		if a.Key != "name" && a.Key != "tunnel" { // the interface, which the message names already
@@ -51,10 +57,38 @@ func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
 		add(a)
 	}
 	r.Attrs(add)
+	return h.write(b.String())
+}
+
+func (h *stepHandler) write(line string) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	_, err := fmt.Fprintln(h.w, quoteControl(b.String()))
+	_, err := fmt.Fprintln(h.w, quoteControl(line))
 	return err
+}
+
+// stepLine is the console line of the library's log of a change: its
+// "step" attribute ("add rule 456 to 203.0.113.2/32 lookup 123"), after
+// "undo " for a rollback's; the other attributes, there for log
+// processors, would only repeat it.
+func stepLine(r slog.Record) (string, bool) {
+	if r.Message != transparent.LogChange && r.Message != transparent.LogUndo {
+		return "", false
+	}
+	var step string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "step" {
+			step = a.Value.String()
+		}
+		return step == ""
+	})
+	if step == "" {
+		return "", false
+	}
+	if r.Message == transparent.LogUndo {
+		step = "undo " + step
+	}
+	return step, true
 }
 
 func hasAttr(r slog.Record, key string) bool {

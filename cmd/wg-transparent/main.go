@@ -171,7 +171,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	c.stdout, c.stderr = stdout, stderr
 	status, err := c.run()
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: %s\n", program, err)
+		fmt.Fprintf(stderr, "%s: %s\n", program, commandText(err))
 	}
 	return status
 }
@@ -208,7 +208,7 @@ func (c *command) run() (int, error) {
 		c.stdout.Write(wgquick.RenderNative(f))
 		return exitOK, nil
 	}
-	if !c.json {
+	if !c.json && noteVerbs[c.verb] {
 		c.notes(f)
 	}
 	cfg, err := c.tunnelConfig(ctx, f)
@@ -246,6 +246,12 @@ func (c *command) run() (int, error) {
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
 }
+
+// noteVerbs are the verbs for which the parser's notes (what it
+// recognized, what up will add) apply: those that bring the file up, or
+// say what up would do. down and show act on what is there; the notes
+// would only repeat themselves.
+var noteVerbs = map[string]bool{"up": true, "run": true, "plan": true, "check": true}
 
 // notes prints what the file's parser noted, wg-quick-style on stderr.
 func (c *command) notes(f *wgquick.File) {

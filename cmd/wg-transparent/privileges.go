@@ -7,15 +7,21 @@ import (
 	"strings"
 )
 
-// capNetAdmin is CAP_NET_ADMIN's bit in /proc/self/status's CapEff.
-const capNetAdmin = 12
+// Capabilities' bits in /proc/self/status's CapEff.
+const (
+	capNetAdmin = 12 // any change to the network
+	capSysAdmin = 21 // entering another network namespace (--netns)
+)
 
 // privileged reports whether the process may change networking: root, or
 // CAP_NET_ADMIN in its effective set. Without /proc it trusts the uid.
 func privileged() bool {
-	if os.Geteuid() == 0 {
-		return true
-	}
+	return os.Geteuid() == 0 || hasCapability(capNetAdmin)
+}
+
+// hasCapability reports whether capability bit c is in the process's
+// effective set; false when /proc cannot tell.
+func hasCapability(c uint) bool {
 	fh, err := os.Open("/proc/self/status")
 	if err != nil {
 		return false
@@ -28,7 +34,7 @@ func privileged() bool {
 			continue
 		}
 		caps, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64)
-		return err == nil && caps&(1<<capNetAdmin) != 0
+		return err == nil && caps&(1<<c) != 0
 	}
 	return false
 }

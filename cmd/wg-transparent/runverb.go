@@ -142,7 +142,7 @@ func (c *command) refresh(ctx context.Context, tun *transparent.Tunnel, f *wgqui
 		return err
 	}
 	if err != nil && ctx.Err() == nil {
-		c.logf("%s: up: %v", program, err)
+		c.logf("%s: up: %s", program, commandText(err))
 	}
 	return nil
 }

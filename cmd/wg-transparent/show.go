@@ -22,7 +22,7 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 	if err != nil {
 		return exitError, err
 	}
-	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
+	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev, cfg), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
 	if out.Names, err = showNames(ctx, tun); err != nil {
 		return exitError, err
 	}
@@ -149,14 +149,30 @@ func showNames(ctx context.Context, tun *transparent.Tunnel) ([]nameJSON, error)
 	return out, nil
 }
 
-// deviceOf is the device's public part; nil when it is not up.
-func deviceOf(dev *wgtypes.Device) *deviceJSON {
+// hiddenKey stands for a secret key, as the library prints one.
+const hiddenKey = "(hidden)"
+
+// deviceOf is the device's public part; nil when it is not up. A peer's
+// key that is a secret of the device or of cfg (a private key pasted as a
+// peer's PublicKey) is hidden, as the library hides it.
+func deviceOf(dev *wgtypes.Device, cfg transparent.Config) *deviceJSON {
 	if dev == nil {
 		return nil
 	}
+	secret := map[wgtypes.Key]bool{dev.PrivateKey: true}
+	for _, p := range dev.Peers {
+		secret[p.PresharedKey] = true
+	}
+	delete(secret, wgtypes.Key{})
+	peerKey := func(k wgtypes.Key) string {
+		if secret[k] {
+			return hiddenKey
+		}
+		return cfg.RedactKey(k)
+	}
 	d := &deviceJSON{Name: dev.Name, Type: dev.Type.String(), PublicKey: dev.PublicKey.String(), ListenPort: dev.ListenPort, FwMark: dev.FirewallMark, Peers: []peerJSON{}}
 	for _, p := range dev.Peers {
-		pj := peerJSON{PublicKey: p.PublicKey.String(), AllowedIPs: []string{}, Keepalive: int(p.PersistentKeepaliveInterval / time.Second),
+		pj := peerJSON{PublicKey: peerKey(p.PublicKey), AllowedIPs: []string{}, Keepalive: int(p.PersistentKeepaliveInterval / time.Second),
 			ReceiveBytes: p.ReceiveBytes, TransmitBytes: p.TransmitBytes}
 		if p.Endpoint != nil {
 			pj.Endpoint = p.Endpoint.String()

@@ -41,7 +41,7 @@ func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.Fi
 	if existed {
 		return fmt.Errorf("%w (%s was up before; left up)", err, name)
 	}
-	fmt.Fprintf(c.stderr, "%s: %v: bringing %s down again\n", program, err, name)
+	fmt.Fprintf(c.stderr, "%s: %s: bringing %s down again\n", program, commandText(err), name)
 	errs := []error{err}
 	if derr := c.unsetDNS(f); derr != nil {
 		errs = append(errs, derr)
