@@ -88,7 +88,7 @@ func (c *command) recordedState(r transparent.RecordedTunnel) (showJSON, error) 
 	if err != nil {
 		return s, err
 	}
-	s.Up, s.Device = dev != nil, deviceOf(dev)
+	s.Up, s.Device = dev != nil, deviceOf(dev, transparent.Config{Name: r.Name}) // the device's own keys are hidden by deviceOf
 	s.Rules, s.Routes, err = c.kernelObjects(r.Priority, r.Table)
 	return s, err
 }
