@@ -13,6 +13,7 @@ import (
 
 	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/wgquick"
+	"golang.org/x/sys/unix"
 )
 
 // A reload re-reads the file and applies only the difference, as `wg
@@ -62,6 +63,11 @@ func (r *reloader) ready(c *command, tun *transparent.Tunnel) {
 // when this process keeps the tunnel.
 func (r *reloader) reload(ctx context.Context, c *command, tun *transparent.Tunnel, f **wgquick.File) error {
 	r.count++
+	var now unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+	// As Type=notify-reload wants it; harmless under Type=notify.
+	notifySystemd(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", now.Nano()/1000))
+	defer notifySystemd("READY=1")
 	err := c.reload(ctx, tun, f)
 	status := fmt.Sprintf("%s%d: ok", reloadStatusPrefix, r.count)
 	if err != nil {
