@@ -2,7 +2,8 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent [ up | down | run | reload | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent show [--netns NAME] [--json]
 //	wg-transparent --version | --help
 //
 // Install it with
@@ -22,7 +23,8 @@
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
 //	        made. With an embedded WireGuard device (no kernel WireGuard)
 //	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
+//	        SIGINT or SIGTERM, then brings the tunnel down (SIGHUP reloads
+//	        the file; another
 //	        process's down ends it; a device whose link is deleted is made
 //	        again); with kernel WireGuard it returns.
 //	down    remove what up made, running PreDown and PostDown; a failing
@@ -30,26 +32,34 @@
 //	run     up, then stay in the foreground with either backend: repair
 //	        drift as it happens (the library's Watch), look up Endpoint
 //	        host names again when a peer's handshake is older than 135
-//	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
-//	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
+//	        seconds (as wireguard-tools' reresolve-dns.sh), on SIGHUP
+//	        reload the file, and on SIGINT or SIGTERM bring the tunnel
+//	        down and exit 0. Tells
 //	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
 //	        unit wg-transparent@.service. One run per tunnel: a second is
 //	        refused (exit 2, naming the first's pid). Another process's
 //	        down ends it (exit 0, nothing re-created); a deleted device is
 //	        made again; one that cannot be brings the tunnel down and
 //	        exits 2.
+//	reload  apply the file's current content to a tunnel that is up,
+//	        only the difference, bringing nothing down: a process that
+//	        keeps the tunnel (run, a foreground up) is sent SIGHUP and
+//	        reload waits for its report; otherwise reload applies the
+//	        file itself, without hooks. A bad file changes nothing.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
 //	check   exit 0 when the system matches the file, 1 (printing the
 //	        differences) when it has drifted.
 //	show    print the live tunnel: device, peers, rules and routes, and
-//	        the peers' Transparent host names, resolved now.
+//	        the peers' Transparent host names, resolved now. Without an
+//	        argument, every tunnel of the namespace, from their records;
+//	        show INTERFACE needs no file.
 //	render  print the file as a plain wg-quick file whose hooks do what the
 //	        library does, for hosts that must stay on wg-quick.
 //	import  print the file with the library's own keys instead of hooks.
 //
-// up, down, run, plan, check and show need root (or CAP_NET_ADMIN);
+// up, down, run, reload, plan, check and show need root (or CAP_NET_ADMIN);
 // render and import do not. Reading a file looks nothing up: Endpoint
 // host names are kept by render and import, and resolved by up, run and
 // check in the tunnel's namespace with its resolver (plan tries, and says
@@ -97,7 +107,8 @@ import (
 
 const program = "wg-transparent"
 
-const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+       wg-transparent show [ options ]
        wg-transparent --version | --help
 
   CONFIG_FILE is a configuration file, whose filename is the interface name
@@ -109,10 +120,12 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
           foreground with an embedded WireGuard device)
   down    remove what up made (runs PreDown/PostDown)
   run     up, then stay in the foreground: repair drift, re-resolve Endpoint
-          names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
+          names, notify systemd; SIGHUP reloads the file, SIGTERM or SIGINT
+          brings it down
+  reload  apply the changed file without interruption (signals run)
   plan    print what up would change
   check   exit 0 in sync, 1 on drift
-  show    print the live tunnel
+  show    print the live tunnel; without INTERFACE, every tunnel
   render  print the file as a plain wg-quick file
   import  print the file with the library's keys
 
@@ -123,7 +136,8 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
-  See the README of github.com/wgtransparent/transparent for more.`
+  See wg-transparent(8), and the README of
+  github.com/wgtransparent/transparent.`
 
 // Exit statuses.
 const (
