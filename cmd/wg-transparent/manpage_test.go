@@ -34,9 +34,7 @@ func manEntries(text string) map[string][]string {
 		}
 		tag := strings.ReplaceAll(lines[i+1], `\-`, "-")
 		tag = regexp.MustCompile(`^\.[A-Z]+ `).ReplaceAllString(tag, "")
-		for _, w := range strings.FieldsFunc(tag, func(r rune) bool { return r == ' ' || r == '"' || r == ',' || r == '|' }) {
-			entries[section] = append(entries[section], w)
-		}
+		entries[section] = append(entries[section], strings.FieldsFunc(tag, func(r rune) bool { return r == ' ' || r == '"' || r == ',' || r == '|' })...)
 	}
 	return entries
 }
