@@ -232,8 +232,9 @@ func TestReloadWithoutLoss(t *testing.T) {
 	s.mu.Unlock()
 	if len(lost) > 0 || len(leaked) > 0 {
 		t.Errorf("of %d datagrams sent during %d reloads, lost %v, over the Internet %v", total, 2*reloadCycles, lost, leaked)
+	} else {
+		t.Logf("%d datagrams sent during %d reloads, none lost", total, 2*reloadCycles)
 	}
-	t.Logf("%d datagrams sent during %d reloads, none lost", total, 2*reloadCycles)
 
 	if err := run.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
