@@ -78,6 +78,9 @@ func (t *Tunnel) otherClaims() (claims []claim, unreadable error, err error) {
 // claimConflicts reports every claim of another tunnel on c's table or
 // priorities, as one error matching ErrConflict, or nil.
 func claimConflicts(c Config, claims []claim) error {
+	if !c.hasLayout() {
+		return nil
+	}
 	var problems []string
 	for _, o := range claims {
 		for _, l := range o.record.Layouts {

@@ -144,6 +144,9 @@ func ipFamilyFlag(family int) string {
 }
 
 func routeCommand(verb string, r route, dev string) string {
+	if r.Unreachable {
+		return fmt.Sprintf("%sroute %s unreachable %s table %s metric %d proto %d", ipFamilyFlag(family(r.Dst.Addr())), verb, r.Dst, tableName(r.Table), r.Metric, RouteProtocol)
+	}
 	return fmt.Sprintf("%sroute %s %s dev %s table %s proto %d", ipFamilyFlag(family(r.Dst.Addr())), verb, r.Dst, dev, tableName(r.Table), RouteProtocol)
 }
 

@@ -30,6 +30,43 @@ const (
 	DefaultFwMark = 0xca6c
 )
 
+// Special values of Config.Table and Config.Priority, which are otherwise
+// positive numbers (0 meaning the defaults above). They are negative, so
+// that the zero values keep meaning DefaultTable and DefaultPriority.
+const (
+	// TableAuto lets Up choose a free table, from AutoTableFirst to
+	// AutoTableLast: the first that no rule looks up, no route is in, and
+	// no other tunnel's record claims. The choice is recorded, and the
+	// next operation of the tunnel, in this process or another, uses the
+	// recorded table until Down. wg-quick's Table = auto, and the wgquick
+	// package's default.
+	TableAuto = -1
+
+	// TableOff makes a plain tunnel, as wg-quick's Table = off: the
+	// device, its addresses and peers, and no routes and no rules. Nothing
+	// may then be Transparent (Transparent, TransparentNames) and SNAT is
+	// off; Priority, PeerRoute, Exception and Rules are not used.
+	TableOff = -2
+
+	// PriorityAuto lets Up choose the tunnel's three rule priorities
+	// (Priority to Priority+2), from AutoPriorityFirst to AutoPriorityLast
+	// in steps of three: the first band where no rule exists and no other
+	// tunnel's record claims one. Recorded and kept as TableAuto is.
+	PriorityAuto = -1
+)
+
+// The ranges TableAuto and PriorityAuto choose from. They start at the
+// defaults, so that the first tunnel on a host gets the article's values,
+// and hold a thousand tunnels each: tables below wg-quick's own (51820)
+// and other than 253-255; priorities below those other tools commonly use
+// (Tailscale's 5210, wg-quick's 32764).
+const (
+	AutoTableFirst    = DefaultTable
+	AutoTableLast     = DefaultTable + 999
+	AutoPriorityFirst = DefaultPriority
+	AutoPriorityLast  = DefaultPriority + 999*(peerRuleOffset+1)
+)
+
 // RouteProtocol is the routing protocol number (the "proto" of `ip route`
 // and `ip rule`) set on every route and rule this package adds. It marks
 // them as ours, so that Up and Down (even from a fresh process) find
@@ -279,14 +316,17 @@ type Config struct {
 
 	// Table is the custom routing table that holds the interface's routes
 	// ([Interface] Table): 1 to 4294967295. 0 means DefaultTable; 253, 254
-	// and 255 (default, main, local) are refused.
+	// and 255 (default, main, local) are refused. TableAuto lets Up choose
+	// a free one and record it; TableOff makes a plain tunnel without
+	// routes and rules.
 	Table int
 
 	// Priority is the priority of the exception rule that sends the peers'
 	// own WireGuard packets through the main table. The transparent rules
 	// (or with RulesTable the table's rule) use Priority+1 and the
 	// PeerRouteRule rules Priority+2. 0 means
-	// DefaultPriority; the range is 1 to 32763.
+	// DefaultPriority; the range is 1 to 32763. PriorityAuto lets Up
+	// choose a free band of three and record it.
 	Priority int
 
 	// PeerRoute selects how the peers' tunnel addresses stay reachable;
@@ -320,6 +360,10 @@ type Config struct {
 
 	// Peers are the remote endpoints ([Peer] sections). At least one.
 	Peers []Peer
+
+	// Health tunes how Watch judges the health of the peers with a
+	// Fallback; the zero value means the defaults (HealthCheck).
+	Health HealthCheck
 }
 
 // Peer is one remote WireGuard endpoint.
@@ -381,10 +425,19 @@ type Peer struct {
 	// PersistentKeepalive is the interval of keepalive packets ([Peer]
 	// PersistentKeepalive). 0 turns them off.
 	PersistentKeepalive time.Duration
+
+	// Fallback selects what happens to the peer's Transparent
+	// destinations while the peer is unhealthy: nothing (FallbackNone,
+	// the zero value), the Internet path (FallbackInternet) or refusal
+	// (FallbackBlock). A peer with a Fallback needs something Transparent
+	// and a single tunnel address in AllowedIPs (a /32 or /128) that Watch
+	// probes with ICMP echo.
+	Fallback Fallback
 }
 
 // WithDefaults returns a copy of c with the documented zero values filled
-// in: MTU, Table, Priority, and FwMark in ExceptionFwMark mode; and the
+// in: MTU, Table, Priority (TableAuto, TableOff and PriorityAuto stay as
+// they are), and FwMark in ExceptionFwMark mode; and the
 // private key clamped, as WireGuard keeps it.
 func (c Config) WithDefaults() Config {
 	if c.MTU == 0 {

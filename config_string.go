@@ -3,6 +3,7 @@ package transparent
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,7 +29,7 @@ func (c Config) String() string {
 	if c.ListenPort != 0 {
 		fmt.Fprintf(&b, ", listen port %d", c.ListenPort)
 	}
-	fmt.Fprintf(&b, ", MTU %d, table %d, priority %d, peer route %s, exception %s", d.MTU, d.Table, d.Priority, c.PeerRoute, c.Exception)
+	fmt.Fprintf(&b, ", MTU %d, table %s, priority %s, peer route %s, exception %s", d.MTU, layoutValue(d.Table), layoutValue(d.Priority), c.PeerRoute, c.Exception)
 	if d.FwMark != 0 {
 		fmt.Fprintf(&b, ", fwmark %#x", d.FwMark)
 	}
@@ -39,6 +40,10 @@ func (c Config) String() string {
 			a[i] = x.String()
 		}
 		fmt.Fprintf(&b, ", public %s", strings.Join(a, " "))
+	}
+	if c.Health != (HealthCheck{}) {
+		h := c.Health.WithDefaults()
+		fmt.Fprintf(&b, ", health every %s, fail after %d, recover after %d", h.Interval, h.FailAfter, h.RecoverAfter)
 	}
 	fmt.Fprintf(&b, "; %d %s", len(c.Peers), summaryPlural(len(c.Peers), "peer", "peers"))
 	secrets := c.secrets()
@@ -85,6 +90,9 @@ func (p Peer) summary(secrets map[wgtypes.Key]bool) string {
 	if p.PersistentKeepalive != 0 {
 		fmt.Fprintf(&b, ", keepalive %s", p.PersistentKeepalive.Round(time.Second))
 	}
+	if p.Fallback != FallbackNone {
+		fmt.Fprintf(&b, ", fallback %s", p.Fallback)
+	}
 	return b.String()
 }
 
@@ -112,4 +120,16 @@ func summaryPrefixes(list []netip.Prefix) string {
 		s[i] = p.String()
 	}
 	return strings.Join(s, " ")
+}
+
+// layoutValue writes a Table or Priority: a number, or TableAuto,
+// PriorityAuto and TableOff by their wg-quick names.
+func layoutValue(v int) string {
+	switch v {
+	case TableAuto: // = PriorityAuto
+		return "auto"
+	case TableOff:
+		return "off"
+	}
+	return strconv.Itoa(v)
 }

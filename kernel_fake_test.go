@@ -253,8 +253,20 @@ func (k *fakeKernel) delAddress(name string, a netip.Prefix) error {
 	return nil
 }
 
+// sameRoute compares what the kernel compares when it adds or deletes a
+// route of this package's shapes: table, destination, type and metric
+// (routes that differ in type or metric stand side by side).
 func sameRoute(a, b netlink.Route) bool {
-	return a.Table == b.Table && a.Family == b.Family && a.Dst.String() == b.Dst.String()
+	return a.Table == b.Table && a.Family == b.Family && a.Dst.String() == b.Dst.String() &&
+		routeType(a) == routeType(b) && a.Priority == b.Priority
+}
+
+// routeType is r's type, RTN_UNICAST for a route made without one.
+func routeType(r netlink.Route) int {
+	if r.Type == 0 {
+		return unix.RTN_UNICAST
+	}
+	return r.Type
 }
 
 func (k *fakeKernel) addRoute(name string, r route) error {
@@ -263,6 +275,9 @@ func (k *fakeKernel) addRoute(name string, r route) error {
 		return err
 	}
 	nr := *r.netlink(l.info.index)
+	if r.Unreachable {
+		nr.LinkIndex = 0
+	}
 	if !slices.ContainsFunc(k.routeList, func(x netlink.Route) bool { return sameRoute(x, nr) }) {
 		k.routeList = append(k.routeList, nr)
 	}
@@ -422,14 +437,21 @@ func (f *fakeFirewall) commands() firewallCommands {
 	return iptablesCommands{}
 }
 
+// unreachable is what lookup returns for a packet that an unreachable
+// route refuses.
+const unreachable = "(unreachable)"
+
 // lookup routes a packet as the kernel's policy routing does: the rules in
 // priority order, each matching on destination, firewall mark, protocol
-// and destination port; the first table with a route to dst decides. It
-// returns the name of the link the packet leaves by, or "" when nothing
-// routes it.
+// and destination port; the first table with a route to dst decides: its
+// longest prefix, and among routes to that prefix the lowest metric (a
+// route through a link that is down does not count). It returns the name
+// of the link the packet leaves by, unreachable when an unreachable route
+// decides (the lookup ends there with an error, as the kernel's does), or
+// "" when nothing routes it.
 func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
 	rules, _ := k.rules(family(dst))
-	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain }) {
+	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain && r.Priority == 32766 }) {
 		rules = append(rules, netlink.Rule{Priority: 32766, Table: tableMain, Family: family(dst)})
 	}
 	for _, r := range rules {
@@ -440,16 +462,20 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 			r.Dport != nil && (dport < r.Dport.Start || dport > r.Dport.End):
 			continue
 		}
-		best, bits := "", -1
+		best, bits, metric := "", -1, 0
 		for _, rt := range k.routeList {
 			p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default
 			if rt.Dst != nil {
 				p = prefixOf(rt.Dst)
 			}
-			if rt.Table == r.Table && rt.Family == family(dst) && p.Contains(dst) && p.Bits() > bits {
-				if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
-					best, bits = l.name, p.Bits()
-				}
+			if rt.Table != r.Table || rt.Family != family(dst) || !p.Contains(dst) ||
+				p.Bits() < bits || p.Bits() == bits && rt.Priority >= metric {
+				continue
+			}
+			if routeType(rt) == unix.RTN_UNREACHABLE {
+				best, bits, metric = unreachable, p.Bits(), rt.Priority
+			} else if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
+				best, bits, metric = l.name, p.Bits(), rt.Priority
 			}
 		}
 		if best != "" {

@@ -88,6 +88,7 @@ func (t *Tunnel) lookupAll(ctx context.Context, names []string) []lookup {
 		server = s
 	}
 	r := &resolve.Resolver{Server: server, Dial: t.dialInNS}
+	t.lookups.Add(int64(len(names)))
 	sem := make(chan struct{}, maxParallelLookups)
 	var wg sync.WaitGroup
 	for i, n := range names {

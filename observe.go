@@ -32,6 +32,7 @@ type observed struct {
 	// not list their layout), each with the command that removes it.
 	unlisted []string
 	device   *wgtypes.Device
+	failed   map[wgtypes.Key]bool // peers out of the tunnel, as the record says (failover.go)
 
 	fw     firewall           // the firewall for the SNAT rules; nil without them
 	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
@@ -50,13 +51,14 @@ type ownedRule struct {
 // observation says what observe reads.
 type observation struct {
 	cfg        Config
-	owners     []Config // the recorded layouts (record.owners): their rules and routes are ours
-	backend    Backend  // the backend requested (WithBackend)
-	firewall   Firewall // the firewall requested (WithFirewall)
-	snat       []int    // the IP families whose SNAT chains to read (record.snatFamilies)
-	recordedFW []string // the firewalls of recorded SNAT chains (record.firewallKinds)
-	created    []string // the nat objects iptables-nft created for recorded Ups (record.Created)
-	forUp      bool     // also what only Up needs: public addresses, rp_filter
+	owners     []Config             // the recorded layouts (record.owners): their rules and routes are ours
+	backend    Backend              // the backend requested (WithBackend)
+	firewall   Firewall             // the firewall requested (WithFirewall)
+	snat       []int                // the IP families whose SNAT chains to read (record.snatFamilies)
+	recordedFW []string             // the firewalls of recorded SNAT chains (record.firewallKinds)
+	created    []string             // the nat objects iptables-nft created for recorded Ups (record.Created)
+	forUp      bool                 // also what only Up needs: public addresses, rp_filter
+	failed     map[wgtypes.Key]bool // peers out of the tunnel (record.failedPeers)
 }
 
 // observe reads the kernel: the tunnel's link, its addresses and device,
@@ -65,7 +67,7 @@ type observation struct {
 // nothing.
 func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 	c := req.cfg
-	o := &observed{}
+	o := &observed{failed: req.failed}
 	var err error
 	if o.link, err = k.link(c.Name); err != nil {
 		return nil, err
@@ -218,7 +220,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 		}
 	}
 	owned := len(tables)
-	if !slices.Contains(tables, c.Table) {
+	if c.hasLayout() && !slices.Contains(tables, c.Table) {
 		tables = append(tables, c.Table)
 	}
 	// The config's routes in main (PeerRouteMain): one of someone else's
@@ -252,7 +254,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 				case table == tableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != tableMain || onLink):
-					rt := route{Dst: dst, Table: table}
+					rt := routeOf(r)
 					o.routes = append(o.routes, rt)
 					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:

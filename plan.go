@@ -4,10 +4,11 @@ package transparent
 
 import (
 	"fmt"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 	"net/netip"
 	"slices"
 	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // desired is the state a config asks for.
@@ -19,12 +20,16 @@ type desired struct {
 	rules  []rule // in the order they must be added
 }
 
-func desiredState(c Config) desired {
+func desiredState(c Config) desired { return desiredStateFor(c, nil) }
+
+// desiredStateFor is the state c asks for with the peers of failed out
+// of the tunnel (failover.go).
+func desiredStateFor(c Config, failed map[wgtypes.Key]bool) desired {
 	return desired{
 		name:   c.Name,
 		mtu:    c.MTU,
 		addrs:  dedupe(c.Addresses),
-		routes: desiredRoutes(c),
+		routes: desiredRoutesFor(c, failed),
 		rules:  desiredRules(c),
 	}
 }
@@ -60,7 +65,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	if o.rpErr != nil {
 		return nil, o.rpErr
 	}
-	want := desiredState(c)
+	want := desiredStateFor(c, o.failed)
 	var steps []step
 	wantRules := map[rule]bool{}
 	for _, r := range want.rules {
@@ -268,7 +273,16 @@ func compareRoutes(a, b route) int {
 	if c := a.Dst.Addr().Compare(b.Dst.Addr()); c != 0 {
 		return c
 	}
-	return a.Dst.Bits() - b.Dst.Bits()
+	if a.Dst.Bits() != b.Dst.Bits() {
+		return a.Dst.Bits() - b.Dst.Bits()
+	}
+	if a.Unreachable != b.Unreachable {
+		if a.Unreachable {
+			return 1
+		}
+		return -1
+	}
+	return a.Metric - b.Metric
 }
 
 // missing returns the elements of a that are not in b, in a's order.

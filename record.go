@@ -18,7 +18,8 @@ import (
 // made them or a fresh one after a crash, finds the rules, routes and
 // SNAT chains to remove. Every operation reads it under the tunnel's lock,
 // so a long-lived Tunnel acts on what the last Up of any process made.
-// Keys, addresses and peers are not in it.
+// Keys and addresses are not in it; the state of each peer that failed
+// over (failover.go) is, by its public key.
 //
 // Up writes it before its first kernel write, with the new layout and
 // every recorded one (an Up that dies half-way leaves a record of all it
@@ -29,6 +30,9 @@ type record struct {
 	// Created lists the nat tables and chains of iptables-nft that the
 	// tunnel's Ups created (firewall_iptables_nft.go), for Down to remove.
 	Created []string `json:",omitempty"`
+	// Peers holds the state of the peers with a Fallback that Watch
+	// judged, written at each transition (failover.go).
+	Peers []peerRecord `json:",omitempty"`
 }
 
 // layout is one config's claim: the settings that decide which rules,
@@ -51,6 +55,25 @@ func layoutOf(c Config, fw firewall) layout {
 		}
 	}
 	return l
+}
+
+// withConfig is r.with(c's layout), or r itself when c has no layout of
+// its own (TableOff).
+func (r *record) withConfig(c Config, fw firewall) *record {
+	if !c.hasLayout() {
+		return r
+	}
+	return r.with(layoutOf(c, fw))
+}
+
+// withCreated is r listing created as what the tunnel's Ups created.
+func (r *record) withCreated(created []string) *record {
+	if r == nil {
+		return nil
+	}
+	out := *r
+	out.Created = created
+	return &out
 }
 
 // firewallKind is the kind of firewall that holds the layout's SNAT
@@ -120,6 +143,7 @@ func (r *record) with(l layout) *record {
 	out := &record{Layouts: []layout{l}}
 	if r != nil {
 		out.Created = slices.Clone(r.Created)
+		out.Peers = slices.Clone(r.Peers)
 		for _, old := range r.Layouts {
 			if !slices.ContainsFunc(out.Layouts, func(x layout) bool { return sameLayout(x, old) }) {
 				out.Layouts = append(out.Layouts, old)

@@ -224,6 +224,10 @@ func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest
 	msg.Family = uint8(family(r.Dst.Addr()))
 	msg.Dst_len = uint8(r.Dst.Bits())
 	msg.Scope = unix.RT_SCOPE_LINK
+	msg.Type = unix.RTN_UNICAST
+	if r.Unreachable {
+		msg.Scope, msg.Type = unix.RT_SCOPE_UNIVERSE, unix.RTN_UNREACHABLE
+	}
 	msg.Protocol = RouteProtocol
 	var table *nl.RtAttr
 	if r.Table >= 256 {
@@ -237,7 +241,12 @@ func routeRequest(typ, flags int, r route, dev int, ack bool) *nl.NetlinkRequest
 	if table != nil {
 		req.AddData(table)
 	}
-	req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(dev))))
+	if nr := r.netlink(dev); nr.Priority != 0 {
+		req.AddData(nl.NewRtAttr(unix.RTA_PRIORITY, nl.Uint32Attr(uint32(nr.Priority))))
+	}
+	if !r.Unreachable {
+		req.AddData(nl.NewRtAttr(unix.RTA_OIF, nl.Uint32Attr(uint32(dev))))
+	}
 	return req
 }
 

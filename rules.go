@@ -124,6 +124,9 @@ func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 // two rules per IP family (its two halves) look the whole table up
 // instead.
 func desiredRules(c Config) []rule {
+	if c.Table == TableOff {
+		return nil
+	}
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
 		for _, fam := range c.families() {
@@ -211,7 +214,7 @@ func anyPrefix(fam int) netip.Prefix {
 // ownsPriority reports whether a rule at priority belongs to the range the
 // tunnel uses.
 func (c Config) ownsPriority(priority int) bool {
-	return priority >= c.Priority && priority <= c.Priority+peerRuleOffset
+	return c.hasLayout() && priority >= c.Priority && priority <= c.Priority+peerRuleOffset
 }
 
 // ruleRemoveOrder sorts rules for removal: the transparent rules go first

@@ -18,6 +18,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // goldens are TestStates' golden files, in the test binary.
@@ -41,6 +42,21 @@ type stateScenario struct {
 	wantErr error                       // the operation is refused with this error
 	lost    bool                        // the other tunnels' records are lost before the operation
 	fw      Firewall                    // WithFirewall
+	// unhealthy lists, per config, the indexes of its peers that are out
+	// of the tunnel (failed over or blocked) at its Up: the health input.
+	unhealthy [][]int
+}
+
+// failedAt is the health input of the Up of config i of sc.
+func (sc stateScenario) failedAt(i int, c Config) map[wgtypes.Key]bool {
+	if i >= len(sc.unhealthy) || len(sc.unhealthy[i]) == 0 {
+		return nil
+	}
+	failed := map[wgtypes.Key]bool{}
+	for _, p := range sc.unhealthy[i] {
+		failed[c.Peers[p].PublicKey] = true
+	}
+	return failed
 }
 
 // underlay is the public side of the article's A in the scenarios.
@@ -198,7 +214,7 @@ func stateScenarios() []stateScenario {
 		{name: "down beside another tunnel", configs: []Config{with(moved, func(c *Config) { c.Name, c.ListenPort = "wg1", 51830 }), rule, rule}, down: true},
 		{name: "down of a tunnel that is not up", configs: []Config{rule}, down: true},
 	}
-	return append(ours, nameScenarios()...) // names_test.go
+	return append(append(ours, nameScenarios()...), failoverScenarios()...) // names_test.go, failover_states_test.go
 }
 
 // scenarioRun runs a scenario against k and returns the plan of the
@@ -207,15 +223,16 @@ func stateScenarios() []stateScenario {
 func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, state string, err error) {
 	log := slog.New(slog.DiscardHandler)
 	recs := map[string]*record{} // each tunnel's record, as Up keeps it
-	observeFor := func(c Config, down bool) (*observed, error) {
+	observeFor := func(c Config, down bool, failed map[wgtypes.Key]bool) (*observed, error) {
 		rec := recs[c.Name]
 		return observe(k, log, observation{
 			cfg: c, owners: rec.owners(c), firewall: sc.fw,
-			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down,
+			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down, failed: failed,
 		})
 	}
+	var failedNow map[wgtypes.Key]bool // the health input of the Up in progress
 	up := func(c Config) ([]step, *observed, error) {
-		o, err := observeFor(c, false)
+		o, err := observeFor(c, false, failedNow)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -233,6 +250,7 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 	last := len(sc.configs) - 1
 	for i, c := range sc.configs[:last] {
 		c = c.WithDefaults()
+		failedNow = sc.failedAt(i, c)
 		steps, o, err := up(c)
 		if err == nil {
 			recs[c.Name] = recs[c.Name].with(layoutOf(c, o.fw)) // before the first write, as Up
@@ -244,6 +262,7 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 		recs[c.Name] = &record{Layouts: []layout{layoutOf(c, o.fw)}}
 	}
 	c := sc.configs[last].WithDefaults()
+	failedNow = sc.failedAt(last, c)
 	if sc.change != nil {
 		sc.change(k, c.Name)
 	}
@@ -257,7 +276,7 @@ func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, sta
 	var steps []step
 	if sc.down {
 		var o *observed
-		if o, err = observeFor(c, true); err == nil {
+		if o, err = observeFor(c, true, failedNow); err == nil {
 			steps = planDown(c, o)
 		}
 	} else {
@@ -392,6 +411,10 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 		}
 		for _, r := range routes {
 			if r.Table == tableLocal || r.Protocol != RouteProtocol && r.Table == tableMain || r.Protocol == unix.RTPROT_KERNEL {
+				continue
+			}
+			if r.Type == unix.RTN_UNREACHABLE { // through no link (the kernel shows lo for IPv6)
+				lines = append(lines, fmt.Sprintf("route unreachable %v table %s metric %d proto %d", r.Dst, tableName(r.Table), r.Priority, r.Protocol))
 				continue
 			}
 			dev := ""

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -33,10 +34,13 @@ type Tunnel struct {
 	k        kernel      // what observe reads and the steps write
 	live     *liveKernel // the same kernel, for its embedded device and handles
 	closed   bool
-	backend  Backend    // of the link the last operation found or made; BackendAuto before
-	names    *nameState // TransparentNames: names.go
-	wasUp    bool       // an Up of this Tunnel succeeded, and no Down of it since: keep.go
-	keeper   *heldLock  // the keeper lock, while this Tunnel keeps the tunnel: keep.go
+	backend  Backend       // of the link the last operation found or made; BackendAuto before
+	names    *nameState    // TransparentNames: names.go
+	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since: keep.go
+	lookups  atomic.Int64  // name lookups made (Stats)
+	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
+	fo       failoverState // the peers' health as this Tunnel's Watch judges it
+	keeper   *heldLock     // the keeper lock, while this Tunnel keeps the tunnel: keep.go
 
 	writes    int           // kernel writes made by the last Up or Down
 	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
@@ -112,7 +116,7 @@ func (t *Tunnel) Up(ctx context.Context) error {
 
 // up is Up, or with repair Repair (keep.go): nothing is changed when the
 // tunnel was brought down since this Tunnel's last Up.
-func (t *Tunnel) up(ctx context.Context, repair bool) error {
+func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	if err := t.resolveForUp(ctx); err != nil {
 		return err
 	}
@@ -137,6 +141,20 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
+	c, _, reserved, err := t.resolveLayout(ctx, c, rec, true)
+	if err != nil {
+		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+	}
+	applying := false
+	if reserved {
+		defer func() {
+			if err != nil && !applying { // nothing made: give the chosen layout back
+				if werr := t.writeRecord(rec); werr != nil {
+					t.log.Warn("cannot restore the tunnel's record; it claims the chosen layout", "err", werr)
+				}
+			}
+		}()
+	}
 	o, err := t.observe(c, rec, true)
 	if err != nil {
 		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
@@ -151,9 +169,10 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
-	if err := t.claim(ctx, c, rec.with(layoutOf(c, o.fw))); err != nil {
+	if err := t.claim(ctx, c, rec.withConfig(c, o.fw)); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
+	applying = true
 	applyErr, undoErr := t.apply(ctx, "up", steps, true)
 	if applyErr != nil {
 		if undoErr == nil { // the kernel is back to what rec describes
@@ -163,7 +182,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) error {
 		}
 		return explainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord(&record{Layouts: []layout{layoutOf(c, o.fw)}, Created: t.live.created()}); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.live.created()).withPeers(rec.peersFor(c))); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -222,6 +241,7 @@ func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
 	o, err := observe(t.k, t.log, observation{
 		cfg: c, owners: owners, backend: t.want, firewall: t.fwWant,
 		snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), created: rec.created(), forUp: up,
+		failed: rec.failedPeers(c),
 	})
 	if err != nil {
 		return nil, err
@@ -267,7 +287,14 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	}
 	rec, err := t.readRecord()
 	var o *observed
+	if err == nil && c.isAuto() {
+		var chosen bool
+		if c, chosen, _, err = t.resolveLayout(ctx, c, rec, false); err == nil {
+			changes = append([]Change{layoutChange(c, chosen)}, changes...)
+		}
+	}
 	if err == nil {
+		changes = append(changes, peerStateLines(c, rec)...)
 		o, err = t.observe(c, rec, true)
 	}
 	if err == nil {
@@ -366,6 +393,10 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	rec, err := t.readRecord()
 	if err != nil {
 		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+	}
+	if c, _ = recordedLayout(c, rec); c.isAuto() {
+		// Never recorded, so never made: nothing of a layout to remove.
+		c.Table, c.Priority = TableOff, DefaultPriority
 	}
 	o, err := t.observe(c, rec, false)
 	if err != nil {

@@ -60,7 +60,29 @@ func (c Config) Validate() error {
 	c.validatePeerRoute(v)
 	c.validateSNAT(v)
 	c.validateNames(v)
+	c.validateFailover(v)
+	c.validateTableOff(v)
 	return errors.Join(v.errs...)
+}
+
+// validateTableOff refuses what a plain tunnel (TableOff) cannot do: it has
+// no rules, so nothing can be routed transparently or translated.
+func (c Config) validateTableOff(v *validator) {
+	if c.Table != TableOff {
+		return
+	}
+	const fix = "remove it, or give the tunnel a table (Table = auto, or a number) for its rules"
+	for i, p := range c.Peers {
+		if len(p.Transparent) > 0 {
+			v.add(fmt.Sprintf("Peers[%d].Transparent", i), "set, but Table is off: a plain tunnel has no rules to route it", fix)
+		}
+		if len(p.TransparentNames) > 0 {
+			v.add(fmt.Sprintf("Peers[%d].TransparentNames", i), "set, but Table is off: a plain tunnel has no rules to route them", fix)
+		}
+	}
+	if c.SNAT != SNATOff {
+		v.add("SNAT", "set, but Table is off: SNAT translates transparent traffic, which a plain tunnel has none of", fix)
+	}
 }
 
 func (c Config) validateInterface(v *validator) {
@@ -79,15 +101,16 @@ func (c Config) validateInterface(v *validator) {
 		v.add("MTU", "%[1]d is too small for IPv6", "use 1280 or more, or 0 for %[2]d", c.MTU, DefaultMTU)
 	}
 	switch {
+	case c.Table == TableAuto || c.Table == TableOff:
 	case c.Table < 0 || uint64(c.Table) > math.MaxUint32: // uint64: int may have 32 bits
-		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, or 0 for %[2]d", c.Table, DefaultTable)
+		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, 0 for %[2]d, TableAuto or TableOff", c.Table, DefaultTable)
 	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
 		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
 	}
 	// Compared without adding the offsets, which would overflow for a
 	// Priority near math.MaxInt and let it through.
-	if c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset {
-		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, or 0 for %[3]d", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	if c.Priority != PriorityAuto && (c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset) {
+		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, 0 for %[3]d, or PriorityAuto", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
 	}
 	if uint64(c.FwMark) > math.MaxInt {
 		// wgctrl carries the mark in an int: on a 32-bit platform a larger

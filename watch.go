@@ -38,6 +38,13 @@ var watchGroups = []uint{
 // place, a deleted link included, is repaired. Watch returns ctx's error,
 // ErrBroughtDown, or the error of subscribing to the changes.
 //
+// With peers that have a Fallback, Watch also judges their health every
+// Health.Interval (one ICMP echo to each one's tunnel address through the
+// link, and the device's receive counters) and, when a peer's judgement
+// changes, records its new state and runs a Repair, which moves the
+// peer's Transparent destinations out of the tunnel or back. Each
+// transition is logged.
+//
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
 // out or a grace period ends (names.go): it resolves the due names and,
 // when the addresses to route changed, runs Up, which adds the new
@@ -68,9 +75,22 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 	defer sock.Close()
 
 	timer := time.NewTimer(0) // the first Up at once
+	started := false
 	defer timer.Stop()
 	nameTimer := time.NewTimer(time.Hour)
 	defer nameTimer.Stop()
+	hw := newHealthWatch(t)
+	healthTimer := time.NewTimer(time.Hour)
+	defer healthTimer.Stop()
+	armHealth := func() <-chan time.Time {
+		d := hw.interval()
+		if d == 0 {
+			return nil
+		}
+		healthTimer.Reset(d)
+		return healthTimer.C
+	}
+	healthC := armHealth()
 	for {
 		select {
 		case <-ctx.Done():
@@ -78,17 +98,39 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-changed:
 			timer.Reset(WatchDebounce)
 		case <-timer.C:
-			err := t.up(ctx, true)
-			if errors.Is(err, ErrBroughtDown) {
+			if err := t.watchUp(ctx, !started); errors.Is(err, ErrBroughtDown) {
 				return err
 			}
-			if err != nil && ctx.Err() == nil {
-				t.log.Error("watch: up failed; retrying at the next change", "err", err)
+			started = true
+			if healthC == nil { // a config with a Fallback came with SetConfig
+				healthC = armHealth()
 			}
 		case <-t.armNameTimer(nameTimer):
 			if err := t.watchNames(ctx); errors.Is(err, ErrBroughtDown) {
 				return err
 			}
+		case <-healthC:
+			if err := hw.tick(ctx); errors.Is(err, ErrBroughtDown) {
+				return err
+			}
+			healthC = armHealth()
 		}
 	}
+}
+
+// watchUp is Watch's Up, a Repair: logged when it fails (Watch retries at
+// the next change), counted as a drift repair when it wrote something
+// after the first (which brings the tunnel up). It returns the error.
+func (t *Tunnel) watchUp(ctx context.Context, first bool) error {
+	err := t.up(ctx, true)
+	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
+		t.log.Error("watch: up failed; retrying at the next change", "err", err)
+	}
+	t.mu.Lock()
+	wrote := t.writes > 0
+	t.mu.Unlock()
+	if err == nil && wrote && !first {
+		t.repairs.Add(1)
+	}
+	return err
 }

@@ -9,7 +9,11 @@
 // turns them into [transparent.Config] fields, so that a file written for
 // wg-quick can be brought up by the library unchanged. Every other hook is
 // kept, and so are DNS and SaveConfig, which the library does not apply;
-// [File.Notes] says what was recognized and what was kept. Parse checks the
+// [File.Notes] says what was recognized and what was kept. Table = auto
+// (the default when the file names no table, as in wg-quick) and Table =
+// off become [transparent.TableAuto] and [transparent.TableOff];
+// PrivateKeyFile and the hook PostUp = wg set %i private-key FILE become
+// [File.PrivateKeyFile], read by [File.ReadPrivateKey]. Parse checks the
 // result with [transparent.Config.Validate], and reports every problem with
 // the file name, the line, the key, and the fix ([ParseError]).
 //
@@ -26,7 +30,9 @@
 // [Render] writes a File back as a plain wg-quick file in the article's
 // style, with the library's work spelled out as wg-quick directives and
 // hooks, for hosts that must stay on wg-quick. [RenderNative] writes it
-// with the library's own keys instead. Parse of either gives the same
+// with the library's own keys instead. [Strip] writes the plain wg(8)
+// configuration, as wg-quick strip does, and [File.WithDevice] puts a
+// running device's state into a File, as wg-quick save does. Parse of either gives the same
 // Config back; [Unrenderable] lists the rare settings that plain wg-quick
 // cannot carry.
 package wgquick

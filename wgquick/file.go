@@ -16,10 +16,19 @@ import (
 // silently.
 type File struct {
 	// Config is the tunnel. Parse fills in Name (from the file name),
-	// Table (123 when the file has none), Priority (from the file's rules,
-	// else 455) and, in fwmark exception mode, FwMark (0xca6c when the file
-	// has none), so that it is explicit.
+	// Table (from the file's rules when it has no Table key, else
+	// transparent.TableAuto), Priority (from the file's rules, else
+	// transparent.PriorityAuto with Table auto, else 455) and, in fwmark
+	// exception mode, FwMark (0xca6c when the file has none), so that it
+	// is explicit.
 	Config transparent.Config
+
+	// PrivateKeyFile is the path of a file that holds the private key
+	// ([Interface] PrivateKeyFile, systemd-networkd's key, or the hook
+	// `PostUp = wg set %i private-key FILE`), or "". Parse does not read
+	// it (Config.PrivateKey stays zero, and the file needs no PrivateKey);
+	// ReadPrivateKey does.
+	PrivateKeyFile string
 
 	// EndpointNames holds, for each peer of Config.Peers by index, the
 	// host name of its Endpoint as the file writes it ("vpn.example.com"),
@@ -43,11 +52,13 @@ type File struct {
 	ResolvedNames map[string][]netip.Addr
 
 	// DNS is [Interface] DNS, kept: wg-quick runs resolvconf with it, the
-	// library does not (the wg-transparent command does, like wg-quick).
+	// library does not (the wg-transparent command does, like wg-quick, or
+	// sets it with systemd-resolved).
 	DNS []string
 
 	// SaveConfig is [Interface] SaveConfig, kept: wg-quick saves the
-	// running device into the file on down, the library does not.
+	// running device into the file on down, the library does not (the
+	// wg-transparent command does, like wg-quick).
 	SaveConfig bool
 
 	// PreUp, PostUp, PreDown and PostDown are the hooks that Parse did not

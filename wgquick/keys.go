@@ -22,6 +22,7 @@ type keySpec struct {
 var (
 	interfaceKeys = specs(
 		keySpec{"PrivateKey", false, (*parser).setPrivateKey},
+		keySpec{"PrivateKeyFile", false, (*parser).setPrivateKeyFile},
 		keySpec{"Address", true, (*parser).setAddress},
 		keySpec{"ListenPort", false, (*parser).setListenPort},
 		keySpec{"MTU", false, (*parser).setMTU},
@@ -84,6 +85,11 @@ func orList(names []string) string {
 // [Interface]
 
 func (p *parser) setPrivateKey(line int, key, value string) {
+	if src, ok := p.at["PrivateKey"]; ok {
+		p.fail(line, key, fmt.Sprintf("gives the private key again (%s line %d gives it)", src.key, src.line),
+			"keep one of PrivateKey, PrivateKeyFile and `PostUp = wg set %i private-key FILE`", nil)
+		return
+	}
 	k, err := parseKey(value)
 	if err != nil {
 		p.fail(line, key, err.Error(), "use the output of `wg genkey`", nil)
@@ -91,6 +97,10 @@ func (p *parser) setPrivateKey(line int, key, value string) {
 	}
 	p.cfg.PrivateKey = k
 	p.at["PrivateKey"] = source{line, key}
+}
+
+func (p *parser) setPrivateKeyFile(line int, key, value string) {
+	p.keyFile(line, key, value)
 }
 
 func (p *parser) setAddress(line int, key, value string) {
@@ -121,18 +131,20 @@ func (p *parser) setMTU(line int, key, value string) {
 }
 
 func (p *parser) setTable(line int, key, value string) {
-	if strings.EqualFold(value, "off") || strings.EqualFold(value, "auto") {
-		p.fail(line, key, fmt.Sprintf("%q is a wg-quick value the transparent tunnel cannot use", value),
-			fmt.Sprintf("the transparent tunnel needs its own table such as %d", transparent.DefaultTable), nil)
-		return
+	switch strings.ToLower(value) {
+	case "auto":
+		p.cfg.Table = transparent.TableAuto
+	case "off":
+		p.cfg.Table = transparent.TableOff
+	default:
+		n, err := parseUint(value, 32)
+		if err != nil || n == 0 {
+			p.fail(line, key, fmt.Sprintf("%q is not a routing table number", value),
+				fmt.Sprintf("use auto (the default), off, or an unused table number such as %d", transparent.DefaultTable), nil)
+			return
+		}
+		p.cfg.Table = int(n)
 	}
-	n, err := parseUint(value, 32)
-	if err != nil || n == 0 {
-		p.fail(line, key, fmt.Sprintf("%q is not a routing table number", value),
-			fmt.Sprintf("use an unused table number such as %d", transparent.DefaultTable), nil)
-		return
-	}
-	p.cfg.Table = int(n)
 	p.at["Table"] = source{line, key}
 }
 
@@ -153,7 +165,7 @@ func (p *parser) setDNS(line int, key, value string) {
 		return
 	}
 	p.f.DNS = append(p.f.DNS, items...)
-	p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent up sets it with resolvconf, as wg-quick does", key, line, value)
+	p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent up sets it with resolvconf, or systemd-resolved, as wg-quick does", key, line, value)
 }
 
 func (p *parser) setSaveConfig(line int, key, value string) {
@@ -162,7 +174,9 @@ func (p *parser) setSaveConfig(line int, key, value string) {
 		return
 	}
 	p.f.SaveConfig = v
-	p.note(line, "%s line %d: %s: ignored (wg-quick saves the running device into the file on down; wg-transparent does not)", key, line, value)
+	if v {
+		p.note(line, "%s line %d: %s: not part of the tunnel's settings; wg-transparent down saves the running device into the file first, as wg-quick does", key, line, value)
+	}
 }
 
 func (p *parser) addHook(line int, key, value string) {
@@ -170,9 +184,14 @@ func (p *parser) addHook(line int, key, value string) {
 }
 
 func (p *parser) setPriority(line int, key, value string) {
+	if strings.EqualFold(value, "auto") {
+		p.cfg.Priority = transparent.PriorityAuto
+		p.at["Priority"] = source{line, key}
+		return
+	}
 	n, err := parseUint(value, 32)
 	if err != nil || n == 0 {
-		p.fail(line, key, fmt.Sprintf("%q is not a rule priority", value), fmt.Sprintf("use 1 to 32763, such as %d", transparent.DefaultPriority), nil)
+		p.fail(line, key, fmt.Sprintf("%q is not a rule priority", value), fmt.Sprintf("use 1 to 32763, such as %d, or auto (the default)", transparent.DefaultPriority), nil)
 		return
 	}
 	p.cfg.Priority = int(n)

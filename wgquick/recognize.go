@@ -18,7 +18,15 @@ func (p *parser) recognize() {
 	for _, h := range p.hooks {
 		h.parse(p.cfg.Name)
 	}
+	p.recognizeKeyHook()
 	p.resolveTable()
+	if p.cfg.Table == transparent.TableOff {
+		// A plain tunnel: no rule or route is the tunnel's, so every
+		// hook is the file's own.
+		p.resolveFwMark()
+		p.keep()
+		return
+	}
 	p.resolvePriority()
 	p.recognizeTransparent()
 	p.recognizeExceptions()
@@ -31,18 +39,30 @@ func (p *parser) recognize() {
 	p.keep()
 }
 
+// resolveTable sets Table, when the file has no Table key, from the first
+// rule of the hooks into a custom table (the article's files name their
+// table only there), else to auto, as wg-quick's default is: Up chooses a
+// free table and records it.
 func (p *parser) resolveTable() {
-	if _, ok := p.at["Table"]; !ok {
-		p.cfg.Table = transparent.DefaultTable
-		p.note(noLine, "Table not set: up uses table %d (wg-quick would use the main table)", transparent.DefaultTable)
+	if _, ok := p.at["Table"]; ok {
+		return
 	}
+	for _, h := range p.hooks {
+		if r := h.addRule(); r != nil && r.table != tableMain && r.table != 0 && h.up() {
+			p.cfg.Table = r.table
+			p.at["Table"] = source{h.line, h.kind}
+			return
+		}
+	}
+	p.cfg.Table = transparent.TableAuto
 }
 
 // resolvePriority sets Priority, when the file has no Priority key, from
 // the first exception rule that fits a peer (its fwmark, endpoint or
 // public address), else from the first exception rule for the only peer
 // without an endpoint, else from the first rule to a peer's address in a
-// custom table (a PeerRouteRule rule, at Priority+2), else to the default.
+// custom table (a PeerRouteRule rule, at Priority+2), else to auto when
+// Table is auto, else to the default.
 func (p *parser) resolvePriority() {
 	if _, ok := p.at["Priority"]; ok {
 		return
@@ -74,6 +94,10 @@ func (p *parser) resolvePriority() {
 			set(h, base)
 			return
 		}
+	}
+	if p.cfg.Table == transparent.TableAuto {
+		p.cfg.Priority = transparent.PriorityAuto // chosen with the table
+		return
 	}
 	p.cfg.Priority = transparent.DefaultPriority
 }
@@ -327,6 +351,9 @@ func (p *parser) recognizePeerRules() (first *hook) {
 
 // checkRuleRange reports the other rules added at the tunnel's priorities.
 func (p *parser) checkRuleRange() {
+	if p.cfg.Priority == transparent.PriorityAuto {
+		return // Up chooses priorities where no rule is
+	}
 	lo, hi := p.cfg.RulePriority(transparent.RuleException), p.cfg.RulePriority(transparent.RulePeer)
 	for _, h := range p.hooks {
 		if h.done || !h.up() {

@@ -21,13 +21,15 @@ import (
 // PublicKey, PresharedKey, Endpoint, AllowedIPs (the tunnel's, then the
 // Transparent prefixes) and PersistentKeepalive. An Endpoint with a host name (EndpointNames) is
 // written with the name. What plain wg-quick cannot
-// express (see Unrenderable) is written as a comment. Render is pure: the
+// express (see Unrenderable) is written as a comment. Table and Priority
+// auto are written as the values they choose first, DefaultTable and
+// DefaultPriority (plain wg-quick's hooks need numbers). Render is pure: the
 // peers' TransparentNames are written as the addresses in ResolvedNames
 // (their rules, AllowedIPs and SNAT rules, as the library routes them),
 // with a comment saying they were resolved at render time; a name without
 // addresses there gets the comment only.
 func Render(f *File) []byte {
-	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
+	c := plainLayout(withDefaults(keyless(f))).WithNameAddresses(f.ResolvedNames)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -35,6 +37,9 @@ func Render(f *File) []byte {
 		w.kv("FwMark", fmt.Sprintf("%#x", c.FwMark))
 	}
 	hooks := plainHooks(c)
+	if f.PrivateKeyFile != "" {
+		hooks = append(hooks, hookLine{"PostUp", "wg set %i private-key " + f.PrivateKeyFile})
+	}
 	if len(hooks) > 0 || len(f.PreUp)+len(f.PostUp)+len(f.PreDown)+len(f.PostDown) > 0 {
 		w.line("")
 	}
@@ -60,12 +65,17 @@ func Render(f *File) []byte {
 // prefixes, then its TransparentNames) and PersistentKeepalive. Priority and PeerRoute are always written, so that
 // nothing is inferred when the file is read back.
 func RenderNative(f *File) []byte {
-	c := withDefaults(f.Config)
+	c := withDefaults(keyless(f))
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
-	w.kv("Priority", fmt.Sprint(c.Priority))
-	w.kv("PeerRoute", c.PeerRoute.String())
+	if f.PrivateKeyFile != "" {
+		w.kv("PrivateKeyFile", f.PrivateKeyFile)
+	}
+	if c.Table != transparent.TableOff { // a plain tunnel has no rules
+		w.kv("Priority", layoutValue(c.Priority))
+		w.kv("PeerRoute", c.PeerRoute.String())
+	}
 	if c.Exception != transparent.ExceptionPort {
 		w.kv("Exception", c.Exception.String())
 	}
@@ -113,6 +123,42 @@ func withDefaults(c transparent.Config) transparent.Config {
 	return c
 }
 
+// keyless is f's Config without a private key read from PrivateKeyFile:
+// the renders write the file's path, never the key it holds.
+func keyless(f *File) transparent.Config {
+	c := f.Config
+	if f.PrivateKeyFile != "" {
+		c.PrivateKey = wgtypes.Key{}
+	}
+	return c
+}
+
+// plainLayout is c with TableAuto and PriorityAuto as the first values
+// they choose on a host without other tunnels, DefaultTable and
+// DefaultPriority: plain wg-quick's hooks need numbers (and its own Table
+// = auto means the main table).
+func plainLayout(c transparent.Config) transparent.Config {
+	if c.Table == transparent.TableAuto {
+		c.Table = transparent.DefaultTable
+	}
+	if c.Priority == transparent.PriorityAuto {
+		c.Priority = transparent.DefaultPriority
+	}
+	return c
+}
+
+// layoutValue writes a Table or Priority as its key takes it: a number,
+// auto or off.
+func layoutValue(v int) string {
+	switch v {
+	case transparent.TableAuto: // = PriorityAuto
+		return "auto"
+	case transparent.TableOff:
+		return "off"
+	}
+	return fmt.Sprint(v)
+}
+
 // hookLine is one hook that Render writes.
 type hookLine struct{ kind, cmd string }
 
@@ -120,6 +166,9 @@ type hookLine struct{ kind, cmd string }
 // article's order, each rule with its undo.
 func plainHooks(c transparent.Config) []hookLine {
 	var out []hookLine
+	if c.Table == transparent.TableOff {
+		return nil // a plain tunnel: no rules, and wg-quick adds no routes
+	}
 	pair := func(add, del fmt.Stringer) {
 		h := hookLine{"PreUp", add.String()}
 		if !slices.Contains(out, h) {
@@ -273,7 +322,7 @@ func (w *writer) common(c transparent.Config) {
 	if c.MTU != 0 {
 		w.kv("MTU", fmt.Sprint(c.MTU))
 	}
-	w.kv("Table", fmt.Sprint(c.Table))
+	w.kv("Table", layoutValue(c.Table))
 }
 
 // kept writes f's own hooks, DNS and SaveConfig.

@@ -20,6 +20,7 @@ func Unrenderable(f *File) []string {
 	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
 	var gaps []string
 	gap := func(format string, args ...any) { gaps = append(gaps, fmt.Sprintf(format, args...)) }
+	c = plainLayout(c)
 
 	var tunnel []netip.Prefix
 	transparentRules := false

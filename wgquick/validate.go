@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/wgtransparent/transparent"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // validate checks the config with transparent.Config.Validate, and
@@ -14,6 +15,9 @@ import (
 // its port is checked, its address when Resolve finds it.
 func (p *parser) validate() {
 	c, _ := p.f.StandInConfig()
+	if p.f.PrivateKeyFile != "" && c.PrivateKey == (wgtypes.Key{}) {
+		c.PrivateKey[0] = 1 // a stand-in: ReadPrivateKey reads the key at up
+	}
 	err := c.Validate()
 	if err == nil {
 		return

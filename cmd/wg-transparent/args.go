@@ -20,7 +20,7 @@ var (
 )
 
 // verbs are the command's verbs, in the order the usage text lists them.
-var verbs = []string{"up", "down", "run", "reload", "plan", "check", "show", "render", "import"}
+var verbs = []string{"up", "down", "run", "reload", "plan", "check", "show", "render", "import", "strip", "save"}
 
 // showAll is the argument of show that lists every tunnel, as `wg show
 // all` does; no tunnel can have that name.

@@ -2,7 +2,7 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | reload | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
 //	wg-transparent show [--netns NAME] [--json]
 //	wg-transparent --version | --help
 //
@@ -27,8 +27,10 @@
 //	        the file; another
 //	        process's down ends it; a device whose link is deleted is made
 //	        again); with kernel WireGuard it returns.
-//	down    remove what up made, running PreDown and PostDown; a failing
-//	        hook is reported and down goes on (exit status 2 at the end).
+//	down    remove what up made, running PreDown and PostDown (and with
+//	        SaveConfig = true saving the device into the file first, as
+//	        save does); a failing hook or save is reported and down goes
+//	        on (exit status 2 at the end).
 //	run     up, then stay in the foreground with either backend: repair
 //	        drift as it happens (the library's Watch), look up Endpoint
 //	        host names again when a peer's handshake is older than 135
@@ -58,9 +60,19 @@
 //	render  print the file as a plain wg-quick file whose hooks do what the
 //	        library does, for hosts that must stay on wg-quick.
 //	import  print the file with the library's own keys instead of hooks.
+//	strip   print the file as a plain wg(8) configuration, as wg-quick
+//	        strip does.
+//	save    write the running device (listen port, peers, their
+//	        endpoints, keepalives and AllowedIPs) into the file, in the
+//	        library's keys, as wg-quick save does.
 //
-// up, down, run, reload, plan, check and show need root (or CAP_NET_ADMIN);
-// render and import do not. Reading a file looks nothing up: Endpoint
+// Table = auto (the default when the file names no table) lets up choose
+// a free table and priority band, kept in the tunnel's record; Table =
+// off is a plain tunnel without rules or routes. PrivateKeyFile, or the
+// hook PostUp = wg set %i private-key FILE, gives the key from a file.
+//
+// up, down, run, reload, plan, check, show and save need root (or CAP_NET_ADMIN);
+// render, import and strip do not. Reading a file looks nothing up: Endpoint
 // host names are kept by render and import, and resolved by up, run and
 // check in the tunnel's namespace with its resolver (plan tries, and says
 // when it cannot); down and show never need DNS. DNS's resolvconf and
@@ -72,7 +84,9 @@
 // the MTU of the route toward the peers' endpoints (the largest), else of
 // the default route, minus 80; 1420 when none is known. DNS is applied
 // with resolvconf when it is installed, as wg-quick does (and removed on
-// down); otherwise it is reported and not applied.
+// down), else with systemd-resolved (resolvectl) when it runs and the
+// tunnel is in the host's namespace; with neither, up fails and rolls
+// back, as wg-quick's does.
 //
 // With --json, plan, check and show print one JSON object (see json.go
 // for every field):
@@ -107,7 +121,7 @@ import (
 
 const program = "wg-transparent"
 
-const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check | show | render | import ] [ CONFIG_FILE | INTERFACE ] [ options ]
+const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [ options ]
        wg-transparent show [ options ]
        wg-transparent --version | --help
 
@@ -128,6 +142,9 @@ const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check |
   show    print the live tunnel; without INTERFACE, every tunnel
   render  print the file as a plain wg-quick file
   import  print the file with the library's keys
+  strip   print the file as a plain wg(8) configuration, as wg-quick strip
+  save    write the running device (peers, endpoints) into the file, as
+          wg-quick save; SaveConfig = true saves on down
 
   Options:
   --netns NAME       a network namespace: a name under /run/netns, or a path
@@ -191,7 +208,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // kernelVerbs are the verbs that read or change the kernel's networking.
-var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "reload": true, "plan": true, "check": true, "show": true}
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "reload": true, "plan": true, "check": true, "show": true, "save": true}
 
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
@@ -220,6 +237,9 @@ func (c *command) run() (int, error) {
 	case "import":
 		c.notes(f)
 		c.stdout.Write(wgquick.RenderNative(f))
+		return exitOK, nil
+	case "strip":
+		c.stdout.Write(wgquick.Strip(f))
 		return exitOK, nil
 	}
 	if !c.json && noteVerbs[c.verb] {
@@ -257,6 +277,8 @@ func (c *command) run() (int, error) {
 		return c.check(ctx, tun, f)
 	case "show":
 		return c.show(ctx, tun, f)
+	case "save":
+		return c.save(tun, f)
 	}
 	return exitError, fmt.Errorf("unknown command %q", c.verb)
 }

@@ -17,7 +17,10 @@ import (
 // show prints the live tunnel like `wg show`, then its rules and routes;
 // with --json, the same as one object.
 func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
-	cfg := f.Config.WithDefaults()
+	cfg, err := tun.Layout(ctx) // Table and Priority auto: the recorded values
+	if err != nil {
+		return exitError, err
+	}
 	dev, err := tun.Device()
 	if err != nil {
 		return exitError, err
@@ -54,12 +57,15 @@ func (c *command) kernelObjects(priority, table int) (rules []ruleJSON, routes [
 				return fmt.Errorf("list rules: %w", err)
 			}
 			for _, r := range list {
-				if r.Priority >= priority && r.Priority <= priority+2 && r.Protocol == transparent.RouteProtocol {
+				if priority > 0 && r.Priority >= priority && r.Priority <= priority+2 && r.Protocol == transparent.RouteProtocol {
 					rules = append(rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
 				}
 			}
 		}
 		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			if table <= 0 { // Table off, or auto and not up
+				break
+			}
 			list, err := h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 			if err != nil {
 				return fmt.Errorf("list routes: %w", err)
@@ -101,13 +107,21 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 			fmt.Fprintf(w, "  transfer: %d B received, %d B sent\n", p.ReceiveBytes, p.TransmitBytes)
 		}
 	}
-	fmt.Fprintf(w, "\nrules (priorities %d-%d, proto %d):\n", cfg.Priority, cfg.Priority+2, transparent.RouteProtocol)
-	for _, r := range s.Rules {
-		fmt.Fprintf(w, "  %s\n", r.Text)
+	switch {
+	case cfg.Table == transparent.TableOff:
+		fmt.Fprintf(w, "\nrules and routes: none (Table = off)\n")
+	case cfg.Table == transparent.TableAuto || cfg.Priority == transparent.PriorityAuto:
+		fmt.Fprintf(w, "\nrules and routes: none (Table = auto, and no table chosen yet)\n")
 	}
-	fmt.Fprintf(w, "\nroutes (table %d):\n", cfg.Table)
-	for _, r := range s.Routes {
-		fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
+	if cfg.Priority > 0 && cfg.Table > 0 {
+		fmt.Fprintf(w, "\nrules (priorities %d-%d, proto %d):\n", cfg.Priority, cfg.Priority+2, transparent.RouteProtocol)
+		for _, r := range s.Rules {
+			fmt.Fprintf(w, "  %s\n", r.Text)
+		}
+		fmt.Fprintf(w, "\nroutes (table %d):\n", cfg.Table)
+		for _, r := range s.Routes {
+			fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
+		}
 	}
 	if len(s.Names) > 0 {
 		fmt.Fprintf(w, "\ntransparent names (resolved now):\n")

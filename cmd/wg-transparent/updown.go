@@ -120,12 +120,18 @@ func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *
 	}
 }
 
-// down does what wg-quick's down does: PreDown, the tunnel (the library's
-// Down), DNS, PostDown. A failing hook is reported and down goes on; the
-// exit status is then 2.
+// down does what wg-quick's down does: PreDown, with SaveConfig = true the
+// running device saved into the file (save), the tunnel (the library's
+// Down), DNS, PostDown. A failing hook or save is reported and down goes
+// on; the exit status is then 2.
 func (c *command) down(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	name := f.Config.Name
 	errs := c.downHooks("PreDown", name, f.PreDown)
+	if f.SaveConfig {
+		if err := c.saveConfig(tun, f); err != nil && !errors.Is(err, errNotUp) {
+			errs = append(errs, err)
+		}
+	}
 	if err := tun.Down(ctx); err != nil {
 		errs = append(errs, err)
 	}
