@@ -287,7 +287,7 @@ func (c *command) run() (int, error) {
 // recognized, what up will add) apply: those that bring the file up, or
 // say what up would do. down and show act on what is there; the notes
 // would only repeat themselves.
-var noteVerbs = map[string]bool{"up": true, "run": true, "plan": true, "check": true}
+var noteVerbs = map[string]bool{"up": true, "run": true, "reload": true, "plan": true, "check": true}
 
 // notes prints what the file's parser noted, wg-quick-style on stderr.
 func (c *command) notes(f *wgquick.File) {

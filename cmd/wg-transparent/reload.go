@@ -33,6 +33,11 @@ var reloadSignal os.Signal = syscall.SIGHUP
 // reloadStatusPrefix starts every status line of a keeper that reloads.
 const reloadStatusPrefix = "reload "
 
+// reloadDirect is the status of a keeper that only runs the tunnel's
+// embedded device, repairing nothing toward a config of its own: the
+// reload verb applies the file itself, as without a keeper.
+const reloadDirect = "reload: apply directly"
+
 // reloadWait bounds how long the reload verb waits for the keeping
 // process to apply the file: an Up that looks host names up (a timeout
 // of its own each) and waits for the tunnel's lock behind another
@@ -144,13 +149,14 @@ func (c *command) reloadVerb(ctx context.Context, tun *transparent.Tunnel, f *wg
 	name := f.Config.Name
 	release, err := tun.Keep("reload")
 	var kept *transparent.KeptError
-	if errors.As(err, &kept) {
+	switch {
+	case errors.As(err, &kept) && kept.Status != reloadDirect:
 		return c.signalKeeper(ctx, tun, kept)
-	}
-	if err != nil {
+	case err == nil:
+		defer release()
+	case kept == nil:
 		return exitError, err
 	}
-	defer release()
 	dev, err := tun.Device()
 	if err != nil {
 		return exitError, err

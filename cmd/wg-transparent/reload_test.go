@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -337,8 +338,9 @@ func TestReloadBadFile(t *testing.T) {
 // the tunnel (here a library Tunnel of the test, which runs the device
 // without Keep), the reload verb applies the file's difference itself:
 // the new destination's rule is added and the device is the same link,
-// never brought down. A tunnel that is not up is not reloaded (exit 2,
-// saying to bring it up).
+// never brought down; an Endpoint host name in the reloaded file is looked
+// up (here in the namespace's hosts file), not replaced by a stand-in. A
+// tunnel that is not up is not reloaded (exit 2, saying to bring it up).
 func TestReloadWithoutKeeper(t *testing.T) {
 	testns.RequireRoot(t)
 	bin := commandBinary(t)
@@ -367,7 +369,12 @@ func TestReloadWithoutKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(file)
-	data = []byte(strings.Replace(string(data), "Transparent = 203.0.113.2/32", "Transparent = 203.0.113.2/32, 192.0.2.0/24", 1))
+	data = []byte(strings.NewReplacer("Transparent = 203.0.113.2/32", "Transparent = 203.0.113.2/32, 192.0.2.0/24",
+		"Endpoint = 203.0.113.2:51822", "Endpoint = b.example.test:51822").Replace(string(data)))
+	netnsResolvConf(t, ns, "nameserver 192.0.2.53\n") // never asked: the hosts file answers
+	if err := os.WriteFile(filepath.Join("/etc/netns", ns.Name, "hosts"), []byte("203.0.113.2 b.example.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -377,6 +384,14 @@ func TestReloadWithoutKeeper(t *testing.T) {
 	}
 	if !hasRuleTo(t, ns, "192.0.2.0/24") {
 		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out)
+	}
+	dev, err := tun.Device()
+	if err != nil || len(dev.Peers) != 1 || dev.Peers[0].Endpoint == nil || dev.Peers[0].Endpoint.String() != "203.0.113.2:51822" {
+		var eps []string
+		for _, p := range dev.Peers {
+			eps = append(eps, fmt.Sprint(p.Endpoint))
+		}
+		t.Errorf("after the reload, the peers' endpoints are %v (%v), want 203.0.113.2:51822", eps, err)
 	}
 	if now, err := ns.Netlink().LinkByName(name); err != nil || now.Attrs().Index != link.Attrs().Index {
 		t.Errorf("the reload replaced the link (%v)", err)
