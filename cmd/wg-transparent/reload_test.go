@@ -386,9 +386,14 @@ func TestReloadWithoutKeeper(t *testing.T) {
 		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out)
 	}
 	dev, err := tun.Device()
-	if err != nil || len(dev.Peers) != 1 || dev.Peers[0].Endpoint == nil || dev.Peers[0].Endpoint.String() != "203.0.113.2:51822" {
+	if err != nil || dev == nil || len(dev.Peers) != 1 || dev.Peers[0].Endpoint == nil || dev.Peers[0].Endpoint.String() != "203.0.113.2:51822" {
 		var eps []string
-		for _, p := range dev.Peers {
+		for _, p := range func() []wgtypes.Peer {
+			if dev == nil {
+				return nil
+			}
+			return dev.Peers
+		}() {
 			eps = append(eps, fmt.Sprint(p.Endpoint))
 		}
 		t.Errorf("after the reload, the peers' endpoints are %v (%v), want 203.0.113.2:51822", eps, err)
