@@ -388,13 +388,8 @@ func TestReloadWithoutKeeper(t *testing.T) {
 	dev, err := tun.Device()
 	if err != nil || dev == nil || len(dev.Peers) != 1 || dev.Peers[0].Endpoint == nil || dev.Peers[0].Endpoint.String() != "203.0.113.2:51822" {
 		var eps []string
-		for _, p := range func() []wgtypes.Peer {
-			if dev == nil {
-				return nil
-			}
-			return dev.Peers
-		}() {
-			eps = append(eps, fmt.Sprint(p.Endpoint))
+		for i := 0; dev != nil && i < len(dev.Peers); i++ {
+			eps = append(eps, fmt.Sprint(dev.Peers[i].Endpoint))
 		}
 		t.Errorf("after the reload, the peers' endpoints are %v (%v), want 203.0.113.2:51822", eps, err)
 	}
