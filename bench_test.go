@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -66,7 +67,7 @@ func BenchmarkPlan(b *testing.B) {
 	for _, n := range benchSizes {
 		c := manyDestinations(n, 2).WithDefaults()
 		want := desiredState(c)
-		full := &observed{routes: want.routes, link: &linkInfo{name: c.Name, mtu: c.MTU, up: true}}
+		full := &observed{routes: want.routes, link: &linuxnet.Link{Name: c.Name, MTU: c.MTU, Up: true}}
 		for _, r := range want.rules {
 			full.rules = append(full.rules, ownedRule{spec: r, ok: true, raw: *r.netlink()})
 		}

@@ -10,6 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
 // Several tunnels of this package can share a network namespace. Each
@@ -17,7 +21,7 @@ import (
 // rules and routes of its layout: the rules at Priority to Priority+2 and
 // the routes in Table. Those carry only RouteProtocol, the same for every
 // tunnel: the kernel keeps no name on a rule or route, so it cannot tell
-// which tunnel made one. The records can (record.go): each names its
+// which tunnel made one. The records can: each names its
 // tunnel and lists the layouts it may have objects of, from before its
 // first kernel write until its Down, whether its process is alive, dead or
 // was killed half-way through an Up. So a tunnel learns the others from
@@ -26,7 +30,7 @@ import (
 // leaves them alone. The kernel's objects still decide everything the
 // records do not know about: a rule at our priorities or a route in our
 // table that is not ours (another program's, or of a tunnel whose record
-// is lost) is refused too (observe.go). A tunnel's own objects are those
+// is lost) is refused too (by observe). A tunnel's own objects are those
 // its record lists, never those of its config alone: its record is
 // written before its first write, so what carries our marks at priorities
 // or in a table it does not list was made by another tunnel. A record
@@ -50,7 +54,7 @@ func (t *Tunnel) otherClaims() (claims []claim, unreadable error, err error) {
 		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, nil, explainStatePermission(fmt.Errorf("read the other tunnels' records: %w", err))
+		return nil, nil, state.ExplainPermission(fmt.Errorf("read the other tunnels' records: %w", err))
 	}
 	var bad []error
 	for _, e := range entries {
@@ -87,13 +91,13 @@ func claimConflicts(c Config, claims []claim) error {
 			if l.Table == c.Table {
 				problems = append(problems, fmt.Sprintf("table %d belongs to tunnel %s; choose another Table", c.Table, o.name))
 			}
-			if lo, hi := l.Priority, l.Priority+peerRuleOffset; c.Priority <= hi && lo <= c.Priority+peerRuleOffset {
+			if lo, hi := l.Priority, l.Priority+rulelayout.PeerOffset; c.Priority <= hi && lo <= c.Priority+rulelayout.PeerOffset {
 				fix := fmt.Sprintf("choose a Priority from %d", hi+1)
-				if below := lo - 1 - peerRuleOffset; below >= 1 {
+				if below := lo - 1 - rulelayout.PeerOffset; below >= 1 {
 					fix = fmt.Sprintf("choose a Priority up to %d or from %d", below, hi+1)
 				}
 				problems = append(problems, fmt.Sprintf("rule priorities %d-%d overlap tunnel %s's %d-%d; %s",
-					c.Priority, c.Priority+peerRuleOffset, o.name, lo, hi, fix))
+					c.Priority, c.Priority+rulelayout.PeerOffset, o.name, lo, hi, fix))
 			}
 		}
 	}
@@ -122,11 +126,11 @@ func unclaimed(owners []Config, claims []claim) []Config {
 // checking once more that no other tunnel claims c's layout: two tunnels
 // that plan at the same time cannot both claim one table.
 func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
-	l, err := acquire(ctx, t.log, t.stateDir, t.claimsPath(), "claim "+c.Name)
+	l, err := state.Acquire(ctx, t.log, t.stateDir, t.claimsPath(), "claim "+c.Name)
 	if err != nil {
 		return err
 	}
-	defer l.release(false)
+	defer l.Release(false)
 	claims, unreadable, err := t.otherClaims()
 	if err != nil {
 		return err
@@ -138,4 +142,61 @@ func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
 		return err
 	}
 	return t.writeRecord(r)
+}
+
+// RecordedTunnel is a tunnel that has a record in a namespace: one that
+// is up, or one whose Up or Down stopped half-way. It is what a program
+// without the tunnel's config can learn of it (the command's bare show).
+type RecordedTunnel struct {
+	Name     string
+	Priority int    // of its newest layout: its rules are at Priority to Priority+2
+	Table    int    // of its newest layout: its routes' table
+	Keeper   string // the process that keeps it up (Keep), "pid 1234 (run)"; "" for none
+}
+
+// Recorded lists the tunnels that have a record in the network namespace
+// the options name (WithNetNS; without it the caller's), sorted by name.
+// It reads the namespace's state directory and takes no lock: a tunnel
+// that an Up or Down is changing may be listed or not. It changes
+// nothing; an unreadable record is an error (ErrUnsafeState) naming it.
+func Recorded(opts ...Option) ([]RecordedTunnel, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ns, err := namespace.Open(o.netnsPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Handle.Close()
+	dir, err := state.DirOf(ns)
+	if err != nil {
+		return nil, err
+	}
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil // no tunnel was ever up here
+	}
+	if err != nil {
+		return nil, state.ExplainPermission(fmt.Errorf("list tunnels: %w", err))
+	}
+	var out []RecordedTunnel
+	for _, e := range entries {
+		name, ok := strings.CutPrefix(e.Name(), recordPrefix)
+		if !ok || !strings.HasSuffix(name, recordSuffix) {
+			continue
+		}
+		name = strings.TrimSuffix(name, recordSuffix)
+		r, err := readRecordFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("list tunnels: %w", err)
+		}
+		if r == nil {
+			continue
+		}
+		out = append(out, RecordedTunnel{Name: name, Priority: r.Layouts[0].Priority, Table: r.Layouts[0].Table,
+			Keeper: state.Holder(filepath.Join(dir, keeperPrefix+name+".lock"))})
+	}
+	slices.SortFunc(out, func(a, b RecordedTunnel) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
 }

@@ -1,6 +1,10 @@
 package transparent
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/wgtransparent/transparent/internal/sentinel"
+)
 
 // Sentinel errors, checkable with errors.Is.
 var (
@@ -13,16 +17,16 @@ var (
 	// manage, or priorities or a table that another tunnel of this package
 	// in the same namespace has claimed. Nothing was changed; the error
 	// names the object, its owner when known, and the fix.
-	ErrConflict = errors.New("conflict with an object this tunnel does not own")
+	ErrConflict = sentinel.ErrConflict
 
 	// ErrNoKernelWireGuard means the kernel backend was required but the
 	// kernel has no WireGuard support (no "wireguard" generic netlink family).
-	ErrNoKernelWireGuard = errors.New("kernel has no WireGuard support")
+	ErrNoKernelWireGuard = sentinel.ErrNoKernelWireGuard
 
 	// ErrFirewall means the SNAT rules cannot be made: no nf_tables or NAT
 	// support in the kernel, or no iptables binary when iptables is
 	// chosen. The error says what to install or load.
-	ErrFirewall = errors.New("firewall unavailable")
+	ErrFirewall = sentinel.ErrFirewall
 
 	// ErrStrictRPFilter means strict reverse-path filtering on the
 	// underlay would drop the peer's WireGuard packets in ExceptionFwMark
@@ -39,7 +43,7 @@ var (
 	// never waited on), owned by another user, or a record whose content
 	// this package did not write. Nothing was changed; the error names the
 	// path and the fix.
-	ErrUnsafeState = errors.New("unsafe state path")
+	ErrUnsafeState = sentinel.ErrUnsafeState
 
 	// ErrName means a host name of TransparentNames gave no addresses to
 	// route: it did not resolve (no such name, no A or AAAA records, no

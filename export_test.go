@@ -1,22 +1,29 @@
 package transparent
 
-import "time"
+import (
+	"time"
+
+	"github.com/wgtransparent/transparent/internal/wgdevice"
+)
 
 // Test hooks for the external tests.
 
 // ErrInjected is the error of a write failed by FailWrite.
 var ErrInjected = errInjected
 
-// FailWrite makes the k-th kernel write of t's next Up or Down fail
-// without being made; 0 turns it off.
-func FailWrite(t *Tunnel, k int) { t.failWrite = k }
+// FailWrite makes the k-th kernel write from now on fail without being
+// made (t's next Up or Down counts from 1); 0 turns it off.
+func FailWrite(t *Tunnel, k int) {
+	f := wrapFaults(t, 0)
+	f.failAt, f.writes = k, 0
+}
 
 // Writes returns the number of kernel writes t's last Up or Down made.
 func Writes(t *Tunnel) int { return t.writes }
 
 // SetStepDelay makes t pause for d before each kernel write, so that a
 // test can kill a process in the middle of an Up.
-func SetStepDelay(t *Tunnel, d time.Duration) { t.stepDelay = d }
+func SetStepDelay(t *Tunnel, d time.Duration) { wrapFaults(t, d) }
 
 // LinkGroup is the group a kernel link of ours is created in.
-const LinkGroup = linkGroup
+const LinkGroup = wgdevice.LinkGroup

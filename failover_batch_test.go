@@ -41,7 +41,7 @@ func TestBlockRoutesBatched(t *testing.T) {
 	want := map[int]int{unix.AF_INET: 100, unix.AF_INET6: 49}
 	count := func(fam int) (blocked, through int) {
 		t.Helper()
-		rs, err := tun.k.routes(fam, DefaultTable)
+		rs, err := tun.k.Routes(fam, DefaultTable)
 		if err != nil {
 			t.Fatal(err)
 		}

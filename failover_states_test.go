@@ -69,7 +69,7 @@ func failoverScenarios() []stateScenario {
 		{name: "failover: up of a failed-over peer from nothing", configs: []Config{internet}, unhealthy: [][]int{failed}},
 		{name: "failover: hub, one peer blocked", configs: []Config{hubMixed, hubMixed}, unhealthy: [][]int{healthy, {0}}},
 		{name: "failover: hub, the other failed over", configs: []Config{hubMixed, hubMixed}, unhealthy: [][]int{healthy, {1}}},
-		{name: "failover: block, link deleted", configs: []Config{block, block}, change: func(k kernel, name string) { k.deleteLink(name) }},
+		{name: "failover: block, link deleted", configs: []Config{block, block}, change: func(k kernel, name string) { k.DeleteLink(name) }},
 		{name: "failover: block down", configs: []Config{block, block}, down: true},
 		{name: "failover: block down while failed over", configs: []Config{block, block}, unhealthy: [][]int{failed, failed}, down: true},
 	}

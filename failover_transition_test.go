@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -59,9 +60,9 @@ func TestNoLeakDuringFailover(t *testing.T) {
 					var cur Config
 					// ruled reports whether a rule of ours leads dst to Table.
 					ruled := func(dst netip.Addr) bool {
-						rules, _ := k.rules(unix.AF_INET)
+						rules, _ := k.Rules(unix.AF_INET)
 						for _, r := range rules {
-							if r.Protocol == RouteProtocol && r.Table == cur.Table && (r.Dst == nil || prefixOf(r.Dst).Contains(dst)) {
+							if r.Protocol == RouteProtocol && r.Table == cur.Table && (r.Dst == nil || inet.PrefixOf(r.Dst).Contains(dst)) {
 								return true
 							}
 						}
@@ -157,11 +158,25 @@ func TestBlockHoldsWithoutTheDevice(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := k.deleteLink(c.Name); err != nil {
+		if err := k.DeleteLink(c.Name); err != nil {
 			t.Fatal(err)
 		}
 		if got := k.lookup(netip.MustParseAddr("203.0.113.2"), 0, unix.IPPROTO_TCP, 443); got != want {
 			t.Errorf("%s: with the link gone TCP to 203.0.113.2 leaves by %q, want %q", fb, got, want)
 		}
 	}
+}
+
+// planFor observes the fake and plans an Up of c over the record rec.
+func planFor(t *testing.T, k kernel, log *slog.Logger, c Config, rec *record) ([]step, *observed) {
+	t.Helper()
+	o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true, failed: rec.failedPeers(c)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps, err := planUp(c, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return steps, o
 }

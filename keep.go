@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
 // A process that keeps a tunnel up for a long time (Watch, the command's
@@ -82,10 +84,10 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	l, err := tryAcquire(t.stateDir, t.keeperPath(), verb)
-	var held *lockHeldError
+	l, err := state.TryAcquire(t.stateDir, t.keeperPath(), verb)
+	var held *state.HeldError
 	if errors.As(err, &held) {
-		return nil, &KeptError{Name: t.cfg.Name, Holder: held.holder, PID: holderPID(held.holder), Status: held.status}
+		return nil, &KeptError{Name: t.cfg.Name, Holder: held.Holder, PID: holderPID(held.Holder), Status: held.Status}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keep %s: %w", t.cfg.Name, err)
@@ -97,7 +99,7 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 			t.keeper = nil
 		}
 		t.mu.Unlock()
-		l.release(true)
+		l.Release(true)
 		t.removeStateDir() // a Down meanwhile left the directory to us
 	}, nil
 }
@@ -113,7 +115,7 @@ func (t *Tunnel) KeeperStatus(status string) error {
 	if t.keeper == nil {
 		return fmt.Errorf("report status of %s: this process does not keep it (Keep)", t.cfg.Name)
 	}
-	if err := t.keeper.report(status); err != nil {
+	if err := t.keeper.Report(status); err != nil {
 		return fmt.Errorf("report status of %s: %w", t.cfg.Name, err)
 	}
 	return nil

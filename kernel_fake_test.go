@@ -9,6 +9,9 @@ import (
 	"slices"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
@@ -32,7 +35,7 @@ type fakeKernel struct {
 }
 
 type fakeLink struct {
-	info  linkInfo
+	info  linuxnet.Link
 	addrs []netip.Prefix
 	dev   *wgtypes.Device
 }
@@ -45,7 +48,7 @@ type chainKey struct {
 
 type fakeChain struct {
 	exists bool
-	rules  []natRule
+	rules  []netfilter.NATRule
 	hooks  []string
 }
 
@@ -56,12 +59,12 @@ func newFakeKernel() *fakeKernel {
 // addUnderlay gives the fake the public side of the article's A: a link
 // with its public addresses and default routes in main.
 func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []netip.Addr) {
-	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: "veth", mtu: 1500, up: true}, addrs: addrs}
+	l := &fakeLink{info: linuxnet.Link{Name: name, Index: k.nextIndex, Kind: "veth", MTU: 1500, Up: true}, addrs: addrs}
 	k.nextIndex++
 	k.links = append(k.links, l)
 	for _, gw := range gateways {
 		k.routeList = append(k.routeList, netlink.Route{
-			LinkIndex: l.info.index, Table: tableMain, Gw: gw.AsSlice(), Family: family(gw),
+			LinkIndex: l.info.Index, Table: inet.TableMain, Gw: gw.AsSlice(), Family: inet.Family(gw),
 			Type: unix.RTN_UNICAST, Protocol: unix.RTPROT_STATIC,
 		})
 	}
@@ -69,14 +72,14 @@ func (k *fakeKernel) addUnderlay(name string, addrs []netip.Prefix, gateways []n
 
 func (k *fakeKernel) find(name string) *fakeLink {
 	for _, l := range k.links {
-		if l.info.name == name {
+		if l.info.Name == name {
 			return l
 		}
 	}
 	return nil
 }
 
-func (k *fakeKernel) link(name string) (*linkInfo, error) {
+func (k *fakeKernel) Link(name string) (*linuxnet.Link, error) {
 	if l := k.find(name); l != nil {
 		info := l.info
 		return &info, nil
@@ -84,9 +87,9 @@ func (k *fakeKernel) link(name string) (*linkInfo, error) {
 	return nil, nil
 }
 
-func (k *fakeKernel) linkByIndex(index int) (*linkInfo, error) {
+func (k *fakeKernel) LinkByIndex(index int) (*linuxnet.Link, error) {
 	for _, l := range k.links {
-		if l.info.index == index {
+		if l.info.Index == index {
 			info := l.info
 			return &info, nil
 		}
@@ -94,16 +97,16 @@ func (k *fakeKernel) linkByIndex(index int) (*linkInfo, error) {
 	return nil, nil
 }
 
-func (k *fakeKernel) addresses(index int) ([]netip.Prefix, error) {
+func (k *fakeKernel) Addresses(index int) ([]netip.Prefix, error) {
 	for _, l := range k.links {
-		if l.info.index == index {
+		if l.info.Index == index {
 			return slices.Clone(l.addrs), nil
 		}
 	}
 	return nil, fmt.Errorf("link %d: %w", index, unix.ENODEV)
 }
 
-func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
+func (k *fakeKernel) Rules(fam int) ([]netlink.Rule, error) {
 	var out []netlink.Rule
 	for _, r := range k.ruleList {
 		if r.Family == fam {
@@ -114,17 +117,17 @@ func (k *fakeKernel) rules(fam int) ([]netlink.Rule, error) {
 	return out, nil
 }
 
-func (k *fakeKernel) routes(fam, table int) ([]kernelRoute, error) {
-	var out []kernelRoute
+func (k *fakeKernel) Routes(fam, table int) ([]linuxnet.KernelRoute, error) {
+	var out []linuxnet.KernelRoute
 	for _, r := range k.routeList {
 		if r.Family == fam && (table == 0 || r.Table == table) {
-			out = append(out, kernelRouteOf(r))
+			out = append(out, linuxnet.KernelRouteOf(r))
 		}
 	}
 	return out, nil
 }
 
-func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
+func (k *fakeKernel) Device(name string) (*wgtypes.Device, error) {
 	l := k.find(name)
 	if l == nil || l.dev == nil {
 		return nil, nil
@@ -134,57 +137,57 @@ func (k *fakeKernel) device(name string) (*wgtypes.Device, error) {
 	return &d, nil
 }
 
-func (k *fakeKernel) embedded() int                     { return k.ownIndex }
-func (k *fakeKernel) hasKernelWireGuard() (bool, error) { return k.wireguard, nil }
+func (k *fakeKernel) EmbeddedIndex() int                { return k.ownIndex }
+func (k *fakeKernel) HasKernelWireGuard() (bool, error) { return k.wireguard, nil }
 
-func (k *fakeKernel) sysctl(key string) (string, error) {
+func (k *fakeKernel) Sysctl(key string) (string, error) {
 	if v, ok := k.sysctls[key]; ok {
 		return v, nil
 	}
 	return "0", nil
 }
 
-func (k *fakeKernel) firewall(want Firewall) (firewall, error) {
+func (k *fakeKernel) Firewall(want netfilter.Want) (netfilter.Driver, error) {
 	switch {
-	case want == FirewallNftables || want == FirewallAuto && k.nftables:
-		return &fakeFirewall{k: k, kindName: kindNftables}, nil
-	case want == FirewallIPTablesLegacy:
-		return &fakeFirewall{k: k, kindName: kindIPTables + "-legacy"}, nil
+	case want == netfilter.WantNftables || want == netfilter.WantAuto && k.nftables:
+		return &fakeFirewall{k: k, kindName: netfilter.KindNftables}, nil
+	case want == netfilter.WantIPTablesLegacy:
+		return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-legacy"}, nil
 	}
-	return &fakeFirewall{k: k, kindName: kindIPTables + "-nft"}, nil
+	return &fakeFirewall{k: k, kindName: netfilter.KindIPTables + "-nft"}, nil
 }
 
-func (k *fakeKernel) firewallOfKind(kind string) (firewall, error) {
+func (k *fakeKernel) FirewallOfKind(kind string) (netfilter.Driver, error) {
 	return &fakeFirewall{k: k, kindName: kind}, nil
 }
 
-func (k *fakeKernel) createLink(name string, mtu int, b Backend) error {
+func (k *fakeKernel) CreateLink(name string, mtu int, embedded bool) error {
 	if k.find(name) != nil {
 		return fmt.Errorf("create link %s: %w", name, unix.EEXIST)
 	}
 	kind := "wireguard"
-	if b == BackendUserspace {
+	if embedded {
 		kind = "tuntap"
 	} else if !k.wireguard {
 		return fmt.Errorf("add wireguard link: %w", unix.EOPNOTSUPP)
 	}
-	l := &fakeLink{info: linkInfo{name: name, index: k.nextIndex, kind: kind, mtu: mtu, ours: true}, dev: &wgtypes.Device{Name: name}}
+	l := &fakeLink{info: linuxnet.Link{Name: name, Index: k.nextIndex, Kind: kind, MTU: mtu, Ours: true}, dev: &wgtypes.Device{Name: name}}
 	k.nextIndex++
 	k.links = append(k.links, l)
-	if b == BackendUserspace {
-		k.ownIndex = l.info.index
+	if embedded {
+		k.ownIndex = l.info.Index
 	}
 	return nil
 }
 
-func (k *fakeKernel) deleteLink(name string) error {
+func (k *fakeKernel) DeleteLink(name string) error {
 	l := k.find(name)
 	if l == nil {
 		return nil
 	}
 	k.links = slices.DeleteFunc(k.links, func(x *fakeLink) bool { return x == l })
-	k.flushRoutes(l.info.index, 0)
-	if k.ownIndex == l.info.index {
+	k.flushRoutes(l.info.Index, 0)
+	if k.ownIndex == l.info.Index {
 		k.ownIndex = 0
 	}
 	return nil
@@ -197,29 +200,29 @@ func (k *fakeKernel) named(name string) (*fakeLink, error) {
 	return nil, fmt.Errorf("look up link %s: %w", name, unix.ENODEV)
 }
 
-func (k *fakeKernel) setMTU(name string, mtu int) error {
+func (k *fakeKernel) SetMTU(name string, mtu int) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.mtu = mtu
+		l.info.MTU = mtu
 	}
 	return err
 }
 
-func (k *fakeKernel) setUp(name string) error {
+func (k *fakeKernel) SetUp(name string) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.up = true
+		l.info.Up = true
 	}
 	return err
 }
 
 // setDown takes the routes through the link and its IPv6 addresses
 // with it, as the kernel does (net.ipv6.conf.*.keep_addr_on_down is 0).
-func (k *fakeKernel) setDown(name string) error {
+func (k *fakeKernel) SetDown(name string) error {
 	l, err := k.named(name)
 	if err == nil {
-		l.info.up = false
-		k.flushRoutes(l.info.index, 0)
+		l.info.Up = false
+		k.flushRoutes(l.info.Index, 0)
 		l.addrs = slices.DeleteFunc(l.addrs, func(a netip.Prefix) bool { return a.Addr().Is6() })
 	}
 	return err
@@ -233,7 +236,7 @@ func (k *fakeKernel) flushRoutes(index, fam int) {
 	})
 }
 
-func (k *fakeKernel) addAddress(name string, a netip.Prefix) error {
+func (k *fakeKernel) AddAddress(name string, a netip.Prefix) error {
 	l, err := k.named(name)
 	if err == nil && !slices.Contains(l.addrs, a) {
 		l.addrs = append(l.addrs, a)
@@ -243,11 +246,11 @@ func (k *fakeKernel) addAddress(name string, a netip.Prefix) error {
 
 // delAddress removes an address; when it was the link's last IPv4 one,
 // the kernel takes the link's IPv4 routes with it.
-func (k *fakeKernel) delAddress(name string, a netip.Prefix) error {
+func (k *fakeKernel) DelAddress(name string, a netip.Prefix) error {
 	if l := k.find(name); l != nil {
 		l.addrs = slices.DeleteFunc(l.addrs, func(x netip.Prefix) bool { return x == a })
 		if a.Addr().Is4() && !slices.ContainsFunc(l.addrs, func(x netip.Prefix) bool { return x.Addr().Is4() }) {
-			k.flushRoutes(l.info.index, unix.AF_INET)
+			k.flushRoutes(l.info.Index, unix.AF_INET)
 		}
 	}
 	return nil
@@ -269,12 +272,12 @@ func routeType(r netlink.Route) int {
 	return r.Type
 }
 
-func (k *fakeKernel) addRoute(name string, r route) error {
+func (k *fakeKernel) AddRoute(name string, r linuxnet.Route) error {
 	l, err := k.named(name)
 	if err != nil {
 		return err
 	}
-	nr := *r.netlink(l.info.index)
+	nr := *r.Netlink(l.info.Index)
 	if r.Unreachable {
 		nr.LinkIndex = 0
 	}
@@ -284,8 +287,8 @@ func (k *fakeKernel) addRoute(name string, r route) error {
 	return nil
 }
 
-func (k *fakeKernel) delRoute(name string, r route) error {
-	nr := *r.netlink(0)
+func (k *fakeKernel) DelRoute(name string, r linuxnet.Route) error {
+	nr := *r.Netlink(0)
 	k.routeList = slices.DeleteFunc(k.routeList, func(x netlink.Route) bool {
 		return sameRoute(x, nr) && x.Protocol == RouteProtocol
 	})
@@ -302,14 +305,14 @@ func sameRule(have, req netlink.Rule) bool {
 		fmt.Sprint(have.Dport) == fmt.Sprint(req.Dport)
 }
 
-func (k *fakeKernel) addRule(r netlink.Rule) error {
+func (k *fakeKernel) AddRule(r netlink.Rule) error {
 	if !slices.ContainsFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }) {
 		k.ruleList = append(k.ruleList, r)
 	}
 	return nil
 }
 
-func (k *fakeKernel) delRule(r netlink.Rule) error {
+func (k *fakeKernel) DelRule(r netlink.Rule) error {
 	if i := slices.IndexFunc(k.ruleList, func(x netlink.Rule) bool { return sameRule(x, r) }); i >= 0 {
 		k.ruleList = slices.Delete(k.ruleList, i, i+1)
 	}
@@ -318,7 +321,7 @@ func (k *fakeKernel) delRule(r netlink.Rule) error {
 
 // configureDevice applies cfg as WireGuard does: only what is set
 // changes; a peer's allowed IPs move to it from any other peer.
-func (k *fakeKernel) configureDevice(name string, cfg wgtypes.Config) error {
+func (k *fakeKernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
 	l, err := k.named(name)
 	if err != nil {
 		return err
@@ -380,7 +383,7 @@ type fakeFirewall struct {
 	kindName string
 }
 
-func (f *fakeFirewall) kind() string { return f.kindName }
+func (f *fakeFirewall) Kind() string { return f.kindName }
 
 func (f *fakeFirewall) chain(family int, name string) *fakeChain {
 	key := chainKey{f.kindName, family, name}
@@ -392,24 +395,24 @@ func (f *fakeFirewall) chain(family int, name string) *fakeChain {
 	return c
 }
 
-func (f *fakeFirewall) observe(family int, name string) (firewallState, error) {
+func (f *fakeFirewall) ReadChain(family int, name string) (netfilter.ChainState, error) {
 	c := f.chain(family, name)
-	return firewallState{fw: f, family: family, exists: c.exists, rules: slices.Clone(c.rules), hooks: slices.Clone(c.hooks)}, nil
+	return netfilter.ChainState{Driver: f, Family: family, Exists: c.exists, Rules: slices.Clone(c.rules), Hooks: slices.Clone(c.hooks)}, nil
 }
 
-func (f *fakeFirewall) setChain(family int, name string, rules []natRule) error {
+func (f *fakeFirewall) SetChain(family int, name string, rules []netfilter.NATRule) error {
 	c := f.chain(family, name)
 	c.exists, c.rules = true, slices.Clone(rules)
 	return nil
 }
 
-func (f *fakeFirewall) deleteChain(family int, name string) error {
+func (f *fakeFirewall) DeleteChain(family int, name string) error {
 	c := f.chain(family, name)
 	c.exists, c.rules, c.hooks = false, nil, nil
 	return nil
 }
 
-func (f *fakeFirewall) addJump(family int, name, hook string) error {
+func (f *fakeFirewall) AddJump(family int, name, hook string) error {
 	c := f.chain(family, name)
 	if !slices.Contains(c.hooks, hook) {
 		c.hooks = append(c.hooks, hook)
@@ -417,24 +420,24 @@ func (f *fakeFirewall) addJump(family int, name, hook string) error {
 	return nil
 }
 
-func (f *fakeFirewall) delJump(family int, name, hook string) error {
+func (f *fakeFirewall) DelJump(family int, name, hook string) error {
 	c := f.chain(family, name)
 	c.hooks = slices.DeleteFunc(c.hooks, func(h string) bool { return h == hook })
 	return nil
 }
 
-func (f *fakeFirewall) where(family int, name string) string {
-	if f.kindName == kindNftables {
-		return (&nftablesFirewall{}).where(family, name)
+func (f *fakeFirewall) Where(family int, name string) string {
+	if f.kindName == netfilter.KindNftables {
+		return (&netfilter.NFTables{}).Where(family, name)
 	}
-	return (&iptablesFirewall{}).where(family, name)
+	return (&netfilter.IPTables{}).Where(family, name)
 }
 
-func (f *fakeFirewall) commands() firewallCommands {
-	if f.kindName == kindNftables {
-		return nftCommands{}
+func (f *fakeFirewall) Commands() netfilter.CommandPrinter {
+	if f.kindName == netfilter.KindNftables {
+		return netfilter.NFTCommands{}
 	}
-	return iptablesCommands{}
+	return netfilter.IPTablesCommands{}
 }
 
 // unreachable is what lookup returns for a packet that an unreachable
@@ -450,13 +453,13 @@ const unreachable = "(unreachable)"
 // decides (the lookup ends there with an error, as the kernel's does), or
 // "" when nothing routes it.
 func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16) string {
-	rules, _ := k.rules(family(dst))
-	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == tableMain && r.Priority == 32766 }) {
-		rules = append(rules, netlink.Rule{Priority: 32766, Table: tableMain, Family: family(dst)})
+	rules, _ := k.Rules(inet.Family(dst))
+	if !slices.ContainsFunc(rules, func(r netlink.Rule) bool { return r.Table == inet.TableMain && r.Priority == 32766 }) {
+		rules = append(rules, netlink.Rule{Priority: 32766, Table: inet.TableMain, Family: inet.Family(dst)})
 	}
 	for _, r := range rules {
 		switch {
-		case r.Dst != nil && !prefixOf(r.Dst).Contains(dst),
+		case r.Dst != nil && !inet.PrefixOf(r.Dst).Contains(dst),
 			r.Mark != 0 && r.Mark != mark,
 			r.IPProto != 0 && r.IPProto != proto,
 			r.Dport != nil && (dport < r.Dport.Start || dport > r.Dport.End):
@@ -466,16 +469,16 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 		for _, rt := range k.routeList {
 			p := netip.PrefixFrom(dst, 0).Masked() // a route without Dst is the default
 			if rt.Dst != nil {
-				p = prefixOf(rt.Dst)
+				p = inet.PrefixOf(rt.Dst)
 			}
-			if rt.Table != r.Table || rt.Family != family(dst) || !p.Contains(dst) ||
+			if rt.Table != r.Table || rt.Family != inet.Family(dst) || !p.Contains(dst) ||
 				p.Bits() < bits || p.Bits() == bits && rt.Priority >= metric {
 				continue
 			}
 			if routeType(rt) == unix.RTN_UNREACHABLE {
 				best, bits, metric = unreachable, p.Bits(), rt.Priority
-			} else if l, _ := k.linkByIndex(rt.LinkIndex); l != nil && l.up {
-				best, bits, metric = l.name, p.Bits(), rt.Priority
+			} else if l, _ := k.LinkByIndex(rt.LinkIndex); l != nil && l.Up {
+				best, bits, metric = l.Name, p.Bits(), rt.Priority
 			}
 		}
 		if best != "" {
@@ -483,4 +486,38 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 		}
 	}
 	return ""
+}
+
+func (k *fakeKernel) InNamespace(fn func() error) error { return fn() }
+
+// subscribe reports no change: the fake changes only by the tunnel's own
+// writes, which Watch ignores anyway.
+func (k *fakeKernel) Subscribe() (<-chan struct{}, func(), error) {
+	return make(chan struct{}), func() {}, nil
+}
+
+func (k *fakeKernel) RepairEmbedded() error               { return nil }
+func (k *fakeKernel) RemoveStaleSocket(name string) error { return nil }
+
+// stopEmbedded removes the link of the embedded device "this process"
+// runs, as closing its TUN file does.
+func (k *fakeKernel) StopEmbedded() error {
+	if l, _ := k.LinkByIndex(k.ownIndex); l != nil {
+		return k.DeleteLink(l.Name)
+	}
+	return nil
+}
+
+func (k *fakeKernel) EmbeddedDone() <-chan struct{} { return nil }
+func (k *fakeKernel) FirewallCreated() []string     { return nil }
+func (k *fakeKernel) Close() error                  { return k.StopEmbedded() }
+
+// newFakeTunnel is New on the kernel k (the fake, or the fake wrapped),
+// keeping its locks and records in stateDir.
+func newFakeTunnel(cfg Config, k kernel, stateDir string, opts ...Option) (*Tunnel, error) {
+	o, names, err := prepare(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return newTunnel(cfg, o, names, k, stateDir), nil
 }

@@ -6,6 +6,10 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
+	"github.com/wgtransparent/transparent/internal/state"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,7 +39,7 @@ type inUse struct {
 func readInUse(k kernel) (inUse, error) {
 	u := inUse{tables: map[int]bool{}, priorities: map[int]bool{}}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := k.rules(fam)
+		rules, err := k.Rules(fam)
 		if err != nil {
 			return u, err
 		}
@@ -43,7 +47,7 @@ func readInUse(k kernel) (inUse, error) {
 			u.priorities[r.Priority] = true
 			u.tables[r.Table] = true
 		}
-		routes, err := k.routes(fam, unix.RT_TABLE_UNSPEC)
+		routes, err := k.Routes(fam, unix.RT_TABLE_UNSPEC)
 		if err != nil {
 			return u, err
 		}
@@ -78,7 +82,7 @@ func chooseLayout(c Config, u inUse, claims []claim) (Config, error) {
 	if c.Table == TableAuto {
 		c.Table = 0
 		for t := AutoTableFirst; t <= AutoTableLast && c.Table == 0; t++ {
-			if t == tableDefault || t == tableMain || t == tableLocal || u.tables[t] || claimsTable(claims, t) {
+			if t == inet.TableDefault || t == inet.TableMain || t == inet.TableLocal || u.tables[t] || claimsTable(claims, t) {
 				continue
 			}
 			c.Table = t
@@ -89,14 +93,14 @@ func chooseLayout(c Config, u inUse, claims []claim) (Config, error) {
 	}
 	if c.Priority == PriorityAuto {
 		c.Priority = 0
-		for p := AutoPriorityFirst; p <= AutoPriorityLast && c.Priority == 0; p += peerRuleOffset + 1 {
+		for p := AutoPriorityFirst; p <= AutoPriorityLast && c.Priority == 0; p += rulelayout.PeerOffset + 1 {
 			if u.priorities[p] || u.priorities[p+1] || u.priorities[p+2] || claimsPriority(claims, p) {
 				continue
 			}
 			c.Priority = p
 		}
 		if c.Priority == 0 {
-			return c, fmt.Errorf("choose rule priorities (Priority = auto): every band from %d to %d has a rule: set a Priority: %w", AutoPriorityFirst, AutoPriorityLast+peerRuleOffset, ErrConflict)
+			return c, fmt.Errorf("choose rule priorities (Priority = auto): every band from %d to %d has a rule: set a Priority: %w", AutoPriorityFirst, AutoPriorityLast+rulelayout.PeerOffset, ErrConflict)
 		}
 	}
 	return c, nil
@@ -116,7 +120,7 @@ func claimsTable(claims []claim, table int) bool {
 func claimsPriority(claims []claim, p int) bool {
 	for _, o := range claims {
 		for _, l := range o.record.Layouts {
-			if p <= l.Priority+peerRuleOffset && l.Priority <= p+peerRuleOffset {
+			if p <= l.Priority+rulelayout.PeerOffset && l.Priority <= p+rulelayout.PeerOffset {
 				return true
 			}
 		}
@@ -153,11 +157,11 @@ func (t *Tunnel) resolveLayout(ctx context.Context, c Config, rec *record, reser
 	if !reserve {
 		return c, true, false, choose()
 	}
-	l, err := acquire(ctx, t.log, t.stateDir, t.claimsPath(), "choose a layout for "+c.Name)
+	l, err := state.Acquire(ctx, t.log, t.stateDir, t.claimsPath(), "choose a layout for "+c.Name)
 	if err != nil {
 		return c, false, false, err
 	}
-	defer l.release(false)
+	defer l.Release(false)
 	if err := choose(); err != nil {
 		return c, false, false, err
 	}
@@ -175,7 +179,7 @@ func layoutChange(c Config, chosen bool) Change {
 	if chosen {
 		how = "chosen now, recorded by up"
 	}
-	s := fmt.Sprintf("layout: table %d, priorities %d-%d (%s)", c.Table, c.Priority, c.Priority+peerRuleOffset, how)
+	s := fmt.Sprintf("layout: table %d, priorities %d-%d (%s)", c.Table, c.Priority, c.Priority+rulelayout.PeerOffset, how)
 	return Change{Op: OpKeep, Step: s, Command: "# " + s}
 }
 
@@ -191,7 +195,7 @@ func (t *Tunnel) Layout(ctx context.Context) (Config, error) {
 	defer end()
 	rec, err := t.readRecord()
 	if err != nil {
-		return Config{}, explainPermission(fmt.Errorf("layout %s: %w", t.cfg.Name, err))
+		return Config{}, namespace.ExplainPermission(fmt.Errorf("layout %s: %w", t.cfg.Name, err))
 	}
 	c, _ := recordedLayout(t.cfg, rec)
 	return c, nil

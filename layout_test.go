@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 
@@ -83,7 +85,7 @@ func TestTableOffPlan(t *testing.T) {
 	}
 	for _, s := range steps {
 		switch s.(type) {
-		case *addRoute, *addRule:
+		case *addRouteStep, *addRuleStep:
 			t.Errorf("Table off plans %s", s)
 		}
 	}
@@ -172,11 +174,11 @@ func TestAutoLayoutRace(t *testing.T) {
 		if l.Table < AutoTableFirst || l.Table > AutoTableLast || l.Priority < AutoPriorityFirst || l.Priority > AutoPriorityLast {
 			t.Errorf("tunnel %d chose %+v, outside the auto ranges", i, l)
 		}
-		if l.Priority <= foreign.Priority && foreign.Priority <= l.Priority+peerRuleOffset {
-			t.Errorf("tunnel %d chose priorities %d-%d over another program's rule %d", i, l.Priority, l.Priority+peerRuleOffset, foreign.Priority)
+		if l.Priority <= foreign.Priority && foreign.Priority <= l.Priority+rulelayout.PeerOffset {
+			t.Errorf("tunnel %d chose priorities %d-%d over another program's rule %d", i, l.Priority, l.Priority+rulelayout.PeerOffset, foreign.Priority)
 		}
 	}
-	if got[0].Table == got[1].Table || got[0].Priority-got[1].Priority <= peerRuleOffset && got[1].Priority-got[0].Priority <= peerRuleOffset {
+	if got[0].Table == got[1].Table || got[0].Priority-got[1].Priority <= rulelayout.PeerOffset && got[1].Priority-got[0].Priority <= rulelayout.PeerOffset {
 		t.Errorf("the racing tunnels chose colliding layouts %+v and %+v", got[0], got[1])
 	}
 	for i, c := range cfgs {
@@ -189,7 +191,7 @@ func TestAutoLayoutRace(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := fmt.Sprintf("layout: table %d, priorities %d-%d (recorded)", got[i].Table, got[i].Priority, got[i].Priority+peerRuleOffset)
+		want := fmt.Sprintf("layout: table %d, priorities %d-%d (recorded)", got[i].Table, got[i].Priority, got[i].Priority+rulelayout.PeerOffset)
 		if len(plan) == 0 || plan[0].Step != want {
 			t.Errorf("a fresh Plan of tunnel %d starts with %v, want %q", i, plan, want)
 		}
@@ -253,5 +255,51 @@ func TestTableOffUp(t *testing.T) {
 	}
 	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
 		t.Errorf("after Down (%v):\n%s", err, diff)
+	}
+}
+
+// TestRulePriority: the shared description of the rule layout, which the
+// wgquick package renders and reads, is what Up makes.
+func TestRulePriority(t *testing.T) {
+	for _, pr := range []PeerRoute{PeerRouteRule, PeerRoutePrefix, PeerRouteMain} {
+		for _, ex := range []ExceptionMode{ExceptionPort, ExceptionFwMark} {
+			c := articleA(pr)
+			c.Exception, c.Priority = ex, 1000
+			c = c.WithDefaults()
+			for _, r := range desiredRules(c) {
+				kind := rulelayout.Transparent
+				switch {
+				case r.Table == inet.TableMain:
+					kind = rulelayout.Exception
+				case r.Dst == pfx("10.0.0.2/32"):
+					kind = rulelayout.Peer
+				}
+				if got := rulelayout.Priority(c.Priority, kind); got != r.Priority {
+					t.Errorf("%s/%s: %s: Priority(%d) = %d", pr, ex, r, kind, got)
+				}
+				if got := rulelayout.Base(kind, r.Priority); got != c.Priority {
+					t.Errorf("%s/%s: Base(%d, %d) = %d, want %d", pr, ex, kind, r.Priority, got, c.Priority)
+				}
+			}
+		}
+	}
+}
+
+// TestRulesAdvice: Up and Plan suggest RulesTable above
+// suggestTableAbove per-destination rules, and only then.
+func TestRulesAdvice(t *testing.T) {
+	c := articleA(PeerRouteRule).WithDefaults()
+	if a := rulesAdvice(c); a != "" {
+		t.Errorf("advice for the article's one destination: %q", a)
+	}
+	for i := range 150 {
+		c.Peers[0].Transparent = append(c.Peers[0].Transparent, netip.PrefixFrom(netip.AddrFrom4([4]byte{198, 18, byte(i), 1}), 32))
+	}
+	if a := rulesAdvice(c); !strings.Contains(a, "RulesTable") {
+		t.Errorf("advice for 151 destinations: %q, want RulesTable suggested", a)
+	}
+	c.Rules = RulesTable
+	if a := rulesAdvice(c); a != "" {
+		t.Errorf("advice in table mode: %q", a)
 	}
 }

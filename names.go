@@ -107,10 +107,10 @@ func (t *Tunnel) lookupAll(ctx context.Context, names []string) []lookup {
 
 // dialInNS connects to a name server with a socket made inside the
 // tunnel's namespace: goroutines do not inherit a thread's namespace, so
-// the socket is made inside ns.do, and used from anywhere afterwards.
+// the socket is made inside the namespace, and used from anywhere afterwards.
 func (t *Tunnel) dialInNS(ctx context.Context, network, address string) (net.Conn, error) {
 	var c net.Conn
-	err := t.ns.do(func() (err error) {
+	err := t.k.InNamespace(func() (err error) {
 		c, err = (&net.Dialer{}).DialContext(ctx, network, address)
 		return err
 	})
@@ -465,7 +465,7 @@ func addrList(addrs []netip.Addr) string {
 // watchNames is Watch's turn when the Tracker has something due: it
 // resolves the due names, ends the grace periods that are over, and runs
 // Up when the addresses to route changed. It returns ErrBroughtDown
-// when that Up finds the tunnel brought down (keep.go).
+// when that Up finds the tunnel brought down (Keep).
 func (t *Tunnel) watchNames(ctx context.Context) error {
 	changed, err := t.refreshNames(ctx)
 	if err != nil && ctx.Err() == nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/wgtransparent/transparent/internal/resolve"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 )
 
 // routedNames holds, for each TransparentNames name in canonical form
@@ -13,46 +14,25 @@ import (
 // answer and those still in their grace period, sorted.
 type routedNames map[string][]netip.Addr
 
-// effectiveConfig is the config Up applies: c.WithNameAddresses of the
-// names' routed addresses.
-func effectiveConfig(c Config, routed routedNames) Config { return c.WithNameAddresses(routed) }
-
-// WithNameAddresses returns c with the addresses of its peers'
-// TransparentNames added to their Transparent prefixes as host prefixes
-// (/32, /128), as Up routes them: addrs holds each name's addresses, by
-// name (in any case, with or without a trailing dot). Rules or table
-// routes, AllowedIPs and SNAT rules then follow the names as they follow
-// Transparent. An address is left out when Addresses has no address of
-// its family (packets to it would have no tunnel source address), or
-// when a Transparent prefix or an earlier name already routes it.
-// TransparentNames stay as they are; c is not changed; a config without
-// names is returned as it is. The wgquick package renders with it.
-func (c Config) WithNameAddresses(addrs map[string][]netip.Addr) Config {
+// effectiveConfig is the config Up applies: c with the addresses of its
+// peers' TransparentNames (routed, by name in canonical form) added to
+// their Transparent prefixes as host prefixes, as rulelayout.NameHosts picks
+// them. Rules or table routes, AllowedIPs and SNAT rules then follow the
+// names as they follow Transparent. TransparentNames stay as they are; c
+// is not changed; a config without names is returned as it is.
+func effectiveConfig(c Config, routed routedNames) Config {
 	if !c.hasNames() {
 		return c
 	}
-	byName := make(map[string][]netip.Addr, len(addrs))
-	for name, list := range addrs {
-		byName[resolve.Canonical(name)] = append(byName[resolve.Canonical(name)], list...)
+	peers := make([]rulelayout.NamedPeer, len(c.Peers))
+	for i, p := range c.Peers {
+		peers[i] = rulelayout.NamedPeer{Names: p.TransparentNames, Transparent: p.Transparent}
 	}
 	out := c
 	out.Peers = slices.Clone(c.Peers)
-	claimed := map[netip.Addr]bool{}
-	for i, p := range c.Peers {
-		var add []netip.Prefix
-		for _, name := range p.TransparentNames {
-			for _, a := range byName[resolve.Canonical(name)] {
-				a = a.Unmap()
-				if !a.IsValid() || claimed[a] || !c.hasFamily(a) || transparentCovers(c, a) {
-					continue
-				}
-				claimed[a] = true
-				add = append(add, netip.PrefixFrom(a, a.BitLen()))
-			}
-		}
+	for i, add := range rulelayout.NameHosts(c.Addresses, peers, routed, resolve.Canonical) {
 		if len(add) > 0 {
-			slices.SortFunc(add, func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) }) // host prefixes: one per address
-			out.Peers[i].Transparent = append(slices.Clip(p.Transparent), add...)
+			out.Peers[i].Transparent = append(slices.Clip(c.Peers[i].Transparent), add...)
 		}
 	}
 	return out
@@ -143,17 +123,4 @@ func (c Config) hasNames() bool {
 // source of packets routed to a through the tunnel.
 func (c Config) hasFamily(a netip.Addr) bool {
 	return slices.ContainsFunc(c.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() == a.Is4() })
-}
-
-// transparentCovers reports whether a Transparent prefix of any peer
-// contains a: it is routed already.
-func transparentCovers(c Config, a netip.Addr) bool {
-	for _, p := range c.Peers {
-		for _, tp := range p.Transparent {
-			if tp.Contains(a) {
-				return true
-			}
-		}
-	}
-	return false
 }

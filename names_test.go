@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 	"github.com/wgtransparent/transparent/internal/resolve"
 )
 
@@ -64,8 +66,8 @@ func TestNamesEffectiveConfig(t *testing.T) {
 	if got := deviceAllowedIPs(e.Peers[0]); !slices.Contains(got, pfx("198.18.0.9/32")) {
 		t.Errorf("device AllowedIPs %v lack 198.18.0.9/32", got)
 	}
-	snat := desiredSNAT(e, map[int]netip.Addr{family(publicA): publicA})
-	if len(snat) != 1 || !slices.ContainsFunc(snat[0].rules, func(r natRule) bool { return r.dst == pfx("198.18.0.9/32") }) {
+	snat := desiredSNAT(e, map[int]netip.Addr{inet.Family(publicA): publicA})
+	if len(snat) != 1 || !slices.ContainsFunc(snat[0].rules, func(r netfilter.NATRule) bool { return r.Dst == pfx("198.18.0.9/32") }) {
 		t.Errorf("SNAT chains %v lack a rule to 198.18.0.9/32", snat)
 	}
 	if plain := articleA(PeerRouteRule); !slices.Equal(effectiveConfig(plain, routed).Peers[0].Transparent, plain.Peers[0].Transparent) {

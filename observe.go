@@ -3,41 +3,46 @@
 package transparent
 
 import (
-	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
+	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
+	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
-// observed is one reading of the kernel: all that plan (plan.go) needs to
+// observed is one reading of the kernel: all that planUp and planDown need to
 // decide what Up or Down writes. observe makes it and changes nothing.
 type observed struct {
-	link    *linkInfo      // the tunnel's link; nil when absent
-	backend Backend        // the link's backend, or the one a new link gets
-	linkErr error          // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
-	addrs   []netip.Prefix // on the link, without kernel-made link-local ones
-	routes  []route        // ours: RouteProtocol, in an owner's Table or on the link in main
-	onLink  []bool         // for each of routes: whether it goes through the tunnel's link
-	rules   []ownedRule    // ours: RouteProtocol, at an owner's priorities
-	foreign []string       // objects in the config's way that are not ours
-	tunnels []string       // other WireGuard links that foreign rules route to
+	link    *linuxnet.Link   // the tunnel's link; nil when absent
+	backend Backend          // the link's backend, or the one a new link gets
+	linkErr error            // the link cannot be managed (ErrConflict) or made (ErrNoKernelWireGuard)
+	addrs   []netip.Prefix   // on the link, without kernel-made link-local ones
+	routes  []linuxnet.Route // ours: RouteProtocol, in an owner's Table or on the link in main
+	onLink  []bool           // for each of routes: whether it goes through the tunnel's link
+	rules   []ownedRule      // ours: RouteProtocol, at an owner's priorities
+	foreign []string         // objects in the config's way that are not ours
+	tunnels []string         // other WireGuard links that foreign rules route to
 	// unlisted are the objects among foreign that carry our marks: made
 	// by a tunnel of this package, but not by this one (its record does
 	// not list their layout), each with the command that removes it.
 	unlisted []string
 	device   *wgtypes.Device
-	failed   map[wgtypes.Key]bool // peers out of the tunnel, as the record says (failover.go)
+	failed   map[wgtypes.Key]bool // peers out of the tunnel, as the record says
 
-	fw     firewall           // the firewall for the SNAT rules; nil without them
-	chains []firewallState    // the tunnel's SNAT chains, in every firewall recorded
-	public map[int]netip.Addr // this endpoint's public address per family, for SNAT
-	rpErr  error              // strict reverse-path filtering in the way (ErrStrictRPFilter)
+	fw     netfilter.Driver       // the firewall for the SNAT rules; nil without them
+	chains []netfilter.ChainState // the tunnel's SNAT chains, in every firewall recorded
+	public map[int]netip.Addr     // this endpoint's public address per family, for SNAT
+	rpErr  error                  // strict reverse-path filtering in the way (ErrStrictRPFilter)
 }
 
 // ownedRule is a rule of ours as the kernel has it. spec is valid only when
@@ -69,7 +74,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 	c := req.cfg
 	o := &observed{failed: req.failed}
 	var err error
-	if o.link, err = k.link(c.Name); err != nil {
+	if o.link, err = k.Link(c.Name); err != nil {
 		return nil, err
 	}
 	if o.backend, o.linkErr, err = chooseBackend(k, log, c.Name, o.link, req.backend); err != nil {
@@ -82,7 +87,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 		return nil, err
 	}
 	if o.link != nil {
-		addrs, err := k.addresses(o.link.index)
+		addrs, err := k.Addresses(o.link.Index)
 		if err != nil {
 			return nil, err
 		}
@@ -92,13 +97,13 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 			}
 		}
 		if o.linkErr == nil {
-			if o.device, err = k.device(c.Name); err != nil {
+			if o.device, err = k.Device(c.Name); err != nil {
 				return nil, err
 			}
 		}
 	}
 	if len(req.snat) > 0 {
-		if o.fw, err = k.firewall(req.firewall); err != nil {
+		if o.fw, err = k.Firewall(req.firewall.want()); err != nil {
 			return nil, err
 		}
 		if o.chains, err = observeFirewall(k, log, o.fw, c.Name, req.snat, req.recordedFW, req.created); err != nil {
@@ -124,12 +129,12 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 // or group (linkAlias); a link of the tunnel's name that is not ours, or
 // not of the requested backend, is a conflict (linkErr), which Up refuses
 // and Down leaves alone.
-func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Backend) (b Backend, linkErr error, err error) {
+func chooseBackend(k kernel, log *slog.Logger, name string, l *linuxnet.Link, want Backend) (b Backend, linkErr error, err error) {
 	if l == nil {
 		if want == BackendUserspace {
 			return want, nil, nil
 		}
-		ok, err := k.hasKernelWireGuard()
+		ok, err := k.HasKernelWireGuard()
 		switch {
 		case err != nil:
 			return 0, nil, err
@@ -142,25 +147,25 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 		return BackendUserspace, nil, nil
 	}
 	switch {
-	case l.kind == "wireguard" && !l.ours:
-		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, linkAlias, ErrConflict), nil
-	case l.kind == "wireguard" && want == BackendUserspace:
+	case l.Kind == "wireguard" && !l.Ours:
+		return 0, fmt.Errorf("link %s is a WireGuard device made by someone else (its alias is not %q), such as wg-quick's: %w", name, wgdevice.LinkAlias, ErrConflict), nil
+	case l.Kind == "wireguard" && want == BackendUserspace:
 		return 0, fmt.Errorf("link %s is a kernel WireGuard device but BackendUserspace was requested: %w", name, ErrConflict), nil
-	case l.kind == "wireguard":
+	case l.Kind == "wireguard":
 		return BackendKernel, nil, nil
-	case l.kind == "tuntap" && !l.ours:
+	case l.Kind == "tuntap" && !l.Ours:
 		return 0, fmt.Errorf("link %s is a TUN device that is not ours (another wireguard-go or VPN?): %w", name, ErrConflict), nil
-	case l.kind == "tuntap" && want == BackendKernel:
+	case l.Kind == "tuntap" && want == BackendKernel:
 		return 0, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", name, ErrConflict), nil
-	case l.kind == "tuntap":
-		if k.embedded() != l.index {
+	case l.Kind == "tuntap":
+		if k.EmbeddedIndex() != l.Index {
 			// Our embedded device, run by another process (or another
 			// Tunnel): its settings are reachable through its UAPI socket.
 			log.Info("the embedded device is run by another process", "name", name)
 		}
 		return BackendUserspace, nil, nil
 	}
-	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.kind, ErrConflict), nil
+	return 0, fmt.Errorf("link %s exists and is a %q link, not WireGuard: %w", name, l.Kind, ErrConflict), nil
 }
 
 // observeRules reads the rules at the priorities of owners and of c. A
@@ -170,7 +175,7 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linkInfo, want Ba
 func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 	var marked []string // the commands that remove the foreign ones with our marks
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := k.rules(fam)
+		rules, err := k.Rules(fam)
 		if err != nil {
 			return err
 		}
@@ -180,7 +185,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				if ow.ownsPriority(nr.Priority) {
 					inRange = true
 					ours = ours || nr.Protocol == RouteProtocol &&
-						(nr.Table == ow.Table || nr.Table == tableMain && nr.Priority == ow.Priority+exceptionOffset)
+						(nr.Table == ow.Table || nr.Table == inet.TableMain && nr.Priority == ow.Priority+rulelayout.ExceptionOffset)
 				}
 			}
 			switch {
@@ -189,7 +194,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 				o.rules = append(o.rules, ownedRule{spec: spec, ok: ok, raw: nr})
 			case c.ownsPriority(nr.Priority) && nr.Protocol == RouteProtocol:
 				spec, ok := ruleFromNetlink(nr)
-				marked = append(marked, (&delRule{rule: ownedRule{spec: spec, ok: ok, raw: nr}}).command())
+				marked = append(marked, (&delRuleStep{rule: ownedRule{spec: spec, ok: ok, raw: nr}}).command())
 			case c.ownsPriority(nr.Priority):
 				o.foreign = append(o.foreign, fmt.Sprintf("rule %s is not ours", foreignRuleText(nr)))
 				if t := foreignTunnel(k, nr); t != "" {
@@ -201,7 +206,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 	}
 	if len(marked) > 0 {
 		msg := fmt.Sprintf("%d rules at priorities %d-%d carry this package's mark (proto %d) but the tunnel's record does not list them, so another tunnel made them (one whose record is lost?); bring that tunnel down, or if they are no tunnel's remove them: %s",
-			len(marked), c.Priority, c.Priority+peerRuleOffset, RouteProtocol, strings.Join(marked, "; "))
+			len(marked), c.Priority, c.Priority+rulelayout.PeerOffset, RouteProtocol, strings.Join(marked, "; "))
 		o.foreign = append(o.foreign, msg)
 		o.unlisted = append(o.unlisted, msg)
 	}
@@ -213,7 +218,7 @@ func observeRules(k kernel, c Config, owners []Config, o *observed) error {
 // ours is foreign; when no owner has that table (the tunnel's record does
 // not list it), every route there is, also one with our marks.
 func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
-	tables := []int{tableMain}
+	tables := []int{inet.TableMain}
 	for _, ow := range owners {
 		if !slices.Contains(tables, ow.Table) {
 			tables = append(tables, ow.Table)
@@ -229,14 +234,14 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	inMain := map[netip.Prefix]bool{}
 	if c.PeerRoute == PeerRouteMain {
 		for _, r := range desiredRoutes(c) {
-			if r.Table == tableMain {
+			if r.Table == inet.TableMain {
 				inMain[r.Dst] = true
 			}
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		for ti, table := range tables {
-			routes, err := k.routes(fam, table)
+			routes, err := k.Routes(fam, table)
 			if err != nil {
 				return err
 			}
@@ -248,13 +253,13 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 			o.onLink = slices.Grow(o.onLink, len(routes))
 			for _, r := range routes {
 				ours := r.Protocol == RouteProtocol
-				onLink := o.link != nil && r.LinkIndex == o.link.index
+				onLink := o.link != nil && r.LinkIndex == o.link.Index
 				dst := r.Dst
 				switch {
-				case table == tableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
+				case table == inet.TableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
-				case ours && (table != tableMain || onLink):
-					rt := routeOf(r)
+				case ours && (table != inet.TableMain || onLink):
+					rt := linuxnet.RouteOf(r)
 					o.routes = append(o.routes, rt)
 					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:
@@ -269,7 +274,7 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 // unlistedRoutes adds the routes of a table that the tunnel's record does
 // not list to o.foreign: those with our marks in one line, with the
 // command that removes them (a table may hold thousands).
-func unlistedRoutes(fam, table int, routes []kernelRoute, o *observed) {
+func unlistedRoutes(fam, table int, routes []linuxnet.KernelRoute, o *observed) {
 	var marked []netip.Prefix
 	for _, r := range routes {
 		if r.Protocol == RouteProtocol {
@@ -287,14 +292,110 @@ func unlistedRoutes(fam, table int, routes []kernelRoute, o *observed) {
 	o.unlisted = append(o.unlisted, msg)
 }
 
-// retryDump repeats a netlink dump that the kernel interrupted because the
-// table changed meanwhile.
-func retryDump[T any](dump func() ([]T, error)) ([]T, error) {
-	for range 5 {
-		list, err := dump()
-		if !errors.Is(err, netlink.ErrDumpInterrupted) {
-			return list, err
+// foreignRuleText writes a rule that is not ours the way `ip rule` shows
+// it, with every selector that decides which packets it takes (a rule
+// 455 without its ipproto and dport reads as another rule), its action
+// and its protocol.
+func foreignRuleText(r netlink.Rule) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d:", r.Priority)
+	if r.Invert {
+		b.WriteString(" not")
+	}
+	b.WriteString(" from " + ruleNet(r.Src))
+	if r.Dst != nil {
+		b.WriteString(" to " + ruleNet(r.Dst))
+	}
+	if r.Mark != 0 {
+		fmt.Fprintf(&b, " fwmark %#x", r.Mark)
+		if r.Mask != nil && *r.Mask != ^uint32(0) {
+			fmt.Fprintf(&b, "/%#x", *r.Mask)
 		}
 	}
-	return dump()
+	if r.IifName != "" {
+		b.WriteString(" iif " + r.IifName)
+	}
+	if r.OifName != "" {
+		b.WriteString(" oif " + r.OifName)
+	}
+	switch r.IPProto {
+	case 0:
+	case unix.IPPROTO_UDP:
+		b.WriteString(" ipproto udp")
+	case unix.IPPROTO_TCP:
+		b.WriteString(" ipproto tcp")
+	default:
+		fmt.Fprintf(&b, " ipproto %d", r.IPProto)
+	}
+	if r.Sport != nil {
+		b.WriteString(" sport " + portRange(r.Sport))
+	}
+	if r.Dport != nil {
+		b.WriteString(" dport " + portRange(r.Dport))
+	}
+	switch {
+	case r.Goto > 0:
+		fmt.Fprintf(&b, " goto %d", r.Goto)
+	case r.Table == inet.TableMain:
+		b.WriteString(" lookup main")
+	case r.Table > 0:
+		fmt.Fprintf(&b, " lookup %d", r.Table)
+	}
+	if r.SuppressPrefixlen >= 0 {
+		fmt.Fprintf(&b, " suppress_prefixlength %d", r.SuppressPrefixlen)
+	}
+	fmt.Fprintf(&b, " proto %d", r.Protocol)
+	return b.String()
+}
+
+func ruleNet(n *net.IPNet) string {
+	if n == nil {
+		return "all"
+	}
+	return n.String()
+}
+
+func portRange(p *netlink.RulePortRange) string {
+	if p.Start == p.End {
+		return fmt.Sprint(p.Start)
+	}
+	return fmt.Sprintf("%d-%d", p.Start, p.End)
+}
+
+// foreignTunnel names the WireGuard link (kernel or wireguard-go's TUN)
+// that a foreign rule's table routes to: another tunnel's, such as the
+// one wg-quick brought up with the article's hooks, which the operator
+// takes down first. "" when there is none, or when it cannot be told:
+// the name only makes the conflict's advice precise, so a failed read
+// leaves the advice general rather than failing the observation.
+func foreignTunnel(k kernel, r netlink.Rule) string {
+	if r.Table == 0 || r.Table == inet.TableMain {
+		return ""
+	}
+	routes, err := k.Routes(r.Family, r.Table)
+	if err != nil {
+		return ""
+	}
+	for _, rt := range routes {
+		if l, err := k.LinkByIndex(rt.LinkIndex); err == nil && l != nil && !l.Ours && (l.Kind == "wireguard" || l.Kind == "tuntap") {
+			return l.Name
+		}
+	}
+	return ""
+}
+
+// conflictAdvice says what to do about foreign objects in the tunnel's
+// way: when rules route to another WireGuard tunnel (tunnels), take that
+// one down first, as wg-quick would with its own; else move or remove.
+func conflictAdvice(tunnels []string) string {
+	if len(tunnels) == 0 {
+		return "choose another Priority or Table, or remove them"
+	}
+	slices.Sort(tunnels)
+	tunnels = slices.Compact(tunnels)
+	downs := make([]string, len(tunnels))
+	for i, t := range tunnels {
+		downs[i] = "`wg-quick down " + t + "`"
+	}
+	return fmt.Sprintf("they route to %s, the WireGuard link of another setup, such as wg-quick with the article's hooks: take it down first with %s, or choose another Priority or Table", strings.Join(tunnels, ", "), strings.Join(downs, " and "))
 }

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -16,19 +18,19 @@ type desired struct {
 	name   string
 	mtu    int
 	addrs  []netip.Prefix
-	routes []route
+	routes []linuxnet.Route
 	rules  []rule // in the order they must be added
 }
 
 func desiredState(c Config) desired { return desiredStateFor(c, nil) }
 
 // desiredStateFor is the state c asks for with the peers of failed out
-// of the tunnel (failover.go).
+// of the tunnel.
 func desiredStateFor(c Config, failed map[wgtypes.Key]bool) desired {
 	return desired{
 		name:   c.Name,
 		mtu:    c.MTU,
-		addrs:  dedupe(c.Addresses),
+		addrs:  inet.Dedupe(c.Addresses),
 		routes: desiredRoutesFor(c, failed),
 		rules:  desiredRules(c),
 	}
@@ -73,53 +75,53 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	stale := func(exception bool) func(ownedRule) bool {
 		return func(r ownedRule) bool {
-			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == tableMain) == exception
+			return (!r.ok || !wantRules[r.spec]) && (r.raw.Table == inet.TableMain) == exception
 		}
 	}
-	link := &createLink{name: want.name, mtu: want.mtu, backend: o.backend}
+	link := &createLinkStep{name: want.name, mtu: want.mtu, backend: o.backend}
 	if o.link == nil {
 		steps = append(steps, link)
 	} else {
-		steps = append(steps, &keep{link})
+		steps = append(steps, &keepStep{link})
 	}
 	// A new firewall mark of an existing device waits until the new
 	// exception rules are in (below): until then the old rules, port or
 	// mark, must still match the device's packets.
-	var markLater *configureDevice
+	var markLater *configureDeviceStep
 	if cfg := deviceDiff(c, o.device); cfg != nil {
 		if o.device != nil && cfg.FirewallMark != nil {
-			markLater = &configureDevice{name: want.name, cfg: wgtypes.Config{FirewallMark: cfg.FirewallMark}, old: o.device}
+			markLater = &configureDeviceStep{name: want.name, cfg: wgtypes.Config{FirewallMark: cfg.FirewallMark}, old: o.device}
 			cfg.FirewallMark = nil
 		}
 		if cfg.PrivateKey != nil || cfg.ListenPort != nil || len(cfg.Peers) > 0 || cfg.ReplacePeers {
-			steps = append(steps, &configureDevice{name: want.name, cfg: *cfg, old: o.device})
+			steps = append(steps, &configureDeviceStep{name: want.name, cfg: *cfg, old: o.device})
 		}
 	} else {
-		steps = append(steps, &keep{&deviceInSync{cfg: c}})
+		steps = append(steps, &keepStep{&deviceInSyncStep{cfg: c}})
 	}
-	if o.link != nil && o.link.mtu != want.mtu {
-		steps = append(steps, &setMTU{name: want.name, mtu: want.mtu, old: o.link.mtu})
+	if o.link != nil && o.link.MTU != want.mtu {
+		steps = append(steps, &setMTUStep{name: want.name, mtu: want.mtu, old: o.link.MTU})
 	}
 	kept, added := partition(want.addrs, o.addrs)
 	for _, a := range kept {
-		steps = append(steps, &keep{&addAddress{name: want.name, addr: a}})
+		steps = append(steps, &keepStep{&addAddressStep{name: want.name, addr: a}})
 	}
 	for _, a := range added {
-		steps = append(steps, &addAddress{name: want.name, addr: a})
+		steps = append(steps, &addAddressStep{name: want.name, addr: a})
 	}
 	for _, a := range missing(o.addrs, want.addrs) {
-		steps = append(steps, &delAddress{name: want.name, addr: a})
+		steps = append(steps, &delAddressStep{name: want.name, addr: a})
 	}
-	if o.link == nil || !o.link.up {
-		steps = append(steps, &setUp{name: want.name})
+	if o.link == nil || !o.link.Up {
+		steps = append(steps, &setUpStep{name: want.name})
 	}
 
 	keptRoutes, addedRoutes, staleRoutes := diffRoutes(want.routes, o.routes)
 	for _, r := range keptRoutes {
-		steps = append(steps, &keep{&addRoute{name: want.name, route: r}})
+		steps = append(steps, &keepStep{&addRouteStep{name: want.name, route: r}})
 	}
 	for _, r := range addedRoutes {
-		steps = append(steps, &addRoute{name: want.name, route: r})
+		steps = append(steps, &addRouteStep{name: want.name, route: r})
 	}
 	if o.fw != nil {
 		steps = append(steps, firewallSteps(o.fw, c.Name, desiredSNAT(c, o.public), o.chains)...)
@@ -133,10 +135,10 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	keptRules, addedRules := partition(want.rules, haveRules)
 	for _, r := range keptRules {
-		steps = append(steps, &keep{&addRule{rule: r}})
+		steps = append(steps, &keepStep{&addRuleStep{rule: r}})
 	}
 	for _, r := range addedRules {
-		steps = append(steps, &addRule{rule: r})
+		steps = append(steps, &addRuleStep{rule: r})
 	}
 	if markLater != nil {
 		steps = append(steps, markLater)
@@ -144,7 +146,7 @@ func planUp(c Config, o *observed) ([]step, error) {
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(true))...)
 	for _, r := range staleRoutes {
-		steps = append(steps, &delRoute{name: want.name, route: r})
+		steps = append(steps, &delRouteStep{name: want.name, route: r})
 	}
 	return steps, nil
 }
@@ -161,11 +163,11 @@ func planDown(c Config, o *observed) []step {
 	removeLink := o.link != nil && o.linkErr == nil
 	for i, r := range o.routes {
 		if !removeLink || i >= len(o.onLink) || !o.onLink[i] { // the link takes its own routes with it
-			steps = append(steps, &delRoute{name: c.Name, route: r})
+			steps = append(steps, &delRouteStep{name: c.Name, route: r})
 		}
 	}
 	if removeLink {
-		steps = append(steps, &deleteLink{name: c.Name})
+		steps = append(steps, &deleteLinkStep{name: c.Name})
 	}
 	return steps
 }
@@ -184,7 +186,7 @@ func removeRules(base int, rules []ownedRule, match func(ownedRule) bool) []step
 	})
 	steps := make([]step, len(del))
 	for i, r := range del {
-		steps[i] = &delRule{rule: r}
+		steps[i] = &delRuleStep{rule: r}
 	}
 	return steps
 }
@@ -210,12 +212,12 @@ func partition[T comparable](a, b []T) (in, out []T) {
 // does not, each in want's order, and returns the routes of have that want
 // does not hold, in have's order. It searches sorted copies rather than a
 // map: hashing 100000 prefixes was most of a no-op Up's plan.
-func diffRoutes(want, have []route) (kept, added, stale []route) {
+func diffRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
 	if slices.IsSortedFunc(want, compareRoutes) && slices.IsSortedFunc(have, compareRoutes) {
 		return mergeRoutes(want, have)
 	}
 	sortedHave, sortedWant := sortedRoutes(have), sortedRoutes(want)
-	in := func(sorted []route, r route) bool {
+	in := func(sorted []linuxnet.Route, r linuxnet.Route) bool {
 		_, found := slices.BinarySearchFunc(sorted, r, compareRoutes)
 		return found
 	}
@@ -236,7 +238,7 @@ func diffRoutes(want, have []route) (kept, added, stale []route) {
 
 // mergeRoutes is diffRoutes for two lists sorted by compareRoutes, as they
 // usually are: one pass over both.
-func mergeRoutes(want, have []route) (kept, added, stale []route) {
+func mergeRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
 	i, j := 0, 0
 	for i < len(want) || j < len(have) {
 		switch {
@@ -257,7 +259,7 @@ func mergeRoutes(want, have []route) (kept, added, stale []route) {
 // sortedRoutes is rs in compareRoutes' order: rs itself when it is
 // already (the kernel dumps a table in that order, and the desired routes
 // come aggregated in it), else a sorted copy.
-func sortedRoutes(rs []route) []route {
+func sortedRoutes(rs []linuxnet.Route) []linuxnet.Route {
 	if slices.IsSortedFunc(rs, compareRoutes) {
 		return rs
 	}
@@ -266,7 +268,7 @@ func sortedRoutes(rs []route) []route {
 	return sorted
 }
 
-func compareRoutes(a, b route) int {
+func compareRoutes(a, b linuxnet.Route) int {
 	if a.Table != b.Table {
 		return a.Table - b.Table
 	}
@@ -298,3 +300,23 @@ func conflicts(o *observed) error {
 	}
 	return fmt.Errorf("%s: %w (%s)", strings.Join(o.foreign, "; "), ErrConflict, conflictAdvice(o.tunnels))
 }
+
+// Op is what a plan does to an object.
+type Op string
+
+// The operations of a plan.
+const (
+	OpAdd     Op = "add"
+	OpRemove  Op = "remove"
+	OpReplace Op = "replace" // change an object in place
+	OpKeep    Op = "keep"    // already as the config says
+)
+
+// Change is one line of a plan: what Up does, or would do, to one object.
+type Change struct {
+	Op      Op
+	Step    string // as in logs and errors: "add rule 456 to 203.0.113.2/32 lookup 123"
+	Command string // the equivalent ip, wg, nft or iptables command
+}
+
+func (c Change) String() string { return fmt.Sprintf("%-7s %s", c.Op, c.Command) }

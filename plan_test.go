@@ -6,6 +6,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 )
 
 // TestExceptionNeverMissing replays config changes over each other and
@@ -54,9 +57,9 @@ func TestExceptionNeverMissing(t *testing.T) {
 			}
 			for _, s := range steps {
 				switch s := s.(type) {
-				case *addRule:
+				case *addRuleStep:
 					present[s.rule.String()] = true
-				case *delRule:
+				case *delRuleStep:
 					delete(present, s.rule.spec.String())
 				}
 				check("after " + s.String())
@@ -82,13 +85,13 @@ func TestExceptionNeverMissing(t *testing.T) {
 // unsorted ones split routes alike, in want's and have's orders.
 func TestDiffRoutes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	pick := func(n int) []route {
-		var rs []route
+	pick := func(n int) []linuxnet.Route {
+		var rs []linuxnet.Route
 		for range n {
 			a := netip.AddrFrom4([4]byte{198, 18, byte(rng.IntN(4)), byte(rng.IntN(8))})
-			rs = append(rs, route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
+			rs = append(rs, linuxnet.Route{Dst: netip.PrefixFrom(a, 32), Table: []int{123, 254}[rng.IntN(2)]})
 		}
-		return dedupe(rs)
+		return inet.Dedupe(rs)
 	}
 	for range 200 {
 		want, have := pick(rng.IntN(30)), pick(rng.IntN(30))
@@ -96,7 +99,7 @@ func TestDiffRoutes(t *testing.T) {
 		slices.SortFunc(want, compareRoutes)
 		slices.SortFunc(have, compareRoutes)
 		k2, a2, s2 := diffRoutes(want, have) // sorted: merged
-		for _, rs := range [][]route{k1, a1, s1} {
+		for _, rs := range [][]linuxnet.Route{k1, a1, s1} {
 			slices.SortFunc(rs, compareRoutes)
 		}
 		if !slices.Equal(k1, k2) || !slices.Equal(a1, a2) || !slices.Equal(s1, s2) {

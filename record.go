@@ -4,22 +4,26 @@ package transparent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+
+	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/state"
 )
 
-// record is what a tunnel keeps on disk, next to its lock (lock.go): the
+// record is what a tunnel keeps on disk, next to its lock: the
 // layouts whose objects may be in the kernel. It is the tunnel's claim on
-// its priorities and table (claims.go) and how any process, the one that
+// its priorities and table (claim) and how any process, the one that
 // made them or a fresh one after a crash, finds the rules, routes and
 // SNAT chains to remove. Every operation reads it under the tunnel's lock,
 // so a long-lived Tunnel acts on what the last Up of any process made.
 // Keys and addresses are not in it; the state of each peer that failed
-// over (failover.go) is, by its public key.
+// over is, by its public key.
 //
 // Up writes it before its first kernel write, with the new layout and
 // every recorded one (an Up that dies half-way leaves a record of all it
@@ -28,10 +32,10 @@ import (
 type record struct {
 	Layouts []layout // the newest first
 	// Created lists the nat tables and chains of iptables-nft that the
-	// tunnel's Ups created (firewall_iptables_nft.go), for Down to remove.
+	// tunnel's Ups created (netfilter.Adopter), for Down to remove.
 	Created []string `json:",omitempty"`
 	// Peers holds the state of the peers with a Fallback that Watch
-	// judged, written at each transition (failover.go).
+	// judged, written at each transition.
 	Peers []peerRecord `json:",omitempty"`
 }
 
@@ -46,12 +50,12 @@ type layout struct {
 }
 
 // layoutOf is c's layout; fw is the firewall of its SNAT rules, if any.
-func layoutOf(c Config, fw firewall) layout {
+func layoutOf(c Config, fw netfilter.Driver) layout {
 	l := layout{Priority: c.Priority, Table: c.Table}
 	if c.SNAT != SNATOff {
 		l.SNAT, l.Families = c.SNAT, c.families()
 		if fw != nil {
-			l.Firewall = fw.kind()
+			l.Firewall = fw.Kind()
 		}
 	}
 	return l
@@ -59,7 +63,7 @@ func layoutOf(c Config, fw firewall) layout {
 
 // withConfig is r.with(c's layout), or r itself when c has no layout of
 // its own (TableOff).
-func (r *record) withConfig(c Config, fw firewall) *record {
+func (r *record) withConfig(c Config, fw netfilter.Driver) *record {
 	if !c.hasLayout() {
 		return r
 	}
@@ -83,7 +87,7 @@ func (l layout) firewallKind() string {
 		return ""
 	}
 	if l.Firewall == "" { // recorded before the firewall was known
-		return kindIPTables
+		return netfilter.KindIPTables
 	}
 	return l.Firewall
 }
@@ -184,7 +188,7 @@ func (t *Tunnel) readRecord() (*record, error) {
 // readRecordFile reads a record; a missing file is no record and no
 // error. A file that is not a record this package wrote is ErrUnsafeState.
 func readRecordFile(path string) (*record, error) {
-	data, err := readState(path)
+	data, err := state.Read(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -229,11 +233,51 @@ func (t *Tunnel) writeRecord(r *record) error {
 	if err != nil {
 		return fmt.Errorf("record the tunnel's layout: %w", err)
 	}
-	if old, err := readState(path); err == nil && bytes.Equal(old, data) {
+	if old, err := state.Read(path); err == nil && bytes.Equal(old, data) {
 		return nil
 	}
-	if err := writeState(path, data); err != nil {
+	if err := state.Write(path, data); err != nil {
 		return fmt.Errorf("record the tunnel's layout: %w", err)
 	}
 	return nil
+}
+
+// The tunnel's files in the state directory: its lock and the
+// namespace's, next to its record.
+func (t *Tunnel) lockPath() string   { return filepath.Join(t.stateDir, "tunnel-"+t.cfg.Name+".lock") }
+func (t *Tunnel) claimsPath() string { return filepath.Join(t.stateDir, state.ClaimsLock) }
+
+// lock takes the tunnel's lock for verb and returns the function that
+// releases it. That function removes the lock file, and the namespace's
+// state directory once it is empty, when the tunnel has no record left:
+// after Down, or after Plan or Check of a tunnel that is not up.
+func (t *Tunnel) lock(ctx context.Context, verb string) (unlock func(), err error) {
+	l, err := state.Acquire(ctx, t.log, t.stateDir, t.lockPath(), verb)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		_, err := os.Lstat(t.recordPath())
+		done := errors.Is(err, os.ErrNotExist)
+		l.Release(done)
+		if done {
+			t.removeStateDir()
+		}
+	}, nil
+}
+
+// removeStateDir removes the namespace's state directory when no tunnel
+// has a file left in it. It takes the namespace's lock without waiting: a
+// tunnel that holds it is using the directory.
+func (t *Tunnel) removeStateDir() {
+	entries, err := os.ReadDir(t.stateDir)
+	if err != nil || len(entries) > 1 || len(entries) == 1 && entries[0].Name() != state.ClaimsLock {
+		return
+	}
+	l, err := state.TryAcquire(t.stateDir, t.claimsPath(), "cleanup")
+	if err != nil {
+		return
+	}
+	l.Release(true)
+	os.Remove(t.stateDir) // fails, harmlessly, if a tunnel made a file meanwhile
 }

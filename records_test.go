@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -248,7 +249,7 @@ func TestLockWaitCancelled(t *testing.T) {
 	// The holder: a child given the lock file's descriptor after this
 	// process took the flock on it; closing ours leaves the child the
 	// only holder.
-	f, err := openState(tun.lockPath(), unix.O_RDWR|unix.O_CREAT)
+	f, err := state.Open(tun.lockPath(), unix.O_RDWR|unix.O_CREAT)
 	if err != nil {
 		t.Fatal(err)
 	}

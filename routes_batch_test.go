@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 )
@@ -41,7 +42,7 @@ func TestRouteBatch(t *testing.T) {
 	}
 	tableRoutes := func() map[netip.Prefix]bool {
 		t.Helper()
-		rs, err := tun.k.routes(unix.AF_INET, c.Table)
+		rs, err := tun.k.Routes(unix.AF_INET, c.Table)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,10 +88,10 @@ func TestRouteBatch(t *testing.T) {
 	// Idempotent: adding them again and deleting routes that are gone
 	// succeed, route by route.
 	b := tun.k.(routeBatcher)
-	gone := []route{{Dst: netip.MustParsePrefix("100.64.200.1/32"), Table: c.Table}, {Dst: netip.MustParsePrefix("100.64.200.3/32"), Table: c.Table}}
+	gone := []linuxnet.Route{{Dst: netip.MustParsePrefix("100.64.200.1/32"), Table: c.Table}, {Dst: netip.MustParsePrefix("100.64.200.3/32"), Table: c.Table}}
 	for name, errs := range map[string][]error{
-		"add of present routes": b.addRoutes(c.Name, want),
-		"delete of gone routes": b.delRoutes(c.Name, gone),
+		"add of present routes": b.AddRoutes(c.Name, want),
+		"delete of gone routes": b.DelRoutes(c.Name, gone),
 	} {
 		if err := errors.Join(errs...); err != nil || len(errs) != len(want) && name[0] == 'a' {
 			t.Errorf("%s: %d results, %v", name, len(errs), err)
@@ -108,12 +109,12 @@ func TestRouteBatch(t *testing.T) {
 	}
 	before = dump()
 	var steps []step
-	bad := route{Dst: netip.MustParsePrefix("2001:db8::/64"), Table: c.Table}
+	bad := linuxnet.Route{Dst: netip.MustParsePrefix("2001:db8::/64"), Table: c.Table}
 	for i := range 40 {
 		if i == 20 {
-			steps = append(steps, &addRoute{name: c.Name, route: bad})
+			steps = append(steps, &addRouteStep{name: c.Name, route: bad})
 		}
-		steps = append(steps, &addRoute{name: c.Name, route: route{Dst: netip.PrefixFrom(benchAddr(2*benchAddrs+2*i), 32), Table: c.Table}})
+		steps = append(steps, &addRouteStep{name: c.Name, route: linuxnet.Route{Dst: netip.PrefixFrom(benchAddr(2*benchAddrs+2*i), 32), Table: c.Table}})
 	}
 	err, undoErr := tun.apply(ctx, "up", steps, true)
 	if err == nil || !strings.Contains(err.Error(), bad.String()) || undoErr != nil {

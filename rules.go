@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,7 +54,7 @@ func (r rule) String() string {
 	if r.DPort != 0 {
 		s += " dport " + strconv.Itoa(int(r.DPort))
 	}
-	s += " lookup " + tableName(r.Table)
+	s += " lookup " + inet.TableName(r.Table)
 	if r.Suppress {
 		s += " suppress_prefixlength 0"
 	}
@@ -65,7 +67,7 @@ func (r rule) netlink() *netlink.Rule {
 	nr.Priority = r.Priority
 	nr.Family = r.Family
 	if r.Dst.IsValid() {
-		nr.Dst = ipNet(r.Dst)
+		nr.Dst = inet.IPNet(r.Dst)
 	}
 	nr.Mark = r.Mark
 	nr.Table = r.Table
@@ -87,9 +89,9 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 	r = rule{Priority: nr.Priority, Family: nr.Family, Mark: nr.Mark, Table: nr.Table, IPProto: nr.IPProto, Suppress: nr.SuppressPrefixlen == 0}
 	switch {
 	case nr.Dst != nil:
-		r.Dst = prefixOf(nr.Dst)
+		r.Dst = inet.PrefixOf(nr.Dst)
 	case r.Mark == 0 && (r.Family == unix.AF_INET || r.Family == unix.AF_INET6):
-		r.Dst = anyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
+		r.Dst = inet.AnyPrefix(r.Family) // the kernel's form of "to 0.0.0.0/0"
 	}
 	if nr.Mask != nil && *nr.Mask != 0xFFFFFFFF {
 		return r, false
@@ -108,8 +110,8 @@ func ruleFromNetlink(nr netlink.Rule) (r rule, ok bool) {
 }
 
 // halves are the destinations of the RulesTable rules of an IP family
-// (TableRuleDestinations).
-func halves(fam int) []netip.Prefix { return TableRuleDestinations(fam == unix.AF_INET6) }
+// (rulelayout.TableRuleDestinations).
+func halves(fam int) []netip.Prefix { return rulelayout.TableRuleDestinations(fam == unix.AF_INET6) }
 
 // unset reports whether a rule's suppress_prefixlength or
 // suppress_ifgroup is absent: netlink reports that as -1, or, from the
@@ -120,7 +122,7 @@ func unset(v int) bool { return v < 0 || uint64(v) == math.MaxUint32 }
 // added: the exception rules first, so that the peers' own WireGuard
 // packets are never routed into the tunnel, then the peer rules, then the
 // transparent rules. Peer and transparent destinations are aggregated
-// (prefixes.go): all of them look up the same table. With RulesTable,
+// : all of them look up the same table. With RulesTable,
 // two rules per IP family (its two halves) look the whole table up
 // instead.
 func desiredRules(c Config) []rule {
@@ -130,17 +132,17 @@ func desiredRules(c Config) []rule {
 	var exception, peer, transparent []rule
 	if c.Exception == ExceptionFwMark {
 		for _, fam := range c.families() {
-			exception = append(exception, rule{Priority: c.Priority + exceptionOffset, Family: fam, Mark: c.FwMark, Table: tableMain})
+			exception = append(exception, rule{Priority: c.Priority + rulelayout.ExceptionOffset, Family: fam, Mark: c.FwMark, Table: inet.TableMain})
 		}
 	}
 	var tunnelIPs, transparentIPs []netip.Prefix
 	for _, p := range c.Peers {
 		if ep := p.exceptionEndpoint(); ep.IsValid() && c.Exception == ExceptionPort {
 			exception = append(exception, rule{
-				Priority: c.Priority + exceptionOffset,
-				Family:   family(ep.Addr()),
-				Dst:      hostPrefix(ep.Addr()),
-				Table:    tableMain,
+				Priority: c.Priority + rulelayout.ExceptionOffset,
+				Family:   inet.Family(ep.Addr()),
+				Dst:      inet.HostPrefix(ep.Addr()),
+				Table:    inet.TableMain,
 				IPProto:  unix.IPPROTO_UDP,
 				DPort:    ep.Port(),
 			})
@@ -152,32 +154,32 @@ func desiredRules(c Config) []rule {
 	if c.Rules == RulesTable {
 		for _, fam := range c.families() {
 			for _, half := range halves(fam) {
-				transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: fam, Dst: half, Table: c.Table})
+				transparent = append(transparent, rule{Priority: c.Priority + rulelayout.TransparentOffset, Family: fam, Dst: half, Table: c.Table})
 			}
 		}
-		return append(dedupe(exception), transparent...)
+		return append(inet.Dedupe(exception), transparent...)
 	}
 	if c.PeerRoute == PeerRouteRule {
-		for _, a := range splitZero(aggregate(tunnelIPs)) {
-			peer = append(peer, rule{Priority: c.Priority + peerRuleOffset, Family: family(a.Addr()), Dst: a, Table: c.Table})
+		for _, a := range splitZero(inet.Aggregate(tunnelIPs)) {
+			peer = append(peer, rule{Priority: c.Priority + rulelayout.PeerOffset, Family: inet.Family(a.Addr()), Dst: a, Table: c.Table})
 		}
 	}
-	for _, t := range splitZero(aggregate(transparentIPs)) {
-		transparent = append(transparent, rule{Priority: c.Priority + transparentOffset, Family: family(t.Addr()), Dst: t, Table: c.Table})
+	for _, t := range splitZero(inet.Aggregate(transparentIPs)) {
+		transparent = append(transparent, rule{Priority: c.Priority + rulelayout.TransparentOffset, Family: inet.Family(t.Addr()), Dst: t, Table: c.Table})
 	}
-	return append(append(dedupe(exception), peer...), transparent...)
+	return append(append(inet.Dedupe(exception), peer...), transparent...)
 }
 
 // splitZero replaces a /0 destination with the two halves of its family:
 // the kernel cannot tell a rule to /0 (it keeps no destination) from the
 // rules to single destinations at the same priority and table, so a
 // change from those to /0 could not add it before removing them
-// (TableRuleDestinations).
+// (rulelayout.TableRuleDestinations).
 func splitZero(ps []netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	for _, p := range ps {
 		if p.Bits() == 0 {
-			out = append(out, halves(family(p.Addr()))...)
+			out = append(out, halves(inet.Family(p.Addr()))...)
 		} else {
 			out = append(out, p)
 		}
@@ -196,34 +198,26 @@ func splitZero(ps []netip.Prefix) []netip.Prefix {
 func fullTunnelRules(prefixes []netip.Prefix, priority int) []rule {
 	var out []rule
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return family(p.Addr()) == fam && p.Bits() == 0 }) {
-			out = append(out, rule{Priority: priority + exceptionOffset, Family: fam, Dst: anyPrefix(fam), Table: tableMain, Suppress: true})
+		if slices.ContainsFunc(prefixes, func(p netip.Prefix) bool { return inet.Family(p.Addr()) == fam && p.Bits() == 0 }) {
+			out = append(out, rule{Priority: priority + rulelayout.ExceptionOffset, Family: fam, Dst: inet.AnyPrefix(fam), Table: inet.TableMain, Suppress: true})
 		}
 	}
 	return out
 }
 
-// anyPrefix is the prefix of length 0 of a family: every destination.
-func anyPrefix(fam int) netip.Prefix {
-	if fam == unix.AF_INET6 {
-		return netip.PrefixFrom(netip.IPv6Unspecified(), 0)
-	}
-	return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
-}
-
 // ownsPriority reports whether a rule at priority belongs to the range the
 // tunnel uses.
 func (c Config) ownsPriority(priority int) bool {
-	return c.hasLayout() && priority >= c.Priority && priority <= c.Priority+peerRuleOffset
+	return c.hasLayout() && priority >= c.Priority && priority <= c.Priority+rulelayout.PeerOffset
 }
 
 // ruleRemoveOrder sorts rules for removal: the transparent rules go first
 // and the exception rules last, the reverse of adding them.
 func ruleRemoveOrder(base, priority int) int {
 	switch priority - base {
-	case transparentOffset:
+	case rulelayout.TransparentOffset:
 		return 0
-	case peerRuleOffset:
+	case rulelayout.PeerOffset:
 		return 1
 	}
 	return 2
@@ -243,7 +237,7 @@ func rulesAdvice(c Config) string {
 	}
 	n := 0
 	for _, r := range desiredRules(c) {
-		if r.Table != tableMain {
+		if r.Table != inet.TableMain {
 			n++
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 
@@ -37,17 +39,17 @@ func stateTunnel(t *testing.T, name string) *Tunnel {
 // and neither does its namespace's directory.
 func TestStateFilesPrivate(t *testing.T) {
 	tun := stateTunnel(t, "wgstate0")
-	if err := os.MkdirAll(stateRoot, 0o755); err != nil {
+	if err := os.MkdirAll(state.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(stateRoot, 0o755); err != nil {
+	if err := os.Chmod(state.Root, 0o755); err != nil {
 		t.Fatal(err)
 	}
 	unlock, err := tun.lock(context.Background(), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for path, want := range map[string]os.FileMode{stateRoot: 0o700 | os.ModeDir, tun.stateDir: 0o700 | os.ModeDir, tun.lockPath(): 0o600} {
+	for path, want := range map[string]os.FileMode{state.Root: 0o700 | os.ModeDir, tun.stateDir: 0o700 | os.ModeDir, tun.lockPath(): 0o600} {
 		st, err := os.Lstat(path)
 		if err != nil {
 			t.Fatal(err)
@@ -113,7 +115,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tun := stateTunnel(t, "wgstate1")
-			if err := ensureStateDir(tun.stateDir); err != nil {
+			if err := state.EnsureDir(tun.stateDir); err != nil {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { os.RemoveAll(tun.stateDir) })
@@ -122,7 +124,7 @@ func TestStateRefusesForeignFiles(t *testing.T) {
 			if !errors.Is(err, ErrUnsafeState) || !containsAll(err.Error(), tun.stateDir, tc.fix) {
 				t.Errorf("Up = %v, want ErrUnsafeState naming the path and the fix", err)
 			}
-			if l, _ := tun.k.link(tun.cfg.Name); l != nil {
+			if l, _ := tun.k.Link(tun.cfg.Name); l != nil {
 				t.Error("Up made the link")
 			}
 		})
@@ -138,8 +140,8 @@ func TestStateDirPerNamespace(t *testing.T) {
 	seen := map[string]bool{}
 	for range 5 {
 		ns := testns.New(t, "stateid")
-		h := netNS{handle: ns.Handle}
-		dir, err := stateDirOf(h)
+		h := namespace.NS{Handle: ns.Handle}
+		dir, err := state.DirOf(h)
 		if err != nil {
 			t.Fatal(err)
 		}

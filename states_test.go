@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"context"
 	"embed"
 	"errors"
 	"flag"
@@ -16,6 +17,11 @@ import (
 	"testing"
 
 	"github.com/vishvananda/netlink"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -110,10 +116,10 @@ func stateScenarios() []stateScenario {
 	})
 	delRuleAt := func(prio int) func(kernel, string) {
 		return func(k kernel, _ string) {
-			rules, _ := k.rules(unix.AF_INET)
+			rules, _ := k.Rules(unix.AF_INET)
 			for _, r := range rules {
 				if r.Priority == prio {
-					k.delRule(r)
+					k.DelRule(r)
 					return
 				}
 			}
@@ -122,8 +128,8 @@ func stateScenarios() []stateScenario {
 	foreignRule := func(k kernel, _ string) {
 		r := netlink.NewRule()
 		r.Priority, r.Table, r.Family = 456, 200, unix.AF_INET
-		r.Dst = ipNet(pfx("192.0.2.99/32"))
-		k.addRule(*r)
+		r.Dst = inet.IPNet(pfx("192.0.2.99/32"))
+		k.AddRule(*r)
 	}
 	table := with(rule, func(c *Config) { c.Rules = RulesTable })
 	full := with(rule, func(c *Config) { c.Peers[0].Transparent = []netip.Prefix{pfx("0.0.0.0/0")} })
@@ -139,8 +145,8 @@ func stateScenarios() []stateScenario {
 		{name: "per destination to table rules", configs: []Config{many, with(many, func(c *Config) { c.Rules = RulesTable })}},
 		{name: "table rules to per destination", configs: []Config{with(many, func(c *Config) { c.Rules = RulesTable }), many}},
 		{name: "table rules: foreign route in the table", configs: []Config{table, table}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.60/32")), Table: 123,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("192.0.2.60/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "table rules: table rule deleted", configs: []Config{table, table}, change: delRuleAt(456)},
@@ -178,26 +184,26 @@ func stateScenarios() []stateScenario {
 		{name: "drift: rule deleted", configs: []Config{rule, rule}, change: delRuleAt(456)},
 		{name: "drift: exception deleted", configs: []Config{rule, rule}, change: delRuleAt(455)},
 		{name: "drift: route deleted", configs: []Config{rule, rule}, change: func(k kernel, name string) {
-			k.delRoute(name, route{Dst: pfx("203.0.113.2/32"), Table: 123})
+			k.DelRoute(name, linuxnet.Route{Dst: pfx("203.0.113.2/32"), Table: 123})
 		}},
-		{name: "drift: link down", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setDown(name) }},
-		{name: "drift: dual stack link down", configs: []Config{dual, dual}, change: func(k kernel, name string) { k.setDown(name) }},
-		{name: "drift: address removed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.delAddress(name, pfx("10.0.0.1/32")) }},
-		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.setMTU(name, 1300) }},
+		{name: "drift: link down", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.SetDown(name) }},
+		{name: "drift: dual stack link down", configs: []Config{dual, dual}, change: func(k kernel, name string) { k.SetDown(name) }},
+		{name: "drift: address removed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.DelAddress(name, pfx("10.0.0.1/32")) }},
+		{name: "drift: mtu changed", configs: []Config{rule, rule}, change: func(k kernel, name string) { k.SetMTU(name, 1300) }},
 		{name: "drift: snat chain deleted", configs: []Config{snatOut, snatOut}, fw: FirewallNftables, change: func(k kernel, name string) {
-			fw, _ := k.firewall(FirewallNftables)
-			fw.deleteChain(unix.AF_INET, name)
+			fw, _ := k.Firewall(netfilter.WantNftables)
+			fw.DeleteChain(unix.AF_INET, name)
 		}},
 		{name: "foreign rule at our priority", configs: []Config{rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign rule over a running tunnel", configs: []Config{rule, rule}, change: foreignRule, wantErr: ErrConflict},
 		{name: "foreign route in our table", configs: []Config{rule}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("192.0.2.50/32")), Table: 123,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("192.0.2.50/32")), Table: 123,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC})
 		}},
 		{name: "foreign route in main where PeerRouteMain wants one", configs: []Config{main}, wantErr: ErrConflict, change: func(k kernel, _ string) {
-			eth, _ := k.link("eth0")
-			addForeignRoute(k, netlink.Route{LinkIndex: eth.index, Dst: ipNet(pfx("10.0.0.2/32")), Table: tableMain,
+			eth, _ := k.Link("eth0")
+			addForeignRoute(k, netlink.Route{LinkIndex: eth.Index, Dst: inet.IPNet(pfx("10.0.0.2/32")), Table: inet.TableMain,
 				Family: unix.AF_INET, Scope: netlink.SCOPE_LINK, Protocol: unix.RTPROT_STATIC, Type: unix.RTN_UNICAST})
 		}},
 		{name: "full tunnel", configs: []Config{full}},
@@ -217,112 +223,160 @@ func stateScenarios() []stateScenario {
 	return append(append(ours, nameScenarios()...), failoverScenarios()...) // names_test.go, failover_states_test.go
 }
 
-// scenarioRun runs a scenario against k and returns the plan of the
-// operation under test and the state after it, both as text, with the
-// tunnel's names replaced by "wg0", "wg1".
-func scenarioRun(k kernel, sc stateScenario, names map[string]string) (plan, state string, err error) {
-	log := slog.New(slog.DiscardHandler)
-	recs := map[string]*record{} // each tunnel's record, as Up keeps it
-	observeFor := func(c Config, down bool, failed map[wgtypes.Key]bool) (*observed, error) {
-		rec := recs[c.Name]
-		return observe(k, log, observation{
-			cfg: c, owners: rec.owners(c), firewall: sc.fw,
-			snat: rec.snatFamilies(c), recordedFW: rec.firewallKinds(), forUp: !down, failed: failed,
-		})
-	}
-	var failedNow map[wgtypes.Key]bool // the health input of the Up in progress
-	up := func(c Config) ([]step, *observed, error) {
-		o, err := observeFor(c, false, failedNow)
-		if err != nil {
-			return nil, nil, err
+// openTunnel makes a scenario's Tunnel, as a process would.
+type openTunnel func(fw Firewall) (*Tunnel, error)
+
+// scenarioRun runs a scenario on the Tunnels open makes, one per tunnel
+// name, and returns the plan of the operation under test and the state
+// after it, both as text, with the tunnel's names replaced by "wg0",
+// "wg1".
+func scenarioRun(open openTunnel, sc stateScenario, names map[string]string) (plan, state string, err error) {
+	ctx := context.Background()
+	tunnels := map[string]*Tunnel{}
+	defer func() {
+		for _, tun := range tunnels {
+			tun.Close()
 		}
-		steps, err := planUp(c, o)
-		return steps, o, err
-	}
-	apply := func(steps []step) error {
-		for _, s := range steps {
-			if err := s.do(k); err != nil {
-				return fmt.Errorf("%s: %w", s, err)
+	}()
+	// The scenarios' configs are as Up sees them: names resolved into
+	// Transparent, some that Validate refuses (a full tunnel through
+	// Transparent). They are given to the Tunnel as they are.
+	tunnel := func(c Config) (*Tunnel, error) {
+		tun, ok := tunnels[c.Name]
+		if !ok {
+			var err error
+			if tun, err = open(sc.fw); err != nil {
+				return nil, err
 			}
+			tunnels[c.Name] = tun
 		}
-		return nil
+		c.Peers = slices.Clone(c.Peers)
+		for i := range c.Peers {
+			c.Peers[i].TransparentNames = nil
+		}
+		tun.mu.Lock()
+		defer tun.mu.Unlock()
+		tun.cfg = c.WithDefaults()
+		tun.log = tun.log.With("tunnel", c.Name)
+		return tun, nil
 	}
 	last := len(sc.configs) - 1
 	for i, c := range sc.configs[:last] {
-		c = c.WithDefaults()
-		failedNow = sc.failedAt(i, c)
-		steps, o, err := up(c)
+		tun, err := tunnel(c)
 		if err == nil {
-			recs[c.Name] = recs[c.Name].with(layoutOf(c, o.fw)) // before the first write, as Up
-			err = apply(steps)
+			err = setHealth(tun, sc.failedAt(i, tun.cfg))
+		}
+		if err == nil {
+			err = tun.Up(ctx)
 		}
 		if err != nil {
 			return "", "", fmt.Errorf("up of config %d: %w", i, err)
 		}
-		recs[c.Name] = &record{Layouts: []layout{layoutOf(c, o.fw)}}
 	}
-	c := sc.configs[last].WithDefaults()
-	failedNow = sc.failedAt(last, c)
+	tun, err := tunnel(sc.configs[last])
+	if err != nil {
+		return "", "", err
+	}
+	c := tun.cfg
+	if err := setHealth(tun, sc.failedAt(last, c)); err != nil {
+		return "", "", err
+	}
 	if sc.change != nil {
-		sc.change(k, c.Name)
+		sc.change(tun.k, c.Name)
 	}
 	if sc.lost {
-		for name := range recs {
+		for name, other := range tunnels {
 			if name != c.Name {
-				delete(recs, name)
+				if err := os.Remove(other.recordPath()); err != nil {
+					return "", "", err
+				}
 			}
-		}
-	}
-	var steps []step
-	if sc.down {
-		var o *observed
-		if o, err = observeFor(c, true, failedNow); err == nil {
-			steps = planDown(c, o)
-		}
-	} else {
-		var o *observed
-		if steps, o, err = up(c); err == nil {
-			recs[c.Name] = recs[c.Name].with(layoutOf(c, o.fw)) // before the first write, as Up
 		}
 	}
 	var b strings.Builder
-	for _, s := range steps {
-		fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
-	}
-	if err != nil { // refused: the state must be as it was
-		st, serr := snapshot(k, sc.configs, sc.fw)
-		if serr != nil {
-			return "", "", serr
+	if sc.down {
+		steps, perr := downPlan(ctx, tun)
+		if perr != nil {
+			return "", "", perr
 		}
-		return rename(b.String(), names), rename(st, names), err
-	}
-	if err := apply(steps); err != nil {
-		return "", "", err
-	}
-	if !sc.down {
-		again, _, err := up(c)
-		if err != nil {
-			return "", "", fmt.Errorf("plan after Up: %w", err)
+		for _, s := range steps {
+			fmt.Fprintf(&b, "%-7s %s\n", s.op(), s.command())
 		}
-		for _, s := range again {
-			if s.op() != OpKeep {
-				return "", "", fmt.Errorf("a second Up would write: %s", s)
+		err = tun.Down(ctx)
+	} else {
+		changes, planErr := tun.Plan(ctx)
+		for _, ch := range changes {
+			if ch.Op == OpKeep && strings.HasPrefix(ch.Command, "# peer ") {
+				continue // the peers' recorded states, not the planner's
 			}
+			fmt.Fprintln(&b, ch)
+		}
+		err = tun.Up(ctx)
+		if err == nil && planErr != nil {
+			return "", "", fmt.Errorf("Plan failed, Up did not: %w", planErr)
 		}
 	}
-	st, err := snapshot(k, sc.configs, sc.fw)
+	if err == nil && !sc.down {
+		if err := tun.Check(ctx); err != nil {
+			return "", "", fmt.Errorf("after Up: %w", err)
+		}
+	}
+	st, serr := snapshot(tun.k, sc.configs, sc.fw)
+	if serr != nil {
+		return "", "", serr
+	}
 	return rename(b.String(), names), rename(st, names), err
+}
+
+// setHealth records the peers of failed as out of the tunnel, as Watch
+// does when it judges them unhealthy, and the others as through it: the
+// health input of the next Up or Down.
+func setHealth(tun *Tunnel, failed map[wgtypes.Key]bool) error {
+	rec, err := tun.readRecord()
+	if err != nil || rec == nil && len(failed) == 0 {
+		return err
+	}
+	if rec == nil { // as Up claims the layout before its first write
+		if err := state.EnsureDir(tun.stateDir); err != nil {
+			return err
+		}
+		rec = (*record)(nil).withConfig(tun.cfg, nil)
+	}
+	rec.Peers = nil
+	for _, p := range tun.cfg.Peers {
+		if failed[p.PublicKey] {
+			rec.Peers = append(rec.Peers, peerRecord{PublicKey: p.PublicKey, State: unhealthyState(p.Fallback)})
+		}
+	}
+	return tun.writeRecord(rec)
+}
+
+// downPlan is what Down of tun would do, read as Down reads it.
+func downPlan(ctx context.Context, tun *Tunnel) ([]step, error) {
+	end, err := tun.begin(ctx, "plan")
+	if err != nil {
+		return nil, err
+	}
+	defer end()
+	rec, err := tun.readRecord()
+	if err != nil {
+		return nil, err
+	}
+	o, err := tun.observeFor(tun.cfg, rec, false)
+	if err != nil {
+		return nil, err
+	}
+	return planDown(tun.cfg, o), nil
 }
 
 // addForeignRoute adds a route that is not the tunnel's (its protocol is
 // another), which the kernel interface cannot write.
 func addForeignRoute(k kernel, r netlink.Route) {
-	switch k := k.(type) {
-	case *fakeKernel:
-		k.routeList = append(k.routeList, r)
-	case *perNameKernel:
-		k.nl.RouteAdd(&r)
+	if fk, ok := k.(*fakeKernel); ok {
+		fk.routeList = append(fk.routeList, r)
+		return
 	}
+	k.InNamespace(func() error { return netlink.RouteAdd(&r) })
 }
 
 func rename(s string, names map[string]string) string {
@@ -343,24 +397,24 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			continue
 		}
 		seen[c.Name] = true
-		l, err := k.link(c.Name)
+		l, err := k.Link(c.Name)
 		if err != nil {
 			return "", err
 		}
 		if l == nil {
 			continue
 		}
-		lines = append(lines, fmt.Sprintf("link %s %s mtu %d up=%v ours=%v", l.name, l.kind, l.mtu, l.up, l.ours))
-		addrs, err := k.addresses(l.index)
+		lines = append(lines, fmt.Sprintf("link %s %s mtu %d up=%v ours=%v", l.Name, l.Kind, l.MTU, l.Up, l.Ours))
+		addrs, err := k.Addresses(l.Index)
 		if err != nil {
 			return "", err
 		}
 		for _, a := range addrs {
 			if !isLinkLocal(a) {
-				lines = append(lines, fmt.Sprintf("address %s dev %s", a, l.name))
+				lines = append(lines, fmt.Sprintf("address %s dev %s", a, l.Name))
 			}
 		}
-		d, err := k.device(c.Name)
+		d, err := k.Device(c.Name)
 		if err != nil {
 			return "", err
 		}
@@ -376,21 +430,21 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			}
 		}
 		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			fw, err := k.firewall(fwWant)
+			fw, err := k.Firewall(fwWant.want())
 			if err != nil {
 				return "", err
 			}
-			st, err := fw.observe(fam, c.Name)
+			st, err := fw.ReadChain(fam, c.Name)
 			if err != nil {
 				return "", err
 			}
-			if st.exists || len(st.hooks) > 0 {
-				lines = append(lines, fmt.Sprintf("%s: %v hooks %v", fw.where(fam, c.Name), st.rules, st.hooks))
+			if st.Exists || len(st.Hooks) > 0 {
+				lines = append(lines, fmt.Sprintf("%s: %v hooks %v", fw.Where(fam, c.Name), st.Rules, st.Hooks))
 			}
 		}
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-		rules, err := k.rules(fam)
+		rules, err := k.Rules(fam)
 		if err != nil {
 			return "", err
 		}
@@ -405,23 +459,23 @@ func snapshot(k kernel, configs []Config, fwWant Firewall) (string, error) {
 			}
 			lines = append(lines, fmt.Sprintf("%s proto %d", text, r.Protocol))
 		}
-		routes, err := k.routes(fam, unix.RT_TABLE_UNSPEC)
+		routes, err := k.Routes(fam, unix.RT_TABLE_UNSPEC)
 		if err != nil {
 			return "", err
 		}
 		for _, r := range routes {
-			if r.Table == tableLocal || r.Protocol != RouteProtocol && r.Table == tableMain || r.Protocol == unix.RTPROT_KERNEL {
+			if r.Table == inet.TableLocal || r.Protocol != RouteProtocol && r.Table == inet.TableMain || r.Protocol == unix.RTPROT_KERNEL {
 				continue
 			}
 			if r.Type == unix.RTN_UNREACHABLE { // through no link (the kernel shows lo for IPv6)
-				lines = append(lines, fmt.Sprintf("route unreachable %v table %s metric %d proto %d", r.Dst, tableName(r.Table), r.Priority, r.Protocol))
+				lines = append(lines, fmt.Sprintf("route unreachable %v table %s metric %d proto %d", r.Dst, inet.TableName(r.Table), r.Priority, r.Protocol))
 				continue
 			}
 			dev := ""
-			if l, _ := k.linkByIndex(r.LinkIndex); l != nil {
-				dev = l.name
+			if l, _ := k.LinkByIndex(r.LinkIndex); l != nil {
+				dev = l.Name
 			}
-			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, tableName(r.Table), dev, r.Protocol))
+			lines = append(lines, fmt.Sprintf("route %v table %s dev %s proto %d", r.Dst, inet.TableName(r.Table), dev, r.Protocol))
 		}
 	}
 	slices.Sort(lines)
@@ -445,7 +499,7 @@ func newScenarioFake(wireguard bool) *fakeKernel {
 func TestStates(t *testing.T) {
 	for _, sc := range stateScenarios() {
 		t.Run(sc.name, func(t *testing.T) {
-			plan, state, err := scenarioRun(newScenarioFake(false), sc, nil)
+			plan, state, err := scenarioRun(fakeTunnels(t, newScenarioFake(false)), sc, nil)
 			checkScenarioErr(t, sc, err)
 			golden := filepath.Join("testdata", "states", fileName(sc.name)+".txt")
 			got := "# plan\n" + plan + "# state\n" + state
@@ -504,13 +558,7 @@ func TestStatesParity(t *testing.T) {
 			if err := setupUnderlay(ns); err != nil {
 				t.Fatal(err)
 			}
-			nl, err := netlink.NewHandleAt(ns.Handle)
-			if err != nil {
-				t.Fatal(err)
-			}
-			live := &perNameKernel{liveKernel: &liveKernel{ns: netNS{handle: ns.Handle}, nl: nl, log: slog.New(slog.DiscardHandler)}}
-			defer live.close()
-			wg, err := live.hasKernelWireGuard()
+			wg, err := hasKernelWireGuard(ns.Path)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -525,8 +573,8 @@ func TestStatesParity(t *testing.T) {
 				}
 				c.Name = u
 			}
-			fakePlan, fakeState, fakeErr := scenarioRun(newScenarioFake(wg), sc, names)
-			livePlan, liveState, liveErr := scenarioRun(live, sc, names)
+			fakePlan, fakeState, fakeErr := scenarioRun(fakeTunnels(t, newScenarioFake(wg)), sc, names)
+			livePlan, liveState, liveErr := scenarioRun(liveTunnels(ns.Path), sc, names)
 			checkScenarioErr(t, sc, liveErr)
 			if fmt.Sprint(fakeErr) != fmt.Sprint(liveErr) {
 				t.Errorf("errors differ:\nfake:   %v\nkernel: %v", fakeErr, liveErr)
@@ -541,41 +589,57 @@ func TestStatesParity(t *testing.T) {
 	}
 }
 
-// perNameKernel is the live kernel of a namespace in which several
-// tunnels run embedded devices, each in a liveKernel of its own, as each
-// Tunnel has.
-type perNameKernel struct {
-	*liveKernel
-	others map[string]*liveKernel
-}
-
-func (k *perNameKernel) of(name string) *liveKernel {
-	if k.others == nil {
-		k.others = map[string]*liveKernel{}
+// fakeTunnels makes a scenario's Tunnels on the fake kernel k, sharing a
+// state directory as the Tunnels of one namespace do.
+func fakeTunnels(t *testing.T, k *fakeKernel) openTunnel {
+	dir := filepath.Join(t.TempDir(), "state", "netns-fake")
+	return func(fw Firewall) (*Tunnel, error) {
+		return scenarioTunnel(k, dir, fw), nil
 	}
-	if o, ok := k.others[name]; ok {
-		return o
-	}
-	o := &liveKernel{ns: k.ns, nl: k.nl, log: k.log}
-	k.others[name] = o
-	return o
 }
 
-func (k *perNameKernel) createLink(name string, mtu int, b Backend) error {
-	return k.of(name).createLink(name, mtu, b)
-}
-func (k *perNameKernel) deleteLink(name string) error { return k.of(name).deleteLink(name) }
-func (k *perNameKernel) setUp(name string) error      { return k.of(name).setUp(name) }
-func (k *perNameKernel) embedded() int                { return 0 }
-
-func (k *perNameKernel) close() {
-	for name, o := range k.others {
-		o.deleteLink(name)
-		if o.dev != nil {
-			o.dev.close()
+// liveTunnels makes a scenario's Tunnels in the namespace at path, each
+// on a kernel of its own as New makes it.
+func liveTunnels(path string) openTunnel {
+	return func(fw Firewall) (*Tunnel, error) {
+		ns, err := namespace.Open(path)
+		if err != nil {
+			return nil, err
 		}
+		dir, err := state.DirOf(ns)
+		if err != nil {
+			ns.Handle.Close()
+			return nil, err
+		}
+		k, err := linuxnet.New(ns, slog.New(slog.DiscardHandler))
+		if err != nil {
+			ns.Handle.Close()
+			return nil, err
+		}
+		return scenarioTunnel(k, dir, fw), nil
 	}
-	k.liveKernel.close()
+}
+
+// scenarioTunnel is a Tunnel on k with the firewall fw and no config yet.
+func scenarioTunnel(k kernel, stateDir string, fw Firewall) *Tunnel {
+	o := options{logger: slog.New(slog.DiscardHandler), firewall: fw}
+	names, _ := newNameState(o) // valid: no name options
+	return newTunnel(Config{}, o, names, k, stateDir)
+}
+
+// hasKernelWireGuard asks the kernel of the namespace at path.
+func hasKernelWireGuard(path string) (bool, error) {
+	ns, err := namespace.Open(path)
+	if err != nil {
+		return false, err
+	}
+	k, err := linuxnet.New(ns, slog.New(slog.DiscardHandler))
+	if err != nil {
+		ns.Handle.Close()
+		return false, err
+	}
+	defer k.Close()
+	return k.HasKernelWireGuard()
 }
 
 // setupUnderlay gives a test namespace the fake's underlay: a link eth0
@@ -600,7 +664,7 @@ func setupUnderlay(ns *testns.NS) error {
 		return err
 	}
 	for _, a := range underlayAddrs {
-		if err := h.AddrAdd(l, &netlink.Addr{IPNet: ipNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
+		if err := h.AddrAdd(l, &netlink.Addr{IPNet: inet.IPNet(a), Flags: unix.IFA_F_NODAD}); err != nil {
 			return err
 		}
 	}

@@ -3,8 +3,9 @@
 package transparent
 
 import (
-	"log/slog"
+	"context"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -36,17 +37,17 @@ func TestNoLeakDuringTransitions(t *testing.T) {
 		{"per destination to a moved table", perDest, moved},
 	} {
 		t.Run(change.name, func(t *testing.T) {
+			ctx := context.Background()
 			k := newScenarioFake(false)
-			from, to := change.from.WithDefaults(), change.to.WithDefaults()
-			log := slog.New(slog.DiscardHandler)
-			steps, _ := planFor(t, k, log, from, nil)
-			for _, s := range steps {
-				if err := s.do(k); err != nil {
-					t.Fatal(err)
-				}
+			tun, err := newFakeTunnel(change.from, k, filepath.Join(t.TempDir(), "state", "netns-fake"))
+			if err != nil {
+				t.Fatal(err)
 			}
-			rec := &record{Layouts: []layout{layoutOf(from, nil)}}
-			steps, _ = planFor(t, k, log, to, rec)
+			defer tun.Close()
+			if err := tun.Up(ctx); err != nil {
+				t.Fatal(err)
+			}
+			to := change.to.WithDefaults()
 			check := func(when string) {
 				for _, dst := range []string{"203.0.113.2", "192.0.2.5", "198.18.0.7"} {
 					if got := k.lookup(netip.MustParseAddr(dst), 0, unix.IPPROTO_TCP, 443); got != to.Name {
@@ -54,7 +55,7 @@ func TestNoLeakDuringTransitions(t *testing.T) {
 					}
 				}
 				// The device's own packets carry the mark it has now.
-				d, _ := k.device(to.Name)
+				d, _ := k.Device(to.Name)
 				mark := uint32(d.FirewallMark)
 				ep := to.Peers[0].Endpoint
 				if got := k.lookup(ep.Addr(), mark, unix.IPPROTO_UDP, ep.Port()); got == to.Name {
@@ -62,26 +63,13 @@ func TestNoLeakDuringTransitions(t *testing.T) {
 				}
 			}
 			check("before the change")
-			for _, s := range steps {
-				if err := s.do(k); err != nil {
-					t.Fatal(err)
-				}
-				check("after " + s.String())
+			wrapFaults(tun, 0).after = func(what string) { check("after " + what) }
+			if err := tun.SetConfig(change.to); err != nil {
+				t.Fatal(err)
+			}
+			if err := tun.Up(ctx); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
-}
-
-// planFor observes the fake and plans an Up of c over the record rec.
-func planFor(t *testing.T, k kernel, log *slog.Logger, c Config, rec *record) ([]step, *observed) {
-	t.Helper()
-	o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, err := planUp(c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return steps, o
 }

@@ -10,8 +10,10 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
+	"github.com/wgtransparent/transparent/internal/linuxnet"
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -19,9 +21,9 @@ import (
 // concurrent use.
 //
 // Every operation follows one line: read the record of the tunnel's
-// layouts and the other tunnels' claims (record.go, claims.go), observe
-// the kernel (observe.go), plan the steps (plan.go, a pure function), and
-// apply them through the kernel interface (apply.go), rolling back on
+// layouts and the other tunnels' claims, observe the kernel, plan the
+// steps (a pure function), and apply them through the kernel interface,
+// rolling back on
 // failure.
 type Tunnel struct {
 	mu       sync.Mutex
@@ -29,75 +31,83 @@ type Tunnel struct {
 	want     Backend
 	fwWant   Firewall
 	log      *slog.Logger
-	ns       netNS
-	stateDir string      // the namespace's locks and records: statedir.go
-	k        kernel      // what observe reads and the steps write
-	live     *liveKernel // the same kernel, for its embedded device and handles
+	stateDir string // the namespace's locks and records
+	k        kernel // all the Tunnel reads from and writes to its namespace
 	closed   bool
 	backend  Backend       // of the link the last operation found or made; BackendAuto before
-	names    *nameState    // TransparentNames: names.go
-	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since: keep.go
+	names    *nameState    // TransparentNames
+	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
-	keeper   *heldLock     // the keeper lock, while this Tunnel keeps the tunnel: keep.go
+	keeper   *state.Held   // the keeper lock, while this Tunnel keeps the tunnel (Keep)
 
-	writes    int           // kernel writes made by the last Up or Down
-	failWrite int           // test hook: the failWrite-th write of a run fails, unmade
-	stepDelay time.Duration // test hook: a pause before each write
+	writes int // kernel writes made by the last Up or Down
 }
 
 // New validates cfg and the options and returns a Tunnel for it. It
 // changes nothing on the system: Up does.
 func New(cfg Config, opts ...Option) (*Tunnel, error) {
-	if err := cfg.Validate(); err != nil {
+	o, names, err := prepare(cfg, opts)
+	if err != nil {
 		return nil, err
+	}
+	ns, err := namespace.Open(o.netnsPath)
+	if err != nil {
+		return nil, err
+	}
+	// Entering the namespace first gives a permission error that
+	// errors.Is recognizes; netlink's own loses it.
+	if err := ns.Do(func() error { return nil }); err != nil {
+		ns.Handle.Close()
+		return nil, namespace.ExplainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
+	}
+	stateDir, err := state.DirOf(ns)
+	if err != nil {
+		ns.Handle.Close()
+		return nil, err
+	}
+	log := o.logger.With("tunnel", cfg.Name)
+	k, err := linuxnet.New(ns, log)
+	if err != nil {
+		ns.Handle.Close()
+		return nil, namespace.ExplainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
+	}
+	return newTunnel(cfg, o, names, k, stateDir), nil
+}
+
+// prepare validates cfg and the options, and makes the state of the
+// options' names.
+func prepare(cfg Config, opts []Option) (options, *nameState, error) {
+	if err := cfg.Validate(); err != nil {
+		return options{}, nil, err
 	}
 	o := options{logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		opt(&o)
 	}
 	if err := o.validate(); err != nil {
-		return nil, err
+		return options{}, nil, err
 	}
 	names, err := newNameState(o)
 	if err != nil {
-		return nil, err
+		return options{}, nil, err
 	}
-	ns, err := openNetNS(o.netnsPath)
-	if err != nil {
-		return nil, err
-	}
-	h := ns.handle
-	// Entering the namespace first gives a permission error that
-	// errors.Is recognizes; netlink's own loses it.
-	if err := ns.do(func() error { return nil }); err != nil {
-		h.Close()
-		return nil, explainPermission(fmt.Errorf("open network namespace %q: %w", o.netnsPath, err))
-	}
-	stateDir, err := stateDirOf(ns)
-	if err != nil {
-		h.Close()
-		return nil, err
-	}
-	nl, err := ns.netlink()
-	if err != nil {
-		h.Close()
-		return nil, explainPermission(fmt.Errorf("open netlink in namespace %q: %w", o.netnsPath, err))
-	}
-	log := o.logger.With("tunnel", cfg.Name)
-	live := &liveKernel{ns: ns, nl: nl, log: log}
+	return o, names, nil
+}
+
+// newTunnel is New's Tunnel on the kernel k, keeping its locks and
+// records in stateDir; cfg and o are valid.
+func newTunnel(cfg Config, o options, names *nameState, k kernel, stateDir string) *Tunnel {
 	return &Tunnel{
 		cfg:      cfg.WithDefaults(),
 		stateDir: stateDir,
 		want:     o.backend,
 		fwWant:   o.firewall,
-		log:      log,
-		ns:       ns,
-		k:        live,
-		live:     live,
+		log:      o.logger.With("tunnel", cfg.Name),
+		k:        k,
 		names:    names,
-	}, nil
+	}
 }
 
 // Up makes the kernel match the config: the WireGuard device with its
@@ -108,13 +118,13 @@ func New(cfg Config, opts ...Option) (*Tunnel, error) {
 // fails, Up undoes the ones it made and returns the error.
 //
 // With TransparentNames, Up first resolves each name that has no answer
-// yet or whose answer's TTL ran out (names.go); a name that never
+// yet or whose answer's TTL ran out; a name that never
 // resolved fails Up with ErrName before any change.
 func (t *Tunnel) Up(ctx context.Context) error {
 	return t.up(ctx, false)
 }
 
-// up is Up, or with repair Repair (keep.go): nothing is changed when the
+// up is Up, or with repair Repair: nothing is changed when the
 // tunnel was brought down since this Tunnel's last Up.
 func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	if err := t.resolveForUp(ctx); err != nil {
@@ -130,7 +140,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 			return err
 		}
 	}
-	if err := t.live.serveAgain(); err != nil {
+	if err := t.k.RepairEmbedded(); err != nil {
 		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	c, err := t.effective(t.cfg)
@@ -139,11 +149,11 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	}
 	rec, err := t.readRecord()
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	c, _, reserved, err := t.resolveLayout(ctx, c, rec, true)
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	applying := false
 	if reserved {
@@ -155,13 +165,13 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 			}
 		}()
 	}
-	o, err := t.observe(c, rec, true)
+	o, err := t.observeFor(c, rec, true)
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	steps, err := planUp(c, o)
 	if err != nil {
-		return explainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	if advice := rulesAdvice(c); advice != "" {
 		t.log.Info(advice)
@@ -180,9 +190,9 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 				t.log.Warn("cannot restore the tunnel's record; it claims the failed config's layout too", "err", err)
 			}
 		}
-		return explainPermission(errors.Join(applyErr, undoErr))
+		return namespace.ExplainPermission(errors.Join(applyErr, undoErr))
 	}
-	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.live.created()).withPeers(rec.peersFor(c))); err != nil {
+	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.k.FirewallCreated()).withPeers(rec.peersFor(c))); err != nil {
 		// The record written before still claims the new layout (and
 		// the old ones): Down removes all of them.
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
@@ -193,7 +203,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 
 // begin starts an operation (verb) that reads or changes the kernel: it
 // takes the Tunnel's mutex, then the tunnel's lock across processes
-// (lock.go). end releases both.
+// (internal/state). end releases both.
 func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error) {
 	t.mu.Lock()
 	if t.closed {
@@ -208,7 +218,7 @@ func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error)
 	return func() { unlock(); t.mu.Unlock() }, nil
 }
 
-// observe reads the other tunnels' claims and the kernel, for Up (and
+// observeFor reads the other tunnels' claims and the kernel, for Up (and
 // Plan, Check) or for Down. The objects of the layouts in the tunnel's
 // record rec are the tunnel's, and no others: those of c's layout too only
 // when rec lists it (Up writes the record before its first write). For
@@ -217,7 +227,7 @@ func (t *Tunnel) begin(ctx context.Context, verb string) (end func(), err error)
 // other tunnel claims it, and objects with our marks at c's layout that
 // are neither the tunnel's nor another's known claim are reported
 // (o.unlisted). It changes nothing.
-func (t *Tunnel) observe(c Config, rec *record, up bool) (*observed, error) {
+func (t *Tunnel) observeFor(c Config, rec *record, up bool) (*observed, error) {
 	claims, unreadable, err := t.otherClaims()
 	if err != nil {
 		return nil, err
@@ -295,7 +305,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 	}
 	if err == nil {
 		changes = append(changes, peerStateLines(c, rec)...)
-		o, err = t.observe(c, rec, true)
+		o, err = t.observeFor(c, rec, true)
 	}
 	if err == nil {
 		var steps []step
@@ -309,7 +319,7 @@ func (t *Tunnel) plan(ctx context.Context, check bool) ([]Change, error) {
 			return changes, ctx.Err()
 		}
 	}
-	return nil, explainPermission(fmt.Errorf("plan %s: %w", c.Name, err))
+	return nil, namespace.ExplainPermission(fmt.Errorf("plan %s: %w", c.Name, err))
 }
 
 // Check reports drift between the config and the kernel: nil when they
@@ -392,22 +402,22 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	c := t.cfg
 	rec, err := t.readRecord()
 	if err != nil {
-		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
 	if c, _ = recordedLayout(c, rec); c.isAuto() {
 		// Never recorded, so never made: nothing of a layout to remove.
 		c.Table, c.Priority = TableOff, DefaultPriority
 	}
-	o, err := t.observe(c, rec, false)
+	o, err := t.observeFor(c, rec, false)
 	if err != nil {
-		return explainPermission(fmt.Errorf("down %s: %w", c.Name, err))
+		return namespace.ExplainPermission(fmt.Errorf("down %s: %w", c.Name, err))
 	}
 	err, _ = t.apply(ctx, "down", planDown(c, o), false)
-	if err == nil && t.live.dev != nil {
-		err = t.live.dev.close() // an embedded device whose link someone else removed
+	if err == nil {
+		err = t.k.StopEmbedded() // an embedded device whose link someone else removed
 	}
 	if err == nil && (o.link == nil || o.linkErr == nil) {
-		err = removeStaleSocket(c.Name) // of an embedded device that died with its process
+		err = t.k.RemoveStaleSocket(c.Name) // of an embedded device that died with its process
 	}
 	if o.link != nil && o.linkErr != nil {
 		err = errors.Join(err, fmt.Errorf("down %s: leave link alone: %w", c.Name, o.linkErr))
@@ -421,7 +431,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 	if len(o.unlisted) > 0 {
 		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))
 	}
-	return explainPermission(err)
+	return namespace.ExplainPermission(err)
 }
 
 // Close releases the tunnel's handles and stops its embedded device, if
@@ -434,7 +444,7 @@ func (t *Tunnel) Close() error {
 		return nil
 	}
 	t.closed = true
-	return errors.Join(t.live.close(), t.ns.handle.Close())
+	return t.k.Close()
 }
 
 // Device returns the WireGuard device as wgctrl sees it: peers with their
@@ -446,8 +456,8 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 	if t.closed {
 		return nil, ErrClosed
 	}
-	d, err := t.k.device(t.cfg.Name)
-	return d, explainPermission(err)
+	d, err := t.k.Device(t.cfg.Name)
+	return d, namespace.ExplainPermission(err)
 }
 
 // DeviceDone returns a channel that is closed when the embedded device
@@ -459,10 +469,7 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 func (t *Tunnel) DeviceDone() <-chan struct{} {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.live.dev != nil {
-		return t.live.dev.done()
-	}
-	return nil
+	return t.k.EmbeddedDone()
 }
 
 // Backend reports the backend in use, or BackendAuto before the first Up

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"strconv"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/linuxnet"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,17 +19,17 @@ import (
 // mainRoute returns the main table's route toward dst: the longest
 // matching unicast route, the lowest metric among equals. It reads main
 // directly, because a route lookup would follow the tunnel's own rules.
-func mainRoute(k kernel, dst netip.Addr) (kernelRoute, error) {
-	routes, err := k.routes(family(dst), tableMain)
+func mainRoute(k kernel, dst netip.Addr) (linuxnet.KernelRoute, error) {
+	routes, err := k.Routes(inet.Family(dst), inet.TableMain)
 	if err != nil {
-		return kernelRoute{}, err
+		return linuxnet.KernelRoute{}, err
 	}
 	return mainRouteIn(routes, dst)
 }
 
 // mainRouteIn is mainRoute among routes, the main table's of dst's family
 // as read once: a hub with a thousand peers asks it a thousand times.
-func mainRouteIn(routes []kernelRoute, dst netip.Addr) (kernelRoute, error) {
+func mainRouteIn(routes []linuxnet.KernelRoute, dst netip.Addr) (linuxnet.KernelRoute, error) {
 	best, bestBits := -1, -1
 	for i, r := range routes {
 		p := r.Dst
@@ -39,7 +41,7 @@ func mainRouteIn(routes []kernelRoute, dst netip.Addr) (kernelRoute, error) {
 		}
 	}
 	if best < 0 {
-		return kernelRoute{}, fmt.Errorf("no route to %s in the main table", dst)
+		return linuxnet.KernelRoute{}, fmt.Errorf("no route to %s in the main table", dst)
 	}
 	return routes[best], nil
 }
@@ -55,23 +57,23 @@ func mainSource(k kernel, dst netip.Addr) (netip.Addr, error) {
 	if r.Src.IsValid() {
 		return r.Src.Unmap(), nil
 	}
-	link, err := k.linkByIndex(r.LinkIndex)
+	link, err := k.LinkByIndex(r.LinkIndex)
 	if err == nil && link == nil {
 		err = errors.New("gone")
 	}
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("look up the link of the route to %s: %w", dst, err)
 	}
-	addrs, err := k.addresses(link.index)
+	addrs, err := k.Addresses(link.Index)
 	if err != nil {
 		return netip.Addr{}, err
 	}
 	for _, a := range addrs {
-		if a.Addr().IsGlobalUnicast() && family(a.Addr()) == family(dst) {
+		if a.Addr().IsGlobalUnicast() && inet.Family(a.Addr()) == inet.Family(dst) {
 			return a.Addr(), nil
 		}
 	}
-	return netip.Addr{}, fmt.Errorf("%s, the link toward %s, has no global address", link.name, dst)
+	return netip.Addr{}, fmt.Errorf("%s, the link toward %s, has no global address", link.Name, dst)
 }
 
 // rpStrict is net.ipv4.conf.*.rp_filter's value for strict mode.
@@ -89,7 +91,7 @@ func checkRPFilter(k kernel, c Config) (strict, err error) {
 		return nil, nil
 	}
 	var errs []error
-	var main []kernelRoute // read once, for every peer
+	var main []linuxnet.KernelRoute // read once, for every peer
 	filters := map[int]linkFilter{}
 	for _, p := range c.Peers {
 		dst, ok := peerPublicIPv4(p)
@@ -97,7 +99,7 @@ func checkRPFilter(k kernel, c Config) (strict, err error) {
 			continue
 		}
 		if main == nil {
-			if main, err = k.routes(unix.AF_INET, tableMain); err != nil {
+			if main, err = k.Routes(unix.AF_INET, inet.TableMain); err != nil {
 				return nil, err
 			}
 		}
@@ -128,15 +130,15 @@ type linkFilter struct {
 // underlayFilter reads the reverse-path filter of the link with index,
 // the main table's way toward dst.
 func underlayFilter(k kernel, index int, dst netip.Addr) (linkFilter, error) {
-	link, err := k.linkByIndex(index)
+	link, err := k.LinkByIndex(index)
 	if err == nil && link == nil {
 		err = errors.New("gone")
 	}
 	if err != nil {
 		return linkFilter{}, fmt.Errorf("look up the link toward %s: %w", dst, err)
 	}
-	mode, key, err := rpFilter(k, link.name)
-	return linkFilter{dev: link.name, key: key, mode: mode}, err
+	mode, key, err := rpFilter(k, link.Name)
+	return linkFilter{dev: link.Name, key: key, mode: mode}, err
 }
 
 // peerPublicIPv4 is the IPv4 address the peer's encrypted packets come
@@ -158,7 +160,7 @@ func peerPublicIPv4(p Peer) (netip.Addr, bool) {
 // sysctl that sets it.
 func rpFilter(k kernel, dev string) (mode int, key string, err error) {
 	for _, name := range []string{"all", dev} {
-		v, err := k.sysctl("net/ipv4/conf/" + name + "/rp_filter")
+		v, err := k.Sysctl("net/ipv4/conf/" + name + "/rp_filter")
 		if err != nil {
 			return 0, "", err
 		}

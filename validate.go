@@ -9,6 +9,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/resolve"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -104,13 +107,13 @@ func (c Config) validateInterface(v *validator) {
 	case c.Table == TableAuto || c.Table == TableOff:
 	case c.Table < 0 || uint64(c.Table) > math.MaxUint32: // uint64: int may have 32 bits
 		v.add("Table", "%[1]d is out of range", "use a table number from 1 to 4294967295 except 253-255, 0 for %[2]d, TableAuto or TableOff", c.Table, DefaultTable)
-	case c.Table == tableDefault || c.Table == tableMain || c.Table == tableLocal:
+	case c.Table == inet.TableDefault || c.Table == inet.TableMain || c.Table == inet.TableLocal:
 		v.add("Table", "%[1]d is a reserved table (253 default, 254 main, 255 local)", "use an unused table such as %[2]d, or 0 for that default", c.Table, DefaultTable)
 	}
 	// Compared without adding the offsets, which would overflow for a
 	// Priority near math.MaxInt and let it through.
-	if c.Priority != PriorityAuto && (c.Priority < 1 || c.Priority > maxPriority-peerRuleOffset) {
-		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, 0 for %[3]d, or PriorityAuto", c.Priority, maxPriority-peerRuleOffset, DefaultPriority)
+	if c.Priority != PriorityAuto && (c.Priority < 1 || c.Priority > maxPriority-rulelayout.PeerOffset) {
+		v.add("Priority", "%[1]d leaves no room for its three rules between the local table's rule (0) and the main table's (32766)", "use 1 to %[2]d, 0 for %[3]d, or PriorityAuto", c.Priority, maxPriority-rulelayout.PeerOffset, DefaultPriority)
 	}
 	if uint64(c.FwMark) > math.MaxInt {
 		// wgctrl carries the mark in an int: on a 32-bit platform a larger
@@ -303,7 +306,7 @@ func (c Config) validateFamilies(v *validator) {
 		for field, list := range map[string][]netip.Prefix{"AllowedIPs": p.AllowedIPs, "Transparent": p.Transparent} {
 			for j, pr := range list {
 				if pr.IsValid() && len(c.Addresses) > 0 && !has[pr.Addr().Is4()] {
-					v.add(fmt.Sprintf("Peers[%d].%s[%d]", i, field, j), "%[1]s is %[2]s but Addresses has no %[2]s address", "add an %[2]s tunnel address to Addresses, or remove this prefix", pr, familyName(pr.Addr()))
+					v.add(fmt.Sprintf("Peers[%d].%s[%d]", i, field, j), "%[1]s is %[2]s but Addresses has no %[2]s address", "add an %[2]s tunnel address to Addresses, or remove this prefix", pr, inet.FamilyName(pr.Addr().Is6()))
 				}
 			}
 		}
@@ -374,13 +377,6 @@ func (c Config) usesIPv6() bool {
 	return false
 }
 
-func familyName(a netip.Addr) string {
-	if a.Is4() {
-		return "IPv4"
-	}
-	return "IPv6"
-}
-
 // validateSNAT checks what the SNAT rules need: prefixes to translate, at
 // most one public address per family, and for SNATInbound the peer's
 // public address.
@@ -403,7 +399,7 @@ func (c Config) validateSNAT(v *validator) {
 			continue
 		}
 		if j, dup := seen[a.Is4()]; dup {
-			v.add(f, "second %[1]s address, after PublicAddresses[%[2]d]", "list at most one public address per IP family", familyName(a), j)
+			v.add(f, "second %[1]s address, after PublicAddresses[%[2]d]", "list at most one public address per IP family", inet.FamilyName(a.Is6()), j)
 		}
 		seen[a.Is4()] = i
 	}
@@ -429,7 +425,7 @@ func (c Config) validateSNAT(v *validator) {
 			if !tp.IsValid() || hosts[is4] == 1 && tunnel[is4] {
 				continue
 			}
-			fam := familyName(tp.Addr())
+			fam := inet.FamilyName(tp.Addr().Is6())
 			if !tunnel[is4] {
 				v.add(fmt.Sprintf("Peers[%d].AllowedIPs", i), "has no %[1]s tunnel address, which SNATInbound translates", "add the peer's %[1]s tunnel address", fam)
 			} else {
@@ -441,4 +437,158 @@ func (c Config) validateSNAT(v *validator) {
 	if !transparent {
 		v.add("SNAT", "set, but no peer has Transparent prefixes", "add the peer's public address to its Transparent, or turn SNAT off")
 	}
+}
+
+// A tunnel's Name becomes the link's name, the UAPI socket
+// /var/run/wireguard/<Name>.sock, the nf_tables tables
+// wgtransparent-<Name>, the iptables chain WGT-<Name> and its rules'
+// comment "wgtransparent <Name>", and a word of the commands Plan prints
+// (ip, wg, nft, iptables). Linux alone refuses few names (empty, longer
+// than 15 bytes, "." and "..", '/', ':', white space, and "all" and
+// "default", which its per-interface sysctl directories reserve), but
+// the tools are stricter: nft cannot name a table with '=', '+', '@', '#'
+// or quotes at all (quoted names are not identifiers to it), '#' starts a
+// comment there, and a name starting with '-' reads as an option to ip and
+// wg. So a Name is what every one of them takes as it is: wg-quick's
+// characters less '=' and '+'.
+const (
+	// maxNameLen is IFNAMSIZ (16) less the terminating NUL.
+	maxNameLen = 15
+	// nameChars are the characters allowed in a Name besides ASCII
+	// letters and digits.
+	nameChars = "_.-"
+	// nameRule is the rule, as the fix of a bad Name states it.
+	nameRule = "use 1 to 15 letters (ASCII), digits, '_', '.' or '-', starting with a letter, digit or '_', such as \"wg0\""
+)
+
+// checkName returns what is wrong with a tunnel Name, or "".
+func checkName(name string) string {
+	switch {
+	case name == "":
+		return "is empty"
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("is longer than %d bytes", maxNameLen)
+	case name == "all" || name == "default":
+		return "is reserved by Linux (/proc/sys/net/ipv4/conf/" + name + " configures every interface)"
+	}
+	for i := 0; i < len(name); i++ {
+		if b := name[i]; !nameByte(b) {
+			return "contains " + describeByte(b)
+		}
+	}
+	if b := name[0]; b == '.' || b == '-' {
+		return fmt.Sprintf("starts with %q", rune(b))
+	}
+	return ""
+}
+
+func nameByte(b byte) bool {
+	return 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' || strings.IndexByte(nameChars, b) >= 0
+}
+
+// describeByte names a byte for a message: quoted when printable ASCII,
+// else in hex, so that a NUL or a control character shows.
+func describeByte(b byte) string {
+	switch {
+	case b == ' ' || b == '\t' || b == '\n' || b == '\r' || b == '\v' || b == '\f':
+		return fmt.Sprintf("white space %q", rune(b))
+	case b > ' ' && b < 0x7f:
+		return fmt.Sprintf("%q", rune(b))
+	}
+	return fmt.Sprintf("the byte %#02x", b)
+}
+
+// validateNames checks TransparentNames: each a host name (resolve.ValidName),
+// each listed once in the whole config, and not with SNATInbound.
+func (c Config) validateNames(v *validator) {
+	seen := map[string]string{} // canonical name: the field that listed it first
+	for i, p := range c.Peers {
+		for j, name := range p.TransparentNames {
+			f := fmt.Sprintf("Peers[%d].TransparentNames[%d]", i, j)
+			if err := resolve.ValidName(name); err != nil {
+				problem := strings.TrimPrefix(err.Error(), resolve.ErrInvalidName.Error()+": ")
+				v.add(f, "%[1]s", "write a fully qualified host name such as app.example.com (letters, digits, hyphens and dots), or move an address or prefix to Transparent", problem)
+				continue
+			}
+			key := resolve.Canonical(name)
+			if prev, dup := seen[key]; dup {
+				v.add(f, "%[1]q is already listed in %[2]s", "list each name once: its addresses are routed to one peer only", name, prev)
+				continue
+			}
+			seen[key] = f
+		}
+		if len(p.TransparentNames) > 0 && c.SNAT == SNATInbound {
+			v.add(fmt.Sprintf("Peers[%d].TransparentNames", i), "set with SNATInbound, which translates to the peer's one public address, and a name's answer may change", "list the peer's public address in Transparent, or use SNATOutbound on the peer's side")
+		}
+	}
+}
+
+// transparentField names the field that makes p transparent, for
+// Validate's messages.
+func (p Peer) transparentField() string {
+	switch {
+	case len(p.Transparent) == 0 && len(p.TransparentNames) > 0:
+		return "TransparentNames"
+	case len(p.Transparent) == 0 && len(p.TransparentNames) == 0:
+		return "an AllowedIPs prefix of length 0"
+	}
+	return "Transparent"
+}
+
+// validateFailover checks the peers' Fallback and the HealthCheck.
+func (c Config) validateFailover(v *validator) {
+	fallbacks := false
+	for i, p := range c.Peers {
+		field := fmt.Sprintf("Peers[%d].Fallback", i)
+		switch {
+		case p.Fallback == FallbackNone:
+			continue
+		case p.Fallback < FallbackNone || p.Fallback > FallbackBlock:
+			v.add(field, "%[1]d is not an option", "use FallbackNone, FallbackInternet or FallbackBlock", int(p.Fallback))
+			continue
+		}
+		fallbacks = true
+		if len(p.Transparent) == 0 && len(p.TransparentNames) == 0 {
+			v.add(field, "%[1]s on a peer with nothing Transparent has nothing to fail over", "add the peer's public addresses to Transparent or TransparentNames, or remove the Fallback", p.Fallback)
+		}
+		if !hasProbeAddr(p) {
+			v.add(field, "%[1]s needs a tunnel address of the peer to probe, and AllowedIPs has no single address (/32 or /128) outside Transparent", "add the peer's tunnel address to AllowedIPs, such as 10.0.0.2/32, or remove the Fallback", p.Fallback)
+		}
+	}
+	h := c.Health
+	if h == (HealthCheck{}) {
+		return
+	}
+	if !fallbacks {
+		v.add("Health", "set, but no peer has a Fallback", "set a peer's Fallback, or leave Health at its zero value")
+	}
+	if h.Interval != 0 && (h.Interval < MinHealthInterval || h.Interval > MaxHealthInterval) {
+		v.add("Health.Interval", "%[1]s is out of range", "use %[2]s to %[3]s, or 0 for %[4]s", h.Interval, MinHealthInterval, MaxHealthInterval, DefaultHealthInterval)
+	}
+	if h.FailAfter < 0 || h.FailAfter > MaxHealthCount {
+		v.add("Health.FailAfter", "%[1]d is out of range", "use 1 to %[2]d intervals, or 0 for %[3]d", h.FailAfter, MaxHealthCount, DefaultHealthFailAfter)
+	}
+	if h.RecoverAfter < 0 || h.RecoverAfter > MaxHealthCount {
+		v.add("Health.RecoverAfter", "%[1]d is out of range", "use 1 to %[2]d intervals, or 0 for %[3]d", h.RecoverAfter, MaxHealthCount, DefaultHealthRecoverAfter)
+	}
+}
+
+// hasProbeAddr reports whether p has an address Watch can probe: a single
+// address of its AllowedIPs outside its Transparent prefixes.
+func hasProbeAddr(p Peer) bool {
+	for _, a := range p.AllowedIPs {
+		if a.IsSingleIP() && !prefixesContain(p.Transparent, a.Addr()) {
+			return true
+		}
+	}
+	return false
+}
+
+func prefixesContain(ps []netip.Prefix, a netip.Addr) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }

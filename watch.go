@@ -7,22 +7,13 @@ import (
 	"errors"
 	"time"
 
-	"github.com/vishvananda/netlink/nl"
-	"golang.org/x/sys/unix"
+	"github.com/wgtransparent/transparent/internal/namespace"
 )
 
 // WatchDebounce is how long Watch waits after the last change the kernel
 // reports before it runs Up: a burst of changes (someone's script, or
 // Up's own writes) then costs one Up.
 const WatchDebounce = 100 * time.Millisecond
-
-// watchGroups are the rtnetlink groups whose changes can undo the tunnel.
-var watchGroups = []uint{
-	unix.RTNLGRP_LINK,
-	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
-	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
-	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
-}
 
 // Watch keeps the tunnel as its config says until ctx is done: it runs
 // Up, then again after every change to links, addresses, routes or rules
@@ -46,33 +37,17 @@ var watchGroups = []uint{
 // transition is logged.
 //
 // With TransparentNames, Watch also wakes when a name's answer's TTL runs
-// out or a grace period ends (names.go): it resolves the due names and,
+// out or a grace period ends: it resolves the due names and,
 // when the addresses to route changed, runs Up, which adds the new
 // addresses and removes those whose grace period is over, a few steps
 // rather than a rebuild. A name server that stops answering leaves the
 // addresses as they are; Watch logs it and retries with backoff.
 func (t *Tunnel) Watch(ctx context.Context) error {
-	var sock *nl.NetlinkSocket
-	err := t.ns.do(func() (err error) {
-		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
-		return err
-	})
+	changed, stop, err := t.k.Subscribe()
 	if err != nil {
-		return explainPermission(err)
+		return namespace.ExplainPermission(err)
 	}
-	changed := make(chan struct{}, 1)
-	go func() {
-		for {
-			if _, _, err := sock.Receive(); err != nil {
-				return // closed below, when ctx is done
-			}
-			select {
-			case changed <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	defer sock.Close()
+	defer stop()
 
 	timer := time.NewTimer(0) // the first Up at once
 	started := false

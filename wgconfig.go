@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -67,7 +68,7 @@ func deviceDiff(c Config, have *wgtypes.Device) *wgtypes.Config {
 		// Taken from their peer by the parking peer, which then goes with
 		// them: no moment without the peer's other prefixes.
 		cfg.Peers = append(cfg.Peers,
-			wgtypes.PeerConfig{PublicKey: parkingKey, AllowedIPs: ipNets(sortedPrefixes(parked))},
+			wgtypes.PeerConfig{PublicKey: parkingKey, AllowedIPs: ipNets(inet.SortedPrefixes(parked))},
 			wgtypes.PeerConfig{PublicKey: parkingKey, Remove: true})
 	}
 	for key := range current {
@@ -106,7 +107,7 @@ func sameButAllowedIPs(p Peer, have wgtypes.Peer) bool {
 func allowedIPsDiff(want []netip.Prefix, have wgtypes.Peer, wanted map[netip.Prefix]bool) (added, removed []netip.Prefix) {
 	had := map[netip.Prefix]bool{}
 	for _, n := range have.AllowedIPs {
-		a := prefixOf(&n)
+		a := inet.PrefixOf(&n)
 		had[a] = true
 		if !wanted[a] {
 			removed = append(removed, a)
@@ -143,15 +144,15 @@ func deviceAllowedIPs(p Peer) []netip.Prefix {
 	for _, a := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
 		all = append(all, a.Masked())
 	}
-	return sortedPrefixes(all)
+	return inet.SortedPrefixes(all)
 }
 
 func peerMatches(p Peer, have wgtypes.Peer) bool {
 	var got []netip.Prefix
 	for _, n := range have.AllowedIPs {
-		got = append(got, prefixOf(&n))
+		got = append(got, inet.PrefixOf(&n))
 	}
-	if !slices.Equal(sortedPrefixes(got), deviceAllowedIPs(p)) ||
+	if !slices.Equal(inet.SortedPrefixes(got), deviceAllowedIPs(p)) ||
 		have.PresharedKey != p.PresharedKey ||
 		have.PersistentKeepaliveInterval != p.PersistentKeepalive {
 		return false
@@ -244,23 +245,9 @@ func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) strin
 func ipNets(ps []netip.Prefix) []net.IPNet {
 	out := make([]net.IPNet, len(ps))
 	for i, p := range ps {
-		out[i] = *ipNet(p)
+		out[i] = *inet.IPNet(p)
 	}
 	return out
-}
-
-func sortedPrefixes(ps []netip.Prefix) []netip.Prefix {
-	if !slices.IsSortedFunc(ps, comparePrefixes) { // often they are: 100000 of them at times
-		slices.SortFunc(ps, comparePrefixes)
-	}
-	return slices.Compact(ps)
-}
-
-func comparePrefixes(a, b netip.Prefix) int {
-	if c := a.Addr().Compare(b.Addr()); c != 0 {
-		return c
-	}
-	return a.Bits() - b.Bits()
 }
 
 func addrPortOf(u *net.UDPAddr) netip.AddrPort {

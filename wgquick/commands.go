@@ -5,14 +5,13 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/wgtransparent/transparent/internal/inet"
 )
 
 // The hooks of the article's shapes, parsed. Each parse function accepts
 // exactly one shape, in any argument order, and reports ok false for
 // anything else; String writes the article's form.
-
-// tableMain is the main routing table's number.
-const tableMain = 254
 
 // ruleCmd is `ip [-4|-6] rule add|del` with either
 // `to ADDR [ipproto udp] [dport PORT]` or `fwmark MARK`, then
@@ -100,7 +99,7 @@ func parseRule(cmd string) (r ruleCmd, ok bool) {
 // parseTable reads a table of an ip command: "main" or a number.
 func parseTable(v string) (int, error) {
 	if v == "main" {
-		return tableMain, nil
+		return inet.TableMain, nil
 	}
 	n, err := parseUint(v, 32)
 	return int(n), err
@@ -119,7 +118,7 @@ func (r ruleCmd) String() string {
 		fmt.Fprintf(&b, " dport %d", r.dport)
 	}
 	table := strconv.Itoa(r.table)
-	if r.table == tableMain {
+	if r.table == inet.TableMain {
 		table = "main"
 	}
 	fmt.Fprintf(&b, " table %s priority %d", table, r.priority)

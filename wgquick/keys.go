@@ -308,7 +308,7 @@ func (p *parser) setKeepalive(line int, key, value string) {
 
 func (p *parser) setTransparent(line int, key, value string) {
 	i, _ := p.peer()
-	prefixes, names := p.transparentItems(line, key, value) // names.go
+	prefixes, names := p.transparentItems(line, key, value)
 	for _, pr := range prefixes {
 		p.cfg.Peers[i].Transparent = append(p.cfg.Peers[i].Transparent, pr)
 		p.peers[i].transparent = append(p.peers[i].transparent, source{line, key})

@@ -77,7 +77,7 @@ func nameGaps(f *File) []string {
 		for _, name := range peer.TransparentNames {
 			addrs := slices.DeleteFunc(slices.Clone(resolvedOf(f, name)), func(a netip.Addr) bool {
 				return !slices.ContainsFunc(f.Config.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() == a.Is4() })
-			}) // as WithNameAddresses: a family without a tunnel address is not routed
+			}) // as withNameAddresses: a family without a tunnel address is not routed
 			if len(addrs) == 0 {
 				gaps = append(gaps, fmt.Sprintf("Transparent name %s of peer %d: not resolved when rendered, so nothing routes it; plain wg-quick routes addresses only", name, i))
 				continue

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
 )
 
 // recognize turns the article's hooks into Config fields, fills in the
@@ -48,7 +50,7 @@ func (p *parser) resolveTable() {
 		return
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.table != tableMain && r.table != 0 && h.up() {
+		if r := h.addRule(); r != nil && r.table != inet.TableMain && r.table != 0 && h.up() {
 			p.cfg.Table = r.table
 			p.at["Table"] = source{h.line, h.kind}
 			return
@@ -72,13 +74,13 @@ func (p *parser) resolvePriority() {
 		p.at["Priority"] = source{h.line, h.kind}
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.table == tableMain && p.exceptionCandidate(*r) {
+		if r := h.addRule(); r != nil && r.table == inet.TableMain && p.exceptionCandidate(*r) {
 			set(h, r.priority)
 			return
 		}
 	}
 	for _, h := range p.hooks {
-		if r := h.addRule(); r != nil && r.table == tableMain && r.dport != 0 && r.to.IsSingleIP() {
+		if r := h.addRule(); r != nil && r.table == inet.TableMain && r.dport != 0 && r.to.IsSingleIP() {
 			if i, _ := matchException(p.cfg.Peers, p.f.namedPorts(), netip.AddrPortFrom(r.to.Addr(), r.dport)); i >= 0 {
 				set(h, r.priority)
 				return
@@ -87,10 +89,10 @@ func (p *parser) resolvePriority() {
 	}
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == tableMain || !p.inPeerLists(r.to) {
+		if r == nil || !r.to.IsValid() || r.dport != 0 || r.table == inet.TableMain || !p.inPeerLists(r.to) {
 			continue
 		}
-		if base := transparent.PriorityFor(transparent.RulePeer, r.priority); base >= 1 {
+		if base := rulelayout.Base(rulelayout.Peer, r.priority); base >= 1 {
 			set(h, base)
 			return
 		}
@@ -169,7 +171,7 @@ func (p *parser) findAllowed(pr netip.Prefix) (peer, index int) {
 // the transparent and peer rules, or nil.
 func (h *hook) customRule(priority int) *ruleCmd {
 	r := h.addRule()
-	if r == nil || r.priority != priority || !r.to.IsValid() || r.dport != 0 || r.table == tableMain {
+	if r == nil || r.priority != priority || !r.to.IsValid() || r.dport != 0 || r.table == inet.TableMain {
 		return nil
 	}
 	return r
@@ -191,11 +193,11 @@ func (p *parser) tableMatches(h *hook, r *ruleCmd) bool {
 // its Transparent.
 func (p *parser) recognizeTransparent() {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.RulePriority(transparent.RuleTransparent))
+		r := h.customRule(rulePriority(*p.cfg, rulelayout.Transparent))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
-		if slices.Contains(transparent.TableRuleDestinations(r.v6), r.to) {
+		if slices.Contains(rulelayout.TableRuleDestinations(r.v6), r.to) {
 			p.cfg.Rules = transparent.RulesTable
 			p.consume(h, "Rules table (one of the rules that look the whole table up)")
 			continue
@@ -230,7 +232,7 @@ func (p *parser) recognizeExceptions() {
 	var port, mark *hook
 	for _, h := range p.hooks {
 		r := h.addRule()
-		if r == nil || r.priority != p.cfg.RulePriority(transparent.RuleException) || r.table != tableMain {
+		if r == nil || r.priority != rulePriority(*p.cfg, rulelayout.Exception) || r.table != inet.TableMain {
 			continue
 		}
 		switch {
@@ -331,7 +333,7 @@ func matchException(peers []transparent.Peer, named []uint16, ep netip.AddrPort)
 // such hook, or nil.
 func (p *parser) recognizePeerRules() (first *hook) {
 	for _, h := range p.hooks {
-		r := h.customRule(p.cfg.RulePriority(transparent.RulePeer))
+		r := h.customRule(rulePriority(*p.cfg, rulelayout.Peer))
 		if r == nil || !p.tableMatches(h, r) {
 			continue
 		}
@@ -354,7 +356,7 @@ func (p *parser) checkRuleRange() {
 	if p.cfg.Priority == transparent.PriorityAuto {
 		return // Up chooses priorities where no rule is
 	}
-	lo, hi := p.cfg.RulePriority(transparent.RuleException), p.cfg.RulePriority(transparent.RulePeer)
+	lo, hi := rulePriority(*p.cfg, rulelayout.Exception), rulePriority(*p.cfg, rulelayout.Peer)
 	for _, h := range p.hooks {
 		if h.done || !h.up() {
 			continue
@@ -437,18 +439,18 @@ func (p *parser) inferPeerRoute() {
 		})
 		if k < 0 {
 			p.cfg.PeerRoute = transparent.PeerRouteRule
-			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: p.cfg.RulePriority(transparent.RulePeer)}
+			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: rulePriority(*p.cfg, rulelayout.Peer)}
 			if t.Bits() != 0 {
 				p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds `%s` and the like", rule)
 				return
 			}
 			// Every destination: the rules are the family's two halves,
 			// behind main's more specific routes (as wg-quick does).
-			halves := transparent.TableRuleDestinations(t.Addr().Is6())
+			halves := rulelayout.TableRuleDestinations(t.Addr().Is6())
 			low, high := rule, rule
 			low.to, high.to = halves[0], halves[1]
 			p.note(noLine, "AllowedIPs %s sends every destination into the tunnel -> PeerRoute = rule: up adds `%s` and `%s`, after `%srule add table main suppress_prefixlength 0 priority %d`, so that main's routes other than its default route still win, as with wg-quick",
-				t.Masked(), low, high, ipPrefix(rule.v6), p.cfg.RulePriority(transparent.RuleException))
+				t.Masked(), low, high, ipPrefix(rule.v6), rulePriority(*p.cfg, rulelayout.Exception))
 			return
 		}
 		if cover < 0 {

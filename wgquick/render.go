@@ -7,7 +7,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/resolve"
+	"github.com/wgtransparent/transparent/internal/rulelayout"
+
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/inet"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -29,7 +33,7 @@ import (
 // with a comment saying they were resolved at render time; a name without
 // addresses there gets the comment only.
 func Render(f *File) []byte {
-	c := plainLayout(withDefaults(keyless(f))).WithNameAddresses(f.ResolvedNames)
+	c := withNameAddresses(plainLayout(withDefaults(keyless(f))), f.ResolvedNames)
 	var w writer
 	w.line("[Interface]")
 	w.common(c)
@@ -123,6 +127,30 @@ func withDefaults(c transparent.Config) transparent.Config {
 	return c
 }
 
+// rulePriority is the priority of c's rules of kind k, as the library
+// puts them.
+func rulePriority(c transparent.Config, k rulelayout.Kind) int {
+	return rulelayout.Priority(c.WithDefaults().Priority, k)
+}
+
+// withNameAddresses is c with the addresses of its peers'
+// TransparentNames (addrs, by name) added to their Transparent prefixes
+// as the library's Up routes them (rulelayout.NameHosts).
+func withNameAddresses(c transparent.Config, addrs map[string][]netip.Addr) transparent.Config {
+	peers := make([]rulelayout.NamedPeer, len(c.Peers))
+	for i, p := range c.Peers {
+		peers[i] = rulelayout.NamedPeer{Names: p.TransparentNames, Transparent: p.Transparent}
+	}
+	out := c
+	out.Peers = slices.Clone(c.Peers)
+	for i, add := range rulelayout.NameHosts(c.Addresses, peers, addrs, resolve.Canonical) {
+		if len(add) > 0 {
+			out.Peers[i].Transparent = append(slices.Clip(c.Peers[i].Transparent), add...)
+		}
+	}
+	return out
+}
+
 // keyless is f's Config without a private key read from PrivateKeyFile:
 // the renders write the file's path, never the key it holds.
 func keyless(f *File) transparent.Config {
@@ -185,15 +213,15 @@ func plainHooks(c transparent.Config) []hookLine {
 	}
 	if c.Rules == transparent.RulesTable {
 		for _, v6 := range families(c) {
-			for _, half := range transparent.TableRuleDestinations(v6) {
-				rule(ruleCmd{to: half, v6: v6, table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
+			for _, half := range rulelayout.TableRuleDestinations(v6) {
+				rule(ruleCmd{to: half, v6: v6, table: c.Table, priority: rulePriority(c, rulelayout.Transparent)})
 			}
 		}
 	}
 	for _, peer := range c.Peers {
 		for _, t := range peer.Transparent {
 			if c.Rules == transparent.RulesPerDestination {
-				rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RuleTransparent)})
+				rule(ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: c.Table, priority: rulePriority(c, rulelayout.Transparent)})
 			}
 		}
 	}
@@ -201,7 +229,7 @@ func plainHooks(c transparent.Config) []hookLine {
 		for _, a := range peer.AllowedIPs {
 			switch {
 			case c.PeerRoute == transparent.PeerRouteRule && c.Rules == transparent.RulesPerDestination:
-				rule(ruleCmd{to: a.Masked(), v6: a.Addr().Is6(), table: c.Table, priority: c.RulePriority(transparent.RulePeer)})
+				rule(ruleCmd{to: a.Masked(), v6: a.Addr().Is6(), table: c.Table, priority: rulePriority(c, rulelayout.Peer)})
 			case c.PeerRoute == transparent.PeerRouteMain:
 				h := hookLine{"PostUp", routeCmd{dst: a.Masked(), v6: a.Addr().Is6(), dev: "%i"}.String()}
 				if !slices.Contains(out, h) {
@@ -228,12 +256,12 @@ func exceptionRules(c transparent.Config) []ruleCmd {
 	var out []ruleCmd
 	if c.Exception == transparent.ExceptionFwMark {
 		for _, v6 := range families(c) {
-			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: tableMain, priority: c.RulePriority(transparent.RuleException)})
+			out = append(out, ruleCmd{v6: v6, mark: c.FwMark, table: inet.TableMain, priority: rulePriority(c, rulelayout.Exception)})
 		}
 		return out
 	}
 	for _, ep := range exceptionEndpoints(c) {
-		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: tableMain, priority: c.RulePriority(transparent.RuleException)})
+		out = append(out, ruleCmd{to: hostPrefix(ep.Addr()), v6: ep.Addr().Is6(), dport: ep.Port(), table: inet.TableMain, priority: rulePriority(c, rulelayout.Exception)})
 	}
 	return out
 }

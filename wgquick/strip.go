@@ -15,7 +15,7 @@ import (
 // The keys only wg-quick and this library know (Address, DNS, MTU,
 // Table, the hooks, the transparent keys) are left out. Strip is pure.
 func Strip(f *File) []byte {
-	c := f.Config.WithDefaults().WithNameAddresses(f.ResolvedNames)
+	c := withNameAddresses(f.Config.WithDefaults(), f.ResolvedNames)
 	c.PrivateKey = f.Config.PrivateKey // as the file has it, not clamped
 	var w writer
 	w.line("[Interface]")

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/inet"
 )
 
 // Unrenderable lists the settings of f that plain wg-quick cannot carry,
@@ -17,7 +18,7 @@ import (
 // finds the address at Up), or an ExpectedEndpoint in fwmark mode.
 // RenderNative has none of these gaps.
 func Unrenderable(f *File) []string {
-	c := withDefaults(f.Config).WithNameAddresses(f.ResolvedNames)
+	c := withNameAddresses(withDefaults(f.Config), f.ResolvedNames)
 	var gaps []string
 	gap := func(format string, args ...any) { gaps = append(gaps, fmt.Sprintf(format, args...)) }
 	c = plainLayout(c)
@@ -104,18 +105,11 @@ func snatGaps(c transparent.Config) []string {
 			probe = netip.IPv6Unspecified()
 		}
 		if !has && len(snatRules(c, probe)) > 0 {
-			gaps = append(gaps, fmt.Sprintf("SNAT %s without a public %s address: the library finds it at Up, plain wg-quick needs it written (add PublicAddress)", c.SNAT, familyName(v6)))
+			gaps = append(gaps, fmt.Sprintf("SNAT %s without a public %s address: the library finds it at Up, plain wg-quick needs it written (add PublicAddress)", c.SNAT, inet.FamilyName(v6)))
 		}
 	}
 	if total == 0 {
 		gaps = append(gaps, fmt.Sprintf("SNAT %s: no SNAT rule carries it", c.SNAT))
 	}
 	return gaps
-}
-
-func familyName(v6 bool) string {
-	if v6 {
-		return "IPv6"
-	}
-	return "IPv4"
 }

@@ -20,7 +20,7 @@ const refreshInterval = 30 * time.Second
 
 // runForeground is the verb run: up, tell systemd, then keep the tunnel
 // as the file says until a stop signal, and bring it down. SIGHUP
-// reloads the file (reload.go). A second run
+// reloads the file (reloader). A second run
 // of the tunnel (or one next to a foreground up running its embedded
 // device) is refused, naming the process that keeps it. Another
 // process's down ends run, which then exits 0 without touching anything;

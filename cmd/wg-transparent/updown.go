@@ -13,7 +13,7 @@ import (
 )
 
 // stopSignals end a foreground up or run: the tunnel goes down. SIGHUP
-// is not among them: it reloads the file (reload.go), as daemons do.
+// is not among them: it reloads the file (reloader), as daemons do.
 var stopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM}
 
 // up does what wg-quick's up does, in its order: PreUp, the tunnel (the
@@ -55,7 +55,7 @@ func (c *command) up(ctx context.Context, tun *transparent.Tunnel, f *wgquick.Fi
 // upForeground is the verb up: with kernel WireGuard it returns once the
 // tunnel is up; with an embedded device, which lives in this process, it
 // waits for a stop signal and then brings the tunnel down; SIGHUP
-// reloads the file meanwhile (reload.go). Another
+// reloads the file meanwhile (reloader). Another
 // process's down ends it (exit 0); a device whose link was deleted from
 // outside is made again, as run does.
 func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {

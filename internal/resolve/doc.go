@@ -26,7 +26,9 @@
 //     An answer address inside the tunnel's AllowedIPs or its endpoint is
 //     refused there too (this package does not know the config). The
 //     answers feed a Tracker (Update), and the plan's destinations are the
-//     Transparent prefixes plus the host prefixes of [Tracker.All].
+//     Transparent prefixes plus the host prefixes of each name's addresses
+//     in [Tracker.Statuses] (its answer's, and those leaving whose grace
+//     period has not ended).
 //   - Watch keeps the Tracker: it sleeps until [Tracker.Next]'s time,
 //     looks up the due names, calls Update or Failed, then Expire, and
 //     applies the union of the names' addresses as a small change (routes,

@@ -8,10 +8,12 @@ import (
 	"path/filepath"
 	"sync"
 
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/state"
+
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"github.com/wgtransparent/transparent/internal/nsdo"
-	"golang.org/x/sys/unix"
 )
 
 // NS is a named network namespace made for one test.
@@ -76,23 +78,14 @@ func New(t TB, label string) *NS {
 }
 
 // StateDir is the directory where the library keeps the locks and records
-// of the namespace's tunnels: /run/wgtransparent/netns-<cookie>, by the
-// namespace's SO_NETNS_COOKIE. It is "" when the kernel has no cookies.
+// of the namespace's tunnels (state.DirOf), or "" when it cannot be
+// named.
 func (n *NS) StateDir() string {
-	var cookie uint64
-	err := n.Do(func() error {
-		fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		cookie, err = unix.GetsockoptUint64(fd, unix.SOL_SOCKET, unix.SO_NETNS_COOKIE)
-		return err
-	})
+	dir, err := state.DirOf(namespace.NS{Handle: n.Handle})
 	if err != nil {
 		return ""
 	}
-	return fmt.Sprintf("/run/wgtransparent/netns-%d", cookie)
+	return dir
 }
 
 // Delete closes the handles and deletes the namespace now, rather than at

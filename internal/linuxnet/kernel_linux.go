@@ -1,0 +1,429 @@
+//go:build linux
+
+package linuxnet
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/mdlayher/genetlink"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
+	"github.com/wgtransparent/transparent/internal/inet"
+	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/wgdevice"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/wgctrl"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// Kernel is the real kernel of the tunnel's namespace: netlink through
+// a handle bound to it, wgctrl and the embedded device made inside it,
+// and the firewalls.
+//
+// Kernel implements the root package's kernel interface, where its
+// methods are documented.
+type Kernel struct {
+	ns  namespace.NS
+	nl  *netlink.Handle
+	log *slog.Logger
+	wg  *wgctrl.Client              // made on first use, inside ns
+	dev *wgdevice.Embedded          // the embedded device this Tunnel runs, if any
+	fws map[string]netfilter.Driver // opened firewalls by kind
+
+	dumpBuf   []byte          // the route dump's receive buffer; operations are serialized
+	dumpSizes map[dumpKey]int // the routes each table had at its last dump
+}
+
+// New opens the kernel of the namespace ns, which it then owns:
+// close closes ns too.
+func New(ns namespace.NS, log *slog.Logger) (*Kernel, error) {
+	nl, err := ns.Netlink()
+	if err != nil {
+		return nil, err
+	}
+	return &Kernel{ns: ns, nl: nl, log: log}, nil
+}
+
+func (k *Kernel) Close() error {
+	var errs []error
+	if k.dev != nil {
+		errs = append(errs, k.dev.Close())
+	}
+	if k.wg != nil {
+		errs = append(errs, k.wg.Close())
+	}
+	k.nl.Close()
+	return errors.Join(append(errs, k.ns.Handle.Close())...)
+}
+
+func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
+
+// subscribe listens to the rtnetlink groups whose changes can undo the
+// tunnel, with a socket made inside the namespace.
+func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
+	var sock *nl.NetlinkSocket
+	err := k.ns.Do(func() (err error) {
+		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	changed := make(chan struct{}, 1)
+	go func() {
+		for {
+			if _, _, err := sock.Receive(); err != nil {
+				return // closed by stop
+			}
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
+	}()
+	return changed, sock.Close, nil
+}
+
+// watchGroups are the rtnetlink groups whose changes can undo the tunnel.
+var watchGroups = []uint{
+	unix.RTNLGRP_LINK,
+	unix.RTNLGRP_IPV4_IFADDR, unix.RTNLGRP_IPV6_IFADDR,
+	unix.RTNLGRP_IPV4_ROUTE, unix.RTNLGRP_IPV6_ROUTE,
+	unix.RTNLGRP_IPV4_RULE, unix.RTNLGRP_IPV6_RULE,
+}
+
+func (k *Kernel) StopEmbedded() error {
+	if k.dev == nil {
+		return nil
+	}
+	return k.dev.Close()
+}
+
+func (k *Kernel) RemoveStaleSocket(name string) error { return wgdevice.RemoveStaleSocket(name) }
+
+func (k *Kernel) EmbeddedDone() <-chan struct{} {
+	if k.dev == nil {
+		return nil
+	}
+	return k.dev.Done()
+}
+
+func infoOf(l netlink.Link) *Link {
+	a := l.Attrs()
+	return &Link{Name: a.Name, Index: a.Index, Kind: l.Type(), MTU: a.MTU, Up: a.Flags&net.FlagUp != 0, Ours: wgdevice.IsOurs(l)}
+}
+
+func (k *Kernel) Link(name string) (*Link, error) {
+	l, err := k.nl.LinkByName(name)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up link %s: %w", name, err)
+	}
+	return infoOf(l), nil
+}
+
+func (k *Kernel) LinkByIndex(index int) (*Link, error) {
+	l, err := k.nl.LinkByIndex(index)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up link %d: %w", index, err)
+	}
+	return infoOf(l), nil
+}
+
+func (k *Kernel) Addresses(index int) ([]netip.Prefix, error) {
+	link := &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: index}}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return k.nl.AddrList(link, unix.AF_UNSPEC) })
+	if err != nil {
+		return nil, fmt.Errorf("list addresses of link %d: %w", index, err)
+	}
+	out := make([]netip.Prefix, 0, len(addrs))
+	for _, a := range addrs {
+		out = append(out, inet.PrefixOf(a.IPNet))
+	}
+	return out, nil
+}
+
+func (k *Kernel) Rules(fam int) ([]netlink.Rule, error) {
+	rules, err := retryDump(func() ([]netlink.Rule, error) { return k.nl.RuleList(fam) })
+	if err != nil {
+		return nil, fmt.Errorf("list %s rules: %w", inet.FamilyName(fam == unix.AF_INET6), err)
+	}
+	return rules, nil
+}
+
+func (k *Kernel) Routes(fam, table int) ([]KernelRoute, error) {
+	routes, err := k.dumpRoutes(fam, table)
+	if err != nil {
+		return nil, fmt.Errorf("list %s routes in table %s: %w", inet.FamilyName(fam == unix.AF_INET6), inet.TableName(table), err)
+	}
+	return routes, nil
+}
+
+// wgClient returns the wgctrl client, made inside the namespace so that
+// its generic netlink socket talks to that namespace's kernel devices.
+func (k *Kernel) wgClient() (*wgctrl.Client, error) {
+	if k.wg != nil {
+		return k.wg, nil
+	}
+	err := k.ns.Do(func() (err error) {
+		k.wg, err = wgctrl.New()
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open wgctrl client: %w", err)
+	}
+	return k.wg, nil
+}
+
+func (k *Kernel) Device(name string) (*wgtypes.Device, error) {
+	wg, err := k.wgClient()
+	if err != nil {
+		return nil, err
+	}
+	d, err := wg.Device(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read device %s: %w", name, err)
+	}
+	return d, nil
+}
+
+func (k *Kernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
+	wg, err := k.wgClient()
+	if err != nil {
+		return err
+	}
+	return wgdevice.UAPIErrno(wg.ConfigureDevice(name, cfg))
+}
+
+// repairEmbedded serves the UAPI socket of the embedded device this
+// Tunnel runs again, when someone deleted its file: a process-local
+// repair, before an Up.
+func (k *Kernel) RepairEmbedded() error {
+	if k.dev == nil {
+		return nil
+	}
+	return k.dev.RepairSocket()
+}
+
+// firewallCreated lists the nat tables and chains that this process's
+// iptables-nft writes created and that still stand.
+func (k *Kernel) FirewallCreated() []string {
+	var made []string
+	for _, fw := range k.fws {
+		if a, ok := fw.(netfilter.Adopter); ok {
+			made = append(made, a.Created()...)
+		}
+	}
+	slices.Sort(made)
+	return slices.Compact(made)
+}
+
+func (k *Kernel) EmbeddedIndex() int {
+	if k.dev == nil {
+		return 0
+	}
+	return k.dev.LinkIndex()
+}
+
+// hasKernelWireGuard asks generic netlink, inside the namespace, for the
+// "wireguard" family. The lookup also loads the module on demand.
+func (k *Kernel) HasKernelWireGuard() (bool, error) {
+	var found bool
+	err := k.ns.Do(func() error {
+		c, err := genetlink.Dial(nil)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.GetFamily("wireguard")
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		found = err == nil
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("look for kernel WireGuard: %w", err)
+	}
+	return found, nil
+}
+
+// sysctl reads /proc/sys inside the namespace, where the network sysctls
+// are the namespace's own.
+func (k *Kernel) Sysctl(key string) (string, error) {
+	var b []byte
+	err := k.ns.Do(func() (err error) {
+		b, err = os.ReadFile(filepath.Join("/proc/sys", key))
+		return err
+	})
+	if err != nil {
+		return "", fmt.Errorf("read sysctl %s: %w", strings.ReplaceAll(key, "/", "."), err)
+	}
+	return string(bytes.TrimSpace(b)), nil
+}
+
+func (k *Kernel) Firewall(want netfilter.Want) (netfilter.Driver, error) {
+	fw, err := netfilter.Open(k.ns, want)
+	if err != nil {
+		return nil, err
+	}
+	return k.cacheFirewall(fw), nil
+}
+
+func (k *Kernel) FirewallOfKind(kind string) (netfilter.Driver, error) {
+	if fw, ok := k.fws[kind]; ok {
+		return fw, nil
+	}
+	fw, err := netfilter.OpenKind(k.ns, kind)
+	if err != nil {
+		return nil, err
+	}
+	return k.cacheFirewall(fw), nil
+}
+
+// cacheFirewall caches a firewall by kind, so that each is opened once.
+func (k *Kernel) cacheFirewall(fw netfilter.Driver) netfilter.Driver {
+	if old, ok := k.fws[fw.Kind()]; ok {
+		return old
+	}
+	if k.fws == nil {
+		k.fws = map[string]netfilter.Driver{}
+	}
+	k.fws[fw.Kind()] = fw
+	return fw
+}
+
+func (k *Kernel) CreateLink(name string, mtu int, embedded bool) error {
+	if !embedded {
+		return (&wgdevice.Kernel{Netlink: k.nl}).Create(name, mtu)
+	}
+	if k.dev == nil {
+		k.dev = &wgdevice.Embedded{NS: k.ns, Netlink: k.nl, Log: k.log}
+	}
+	return k.dev.Create(name, mtu)
+}
+
+func (k *Kernel) DeleteLink(name string) error {
+	l, err := k.nl.LinkByName(name)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up link %s: %w", name, err)
+	}
+	switch {
+	case k.dev != nil && k.dev.Owns(l):
+		err = k.dev.Close()
+	case l.Type() == "tuntap":
+		err = (&wgdevice.Remote{Netlink: k.nl}).Remove(l)
+	default:
+		err = k.nl.LinkDel(l)
+	}
+	return ignore(err, unix.ENODEV)
+}
+
+// linkNamed looks up the tunnel's link for a write.
+func (k *Kernel) linkNamed(name string) (netlink.Link, error) {
+	l, err := k.nl.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("look up link %s: %w", name, err)
+	}
+	return l, nil
+}
+
+func (k *Kernel) SetMTU(name string, mtu int) error {
+	l, err := k.linkNamed(name)
+	if err != nil {
+		return err
+	}
+	return k.nl.LinkSetMTU(l, mtu)
+}
+
+func (k *Kernel) SetUp(name string) error {
+	l, err := k.linkNamed(name)
+	if err != nil {
+		return err
+	}
+	if err := k.nl.LinkSetUp(l); err != nil {
+		return err
+	}
+	if k.dev != nil && k.dev.Owns(l) {
+		return k.dev.LinkUp()
+	}
+	return nil
+}
+
+func (k *Kernel) SetDown(name string) error {
+	l, err := k.linkNamed(name)
+	if err != nil {
+		return err
+	}
+	return k.nl.LinkSetDown(l)
+}
+
+func (k *Kernel) AddAddress(name string, a netip.Prefix) error {
+	l, err := k.linkNamed(name)
+	if err != nil {
+		return err
+	}
+	err = ignore(k.nl.AddrAdd(l, Address(a).Netlink()), unix.EEXIST)
+	if errors.Is(err, unix.EACCES) && a.Addr().Is6() {
+		// The kernel's answer on a link whose IPv6 is disabled: no
+		// question of privileges, so no longer matching os.ErrPermission.
+		return fmt.Errorf("IPv6 is disabled on %s (%v): set the sysctls net.ipv6.conf.default.disable_ipv6 and net.ipv6.conf.all.disable_ipv6 to 0 (and boot without ipv6.disable=1), or remove the IPv6 addresses and prefixes from the config", name, err)
+	}
+	return err
+}
+
+func (k *Kernel) DelAddress(name string, a netip.Prefix) error {
+	l, err := k.nl.LinkByName(name)
+	if errors.As(err, new(netlink.LinkNotFoundError)) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up link %s: %w", name, err)
+	}
+	return ignore(k.nl.AddrDel(l, Address(a).Netlink()), unix.EADDRNOTAVAIL, unix.ENODEV)
+}
+
+func (k *Kernel) AddRoute(name string, r Route) error {
+	l, err := k.linkNamed(name)
+	if err != nil {
+		return err
+	}
+	return ignore(k.nl.RouteAdd(r.Netlink(l.Attrs().Index)), unix.EEXIST)
+}
+
+// DelRoute removes r through the link called name, or, when that link is
+// gone, from any link: destination, table and protocol decide.
+func (k *Kernel) DelRoute(name string, r Route) error {
+	dev := 0
+	if l, err := k.nl.LinkByName(name); err == nil {
+		dev = l.Attrs().Index
+	}
+	return ignore(k.nl.RouteDel(r.Netlink(dev)), unix.ESRCH, unix.ENOENT)
+}
+
+func (k *Kernel) AddRule(r netlink.Rule) error { return ignore(k.nl.RuleAdd(&r), unix.EEXIST) }
+
+func (k *Kernel) DelRule(r netlink.Rule) error {
+	return ignore(k.nl.RuleDel(&r), unix.ENOENT, unix.ESRCH)
+}
