@@ -278,16 +278,16 @@ func (g *gen) mtu() int {
 
 func (g *gen) table() int {
 	if g.edge() {
-		return oneOf(g, 1, 252, 253, 254, 255, 256, math.MaxInt32, math.MaxUint32, math.MaxUint32+1, -1, math.MaxInt, math.MinInt)
+		return oneOf(g, 1, 252, 253, 254, 255, 256, math.MaxInt32, math.MaxUint32, math.MaxUint32+1, -1, -2, -3, math.MaxInt, math.MinInt)
 	}
 	return oneOf(g, 0, 123, 1+g.r.IntN(252), 256+g.r.IntN(1<<20))
 }
 
 // priority: the docs give 1 to 32763 (the three rules use Priority to
-// Priority+2, below main's 32766); 0 means the default.
+// Priority+2, below main's 32766); 0 means the default, -1 PriorityAuto.
 func (g *gen) priority() int {
 	if g.oftenEdge() {
-		return oneOf(g, 1, 32763, 32764, 32766, -1, math.MaxInt32, math.MaxInt-1, math.MaxInt, math.MinInt)
+		return oneOf(g, 1, 32763, 32764, 32766, -1, -2, math.MaxInt32, math.MaxInt-1, math.MaxInt, math.MinInt)
 	}
 	return oneOf(g, 0, 455, 1+g.r.IntN(32763))
 }

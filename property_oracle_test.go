@@ -38,10 +38,22 @@ func (c propCase) documentedInvalid() []string {
 			break
 		}
 	}
-	if cfg.Table < 0 || cfg.Table > math.MaxUint32 || cfg.Table >= 253 && cfg.Table <= 255 {
+	switch {
+	case cfg.Table == transparent.TableAuto:
+	case cfg.Table == transparent.TableOff: // a plain tunnel: nothing to route or translate
+		for _, p := range cfg.Peers {
+			if len(p.Transparent) > 0 || len(p.TransparentNames) > 0 {
+				add("Table is off, but a peer has Transparent destinations")
+				break
+			}
+		}
+		if cfg.SNAT != transparent.SNATOff {
+			add("Table is off, but SNAT is set")
+		}
+	case cfg.Table < 0 || cfg.Table > math.MaxUint32 || cfg.Table >= 253 && cfg.Table <= 255:
 		add("Table %d is not a table number outside 253-255", cfg.Table)
 	}
-	if cfg.Priority != 0 && (cfg.Priority < 1 || cfg.Priority > 32763) {
+	if cfg.Priority != 0 && cfg.Priority != transparent.PriorityAuto && (cfg.Priority < 1 || cfg.Priority > 32763) {
 		add("Priority %d is outside 1 to 32763", cfg.Priority)
 	}
 	if cfg.PeerRoute > transparent.PeerRouteMain {

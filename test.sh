@@ -16,6 +16,12 @@ if ! command -v iptables-legacy >/dev/null || ! command -v iptables-nft >/dev/nu
 	echo "test.sh: installing iptables" >&2
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
 fi
+# The failover tests cut the WireGuard path at the router, and count plain
+# packets there, with nft.
+if ! command -v nft >/dev/null; then
+	echo "test.sh: installing nftables (for nft)" >&2
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables >/dev/null
+fi
 # The command's test checks its systemd unit with systemd-analyze verify.
 if ! command -v systemd-analyze >/dev/null; then
 	echo "test.sh: installing systemd (for systemd-analyze)" >&2

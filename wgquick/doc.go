@@ -2,8 +2,9 @@
 // (/etc/wireguard/wg0.conf) for the transparent tunnel.
 //
 // [Parse] accepts the whole wg-quick format and this library's own keys
-// ([Interface] Priority, PeerRoute, Exception, Rules, SNAT, PublicAddress; [Peer]
-// Transparent, ExpectedEndpoint). It also recognizes the hooks that the
+// ([Interface] Priority, PeerRoute, Exception, Rules, SNAT, PublicAddress,
+// HealthInterval, HealthFailAfter, HealthRecoverAfter; [Peer] Transparent,
+// ExpectedEndpoint, Fallback). It also recognizes the hooks that the
 // "WireGuard Transparent Tunnel" article writes by hand — the ip rule, ip
 // route and iptables lines of its PreUp, PostUp and PostDown keys — and
 // turns them into [transparent.Config] fields, so that a file written for

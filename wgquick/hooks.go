@@ -14,6 +14,7 @@ type hook struct {
 	rule  *ruleCmd
 	route *routeCmd
 	nat   *natCmd
+	block *blockCmd
 	done  bool // turned into Config fields (or reported), not kept
 }
 
@@ -27,6 +28,9 @@ func (h *hook) parse(iface string) {
 	}
 	if r, ok := parseNAT(h.cmd); ok {
 		h.nat = &r
+	}
+	if r, ok := parseBlock(h.cmd); ok {
+		h.block = &r
 	}
 }
 
@@ -60,6 +64,10 @@ func (h *hook) undoes(add *hook) bool {
 		want := *add.nat
 		want.del = true
 		return *h.nat == want
+	case add.block != nil && h.block != nil:
+		want := *add.block
+		want.del = true
+		return *h.block == want
 	}
 	return false
 }

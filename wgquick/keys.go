@@ -40,6 +40,9 @@ var (
 		keySpec{"Rules", false, (*parser).setRules},
 		keySpec{"SNAT", false, (*parser).setSNAT},
 		keySpec{"PublicAddress", true, (*parser).setPublicAddress},
+		keySpec{"HealthInterval", false, (*parser).setHealthInterval},
+		keySpec{"HealthFailAfter", false, (*parser).setHealthFailAfter},
+		keySpec{"HealthRecoverAfter", false, (*parser).setHealthRecoverAfter},
 	)
 	peerKeys = specs(
 		keySpec{"PublicKey", false, (*parser).setPublicKey},
@@ -49,6 +52,7 @@ var (
 		keySpec{"PersistentKeepalive", false, (*parser).setKeepalive},
 		keySpec{"Transparent", true, (*parser).setTransparent},
 		keySpec{"ExpectedEndpoint", false, (*parser).setExpectedEndpoint},
+		keySpec{"Fallback", false, (*parser).setFallback},
 	)
 )
 

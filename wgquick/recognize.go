@@ -37,6 +37,7 @@ func (p *parser) recognize() {
 	mainRoute := p.recognizeRoutes()
 	p.resolvePeerRoute(peerRule, mainRoute)
 	p.recognizeSNAT()
+	p.recognizeBlocks()
 	p.resolveFwMark()
 	p.keep()
 }

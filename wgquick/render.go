@@ -21,7 +21,9 @@ import (
 // PrivateKey, Address, ListenPort, MTU, Table and FwMark (each when set);
 // then the hooks in pairs, the exception rule, the transparent rules, the
 // peer rules (PeerRoute rule) or routes (PeerRoute main) and the SNAT
-// rules; then f's own hooks, DNS and SaveConfig; then each [Peer] with
+// rules, and the kill switch's unreachable routes of the peers with
+// Fallback block (with a comment: failing over needs wg-transparent);
+// then f's own hooks, DNS and SaveConfig; then each [Peer] with
 // PublicKey, PresharedKey, Endpoint, AllowedIPs (the tunnel's, then the
 // Transparent prefixes) and PersistentKeepalive. An Endpoint with a host name (EndpointNames) is
 // written with the name. What plain wg-quick cannot
@@ -40,7 +42,7 @@ func Render(f *File) []byte {
 	if c.FwMark != 0 {
 		w.kv("FwMark", fmt.Sprintf("%#x", c.FwMark))
 	}
-	hooks := plainHooks(c)
+	hooks := append(plainHooks(c), blockHooks(c)...)
 	if f.PrivateKeyFile != "" {
 		hooks = append(hooks, hookLine{"PostUp", "wg set %i private-key " + f.PrivateKeyFile})
 	}
@@ -54,6 +56,9 @@ func Render(f *File) []byte {
 	for _, gap := range Unrenderable(f) {
 		w.line("# not expressible in plain wg-quick: " + gap)
 	}
+	for _, comment := range failoverComments(c) {
+		w.line(comment)
+	}
 	for i, peer := range c.Peers {
 		w.peer(peer, f.endpoint(i), append(slices.Clip(peer.AllowedIPs), peer.Transparent...))
 		w.keepalive(peer)
@@ -63,10 +68,11 @@ func Render(f *File) []byte {
 
 // RenderNative writes f with this library's own keys instead of hooks:
 // [Interface] PrivateKey, Address, ListenPort, MTU, Table, Priority,
-// PeerRoute, Exception, FwMark, SNAT and PublicAddress, then f's hooks,
+// PeerRoute, Exception, FwMark, SNAT, PublicAddress and the Health keys
+// (HealthInterval, HealthFailAfter, HealthRecoverAfter), then f's hooks,
 // DNS and SaveConfig; each [Peer] with PublicKey, PresharedKey, Endpoint,
 // AllowedIPs (the tunnel's only), ExpectedEndpoint, Transparent (its
-// prefixes, then its TransparentNames) and PersistentKeepalive. Priority and PeerRoute are always written, so that
+// prefixes, then its TransparentNames), Fallback and PersistentKeepalive. Priority and PeerRoute are always written, so that
 // nothing is inferred when the file is read back.
 func RenderNative(f *File) []byte {
 	c := withDefaults(keyless(f))
@@ -99,6 +105,9 @@ func RenderNative(f *File) []byte {
 		}
 		w.kv("PublicAddress", strings.Join(s, ", "))
 	}
+	for _, kv := range healthKeys(c.Health) {
+		w.line("Health" + kv)
+	}
 	w.kept(f)
 	for i, peer := range c.Peers {
 		w.peer(peer, f.endpoint(i), peer.AllowedIPs)
@@ -111,6 +120,9 @@ func RenderNative(f *File) []byte {
 				items = strings.TrimPrefix(items+", "+n, ", ")
 			}
 			w.kv("Transparent", items)
+		}
+		if peer.Fallback != transparent.FallbackNone {
+			w.kv("Fallback", peer.Fallback.String())
 		}
 		w.keepalive(peer)
 	}

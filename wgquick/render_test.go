@@ -147,6 +147,7 @@ func codeFiles(t testing.TB) map[string]*File {
 		}},
 	}
 	out["inbound-dual-stack"] = &File{Config: in}
+	out["fallback-block"] = blockFile(t)
 	return out
 }
 

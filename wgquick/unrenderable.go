@@ -50,6 +50,7 @@ func Unrenderable(f *File) []string {
 	}
 	gaps = append(gaps, snatGaps(c)...)
 	gaps = append(gaps, nameGaps(f)...)
+	gaps = append(gaps, failoverGaps(c)...)
 	for i, peer := range c.Peers {
 		if peer.PersistentKeepalive%time.Second != 0 {
 			gap("PersistentKeepalive %s of peer %d: not whole seconds", peer.PersistentKeepalive, i)

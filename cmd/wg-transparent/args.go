@@ -38,6 +38,7 @@ func parseArgs(args []string) (*command, error) {
 	netns := fs.String("netns", "", "")
 	backend := fs.String("backend", "auto", "")
 	jsonOut := fs.Bool("json", false, "")
+	metrics := fs.String("metrics", "", "")
 	verbose := fs.Bool("v", false, "")
 	showVersion := fs.Bool("version", false, "")
 	var pos []string
@@ -66,7 +67,7 @@ func parseArgs(args []string) (*command, error) {
 	if len(pos) != 2 {
 		return nil, errors.New("want a command and a CONFIG_FILE or INTERFACE")
 	}
-	c := &command{verb: pos[0], arg: pos[1], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose}
+	c := &command{verb: pos[0], arg: pos[1], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose, metrics: *metrics}
 	switch *backend {
 	case "auto":
 		c.backend = transparent.BackendAuto
@@ -82,6 +83,9 @@ func parseArgs(args []string) (*command, error) {
 	}
 	if c.json && c.verb != "plan" && c.verb != "check" && c.verb != "show" {
 		return nil, fmt.Errorf("--json: only plan, check and show print JSON, not %s", c.verb)
+	}
+	if c.metrics != "" && c.verb != "run" {
+		return nil, fmt.Errorf("--metrics: only run serves metrics, not %s", c.verb)
 	}
 	return c, nil
 }

@@ -20,27 +20,30 @@ type changeJSON struct {
 
 // planJSON is `plan --json`.
 type planJSON struct {
-	Interface string       `json:"interface"`
-	Changes   []changeJSON `json:"changes"` // every object, "keep" included
-	Pending   int          `json:"pending"` // changes that are not "keep"
+	Interface string          `json:"interface"`
+	Changes   []changeJSON    `json:"changes"` // every object, "keep" included
+	Pending   int             `json:"pending"` // changes that are not "keep"
+	Peers     []peerStateJSON `json:"peers"`   // each peer's failover state
 }
 
 // checkJSON is `check --json`.
 type checkJSON struct {
-	Interface string       `json:"interface"`
-	InSync    bool         `json:"in_sync"`
-	Changes   []changeJSON `json:"changes"` // what up would change; empty when in sync
+	Interface string          `json:"interface"`
+	InSync    bool            `json:"in_sync"`
+	Changes   []changeJSON    `json:"changes"` // what up would change; empty when in sync
+	Peers     []peerStateJSON `json:"peers"`   // each peer's failover state (failed over by design is not drift)
 }
 
 // showJSON is `show --json`.
 type showJSON struct {
-	Interface string      `json:"interface"`
-	Up        bool        `json:"up"`     // the device exists
-	Device    *deviceJSON `json:"device"` // null when not up
-	Rules     []ruleJSON  `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
-	Routes    []routeJSON `json:"routes"` // the routes of the tunnel's table
-	Names     []nameJSON  `json:"names"`  // the peers' Transparent host names, resolved by show
-	Keeper    string      `json:"keeper"` // the process that keeps the tunnel up, "pid 1234 (run)"; "" for none
+	Interface string          `json:"interface"`
+	Up        bool            `json:"up"`     // the device exists
+	Device    *deviceJSON     `json:"device"` // null when not up
+	Rules     []ruleJSON      `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
+	Routes    []routeJSON     `json:"routes"` // the routes of the tunnel's table
+	Names     []nameJSON      `json:"names"`  // the peers' Transparent host names, resolved by show
+	Peers     []peerStateJSON `json:"peers"`  // each peer of the file's failover state
+	Keeper    string          `json:"keeper"` // the process that keeps the tunnel up, "pid 1234 (run)"; "" for none
 
 	priority, table int // where its rules and routes are: for the text form
 }

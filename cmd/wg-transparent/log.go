@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode"
 
 	"github.com/wgtransparent/transparent"
@@ -48,7 +49,15 @@ func (h *stepHandler) Handle(_ context.Context, r slog.Record) error {
 	}
 	b.WriteString(r.Message)
 	add := func(a slog.Attr) bool {
-		if a.Key != "name" && a.Key != "tunnel" { // the interface, which the message names already
+		switch {
+		case a.Key == "name" || a.Key == "tunnel": // the interface, which the message names already
+		case a.Value.Kind() == slog.KindTime: // a transition's since and last handshake: readable, without Go's monotonic clock
+			t := "never"
+			if v := a.Value.Time(); !v.IsZero() {
+				t = v.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(&b, " %s=%s", a.Key, t)
+		default:
 			fmt.Fprintf(&b, " %s=%v", a.Key, a.Value)
 		}
 		return true

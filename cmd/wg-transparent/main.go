@@ -2,7 +2,7 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json]
+//	wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json] [--metrics ADDR]
 //	wg-transparent show [--netns NAME] [--json]
 //	wg-transparent --version | --help
 //
@@ -150,6 +150,8 @@ const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check |
   --netns NAME       a network namespace: a name under /run/netns, or a path
   --backend KIND     WireGuard implementation: auto (default), kernel, userspace
   --json             plan, check and show print JSON
+  --metrics ADDR     run serves Prometheus metrics on http://ADDR/metrics
+                     (such as 127.0.0.1:9586)
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
@@ -182,6 +184,7 @@ type command struct {
 	backend transparent.Backend
 	json    bool
 	verbose bool
+	metrics string // run's --metrics ADDR: serve Prometheus metrics there
 	stdout  io.Writer
 	stderr  io.Writer
 }

@@ -22,7 +22,11 @@ func (c *command) plan(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		}
 	}
 	if c.json {
-		return exitOK, writeJSON(c.stdout, planJSON{Interface: f.Config.Name, Changes: changesJSON(plan), Pending: pending})
+		peers, err := peerStates(ctx, tun, f.Config)
+		if err != nil {
+			return exitError, err
+		}
+		return exitOK, writeJSON(c.stdout, planJSON{Interface: f.Config.Name, Changes: changesJSON(plan), Pending: pending, Peers: peers})
 	}
 	for _, ch := range plan {
 		fmt.Fprintln(c.stdout, ch)
@@ -42,8 +46,12 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 	if drift != nil {
 		status = exitDrift
 	}
+	peers, err := peerStates(ctx, tun, f.Config)
+	if err != nil {
+		return exitError, err
+	}
 	if c.json {
-		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}}
+		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}, Peers: peers}
 		if drift != nil {
 			out.Changes = changesJSON(drift.Changes)
 		}
@@ -54,8 +62,10 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 	}
 	if drift == nil {
 		fmt.Fprintln(c.stdout, "in sync:", c.file)
+		printPeerStates(c.stdout, "  ", peers)
 		return exitOK, nil
 	}
+	printPeerStates(c.stdout, "", peers)
 	fmt.Fprintf(c.stdout, "drift: up would:\n")
 	for _, ch := range drift.Changes {
 		fmt.Fprintln(c.stdout, "  ", ch)

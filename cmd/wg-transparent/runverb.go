@@ -41,6 +41,16 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 	if err := c.up(ctx, tun, f); err != nil {
 		return exitError, err
 	}
+	loop, stop := context.WithCancel(ctx)
+	defer stop()
+	var metrics *collector
+	if c.metrics != "" { // before READY: the unit is active once its metrics answer
+		if metrics, err = c.serveMetrics(loop, c.metrics, tun, f.Config); err != nil {
+			stop()
+			_, derr := c.down(context.WithoutCancel(ctx), tun, f)
+			return exitError, errors.Join(err, derr)
+		}
+	}
 	var rl reloader
 	rl.ready(c, tun)
 	if err := notifySystemd("READY=1\nSTATUS=" + name + " is up"); err != nil {
@@ -48,8 +58,6 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 	}
 	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT or SIGTERM (SIGHUP reloads %s)\n", name, tun.Backend(), c.file)
 
-	loop, stop := context.WithCancel(ctx)
-	defer stop()
 	watched := make(chan error, 1)
 	go func() { watched <- tun.Watch(loop) }() // repairs drift as the kernel reports it
 	ticker := time.NewTicker(refreshInterval)
@@ -63,7 +71,11 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 			c.logf("[#] %s: bringing %s down", s, name)
 			status, err = exitOK, nil
 		case <-hup:
-			if err = rl.reload(loop, c, tun, &f); !errors.Is(err, transparent.ErrBroughtDown) {
+			err = rl.reload(loop, c, tun, &f)
+			if err == nil && metrics != nil {
+				metrics.setConfig(f.Config)
+			}
+			if !errors.Is(err, transparent.ErrBroughtDown) {
 				err = nil // logged; the running config is kept
 			}
 		case <-done:

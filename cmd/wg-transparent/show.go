@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 	}
 	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev, cfg), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
 	if out.Names, err = showNames(ctx, tun); err != nil {
+		return exitError, err
+	}
+	if out.Peers, err = peerStates(ctx, tun, cfg); err != nil {
 		return exitError, err
 	}
 	if out.Rules, out.Routes, err = c.kernelObjects(cfg.Priority, cfg.Table); err != nil {
@@ -122,6 +126,10 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 		for _, r := range s.Routes {
 			fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
 		}
+	}
+	if slices.ContainsFunc(s.Peers, func(p peerStateJSON) bool { return p.Fallback != transparent.FallbackNone.String() }) {
+		fmt.Fprintf(w, "\nfailover:\n")
+		printPeerStates(w, "  ", s.Peers)
 	}
 	if len(s.Names) > 0 {
 		fmt.Fprintf(w, "\ntransparent names (resolved now):\n")

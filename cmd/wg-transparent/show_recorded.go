@@ -69,7 +69,7 @@ func (c *command) showRecorded(ctx context.Context) (int, error) {
 	}
 	if len(shown) == 0 {
 		if c.json {
-			return exitOK, writeJSON(c.stdout, showJSON{Interface: c.arg, Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}})
+			return exitOK, writeJSON(c.stdout, showJSON{Interface: c.arg, Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}, Peers: []peerStateJSON{}})
 		}
 		fmt.Fprintf(c.stdout, "interface: %s is not up: no tunnel of that name in this namespace (and no file %s)\n", c.arg, c.file)
 		return exitOK, nil
@@ -83,7 +83,7 @@ func (c *command) showRecorded(ctx context.Context) (int, error) {
 
 // recordedState reads a recorded tunnel's device, rules and routes.
 func (c *command) recordedState(r transparent.RecordedTunnel) (showJSON, error) {
-	s := showJSON{Interface: r.Name, Names: []nameJSON{}, Keeper: r.Keeper, priority: r.Priority, table: r.Table}
+	s := showJSON{Interface: r.Name, Names: []nameJSON{}, Peers: []peerStateJSON{}, Keeper: r.Keeper, priority: r.Priority, table: r.Table}
 	dev, err := c.deviceIn(r.Name)
 	if err != nil {
 		return s, err

@@ -9,7 +9,7 @@
 # Usage (as root):  bash test/vm/run.sh
 #
 # What it does:
-#   1. installs qemu, busybox, kmod, cpio, xz, iptables if missing;
+#   1. installs qemu, busybox, kmod, cpio, xz, iptables, nftables if missing;
 #   2. downloads Debian's cloud kernel once, into .cache/vm (git-ignored);
 #   3. builds the test binaries statically: the root package with -tags vm
 #      and without, internal/testns, cmd/wg-transparent and the
@@ -65,6 +65,7 @@ command -v modprobe >/dev/null || missing+=(kmod)     # modprobe --show-depends,
 command -v cpio >/dev/null || missing+=(cpio)
 command -v xz >/dev/null || missing+=(xz-utils)       # modules may be .ko.xz
 { command -v iptables-nft && command -v iptables-legacy; } >/dev/null || missing+=(iptables)
+command -v nft >/dev/null || missing+=(nftables)     # the failover tests cut the path at the router with nft
 if [ ${#missing[@]} -gt 0 ]; then
 	apt_update_once
 	phase "installing ${missing[*]}"
@@ -191,6 +192,9 @@ for f in /usr/sbin/ip*tables* /usr/sbin/xtables-*; do
 	*) ;; # iptables-apply and friends: shell scripts the tests do not use
 	esac
 done
+# nft: the failover tests cut the WireGuard path at the router and count
+# plain packets there with nft rules.
+copy_with_libs /usr/sbin/nft
 # iptables resolves "tcp"/"udp" through /etc/protocols when present.
 for f in /etc/protocols /etc/services /etc/ethertypes; do [ -e "$f" ] && cp "$f" "$root/etc/"; done
 
