@@ -40,6 +40,7 @@ type Tunnel struct {
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
+	keeper   *state.Held   // the keeper lock, while this Tunnel keeps the tunnel (Keep)
 
 	writes int // kernel writes made by the last Up or Down
 }

@@ -190,7 +190,8 @@ func (r *relays) stop() {
 
 // runDevice is the background process of an up (deviceProcessFlag): the
 // library's Up, then the report, then it keeps the device until a stop
-// signal or another process's down. With no device to keep (it runs in
+// signal or another process's down, reloading the file on SIGHUP (the
+// reload verb's signal) as run does. With no device to keep (it runs in
 // another process), it reports and exits.
 func (c *command) runDevice(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	if _, err := unix.FcntlInt(deviceReportFD, unix.F_GETFD, 0); err != nil {
@@ -204,6 +205,9 @@ func (c *command) runDevice(ctx context.Context, tun *transparent.Tunnel, f *wgq
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...)
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, reloadSignal)
+	defer signal.Stop(hup)
 	if err := tun.Up(ctx); err != nil {
 		send(deviceReport{Error: err.Error()})
 		return exitError, nil
@@ -215,14 +219,16 @@ func (c *command) runDevice(ctx context.Context, tun *transparent.Tunnel, f *wgq
 	// This process keeps the tunnel now: a run started meanwhile is
 	// refused. A run that got there first keeps it, and this process
 	// stays only for its device.
+	var rl reloader
 	if release, err := tun.Keep("up"); err == nil {
 		defer release()
+		rl.ready(c, tun) // the reload verb signals it, and reads its answer
 	}
 	if err := quiet(); err != nil {
 		c.logf("%s: %v", program, err)
 	}
 	send(deviceReport{PID: os.Getpid()})
-	return c.holdDevice(ctx, tun, f, sig)
+	return c.holdDevice(ctx, tun, f, sig, hup, &rl)
 }
 
 // quiet points stdout and stderr at /dev/null: up has stopped relaying

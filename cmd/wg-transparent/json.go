@@ -44,7 +44,15 @@ type showJSON struct {
 	Routes    []routeJSON     `json:"routes"`            // the routes of the tunnel's table
 	Names     []nameJSON      `json:"names"`             // the peers' Transparent host names, resolved by show
 	Peers     []peerStateJSON `json:"peers"`             // each peer of the file's failover state
+	Keeper    string          `json:"keeper"`            // the process that keeps the tunnel up, "pid 1234 (run)"; "" for none
 	Problem   string          `json:"problem,omitempty"` // why it is not up, when known (such as the embedded device's process gone)
+
+	priority, table int // where its rules and routes are: for the text form
+}
+
+// showAllJSON is a bare `show --json`: every tunnel of the namespace.
+type showAllJSON struct {
+	Tunnels []showJSON `json:"tunnels"` // by name; [] when none is up
 }
 
 // nameJSON is one of the peers' Transparent host names.

@@ -39,44 +39,10 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 	if out.Peers, err = peerStates(ctx, tun, cfg); err != nil {
 		return exitError, err
 	}
-	err = c.inNetNS(func() error {
-		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
-		if err != nil {
-			return fmt.Errorf("open netlink: %w", err)
-		}
-		defer h.Close()
-		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			rules, err := h.RuleList(fam)
-			if err != nil {
-				return fmt.Errorf("list rules: %w", err)
-			}
-			for _, r := range rules {
-				if cfg.Priority > 0 && r.Priority >= cfg.Priority && r.Priority <= cfg.Priority+2 && r.Protocol == transparent.RouteProtocol {
-					out.Rules = append(out.Rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
-				}
-			}
-		}
-		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			if cfg.Table <= 0 { // Table off, or auto and not up
-				break
-			}
-			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: cfg.Table}, netlink.RT_FILTER_TABLE)
-			if err != nil {
-				return fmt.Errorf("list routes: %w", err)
-			}
-			for _, r := range routes {
-				dev := fmt.Sprint(r.LinkIndex)
-				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
-					dev = l.Attrs().Name
-				}
-				out.Routes = append(out.Routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if out.Rules, out.Routes, err = c.kernelObjects(cfg.Priority, cfg.Table); err != nil {
 		return exitError, err
 	}
+	out.Keeper = c.keeperOf(cfg.Name)
 	if c.json {
 		err = writeJSON(c.stdout, out)
 	} else {
@@ -86,6 +52,49 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		return exitError, errors.New(out.Problem)
 	}
 	return exitOK, err
+}
+
+// kernelObjects reads the tunnel's rules (at priority to priority+2,
+// with the library's protocol marker) and the routes of its table, in the
+// tunnel's namespace.
+func (c *command) kernelObjects(priority, table int) (rules []ruleJSON, routes []routeJSON, err error) {
+	rules, routes = []ruleJSON{}, []routeJSON{}
+	err = c.inNetNS(func() error {
+		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
+		if err != nil {
+			return fmt.Errorf("open netlink: %w", err)
+		}
+		defer h.Close()
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			list, err := h.RuleList(fam)
+			if err != nil {
+				return fmt.Errorf("list rules: %w", err)
+			}
+			for _, r := range list {
+				if priority > 0 && r.Priority >= priority && r.Priority <= priority+2 && r.Protocol == transparent.RouteProtocol {
+					rules = append(rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
+				}
+			}
+		}
+		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
+			if table <= 0 { // Table off, or auto and not up
+				break
+			}
+			list, err := h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
+			if err != nil {
+				return fmt.Errorf("list routes: %w", err)
+			}
+			for _, r := range list {
+				dev := fmt.Sprint(r.LinkIndex)
+				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					dev = l.Attrs().Name
+				}
+				routes = append(routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
+			}
+		}
+		return nil
+	})
+	return rules, routes, err
 }
 
 // goneText says that the tunnel's embedded device died with its process,
@@ -109,6 +118,9 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 		fmt.Fprintf(w, "interface: %s is not up\n", s.Interface)
 	} else {
 		fmt.Fprintf(w, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", d.Name, d.Type, d.PublicKey, d.ListenPort)
+		if s.Keeper != "" {
+			fmt.Fprintf(w, "  kept up by: %s\n", s.Keeper)
+		}
 		if d.FwMark != 0 {
 			fmt.Fprintf(w, "  fwmark: %#x\n", d.FwMark)
 		}
