@@ -20,7 +20,6 @@ import (
 
 // The article's addresses (testns.Article), and the soak's own.
 var (
-	publicA = netip.MustParseAddr("198.51.100.1")
 	publicB = netip.MustParseAddr("203.0.113.2")
 	publicC = netip.MustParseAddr("192.0.2.3") // the name server
 	tunA    = netip.MustParseAddr("10.0.0.1")
