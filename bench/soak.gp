@@ -10,7 +10,8 @@ set datafile separator ","
 set key autotitle columnhead
 set grid
 set xlabel "seconds" offset 0,0.5
-warm = system(sprintf("awk -F, 'NR==2 {print $1}' %s", csv))
+# The baseline: the sample at the end of the first fifth of the rounds.
+warm = system(sprintf("awk -F, 'NR > 1 {r[NR] = $2; t[NR] = $1; n = NR} END {w = int(r[n] / 5) - 1; for (i = 2; i <= n; i++) if (r[i] >= w) {print t[i]; exit}}' %s", csv))
 
 set multiplot layout 2,1
 set title "memory"
@@ -20,7 +21,8 @@ set ytics nomirror
 set y2tics
 set yrange [0:*]
 set y2range [0:*]
-set arrow 1 from first warm, graph 0 to first warm, graph 1 nohead dt 2 lc rgb "#7f8c8d"
+set arrow 1 from first warm, graph 0 to first warm, graph 1 nohead dt 2 lw 2 lc rgb "#7f8c8d"
+set label 1 "end of warm-up" at first warm, graph 0.08 offset 0.5,0
 set key below
 plot csv using 1:5 with lines lw 2 lc rgb "#1f4e9c" title "RSS", \
      csv using 1:6 with lines lw 2 lc rgb "#27ae60" title "Go heap after GC", \
