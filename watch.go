@@ -5,6 +5,7 @@ package transparent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
@@ -20,6 +21,10 @@ const WatchDebounce = 100 * time.Millisecond
 // in the tunnel's namespace (debounced by WatchDebounce). Up finds nothing
 // to do after unrelated changes and after its own writes, so Watch
 // settles. An Up that fails is logged and retried at the next change.
+// When the kernel drops change notifications (ENOBUFS: another program's
+// burst of changes overflowed the socket), Watch logs it, subscribes
+// again and runs an Up, which observes the namespace afresh (counted in
+// Stats' Resyncs).
 // Changes to the SNAT rules or the device settings raise no netlink event:
 // call Repair (or Check) periodically for those.
 //
@@ -43,11 +48,11 @@ const WatchDebounce = 100 * time.Millisecond
 // rather than a rebuild. A name server that stops answering leaves the
 // addresses as they are; Watch logs it and retries with backoff.
 func (t *Tunnel) Watch(ctx context.Context) error {
-	changed, stop, err := t.k.Subscribe()
+	changed, lost, stop, err := t.k.Subscribe()
 	if err != nil {
 		return namespace.ExplainPermission(err)
 	}
-	defer stop()
+	defer func() { stop() }() // the last subscription's
 
 	timer := time.NewTimer(0) // the first Up at once
 	started := false
@@ -71,6 +76,19 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-changed:
+			timer.Reset(WatchDebounce)
+		case err := <-lost:
+			// Receiving failed, ENOBUFS when a burst of changes overflowed
+			// the socket: the kernel dropped notifications, so what changed
+			// is unknown. Subscribe again and run an Up, which observes
+			// everything afresh.
+			stop()
+			t.log.Warn("watch: lost the kernel's change notifications; subscribing again and running an up", "err", err)
+			if changed, lost, stop, err = t.k.Subscribe(); err != nil {
+				stop = func() {}
+				return namespace.ExplainPermission(fmt.Errorf("watch: subscribe again after losing notifications: %w", err))
+			}
+			t.resyncs.Add(1)
 			timer.Reset(WatchDebounce)
 		case <-timer.C:
 			if err := t.watchUp(ctx, !started); errors.Is(err, ErrBroughtDown) {

@@ -72,22 +72,27 @@ func (k *Kernel) Close() error {
 
 func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
 
-// subscribe listens to the rtnetlink groups whose changes can undo the
-// tunnel, with a socket made inside the namespace.
-func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
+// Subscribe listens to the rtnetlink groups whose changes can undo the
+// tunnel, with a socket made inside the namespace. A receive error ends
+// the subscription: it is sent on lost (ENOBUFS when the kernel dropped
+// notifications that overflowed the socket's buffer; a closed socket
+// after stop), and nothing more is reported.
+func (k *Kernel) Subscribe() (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
 	var sock *nl.NetlinkSocket
-	err := k.ns.Do(func() (err error) {
+	err = k.ns.Do(func() (err error) {
 		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	changed := make(chan struct{}, 1)
+	failed := make(chan error, 1) // one send, then the goroutine ends
 	go func() {
 		for {
 			if _, _, err := sock.Receive(); err != nil {
-				return // closed by stop
+				failed <- err
+				return
 			}
 			select {
 			case changed <- struct{}{}:
@@ -95,7 +100,7 @@ func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
 			}
 		}
 	}()
-	return changed, sock.Close, nil
+	return changed, failed, sock.Close, nil
 }
 
 // watchGroups are the rtnetlink groups whose changes can undo the tunnel.
