@@ -36,6 +36,10 @@ type kernel interface {
 	// Routes lists the routes of an IP family in a table (all tables
 	// for unix.RT_TABLE_UNSPEC).
 	Routes(family, table int) ([]linuxnet.KernelRoute, error)
+	// EachRoute is Routes handing the routes to fn one by one, without
+	// holding the table whole; reset is called before each attempt (the
+	// first included), after which fn forgets what it was given.
+	EachRoute(family, table int, reset func(), fn func(linuxnet.KernelRoute)) error
 	// Device reads the WireGuard device called name, or nil.
 	Device(name string) (*wgtypes.Device, error)
 	// EmbeddedIndex returns the link index of the embedded device that this

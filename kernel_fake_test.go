@@ -132,6 +132,15 @@ func (k *fakeKernel) Routes(fam, table int) ([]linuxnet.KernelRoute, error) {
 	return out, nil
 }
 
+func (k *fakeKernel) EachRoute(fam, table int, reset func(), fn func(linuxnet.KernelRoute)) error {
+	routes, err := k.Routes(fam, table)
+	reset()
+	for _, r := range routes {
+		fn(r)
+	}
+	return err
+}
+
 func (k *fakeKernel) Device(name string) (*wgtypes.Device, error) {
 	l := k.find(name)
 	if l == nil || l.dev == nil {

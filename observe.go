@@ -244,17 +244,21 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
 		for ti, table := range tables {
-			routes, err := k.Routes(fam, table)
-			if err != nil {
-				return err
-			}
 			if ti >= owned { // c's Table, which the record does not list
+				routes, err := k.Routes(fam, table)
+				if err != nil {
+					return err
+				}
 				unlistedRoutes(fam, table, routes, o)
 				continue
 			}
-			o.routes = slices.Grow(o.routes, len(routes))
-			o.onLink = slices.Grow(o.onLink, len(routes))
-			for _, r := range routes {
+			// Read as the dump arrives: a table of 100000 routes is not
+			// held twice.
+			nRoutes, nForeign := len(o.routes), len(o.foreign)
+			reset := func() {
+				o.routes, o.onLink, o.foreign = o.routes[:nRoutes], o.onLink[:nRoutes], o.foreign[:nForeign]
+			}
+			err := k.EachRoute(fam, table, reset, func(r linuxnet.KernelRoute) {
 				ours := r.Protocol == RouteProtocol
 				onLink := o.link != nil && r.LinkIndex == o.link.Index
 				dst := r.Dst
@@ -262,12 +266,14 @@ func observeRoutes(k kernel, c Config, owners []Config, o *observed) error {
 				case table == inet.TableMain && inMain[dst] && !(ours && onLink) && r.Type == unix.RTN_UNICAST:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table main is not ours", dst))
 				case ours && (table != inet.TableMain || onLink):
-					rt := linuxnet.RouteOf(r)
-					o.routes = append(o.routes, rt)
+					o.routes = append(o.routes, linuxnet.RouteOf(r))
 					o.onLink = append(o.onLink, onLink)
 				case table == c.Table && !ours:
 					o.foreign = append(o.foreign, fmt.Sprintf("route %s in table %d is not ours", r.Dst, table))
 				}
+			})
+			if err != nil {
+				return err
 			}
 		}
 	}

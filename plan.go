@@ -116,13 +116,14 @@ func planUp(c Config, o *observed) ([]step, error) {
 		steps = append(steps, &setUpStep{name: want.name})
 	}
 
-	keptRoutes, addedRoutes, staleRoutes := diffRoutes(want.routes, o.routes)
-	for _, r := range keptRoutes {
+	routes := newRouteDiff(want.routes, o.routes)
+	steps = slices.Grow(steps, len(want.routes)+len(want.rules)+8) // a step per route: most of a large plan
+	routes.each(routeKept, func(r linuxnet.Route) {
 		steps = append(steps, &keepStep{&addRouteStep{name: want.name, route: r}})
-	}
-	for _, r := range addedRoutes {
+	})
+	routes.each(routeAdded, func(r linuxnet.Route) {
 		steps = append(steps, &addRouteStep{name: want.name, route: r})
-	}
+	})
 	if o.fw != nil {
 		steps = append(steps, firewallSteps(o.fw, c.Name, desiredSNAT(c, o.public), o.chains)...)
 	}
@@ -145,9 +146,9 @@ func planUp(c Config, o *observed) ([]step, error) {
 	}
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(false))...)
 	steps = append(steps, removeRules(c.Priority, o.rules, stale(true))...)
-	for _, r := range staleRoutes {
+	routes.each(routeStale, func(r linuxnet.Route) {
 		steps = append(steps, &delRouteStep{name: want.name, route: r})
-	}
+	})
 	return steps, nil
 }
 
@@ -210,50 +211,93 @@ func partition[T comparable](a, b []T) (in, out []T) {
 
 // diffRoutes splits want into the routes that have holds and those it
 // does not, each in want's order, and returns the routes of have that want
-// does not hold, in have's order. It searches sorted copies rather than a
-// map: hashing 100000 prefixes was most of a no-op Up's plan.
+// does not hold, in have's order.
 func diffRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
+	d := newRouteDiff(want, have)
+	d.each(routeKept, func(r linuxnet.Route) { kept = append(kept, r) })
+	d.each(routeAdded, func(r linuxnet.Route) { added = append(added, r) })
+	d.each(routeStale, func(r linuxnet.Route) { stale = append(stale, r) })
+	return kept, added, stale
+}
+
+// routeDiff compares the routes a config wants with those the kernel
+// has, handing out one kind of difference at a time rather than three
+// lists: planUp turns each route into a step as it comes, and at 100000
+// routes the lists cost as much memory as the steps. It searches sorted
+// copies rather than a map: hashing 100000 prefixes was most of a no-op
+// Up's plan.
+type routeDiff struct {
+	want, have             []linuxnet.Route
+	sortedWant, sortedHave []linuxnet.Route
+	merge                  bool // both sorted: one pass over both
+}
+
+// routeDiffKind is one kind of difference: a wanted route the kernel
+// has, one it lacks, one it has that is not wanted.
+type routeDiffKind int
+
+const (
+	routeKept routeDiffKind = iota
+	routeAdded
+	routeStale
+)
+
+func newRouteDiff(want, have []linuxnet.Route) routeDiff {
 	if slices.IsSortedFunc(want, compareRoutes) && slices.IsSortedFunc(have, compareRoutes) {
-		return mergeRoutes(want, have)
+		return routeDiff{want: want, have: have, merge: true}
 	}
-	sortedHave, sortedWant := sortedRoutes(have), sortedRoutes(want)
+	return routeDiff{want: want, have: have, sortedWant: sortedRoutes(want), sortedHave: sortedRoutes(have)}
+}
+
+// each calls fn for the routes of one kind: kept and added in want's
+// order, stale in have's.
+func (d routeDiff) each(kind routeDiffKind, fn func(linuxnet.Route)) {
+	if d.merge {
+		mergeRoutes(d.want, d.have, kind, fn)
+		return
+	}
 	in := func(sorted []linuxnet.Route, r linuxnet.Route) bool {
 		_, found := slices.BinarySearchFunc(sorted, r, compareRoutes)
 		return found
 	}
-	for _, r := range want {
-		if in(sortedHave, r) {
-			kept = append(kept, r)
-		} else {
-			added = append(added, r)
+	if kind == routeStale {
+		for _, r := range d.have {
+			if !in(d.sortedWant, r) {
+				fn(r)
+			}
+		}
+		return
+	}
+	for _, r := range d.want {
+		if in(d.sortedHave, r) == (kind == routeKept) {
+			fn(r)
 		}
 	}
-	for _, r := range have {
-		if !in(sortedWant, r) {
-			stale = append(stale, r)
-		}
-	}
-	return kept, added, stale
 }
 
-// mergeRoutes is diffRoutes for two lists sorted by compareRoutes, as they
-// usually are: one pass over both.
-func mergeRoutes(want, have []linuxnet.Route) (kept, added, stale []linuxnet.Route) {
+// mergeRoutes is routeDiff.each for two lists sorted by compareRoutes, as
+// they usually are: one pass over both.
+func mergeRoutes(want, have []linuxnet.Route, kind routeDiffKind, fn func(linuxnet.Route)) {
 	i, j := 0, 0
 	for i < len(want) || j < len(have) {
 		switch {
 		case j == len(have) || i < len(want) && compareRoutes(want[i], have[j]) < 0:
-			added = append(added, want[i])
+			if kind == routeAdded {
+				fn(want[i])
+			}
 			i++
 		case i == len(want) || compareRoutes(want[i], have[j]) > 0:
-			stale = append(stale, have[j])
+			if kind == routeStale {
+				fn(have[j])
+			}
 			j++
 		default:
-			kept = append(kept, want[i])
+			if kind == routeKept {
+				fn(want[i])
+			}
 			i, j = i+1, j+1
 		}
 	}
-	return kept, added, stale
 }
 
 // sortedRoutes is rs in compareRoutes' order: rs itself when it is

@@ -36,7 +36,12 @@ func desiredRoutesFor(c Config, failed map[wgtypes.Key]bool) []linuxnet.Route {
 	if c.Table == TableOff {
 		return nil
 	}
-	var all, tunnel, block, blockUp []netip.Prefix
+	n := 0
+	for _, p := range c.Peers {
+		n += len(p.AllowedIPs) + len(p.Transparent)
+	}
+	all := make([]netip.Prefix, 0, n) // aggregated in place below
+	var tunnel, block, blockUp []netip.Prefix
 	for _, p := range c.Peers {
 		all = append(all, p.AllowedIPs...)
 		tunnel = append(tunnel, p.AllowedIPs...)
@@ -50,8 +55,9 @@ func desiredRoutesFor(c Config, failed map[wgtypes.Key]bool) []linuxnet.Route {
 			all = append(all, p.Transparent...)
 		}
 	}
-	var rs []linuxnet.Route
-	for _, p := range inet.Aggregate(all) {
+	agg := inet.AggregateInPlace(all)
+	rs := make([]linuxnet.Route, 0, len(agg))
+	for _, p := range agg {
 		rs = append(rs, linuxnet.Route{Dst: p, Table: c.Table})
 	}
 	if len(block) > 0 {

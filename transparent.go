@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,7 +201,32 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
 	}
 	t.wasUp = true
+	if writes(steps) >= largeUp {
+		// The Up's peak stays resident otherwise: the runtime keeps
+		// what the heap grew to and gives it back over minutes, while a
+		// tunnel of this size lives for months.
+		debug.FreeOSMemory()
+	}
 	return nil
+}
+
+// largeUp is the number of writes (a route each, mostly) from which Up
+// returns the memory it freed to the system when it ends: at 100000
+// routes the heap peaks at about three times what the process then keeps
+// (docs/BENCHMARKS.md), and the collection this costs (about a quarter
+// of a second there) is small beside such an Up's writes. A no-op Up,
+// which must stay fast, and smaller Ups never pay it.
+const largeUp = 10000
+
+// writes counts the steps that change the kernel.
+func writes(steps []step) int {
+	n := 0
+	for _, s := range steps {
+		if _, keep := s.(*keepStep); !keep {
+			n++
+		}
+	}
+	return n
 }
 
 // begin starts an operation (verb) that reads or changes the kernel: it

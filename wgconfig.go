@@ -140,15 +140,18 @@ func peerConfig(p Peer) wgtypes.PeerConfig {
 // deviceAllowedIPs is the article's first change: the peer's tunnel
 // addresses plus its public addresses.
 func deviceAllowedIPs(p Peer) []netip.Prefix {
-	var all []netip.Prefix
-	for _, a := range append(slices.Clip(p.AllowedIPs), p.Transparent...) {
+	all := make([]netip.Prefix, 0, len(p.AllowedIPs)+len(p.Transparent))
+	for _, a := range p.AllowedIPs {
+		all = append(all, a.Masked())
+	}
+	for _, a := range p.Transparent {
 		all = append(all, a.Masked())
 	}
 	return inet.SortedPrefixes(all)
 }
 
 func peerMatches(p Peer, have wgtypes.Peer) bool {
-	var got []netip.Prefix
+	got := make([]netip.Prefix, 0, len(have.AllowedIPs))
 	for _, n := range have.AllowedIPs {
 		got = append(got, inet.PrefixOf(&n))
 	}

@@ -81,12 +81,18 @@ func PrefixOf(n *net.IPNet) netip.Prefix {
 // thousand, which matters because the kernel keeps policy rules in a list
 // and walks it on every insertion.
 func Aggregate(ps []netip.Prefix) []netip.Prefix {
-	masked := make([]netip.Prefix, 0, len(ps))
-	for _, p := range ps {
-		masked = append(masked, p.Masked())
+	return AggregateInPlace(slices.Clone(ps))
+}
+
+// AggregateInPlace is Aggregate writing into ps itself, which it sorts
+// and overwrites: for a list of 100000 prefixes that its caller made for
+// the purpose, no copy.
+func AggregateInPlace(ps []netip.Prefix) []netip.Prefix {
+	for i, p := range ps {
+		ps[i] = p.Masked()
 	}
-	var out []netip.Prefix
-	for _, p := range SortedPrefixes(masked) {
+	out := ps[:0] // never ahead of the prefix being read
+	for _, p := range SortedPrefixes(ps) {
 		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
 			continue // inside the previous one (sorted: no earlier one can hold p)
 		}

@@ -34,10 +34,20 @@ const dumpBuffer = 1 << 20
 // LinkIndex, Gw, Src and Priority. It falls back to RouteListFiltered on
 // a kernel without strict checking.
 func (k *Kernel) dumpRoutes(fam, table int) ([]KernelRoute, error) {
-	var routes []KernelRoute
+	out := make([]KernelRoute, 0, k.dumpSizes[dumpKey{fam, table}]) // as many as last time
+	err := k.eachRoute(fam, table, func() { out = out[:0] }, func(r KernelRoute) { out = append(out, r) })
+	return out, err
+}
+
+// eachRoute is dumpRoutes handing each route to fn as it is read, so that
+// a table of 100000 routes is never held whole: reset is called before
+// each attempt, the first included (a dump interrupted by a change
+// meanwhile is read again from its start).
+func (k *Kernel) eachRoute(fam, table int, reset func(), fn func(KernelRoute)) error {
 	var err error
-	for range 5 { // a dump interrupted by a change meanwhile is repeated
-		routes, err = k.dumpRoutesOnce(fam, table)
+	for range 5 {
+		reset()
+		err = k.dumpRoutesOnce(fam, table, fn)
 		if !errors.Is(err, netlink.ErrDumpInterrupted) {
 			break
 		}
@@ -46,23 +56,23 @@ func (k *Kernel) dumpRoutes(fam, table int) ([]KernelRoute, error) {
 		nrs, err := retryDump(func() ([]netlink.Route, error) {
 			return k.nl.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 		})
-		routes = make([]KernelRoute, len(nrs))
-		for i, r := range nrs {
-			routes[i] = KernelRouteOf(r)
+		reset()
+		for _, r := range nrs {
+			fn(KernelRouteOf(r))
 		}
-		return routes, err
+		return err
 	}
-	return routes, err
+	return err
 }
 
-func (k *Kernel) dumpRoutesOnce(fam, table int) ([]KernelRoute, error) {
+func (k *Kernel) dumpRoutesOnce(fam, table int, fn func(KernelRoute)) error {
 	fd, err := k.routeSocket()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer unix.Close(fd)
 	if err := unix.SetsockoptInt(fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1); err != nil {
-		return nil, err
+		return err
 	}
 	req := nl.NewNetlinkRequest(unix.RTM_GETROUTE, unix.NLM_F_DUMP)
 	msg := &nl.RtMsg{}
@@ -76,17 +86,17 @@ func (k *Kernel) dumpRoutesOnce(fam, table int) ([]KernelRoute, error) {
 	req.AddData(nl.NewRtAttr(unix.RTA_TABLE, nl.Uint32Attr(uint32(table))))
 	req.Seq = 1
 	if err := unix.Sendto(fd, req.Serialize(), 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, fmt.Errorf("ask for the routes: %w", err)
+		return fmt.Errorf("ask for the routes: %w", err)
 	}
-	out := make([]KernelRoute, 0, k.dumpSizes[dumpKey{fam, table}]) // as many as last time
 	if k.dumpBuf == nil {
 		k.dumpBuf = make([]byte, dumpBuffer) // kept: four dumps an Up
 	}
 	buf := k.dumpBuf
+	count := 0
 	for {
 		n, _, err := unix.Recvfrom(fd, buf, 0)
 		if err != nil {
-			return nil, fmt.Errorf("read the routes: %w", err)
+			return fmt.Errorf("read the routes: %w", err)
 		}
 		b := buf[:n]
 		for len(b) >= unix.SizeofNlMsghdr {
@@ -94,31 +104,32 @@ func (k *Kernel) dumpRoutesOnce(fam, table int) ([]KernelRoute, error) {
 			typ := binary.NativeEndian.Uint16(b[4:6])
 			flags := binary.NativeEndian.Uint16(b[6:8])
 			if l < unix.SizeofNlMsghdr || l > len(b) {
-				return nil, fmt.Errorf("read the routes: bad message length %d", l)
+				return fmt.Errorf("read the routes: bad message length %d", l)
 			}
 			m := b[unix.SizeofNlMsghdr:l]
 			b = b[min(len(b), (l+3)&^3):]
 			switch typ {
 			case unix.NLMSG_DONE:
 				if flags&unix.NLM_F_DUMP_INTR != 0 {
-					return nil, netlink.ErrDumpInterrupted
+					return netlink.ErrDumpInterrupted
 				}
 				if k.dumpSizes == nil {
 					k.dumpSizes = map[dumpKey]int{}
 				}
-				k.dumpSizes[dumpKey{fam, table}] = len(out)
-				return out, nil
+				k.dumpSizes[dumpKey{fam, table}] = count
+				return nil
 			case unix.NLMSG_ERROR:
 				if len(m) < 4 {
-					return nil, errors.New("read the routes: short error message")
+					return errors.New("read the routes: short error message")
 				}
 				if e := -int32(binary.NativeEndian.Uint32(m[0:4])); e != 0 {
-					return nil, unix.Errno(e)
+					return unix.Errno(e)
 				}
-				return out, nil
+				return nil
 			case unix.RTM_NEWROUTE:
 				if r, ok := parseRoute(m); ok && (table == unix.RT_TABLE_UNSPEC || r.Table == table) {
-					out = append(out, r)
+					fn(r)
+					count++
 				}
 			}
 		}

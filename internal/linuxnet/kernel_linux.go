@@ -183,6 +183,18 @@ func (k *Kernel) Routes(fam, table int) ([]KernelRoute, error) {
 	return routes, nil
 }
 
+// EachRoute is Routes handing each route to fn as the dump is read,
+// without holding the table whole. reset is called before each attempt,
+// the first included: a dump that a change interrupts is read again
+// from its start, so fn must forget what it was given since the last
+// reset.
+func (k *Kernel) EachRoute(fam, table int, reset func(), fn func(KernelRoute)) error {
+	if err := k.eachRoute(fam, table, reset, fn); err != nil {
+		return fmt.Errorf("list %s routes in table %s: %w", inet.FamilyName(fam == unix.AF_INET6), inet.TableName(table), err)
+	}
+	return nil
+}
+
 // wgClient returns the wgctrl client, made inside the namespace so that
 // its generic netlink socket talks to that namespace's kernel devices.
 func (k *Kernel) wgClient() (*wgctrl.Client, error) {
