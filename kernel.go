@@ -78,6 +78,9 @@ type kernel interface {
 	// Subscribe reports changes to links, addresses, routes and rules on
 	// the channel until stop is called.
 	Subscribe() (changes <-chan struct{}, stop func(), err error)
+	// SubscribeFirewall reports changes to nf_tables objects (those of
+	// nf_tables and of iptables-nft alike) until stop is called.
+	SubscribeFirewall() (changes <-chan struct{}, stop func(), err error)
 	// RepairEmbedded serves the UAPI socket of the embedded device this
 	// Tunnel runs again when someone deleted its file; nil when none runs.
 	RepairEmbedded() error

@@ -496,6 +496,10 @@ func (k *fakeKernel) Subscribe() (<-chan struct{}, func(), error) {
 	return make(chan struct{}), func() {}, nil
 }
 
+func (k *fakeKernel) SubscribeFirewall() (<-chan struct{}, func(), error) {
+	return make(chan struct{}), func() {}, nil
+}
+
 func (k *fakeKernel) RepairEmbedded() error               { return nil }
 func (k *fakeKernel) RemoveStaleSocket(name string) error { return nil }
 

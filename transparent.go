@@ -40,6 +40,7 @@ type Tunnel struct {
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
+	made     *made         // what the last Up made, for Watch's drift poll; nil before and after Down
 
 	writes int // kernel writes made by the last Up or Down
 }
@@ -197,6 +198,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		t.log.Warn("cannot shorten the tunnel's record to the new layout", "err", err)
 	}
 	t.wasUp = true
+	t.made = madeBy(c, o)
 	return nil
 }
 
@@ -425,7 +427,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = t.writeRecord(nil)
 	}
 	if err == nil {
-		t.wasUp = false
+		t.wasUp, t.made = false, nil
 	}
 	if len(o.unlisted) > 0 {
 		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))

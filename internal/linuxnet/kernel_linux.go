@@ -68,12 +68,28 @@ func (k *Kernel) Close() error {
 
 func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
 
-// subscribe listens to the rtnetlink groups whose changes can undo the
+// Subscribe listens to the rtnetlink groups whose changes can undo the
 // tunnel, with a socket made inside the namespace.
 func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
+	return k.subscribe(unix.NETLINK_ROUTE, watchGroups...)
+}
+
+// SubscribeFirewall listens to the nf_tables group: every change to a
+// table, chain, rule or set, whether made through nf_tables or by
+// iptables-nft, with a socket made inside the namespace.
+func (k *Kernel) SubscribeFirewall() (<-chan struct{}, func(), error) {
+	return k.subscribe(unix.NETLINK_NETFILTER, unix.NFNLGRP_NFTABLES)
+}
+
+// subscribe joins the netlink groups of protocol inside the namespace and
+// signals on the channel (without blocking, so a burst is one signal)
+// after every message until stop closes the socket. Notifications the
+// kernel dropped (ENOBUFS: the socket's buffer overflowed) are a change
+// too: what they said is unknown.
+func (k *Kernel) subscribe(protocol int, groups ...uint) (<-chan struct{}, func(), error) {
 	var sock *nl.NetlinkSocket
 	err := k.ns.Do(func() (err error) {
-		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
+		sock, err = nl.Subscribe(protocol, groups...)
 		return err
 	})
 	if err != nil {
@@ -82,7 +98,7 @@ func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
 	changed := make(chan struct{}, 1)
 	go func() {
 		for {
-			if _, _, err := sock.Receive(); err != nil {
+			if _, _, err := sock.Receive(); err != nil && !errors.Is(err, unix.ENOBUFS) {
 				return // closed by stop
 			}
 			select {
