@@ -62,8 +62,8 @@ func TestWatchRepairs(t *testing.T) {
 // event announces is repaired within a bounded wait: the device's allowed
 // IPs, peer, listen port and private key changed as `wg set` would, the
 // nf_tables SNAT table deleted (announced by the nf_tables group, not by
-// rtnetlink), and with iptables-legacy, which announces nothing, the
-// SNAT chain flushed. Each repair's time is printed; Watch polls the
+// rtnetlink), and the SNAT chain flushed with iptables-nft (announced by
+// that group too) and iptables-legacy (announced by nothing). Each repair's time is printed; Watch polls the
 // device every WatchPollInterval, so each takes about a second or less.
 func TestDriftFoundWithoutEvents(t *testing.T) {
 	requireIPTables(t)
@@ -71,7 +71,7 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 	for _, fw := range []struct {
 		name   string
 		option transparent.Firewall
-	}{{"nftables", transparent.FirewallNftables}, {"iptables-legacy", transparent.FirewallIPTablesLegacy}} {
+	}{{"nftables", transparent.FirewallNftables}, {"iptables-nft", transparent.FirewallIPTablesNFT}, {"iptables-legacy", transparent.FirewallIPTablesLegacy}} {
 		t.Run(fw.name, func(t *testing.T) {
 			w := newArticle(t)
 			cfg := w.configA(transparent.PeerRouteRule)
@@ -156,8 +156,8 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 					name     string
 					drift    func() error
 					repaired func() bool
-				}{"iptables-legacy chain flushed", func() error {
-					return w.A.Do(func() error { return run("iptables-legacy", "-t", "nat", "-F", "WGT-"+cfg.Name) })
+				}{fw.name + " chain flushed", func() error {
+					return w.A.Do(func() error { return run(fw.name, "-t", "nat", "-F", "WGT-"+cfg.Name) })
 				}, snatOK})
 			}
 			for _, d := range drifts {
@@ -192,12 +192,13 @@ func waitUntil(t *testing.T, what string, bound time.Duration, cond func() bool)
 }
 
 // hasSNATRule reports whether ns holds the article's SNAT rule of the
-// tunnel called name, with the jump to it, in the firewall called fw.
+// tunnel called name, with the jump to it, in the firewall called fw
+// ("nftables", or the iptables command of a variant).
 func hasSNATRule(ns *testns.NS, fw, name string) bool {
-	if fw == "iptables-legacy" {
+	if fw != "nftables" {
 		var out []byte
 		ns.Do(func() error {
-			out, _ = exec.Command("iptables-legacy-save", "-t", "nat").Output()
+			out, _ = exec.Command(fw+"-save", "-t", "nat").Output()
 			return nil
 		})
 		s := string(out)
