@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -26,30 +25,75 @@ import (
 // into a child that runs Up and then waits to be killed.
 const crashChildEnv = "WGTRANSPARENT_CRASH_CHILD"
 
-// crashChild runs in the child process: Up with the config and namespace
-// given in the environment, report "up", then wait forever. On failure it
-// reports "up failed", whether the error is a permission error, and the
-// error.
+// crashChild runs in the child process: the request's operation (Op) with
+// the config and namespace given in the environment, after saying
+// "start", then report how it went and wait forever (to be killed).
+//   - "up" (or ""): Up, then report "up";
+//   - "down": Up first, then Down, and report "down";
+//   - "setconfig": Up first, then SetConfig(Next) and Up, and report "up";
+//   - "failover": Up first, then the first peer's failover as Watch makes
+//     it (its state recorded, then Repair), and report "up";
+//   - "failback": Up and the failover first, then the failback, and
+//     report "up".
+//
+// On failure it reports "up failed" (or "setup failed" for the Up before
+// the operation), whether the error is a permission error, and the error.
 func crashChild() {
 	var req struct {
-		Config    transparent.Config
-		NetNS     string
-		Backend   transparent.Backend
+		Config   transparent.Config
+		Next     transparent.Config
+		NetNS    string
+		Backend  transparent.Backend
+		Firewall *transparent.Firewall // nil: testFirewall()
+		Op       string
+		// StepDelay paces the operation's writes (TestClaimSurvivesCrash);
+		// the SIGKILL campaign needs none.
 		StepDelay time.Duration
 	}
 	if err := json.Unmarshal([]byte(os.Getenv(crashChildEnv)), &req); err != nil {
 		fmt.Println("bad request:", err)
 		os.Exit(2)
 	}
-	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend), transparent.WithFirewall(testFirewall()))
+	fw := testFirewall()
+	if req.Firewall != nil {
+		fw = *req.Firewall
+	}
+	ctx := context.Background()
+	tun, err := transparent.New(req.Config, transparent.WithNetNS(req.NetNS), transparent.WithBackend(req.Backend), transparent.WithFirewall(fw))
+	if err == nil && req.Op != opUp && req.Op != "" {
+		err = tun.Up(ctx)
+		if err == nil && req.Op == opSetConfig {
+			err = tun.SetConfig(req.Next)
+		}
+		if err == nil && req.Op == opFailback {
+			err = transition(ctx, tun, req.Config.Peers[0], false)
+		}
+		if err != nil {
+			fmt.Printf("setup failed: permission=%v: %v\n", errors.Is(err, os.ErrPermission), err)
+			os.Exit(1)
+		}
+	}
 	if err == nil {
-		transparent.SetStepDelay(tun, req.StepDelay)
+		paceWrites(tun, req.StepDelay)
 		fmt.Println("start")
-		err = tun.Up(context.Background())
+		switch req.Op {
+		case opDown:
+			err = tun.Down(ctx)
+		case opFailover:
+			err = transition(ctx, tun, req.Config.Peers[0], false)
+		case opFailback:
+			err = transition(ctx, tun, req.Config.Peers[0], true)
+		default:
+			err = tun.Up(ctx)
+		}
 	}
 	if err != nil {
 		fmt.Printf("up failed: permission=%v: %v\n", errors.Is(err, os.ErrPermission), err)
 		os.Exit(1)
+	}
+	if req.Op == opDown {
+		fmt.Println("down")
+		time.Sleep(math.MaxInt64)
 	}
 	fmt.Println("up")
 	if done := tun.DeviceDone(); done != nil {
@@ -60,9 +104,34 @@ func crashChild() {
 	time.Sleep(math.MaxInt64) // until killed; a pending timer keeps Go from seeing a deadlock
 }
 
+// transition makes peer p fail over (healthy false: to its Fallback's
+// state) or back as Watch does: its state recorded, then a Repair.
+func transition(ctx context.Context, tun *transparent.Tunnel, p transparent.Peer, healthy bool) error {
+	state := transparent.PeerThroughTunnel
+	if !healthy {
+		state = transparent.PeerFailedOver
+		if p.Fallback == transparent.FallbackBlock {
+			state = transparent.PeerBlocked
+		}
+	}
+	if err := transparent.SetPeerState(ctx, tun, p.PublicKey, state); err != nil {
+		return err
+	}
+	return tun.Repair(ctx)
+}
+
+// paceWrites makes tun pause for d before each kernel write: the one use
+// of the library's pacing hook by the crash child.
+func paceWrites(tun *transparent.Tunnel, d time.Duration) {
+	if d > 0 {
+		transparent.SetStepDelay(tun, d)
+	}
+}
+
 // startChild starts the test binary as a crashChild with req (Config,
-// NetNS, Backend, StepDelay) and returns it once it said "start", with
-// its output to read on. The child is killed at cleanup if still running.
+// NetNS, Backend, and optionally Firewall, Op, Next and StepDelay) and
+// returns it once it said "start", with its output to read on. The child
+// and its process group are killed at cleanup if still running.
 func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
 	t.Helper()
 	data, err := json.Marshal(req)
@@ -72,6 +141,7 @@ func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
 	child := exec.Command(os.Args[0], "-test.run=^$")
 	child.Env = append(os.Environ(), crashChildEnv+"="+string(data))
 	child.Stderr = os.Stderr
+	child.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its own group, with the commands it runs
 	out, err := child.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +150,7 @@ func startChild(t *testing.T, req map[string]any) (*exec.Cmd, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		child.Process.Kill()
+		syscall.Kill(-child.Process.Pid, syscall.SIGKILL) // it and the commands it runs
 		child.Wait()
 	})
 	lines := bufio.NewReader(out)
@@ -131,12 +201,25 @@ func TestDownAfterCrash(t *testing.T) {
 	}
 
 	fresh := newTunnel(t, cfg, w.A)
+	if wantBackend() == transparent.BackendUserspace {
+		// The reported break: a dial error ("connection refused") on
+		// the dead device's socket, instead of saying what happened.
+		if d, err := fresh.Device(); d != nil || !errors.Is(err, transparent.ErrDeviceGone) {
+			t.Errorf("Device after the device's process was killed: %v, %v; want ErrDeviceGone", d, err)
+		}
+	}
 	if err := fresh.Down(context.Background()); err != nil {
 		t.Fatalf("Down after crash: %v", err)
 	}
 	expectSameDump(t, w.A, before, "after Down from a fresh Tunnel")
 	if _, err := os.Stat("/var/run/wireguard/" + cfg.Name + ".sock"); !os.IsNotExist(err) {
 		t.Errorf("the dead device's UAPI socket is still there after Down (%v)", err)
+	}
+	if _, err := os.Stat(transparent.OwnerPath(cfg.Name)); !os.IsNotExist(err) {
+		t.Errorf("the dead device's owner file is still there after Down (%v)", err)
+	}
+	if d, err := fresh.Device(); d != nil || err != nil {
+		t.Errorf("Device after Down: %v, %v; want none, and no error", d, err)
 	}
 	w.expectClient(t, w.A, "http://203.0.113.2/", publicA)
 
@@ -189,50 +272,6 @@ func nobodyBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return bin
-}
-
-// TestCrashAtRandomPoints kills a process in the middle of an Up (SIGKILL
-// at a random moment while its writes are under way), 24 times. After each
-// crash a fresh Tunnel with only the config either brings the namespace
-// back to how it was (Down), or, on alternate rounds, converges to the
-// full config (Up, then Check finds nothing to do and the tunnel works).
-func TestCrashAtRandomPoints(t *testing.T) {
-	requireIPTables(t)
-	w := newArticle(t)
-	cfg, cfgB := ends{fams: []family{ipv4, ipv6}, snatA: transparent.SNATOutbound}.configs(w)
-	newTunnel(t, cfgB, w.B).Up(context.Background())
-	before := fullDump(t, w.A)
-	const delay = 4 * time.Millisecond
-	req := map[string]any{"Config": cfg, "NetNS": w.A.Path, "Backend": testBackend(), "StepDelay": delay}
-	ctx := context.Background()
-	for round := range 24 {
-		child, _ := startChild(t, req) // Up begins
-		// An Up of this config makes about 20 writes, one per delay.
-		time.Sleep(time.Duration(rand.Int64N(int64(20 * delay))))
-		child.Process.Kill()
-		child.Wait()
-
-		fresh, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(testFirewall()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if round%2 == 1 {
-			if err := fresh.Up(ctx); err != nil {
-				t.Fatalf("round %d: Up after the crash: %v", round, err)
-			}
-			if err := fresh.Check(ctx); err != nil {
-				t.Errorf("round %d: Check after Up: %v", round, err)
-			}
-			w.expectClient(t, w.A, ipv4.url(publicB), publicA)
-		}
-		if err := fresh.Down(ctx); err != nil {
-			t.Fatalf("round %d: Down after the crash: %v", round, err)
-		}
-		fresh.Close()
-		if diff := settledDiff(before, func() string { return fullDump(t, w.A) }); diff != "" {
-			t.Fatalf("round %d: namespace after Down:\n%s", round, diff)
-		}
-	}
 }
 
 // TestManageFromAnotherProcess: a process runs Up and keeps the tunnel

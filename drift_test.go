@@ -74,7 +74,7 @@ func TestDriftCheckedAndRepaired(t *testing.T) {
 					AllowedIPs: []net.IPNet{{IP: tunB.AsSlice(), Mask: net.CIDRMask(32, 32)}},
 				}}})
 			})
-		}, "allowed-ips 10.0.0.2/32,203.0.113.2/32"},
+		}, "allowed-ips +203.0.113.2/32"}, // added back alone: the peer keeps 10.0.0.2/32 throughout
 		{"SNAT rule deleted", flushSNAT, "set " + where},
 		{"jump removed", removeJump, "add jump from POSTROUTING to " + where},
 	} {

@@ -64,6 +64,11 @@ var (
 	// tunnel up already.
 	ErrKept = errors.New("tunnel is kept up by another process")
 
+	// ErrDeviceGone is returned by Device when the tunnel's embedded
+	// device died with the process that ran it (killed, say): its link
+	// is gone while the rules may remain. An Up makes it again.
+	ErrDeviceGone = sentinel.ErrDeviceGone
+
 	// ErrClosed is returned by methods called after Close.
 	ErrClosed = errors.New("tunnel is closed")
 )

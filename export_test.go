@@ -27,3 +27,7 @@ func SetStepDelay(t *Tunnel, d time.Duration) { wrapFaults(t, d) }
 
 // LinkGroup is the group a kernel link of ours is created in.
 const LinkGroup = wgdevice.LinkGroup
+
+// OwnerPath is the owner file of the embedded device name, shared by all
+// namespaces like its UAPI socket.
+func OwnerPath(name string) string { return wgdevice.OwnerPath(name) }

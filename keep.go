@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 
 	"github.com/wgtransparent/transparent/internal/state"
 )
@@ -58,6 +60,8 @@ func (t *Tunnel) broughtDown() error {
 type KeptError struct {
 	Name   string
 	Holder string // "pid 1234 (run)", as the keeper wrote it; "another process" when unknown
+	PID    int    // the keeper's pid, from Holder; 0 when unknown
+	Status string // what the keeper last reported with KeeperStatus; "" for nothing
 }
 
 func (e *KeptError) Error() string {
@@ -83,13 +87,51 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 	l, err := state.TryAcquire(t.stateDir, t.keeperPath(), verb)
 	var held *state.HeldError
 	if errors.As(err, &held) {
-		return nil, &KeptError{Name: t.cfg.Name, Holder: held.Holder}
+		return nil, &KeptError{Name: t.cfg.Name, Holder: held.Holder, PID: holderPID(held.Holder), Status: held.Status}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keep %s: %w", t.cfg.Name, err)
 	}
+	t.keeper = l
 	return func() {
+		t.mu.Lock()
+		if t.keeper == l {
+			t.keeper = nil
+		}
+		t.mu.Unlock()
 		l.Release(true)
 		t.removeStateDir() // a Down meanwhile left the directory to us
 	}, nil
+}
+
+// KeeperStatus publishes status (one line; control characters are
+// replaced) in the keeper lock this Tunnel holds (Keep), after the pid and
+// verb, for other processes to read: Keep's *KeptError carries it as
+// Status. The command's run uses it to answer a reload request ("reload
+// 3: ok"). It fails when this Tunnel does not keep the tunnel.
+func (t *Tunnel) KeeperStatus(status string) error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.keeper == nil {
+		return fmt.Errorf("report status of %s: this process does not keep it (Keep)", t.cfg.Name)
+	}
+	if err := t.keeper.Report(status); err != nil {
+		return fmt.Errorf("report status of %s: %w", t.cfg.Name, err)
+	}
+	return nil
+}
+
+// holderPID reads the pid from a lock holder's text, "pid 1234 (run)"; 0
+// when it has none.
+func holderPID(holder string) int {
+	rest, ok := strings.CutPrefix(holder, "pid ")
+	if !ok {
+		return 0
+	}
+	digits, _, _ := strings.Cut(rest, " ")
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return 0
+	}
+	return pid
 }

@@ -41,6 +41,14 @@ type kernel interface {
 	// EmbeddedIndex returns the link index of the embedded device that this
 	// Tunnel runs, or 0.
 	EmbeddedIndex() int
+	// UAPIClash returns a conflict error when an embedded device called
+	// name would clash with one of another namespace, whose UAPI socket
+	// (shared by all namespaces) is in use.
+	UAPIClash(name string) error
+	// DeviceGone returns an error matching ErrDeviceGone when this
+	// namespace's embedded device called name died with its process; the
+	// caller has found no link of that name.
+	DeviceGone(name string) error
 	// HasKernelWireGuard reports whether the kernel has WireGuard.
 	HasKernelWireGuard() (bool, error)
 	// Sysctl reads a sysctl of the namespace, such as

@@ -31,7 +31,8 @@ type fakeKernel struct {
 	wireguard bool // the kernel has WireGuard: links are "wireguard", else "tuntap"
 	nftables  bool // FirewallAuto finds nf_tables
 	sysctls   map[string]string
-	ownIndex  int // the link of the embedded device "this process" runs
+	ownIndex  int              // the link of the embedded device "this process" runs
+	clashes   map[string]error // embedded devices of other namespaces by name: UAPIClash's answers
 }
 
 type fakeLink struct {
@@ -138,6 +139,8 @@ func (k *fakeKernel) Device(name string) (*wgtypes.Device, error) {
 }
 
 func (k *fakeKernel) EmbeddedIndex() int                { return k.ownIndex }
+func (k *fakeKernel) UAPIClash(name string) error       { return k.clashes[name] }
+func (k *fakeKernel) DeviceGone(string) error           { return nil }
 func (k *fakeKernel) HasKernelWireGuard() (bool, error) { return k.wireguard, nil }
 
 func (k *fakeKernel) Sysctl(key string) (string, error) {

@@ -119,6 +119,14 @@ func (w *faultFirewall) Adopt(created []string) {
 	}
 }
 
+func (w *faultFirewall) Prune(family int, hooks []string, table bool) error {
+	a, ok := w.Driver.(netfilter.Adopter)
+	if !ok {
+		return nil
+	}
+	return w.f.write("prune nat", func() error { return a.Prune(family, hooks, table) })
+}
+
 func (w *faultFirewall) Created() []string {
 	if a, ok := w.Driver.(netfilter.Adopter); ok {
 		return a.Created()

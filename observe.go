@@ -132,7 +132,7 @@ func observe(k kernel, log *slog.Logger, req observation) (*observed, error) {
 func chooseBackend(k kernel, log *slog.Logger, name string, l *linuxnet.Link, want Backend) (b Backend, linkErr error, err error) {
 	if l == nil {
 		if want == BackendUserspace {
-			return want, nil, nil
+			return want, k.UAPIClash(name), nil
 		}
 		ok, err := k.HasKernelWireGuard()
 		switch {
@@ -144,7 +144,7 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linuxnet.Link, wa
 			return 0, fmt.Errorf("create link %s: %w (load the wireguard module, or use BackendUserspace)", name, ErrNoKernelWireGuard), nil
 		}
 		log.Info("kernel has no WireGuard; using the embedded wireguard-go device", "name", name)
-		return BackendUserspace, nil, nil
+		return BackendUserspace, k.UAPIClash(name), nil
 	}
 	switch {
 	case l.Kind == "wireguard" && !l.Ours:
@@ -158,6 +158,9 @@ func chooseBackend(k kernel, log *slog.Logger, name string, l *linuxnet.Link, wa
 	case l.Kind == "tuntap" && want == BackendKernel:
 		return 0, fmt.Errorf("link %s is an embedded WireGuard device but BackendKernel was requested: %w", name, ErrConflict), nil
 	case l.Kind == "tuntap":
+		if err := k.UAPIClash(name); err != nil {
+			return 0, err, nil // this link's device lost its socket to another namespace's
+		}
 		if k.EmbeddedIndex() != l.Index {
 			// Our embedded device, run by another process (or another
 			// Tunnel): its settings are reachable through its UAPI socket.

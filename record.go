@@ -157,6 +157,22 @@ func (r *record) with(l layout) *record {
 	return out
 }
 
+// creating returns r with keys added to what its Ups created: what an Up
+// is about to create, listed before it does (mayCreate).
+func (r *record) creating(keys []string) *record {
+	if r == nil || len(keys) == 0 {
+		return r
+	}
+	out := *r
+	out.Created = slices.Clone(r.Created)
+	for _, k := range keys {
+		if !slices.Contains(out.Created, k) {
+			out.Created = append(out.Created, k)
+		}
+	}
+	return &out
+}
+
 func sameLayout(a, b layout) bool {
 	return a.Priority == b.Priority && a.Table == b.Table && a.SNAT == b.SNAT &&
 		slices.Equal(a.Families, b.Families) && a.Firewall == b.Firewall

@@ -188,7 +188,7 @@ func firewallSteps(fw netfilter.Driver, name string, want []snatChain, have []ne
 				steps = append(steps, &delJumpStep{fw: fw, family: h.Family, name: name, hook: hook})
 			}
 		}
-		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook}
+		jump := &addJumpStep{fw: fw, family: w.family, name: name, hook: w.hook, nat: h.NAT}
 		if !slices.Contains(h.Hooks, w.hook) {
 			steps = append(steps, jump)
 		} else {
@@ -198,14 +198,81 @@ func firewallSteps(fw netfilter.Driver, name string, want []snatChain, have []ne
 	return steps
 }
 
-// removeChainSteps removes the jumps to a chain, then the chain.
+// removeChainSteps removes the jumps to a chain, then the chain: each
+// removal also removes the nat chain or table of iptables-nft that the
+// tunnel made and that it leaves empty. What the tunnel made and no
+// removal will prune (a crash came between a removal and its pruning, or
+// between iptables-nft making the table and the chain's rules), a
+// pruneNatStep removes, before the chain (strayNat).
 func removeChainSteps(name string, h netfilter.ChainState) []step {
 	var steps []step
 	for _, hook := range h.Hooks {
 		steps = append(steps, &delJumpStep{fw: h.Driver, family: h.Family, name: name, hook: hook})
 	}
+	if p := strayNat(h); p != nil {
+		steps = append(steps, p)
+	}
 	if h.Exists {
 		steps = append(steps, &delChainStep{fw: h.Driver, family: h.Family, name: name, old: h.Rules})
 	}
 	return steps
+}
+
+// iptables-nft creates the nat table and its hook chain on first use
+// (internal/netfilter). Up lists in the record what its steps may create
+// before its first write (mayCreate), so that a Down after a crash
+// half-way removes it; Down removes what a crash left between a removal
+// and its pruning (strayNat).
+
+// kindIPTablesNFT is the Kind of the firewall whose nat table lives in
+// nf_tables, created on first use.
+const kindIPTablesNFT = netfilter.KindIPTables + "-nft"
+
+// mayCreate returns the nat table and hook chains of iptables-nft that
+// steps may create and that do not exist now (an Up that ends records
+// what it did create). Restoring the chain can create the table; a jump,
+// the table and the hook chain.
+func mayCreate(steps []step) []string {
+	var keys []string
+	add := func(fw netfilter.Driver, nat []string, key string) {
+		if fw.Kind() == kindIPTablesNFT && !slices.Contains(nat, key) && !slices.Contains(keys, key) {
+			keys = append(keys, key)
+		}
+	}
+	for _, s := range steps {
+		switch s := s.(type) {
+		case *setChainStep:
+			add(s.fw, s.old.NAT, netfilter.MadeKey(s.family, ""))
+		case *addJumpStep:
+			add(s.fw, s.nat, netfilter.MadeKey(s.family, ""))
+			add(s.fw, s.nat, netfilter.MadeKey(s.family, s.hook))
+		}
+	}
+	return keys
+}
+
+// strayNat returns the step that removes what the tunnel made in h's nat
+// table and no other removal prunes: a hook chain without the tunnel's
+// jump, and the table when the tunnel's chain is gone. Nil when there is
+// none.
+func strayNat(h netfilter.ChainState) *pruneNatStep {
+	if _, ok := h.Driver.(netfilter.Adopter); !ok {
+		return nil
+	}
+	p := &pruneNatStep{fw: h.Driver, family: h.Family}
+	for _, key := range h.Made {
+		if key == netfilter.MadeKey(h.Family, "") {
+			p.table = !h.Exists // else deleting the chain prunes it
+			continue
+		}
+		for _, hook := range []string{netfilter.HookOutbound, netfilter.HookInbound} {
+			if key == netfilter.MadeKey(h.Family, hook) && !slices.Contains(h.Hooks, hook) {
+				p.hooks = append(p.hooks, hook)
+			}
+		}
+	}
+	if !p.table && len(p.hooks) == 0 {
+		return nil
+	}
+	return p
 }

@@ -372,6 +372,7 @@ type addJumpStep struct {
 	fw         netfilter.Driver
 	family     int
 	name, hook string
+	nat        []string // the nat objects that exist (ChainState.NAT)
 }
 
 func (s *addJumpStep) String() string {
@@ -410,6 +411,52 @@ func (s *delJumpStep) command() string {
 }
 
 func (s *delJumpStep) attrs() []slog.Attr { return (*addJumpStep)(s).attrs() }
+
+// pruneNatStep removes the hook chains and then the nat table of a
+// family that the tunnel's Ups made with iptables-nft, when they are
+// empty (strayNat).
+type pruneNatStep struct {
+	fw     netfilter.Driver
+	family int
+	hooks  []string // the hook chains to prune
+	table  bool     // and then the table
+}
+
+func (s *pruneNatStep) String() string {
+	var what []string
+	for _, hook := range s.hooks {
+		what = append(what, netfilter.MadeKey(s.family, hook))
+	}
+	if s.table {
+		what = append(what, netfilter.MadeKey(s.family, ""))
+	}
+	return "delete what iptables-nft made for the tunnel, if empty: " + strings.Join(what, ", ")
+}
+
+func (s *pruneNatStep) do(kernel) error {
+	a, ok := s.fw.(netfilter.Adopter)
+	if !ok {
+		return nil // strayNat makes the step only for one
+	}
+	return a.Prune(s.family, s.hooks, s.table)
+}
+
+func (s *pruneNatStep) undo(kernel) error { return nil } // empty objects: nothing to restore
+
+func (s *pruneNatStep) op() Op { return OpRemove }
+
+func (s *pruneNatStep) command() string {
+	var cmds []string
+	for _, hook := range s.hooks {
+		cmds = append(cmds, "nft delete chain "+netfilter.MadeKey(s.family, hook))
+	}
+	if s.table {
+		cmds = append(cmds, "nft delete table "+netfilter.MadeKey(s.family, ""))
+	}
+	return strings.Join(cmds, " && ")
+}
+
+func (s *pruneNatStep) attrs() []slog.Attr { return firewallAttrs(s.fw, s.family) }
 
 // ipFamilyFlag, routeCommand and ruleCommand build the steps' commands.
 func ipFamilyFlag(family int) string {

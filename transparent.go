@@ -41,6 +41,7 @@ type Tunnel struct {
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
 	made     *made         // what the last Up made, for Watch's drift poll; nil before and after Down
+	keeper   *state.Held   // the keeper lock, while this Tunnel keeps the tunnel (Keep)
 
 	writes int // kernel writes made by the last Up or Down
 }
@@ -179,7 +180,8 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	// Claim the new layout before the first write, together with the
 	// recorded ones: an Up that dies half-way leaves a record of
 	// everything it may have made.
-	if err := t.claim(ctx, c, rec.withConfig(c, o.fw)); err != nil {
+	// That includes the nat table and chain iptables-nft may create.
+	if err := t.claim(ctx, c, rec.withConfig(c, o.fw).creating(mayCreate(steps))); err != nil {
 		return fmt.Errorf("up %s: %w", c.Name, err)
 	}
 	applying = true
@@ -458,7 +460,37 @@ func (t *Tunnel) Device() (*wgtypes.Device, error) {
 		return nil, ErrClosed
 	}
 	d, err := t.k.Device(t.cfg.Name)
+	if d == nil && err == nil {
+		err = t.k.DeviceGone(t.cfg.Name)
+	}
 	return d, namespace.ExplainPermission(err)
+}
+
+// UpBackend reports the backend an Up would use now: the one of the
+// tunnel's link when it exists, else the one requested, BackendAuto
+// resolved by asking the kernel whether it has WireGuard. A link Up would
+// refuse (ErrConflict: not ours, of the other backend, or a name whose
+// embedded device's UAPI socket another namespace holds) is returned as
+// that error. A program that runs the embedded device in a process of its
+// own asks this before starting one. UpBackend changes nothing.
+func (t *Tunnel) UpBackend() (Backend, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return 0, ErrClosed
+	}
+	l, err := t.k.Link(t.cfg.Name)
+	if err != nil {
+		return 0, namespace.ExplainPermission(err)
+	}
+	b, linkErr, err := chooseBackend(t.k, slog.New(slog.DiscardHandler), t.cfg.Name, l, t.want)
+	if err == nil {
+		err = linkErr
+	}
+	if err != nil {
+		return 0, namespace.ExplainPermission(fmt.Errorf("up %s: %w", t.cfg.Name, err))
+	}
+	return b, nil
 }
 
 // DeviceDone returns a channel that is closed when the embedded device

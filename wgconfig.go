@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"net"
 	"net/netip"
@@ -39,14 +40,36 @@ func deviceDiff(c Config, have *wgtypes.Device) *wgtypes.Config {
 			current[p.PublicKey] = p
 		}
 	}
+	wanted := map[netip.Prefix]bool{} // every peer's, for the prefixes that move between peers
+	for _, p := range c.Peers {
+		for _, a := range deviceAllowedIPs(p) {
+			wanted[a] = true
+		}
+	}
+	var parked []netip.Prefix
 	for _, p := range c.Peers {
 		old, ok := current[p.PublicKey]
 		delete(current, p.PublicKey)
 		if ok && peerMatches(p, old) {
 			continue
 		}
-		cfg.Peers = append(cfg.Peers, peerConfig(p))
 		changed = true
+		if !ok || !sameButAllowedIPs(p, old) {
+			cfg.Peers = append(cfg.Peers, peerConfig(p))
+			continue
+		}
+		added, removed := allowedIPsDiff(deviceAllowedIPs(p), old, wanted)
+		if len(added) > 0 {
+			cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: p.PublicKey, UpdateOnly: true, AllowedIPs: ipNets(added)})
+		}
+		parked = append(parked, removed...)
+	}
+	if len(parked) > 0 {
+		// Taken from their peer by the parking peer, which then goes with
+		// them: no moment without the peer's other prefixes.
+		cfg.Peers = append(cfg.Peers,
+			wgtypes.PeerConfig{PublicKey: parkingKey, AllowedIPs: ipNets(inet.SortedPrefixes(parked))},
+			wgtypes.PeerConfig{PublicKey: parkingKey, Remove: true})
 	}
 	for key := range current {
 		cfg.Peers = append(cfg.Peers, wgtypes.PeerConfig{PublicKey: key, Remove: true})
@@ -56,6 +79,46 @@ func deviceDiff(c Config, have *wgtypes.Device) *wgtypes.Config {
 		return nil
 	}
 	return &cfg
+}
+
+// parkingKey is the public key of a peer that exists only within one
+// device change, to take a peer's AllowedIPs away without a moment in
+// which its other prefixes are missing. WireGuard can only replace a
+// peer's allowed IPs as a whole (wgctrl has no per-prefix removal), and
+// while it replaces them, after removing all and before adding them
+// again, the packets toward the prefixes that stay find no peer and are
+// dropped. An allowed IP belongs to one peer, so giving the prefixes that
+// go to this peer moves them alone, at once; the same change then removes
+// this peer with them. It is the public key of a fixed private key, so
+// that it is a valid key no tunnel uses; one left behind by a crash is an
+// unknown peer, which the next Up removes.
+var parkingKey = wgtypes.Key(sha256.Sum256([]byte("wgtransparent parking peer"))).PublicKey()
+
+// sameButAllowedIPs reports whether the device's peer have differs from p
+// at most in its AllowedIPs.
+func sameButAllowedIPs(p Peer, have wgtypes.Peer) bool {
+	return have.PresharedKey == p.PresharedKey && have.PersistentKeepaliveInterval == p.PersistentKeepalive &&
+		(!p.Endpoint.IsValid() || have.Endpoint != nil && addrPortOf(have.Endpoint) == p.Endpoint)
+}
+
+// allowedIPsDiff returns the prefixes that want has and the peer have
+// lacks, and those have has that no peer wants (wanted): a prefix that
+// moves to another peer is taken by that peer's change.
+func allowedIPsDiff(want []netip.Prefix, have wgtypes.Peer, wanted map[netip.Prefix]bool) (added, removed []netip.Prefix) {
+	had := map[netip.Prefix]bool{}
+	for _, n := range have.AllowedIPs {
+		a := inet.PrefixOf(&n)
+		had[a] = true
+		if !wanted[a] {
+			removed = append(removed, a)
+		}
+	}
+	for _, a := range want {
+		if !had[a] {
+			added = append(added, a)
+		}
+	}
+	return added, removed
 }
 
 // peerConfig is the full wgctrl form of p, replacing whatever the device has.
@@ -168,7 +231,11 @@ func describeDevice(name string, cfg *wgtypes.Config, old *wgtypes.Device) strin
 		}
 		var ips []string
 		for _, n := range p.AllowedIPs {
-			ips = append(ips, n.String())
+			if p.ReplaceAllowedIPs {
+				ips = append(ips, n.String())
+			} else {
+				ips = append(ips, "+"+n.String()) // added to the peer's (wireguard-tools 1.0.20250521)
+			}
 		}
 		b.WriteString(" allowed-ips " + strings.Join(ips, ","))
 	}

@@ -333,3 +333,18 @@ func (p *parser) setExpectedEndpoint(line int, key, value string) {
 	p.cfg.Peers[i].ExpectedEndpoint = ep
 	p.at[f+".ExpectedEndpoint"] = source{line, key}
 }
+
+// Keys lists the keys a file may have, in their canonical spelling:
+// those of [Interface] and those of [Peer], each sorted (for
+// documentation and its tests).
+func Keys() (iface, peer []string) {
+	for _, s := range interfaceKeys {
+		iface = append(iface, s.name)
+	}
+	for _, s := range peerKeys {
+		peer = append(peer, s.name)
+	}
+	slices.Sort(iface)
+	slices.Sort(peer)
+	return iface, peer
+}

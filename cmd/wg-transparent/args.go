@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/wgtransparent/transparent"
@@ -17,6 +18,13 @@ var (
 	errHelp    = errors.New("help")
 	errVersion = errors.New("version")
 )
+
+// verbs are the command's verbs, in the order the usage text lists them.
+var verbs = []string{"up", "down", "run", "reload", "plan", "check", "show", "render", "import", "strip", "save"}
+
+// showAll is the argument of show that lists every tunnel, as `wg show
+// all` does; no tunnel can have that name.
+const showAll = "all"
 
 // interfaceName is what wg-quick accepts as an interface name instead of
 // a file: 1 to 15 of these characters.
@@ -33,6 +41,8 @@ func parseArgs(args []string) (*command, error) {
 	metrics := fs.String("metrics", "", "")
 	verbose := fs.Bool("v", false, "")
 	showVersion := fs.Bool("version", false, "")
+	foreground := fs.Bool("foreground", false, "")
+	deviceProcess := fs.Bool(deviceProcessFlag, false, "") // internal: background.go
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -53,10 +63,13 @@ func parseArgs(args []string) (*command, error) {
 	if len(pos) == 1 && pos[0] == "help" {
 		return nil, errHelp
 	}
+	if len(pos) == 1 && pos[0] == "show" {
+		pos = append(pos, showAll) // a bare show lists every tunnel, as `wg show` does
+	}
 	if len(pos) != 2 {
 		return nil, errors.New("want a command and a CONFIG_FILE or INTERFACE")
 	}
-	c := &command{verb: pos[0], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose, metrics: *metrics}
+	c := &command{verb: pos[0], arg: pos[1], file: configPath(pos[1]), netns: *netns, json: *jsonOut, verbose: *verbose, metrics: *metrics, foreground: *foreground, deviceProcess: *deviceProcess}
 	switch *backend {
 	case "auto":
 		c.backend = transparent.BackendAuto
@@ -67,10 +80,11 @@ func parseArgs(args []string) (*command, error) {
 	default:
 		return nil, fmt.Errorf("--backend %q: use auto, kernel or userspace", *backend)
 	}
-	switch c.verb {
-	case "up", "down", "run", "plan", "check", "show", "render", "import", "strip", "save":
-	default:
+	if !slices.Contains(verbs, c.verb) {
 		return nil, fmt.Errorf("unknown command %q", c.verb)
+	}
+	if (c.foreground || c.deviceProcess) && c.verb != "up" {
+		return nil, fmt.Errorf("--foreground: only up takes it, not %s (run always stays in the foreground)", c.verb)
 	}
 	if c.json && c.verb != "plan" && c.verb != "check" && c.verb != "show" {
 		return nil, fmt.Errorf("--json: only plan, check and show print JSON, not %s", c.verb)

@@ -12,10 +12,10 @@ import (
 )
 
 // resolvingVerbs are the verbs that need the peers' Endpoint addresses,
-// and look their host names up: up and run give them to the device and
+// and look their host names up: up, run and reload give them to the device and
 // the exception rules, check compares them with the kernel's. Parsing
 // looks nothing up, so that the other verbs work with DNS down.
-var resolvingVerbs = map[string]bool{"up": true, "run": true, "check": true}
+var resolvingVerbs = map[string]bool{"up": true, "run": true, "reload": true, "check": true}
 
 // tunnelConfig is the Config the verb gives the library. up, run and
 // check resolve the file's Endpoint host names and fail when one does

@@ -30,19 +30,29 @@ type planJSON struct {
 type checkJSON struct {
 	Interface string          `json:"interface"`
 	InSync    bool            `json:"in_sync"`
-	Changes   []changeJSON    `json:"changes"` // what up would change; empty when in sync
-	Peers     []peerStateJSON `json:"peers"`   // each peer's failover state (failed over by design is not drift)
+	Changes   []changeJSON    `json:"changes"`           // what up would change; empty when in sync
+	Peers     []peerStateJSON `json:"peers"`             // each peer's failover state (failed over by design is not drift)
+	Problem   string          `json:"problem,omitempty"` // what went wrong, in words, when known (such as the embedded device's process gone)
 }
 
 // showJSON is `show --json`.
 type showJSON struct {
 	Interface string          `json:"interface"`
-	Up        bool            `json:"up"`     // the device exists
-	Device    *deviceJSON     `json:"device"` // null when not up
-	Rules     []ruleJSON      `json:"rules"`  // the tunnel's rules (its priorities, proto 87)
-	Routes    []routeJSON     `json:"routes"` // the routes of the tunnel's table
-	Names     []nameJSON      `json:"names"`  // the peers' Transparent host names, resolved by show
-	Peers     []peerStateJSON `json:"peers"`  // each peer of the file's failover state
+	Up        bool            `json:"up"`                // the device exists
+	Device    *deviceJSON     `json:"device"`            // null when not up
+	Rules     []ruleJSON      `json:"rules"`             // the tunnel's rules (its priorities, proto 87)
+	Routes    []routeJSON     `json:"routes"`            // the routes of the tunnel's table
+	Names     []nameJSON      `json:"names"`             // the peers' Transparent host names, resolved by show
+	Peers     []peerStateJSON `json:"peers"`             // each peer of the file's failover state
+	Keeper    string          `json:"keeper"`            // the process that keeps the tunnel up, "pid 1234 (run)"; "" for none
+	Problem   string          `json:"problem,omitempty"` // why it is not up, when known (such as the embedded device's process gone)
+
+	priority, table int // where its rules and routes are: for the text form
+}
+
+// showAllJSON is a bare `show --json`: every tunnel of the namespace.
+type showAllJSON struct {
+	Tunnels []showJSON `json:"tunnels"` // by name; [] when none is up
 }
 
 // nameJSON is one of the peers' Transparent host names.

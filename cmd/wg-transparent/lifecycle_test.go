@@ -37,7 +37,7 @@ func waitExit(t *testing.T, cmd *exec.Cmd, what string) error {
 }
 
 // expectRestored fails unless ns is as before and name left no record,
-// keeper lock or UAPI socket.
+// keeper lock, UAPI socket or owner file.
 func expectRestored(t *testing.T, ns *testns.NS, before, name, when string) {
 	t.Helper()
 	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
@@ -56,6 +56,9 @@ func expectRestored(t *testing.T, ns *testns.NS, before, name, when string) {
 	}
 	if _, err := os.Stat("/var/run/wireguard/" + name + ".sock"); !os.IsNotExist(err) {
 		t.Errorf("%s, the UAPI socket of %s remains (%v)", when, name, err)
+	}
+	if _, err := os.Stat("/run/wgtransparent/embedded/" + name + ".owner"); !os.IsNotExist(err) {
+		t.Errorf("%s, the embedded device's owner file of %s remains (%v)", when, name, err)
 	}
 }
 
@@ -141,7 +144,7 @@ func TestBrokenPipes(t *testing.T) {
 		args []string
 		stop syscall.Signal
 	}{
-		{"up", []string{"--backend", "userspace"}, syscall.SIGINT},
+		{"up", []string{"--backend", "userspace", "--foreground"}, syscall.SIGINT},
 		{"run", nil, syscall.SIGTERM},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
@@ -226,7 +229,7 @@ func TestDeletedLinkRepaired(t *testing.T) {
 		args []string
 	}{
 		{"run", nil},
-		{"up", []string{"--backend", "userspace"}},
+		{"up", []string{"--backend", "userspace", "--foreground"}},
 	} {
 		t.Run(tc.verb, func(t *testing.T) {
 			ns := testns.New(t, "linkdel"+tc.verb)

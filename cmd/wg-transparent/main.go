@@ -2,7 +2,8 @@
 // tunnel described by a wg-quick file, with the library instead of
 // hand-written PreUp/PostDown lines. It is used the way wg-quick(8) is:
 //
-//	wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json] [--metrics ADDR]
+//	wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [--netns NAME] [--backend auto|kernel|userspace] [--json] [--metrics ADDR]
+//	wg-transparent show [--netns NAME] [--json]
 //	wg-transparent --version | --help
 //
 // Install it with
@@ -20,11 +21,18 @@
 //	up      make the tunnel match the file, running PreUp before and
 //	        PostUp after (with bash, %i replaced by the interface, as
 //	        wg-quick does). A failing PreUp or PostUp undoes everything up
-//	        made. With an embedded WireGuard device (no kernel WireGuard)
-//	        up stays in the foreground, since it runs the device, until
-//	        SIGINT, SIGTERM or SIGHUP, then brings the tunnel down (another
-//	        process's down ends it; a device whose link is deleted is made
-//	        again); with kernel WireGuard it returns.
+//	        made. It returns once the tunnel is up, as wg-quick's up does.
+//	        An embedded WireGuard device (no kernel WireGuard) lives in a
+//	        background process of its own, as wireguard-go's does: down,
+//	        from any process, ends it; SIGTERM or SIGINT to it brings the
+//	        tunnel down; a device whose link is deleted is made again. If
+//	        that process dies (killed), show and check say so, and up
+//	        makes the device again. With --foreground, up runs the
+//	        embedded device itself and stays until SIGINT or SIGTERM,
+//	        then brings the tunnel down (SIGHUP reloads the file; another
+//	        process's down ends it). An embedded device's name is one for all network
+//	        namespaces (its UAPI socket is shared): a name whose embedded
+//	        device runs in another namespace is refused, naming it.
 //	down    remove what up made, running PreDown and PostDown (and with
 //	        SaveConfig = true saving the device into the file first, as
 //	        save does); a failing hook or save is reported and down goes
@@ -32,21 +40,29 @@
 //	run     up, then stay in the foreground with either backend: repair
 //	        drift as it happens (the library's Watch), look up Endpoint
 //	        host names again when a peer's handshake is older than 135
-//	        seconds (as wireguard-tools' reresolve-dns.sh), and on SIGINT,
-//	        SIGTERM or SIGHUP bring the tunnel down and exit 0. Tells
+//	        seconds (as wireguard-tools' reresolve-dns.sh), on SIGHUP
+//	        reload the file, and on SIGINT or SIGTERM bring the tunnel
+//	        down and exit 0. Tells
 //	        systemd (Type=notify, $NOTIFY_SOCKET) when it is up. For the
 //	        unit wg-transparent@.service. One run per tunnel: a second is
 //	        refused (exit 2, naming the first's pid). Another process's
 //	        down ends it (exit 0, nothing re-created); a deleted device is
 //	        made again; one that cannot be brings the tunnel down and
 //	        exits 2.
+//	reload  apply the file's current content to a tunnel that is up,
+//	        only the difference, bringing nothing down: a process that
+//	        keeps the tunnel (run, a foreground up) is sent SIGHUP and
+//	        reload waits for its report; otherwise reload applies the
+//	        file itself, without hooks. A bad file changes nothing.
 //	plan    print what up would do to each object (keep, add, replace,
 //	        remove) with the equivalent ip/wg/nft/iptables command; change
 //	        nothing.
 //	check   exit 0 when the system matches the file, 1 (printing the
 //	        differences) when it has drifted.
 //	show    print the live tunnel: device, peers, rules and routes, and
-//	        the peers' Transparent host names, resolved now.
+//	        the peers' Transparent host names, resolved now. Without an
+//	        argument, every tunnel of the namespace, from their records;
+//	        show INTERFACE needs no file.
 //	render  print the file as a plain wg-quick file whose hooks do what the
 //	        library does, for hosts that must stay on wg-quick.
 //	import  print the file with the library's own keys instead of hooks.
@@ -61,7 +77,7 @@
 // off is a plain tunnel without rules or routes. PrivateKeyFile, or the
 // hook PostUp = wg set %i private-key FILE, gives the key from a file.
 //
-// up, down, run, plan, check, show and save need root (or CAP_NET_ADMIN);
+// up, down, run, reload, plan, check, show and save need root (or CAP_NET_ADMIN);
 // render, import and strip do not. Reading a file looks nothing up: Endpoint
 // host names are kept by render and import, and resolved by up, run and
 // check in the tunnel's namespace with its resolver (plan tries, and says
@@ -111,7 +127,8 @@ import (
 
 const program = "wg-transparent"
 
-const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [ options ]
+const usage = `Usage: wg-transparent [ up | down | run | reload | plan | check | show | render | import | strip | save ] [ CONFIG_FILE | INTERFACE ] [ options ]
+       wg-transparent show [ options ]
        wg-transparent --version | --help
 
   CONFIG_FILE is a configuration file, whose filename is the interface name
@@ -119,14 +136,16 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   configuration found at /etc/wireguard/INTERFACE.conf. It is a wg-quick(8)
   file, with the transparent tunnel's own keys or the article's hooks.
 
-  up      make the tunnel match the file (runs PreUp/PostUp; stays in the
-          foreground with an embedded WireGuard device)
+  up      make the tunnel match the file (runs PreUp/PostUp); an embedded
+          WireGuard device runs in a background process of its own
   down    remove what up made (runs PreDown/PostDown)
   run     up, then stay in the foreground: repair drift, re-resolve Endpoint
-          names, notify systemd; SIGTERM, SIGINT or SIGHUP brings it down
+          names, notify systemd; SIGHUP reloads the file, SIGTERM or SIGINT
+          brings it down
+  reload  apply the changed file without interruption (signals run)
   plan    print what up would change
   check   exit 0 in sync, 1 on drift
-  show    print the live tunnel
+  show    print the live tunnel; without INTERFACE, every tunnel
   render  print the file as a plain wg-quick file
   import  print the file with the library's keys
   strip   print the file as a plain wg(8) configuration, as wg-quick strip
@@ -137,12 +156,14 @@ const usage = `Usage: wg-transparent [ up | down | run | plan | check | show | r
   --netns NAME       a network namespace: a name under /run/netns, or a path
   --backend KIND     WireGuard implementation: auto (default), kernel, userspace
   --json             plan, check and show print JSON
+  --foreground       up runs an embedded device in this process, and stays
   --metrics ADDR     run serves Prometheus metrics on http://ADDR/metrics
                      (such as 127.0.0.1:9586)
   -v                 log the embedded device's messages
 
   Exit status: 0 success, 1 drift (check), 2 error.
-  See the README of github.com/wgtransparent/transparent for more.`
+  See wg-transparent(8), and the README of
+  github.com/wgtransparent/transparent.`
 
 // Exit statuses.
 const (
@@ -163,14 +184,21 @@ func main() {
 // command is one invocation: what to do, to which file, where.
 type command struct {
 	verb    string
-	file    string // the path of the file
-	netns   string // a name under /run/netns, or a path
+	arg     string             // the CONFIG_FILE or INTERFACE as given; "" for a bare show
+	file    string             // the path of the file
+	cfg     transparent.Config // the library's config of the file: the one in force after a reload
+	netns   string             // a name under /run/netns, or a path
 	backend transparent.Backend
 	json    bool
 	verbose bool
 	metrics string // run's --metrics ADDR: serve Prometheus metrics there
-	stdout  io.Writer
-	stderr  io.Writer
+	// foreground keeps up in the foreground with an embedded device
+	// (--foreground); deviceProcess makes this process the background
+	// process that up starts to run one (background.go).
+	foreground    bool
+	deviceProcess bool
+	stdout        io.Writer
+	stderr        io.Writer
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -195,17 +223,24 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 // kernelVerbs are the verbs that read or change the kernel's networking.
-var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "plan": true, "check": true, "show": true, "save": true}
+var kernelVerbs = map[string]bool{"up": true, "down": true, "run": true, "reload": true, "plan": true, "check": true, "show": true, "save": true}
 
 func (c *command) run() (int, error) {
 	if kernelVerbs[c.verb] && !privileged() {
 		return exitError, errors.New("must be run as root (or with CAP_NET_ADMIN)")
 	}
+	ctx := context.Background()
+	if c.verb == "show" && c.fileless() {
+		return c.showRecorded(ctx)
+	}
+	stderr := c.stderr
+	if c.deviceProcess {
+		c.stderr = io.Discard // up printed the file's warnings and notes already
+	}
 	f, err := c.load()
 	if err != nil {
 		return exitError, err
 	}
-	ctx := context.Background()
 	switch c.verb {
 	case "render":
 		// Plain wg-quick cannot follow a name: render writes its
@@ -236,6 +271,8 @@ func (c *command) run() (int, error) {
 	if err := c.defaultMTU(f, &cfg); err != nil {
 		return exitError, err
 	}
+	c.stderr = stderr
+	c.cfg = cfg
 	opts := []transparent.Option{transparent.WithBackend(c.backend), transparent.WithLogger(slog.New(&stepHandler{w: c.stderr, verbose: c.verbose}))}
 	if c.netns != "" {
 		opts = append(opts, transparent.WithNetNS(c.netnsPath()))
@@ -247,11 +284,13 @@ func (c *command) run() (int, error) {
 	defer tun.Close()
 	switch c.verb {
 	case "up":
-		return c.upForeground(ctx, tun, f)
+		return c.upVerb(ctx, tun, f)
 	case "down":
 		return c.down(ctx, tun, f)
 	case "run":
 		return c.runForeground(ctx, tun, f)
+	case "reload":
+		return c.reloadVerb(ctx, tun, f)
 	case "plan":
 		return c.plan(ctx, tun, f)
 	case "check":
@@ -268,7 +307,7 @@ func (c *command) run() (int, error) {
 // recognized, what up will add) apply: those that bring the file up, or
 // say what up would do. down and show act on what is there; the notes
 // would only repeat themselves.
-var noteVerbs = map[string]bool{"up": true, "run": true, "plan": true, "check": true}
+var noteVerbs = map[string]bool{"up": true, "run": true, "reload": true, "plan": true, "check": true}
 
 // notes prints what the file's parser noted, wg-quick-style on stderr.
 func (c *command) notes(f *wgquick.File) {

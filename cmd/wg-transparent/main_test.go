@@ -22,9 +22,10 @@ import (
 func TestMain(m *testing.M) { testns.GuardMain(m) }
 
 // TestCommand builds the command and drives the article's world with it:
-// up (in the foreground, with the embedded device), check in sync, a rule
-// deleted by hand, check reports drift, up from another process repairs
-// it, the tunnel works, down leaves nothing and stops the foreground up.
+// up (which returns; the embedded device runs in a background process),
+// check in sync, a rule deleted by hand, check reports drift, up again
+// repairs it, the tunnel works, down leaves nothing and ends the
+// background process.
 func TestCommand(t *testing.T) {
 	testns.RequireRoot(t)
 	bin := commandBinary(t)
@@ -78,7 +79,8 @@ Transparent = 203.0.113.2/32
 	if out := cmd(0, "plan"); !strings.Contains(out, "add     ip rule add to 203.0.113.2/32 lookup 123 priority 456 proto 87") {
 		t.Errorf("plan:\n%s", out)
 	}
-	up, _ := startForeground(t, "is up", bin, "up", file, "--netns", w.A.Name)
+	adoptOrphans(t)
+	pid, _ := upReturns(t, bin, file, "--netns", w.A.Name) // an embedded device runs in a process of its own
 	cmd(0, "check")
 	rule := netlink.NewRule()
 	rule.Priority, rule.Table, rule.Protocol = 456, 123, transparent.RouteProtocol
@@ -102,15 +104,10 @@ Transparent = 203.0.113.2/32
 	}
 
 	cmd(0, "down")
-	done := make(chan error)
-	go func() { done <- up.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("the foreground up ended with %v", err)
+	if pid != 0 {
+		if ws := reap(t, pid, "the background process after down"); !ws.Exited() || ws.ExitStatus() != 0 {
+			t.Errorf("the background process after down: %v, want exit 0", ws)
 		}
-	case <-time.After(5 * time.Second):
-		t.Error("the foreground up did not end when its device was brought down")
 	}
 	after, err := testns.Dump(w.A)
 	if err != nil {
@@ -182,7 +179,7 @@ Transparent = 203.0.113.2/32
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, _ := startForeground(t, "staying in the foreground", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	up, _ := startForeground(t, "staying in the foreground", bin, "up", file, "--netns", ns.Name, "--backend", "userspace", "--foreground")
 	if err := up.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

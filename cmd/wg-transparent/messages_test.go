@@ -144,16 +144,16 @@ func TestNotesWhereTheyApply(t *testing.T) {
 	}
 }
 
-// TestMissingFileNamedOnce: show NAME without CONFIG_DIR/NAME.conf names
-// the path once.
+// TestMissingFileNamedOnce: plan NAME without CONFIG_DIR/NAME.conf names
+// the path once (show NAME needs no file: TestShowWithoutFile).
 func TestMissingFileNamedOnce(t *testing.T) {
 	defer func(old string) { configDir = old }(configDir)
 	configDir = t.TempDir()
 	var out strings.Builder
-	code := run([]string{"show", "wgmsnone"}, &out, &out)
+	code := run([]string{"plan", "wgmsnone"}, &out, &out)
 	path := filepath.Join(configDir, "wgmsnone.conf")
 	if want := program + ": open " + path + ": no such file or directory\n"; code != exitError || out.String() != want {
-		t.Errorf("show wgmsnone: exit %d, %q\nwant exit 2, %q", code, out.String(), want)
+		t.Errorf("plan wgmsnone: exit %d, %q\nwant exit 2, %q", code, out.String(), want)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,9 +60,18 @@ type tunnelSource interface {
 // time: nothing is kept between scrapes but the tunnel's own counters.
 type collector struct {
 	name string
-	cfg  transparent.Config // for redacting keys
+	mu   sync.Mutex
+	cfg  transparent.Config // for redacting keys; a reload replaces it (setConfig)
 	tun  tunnelSource
 	now  func() time.Time
+}
+
+// setConfig replaces the config whose secrets the collector hides, after
+// a reload: a new private or preshared key stays hidden.
+func (c *collector) setConfig(cfg transparent.Config) {
+	c.mu.Lock()
+	c.cfg = cfg
+	c.mu.Unlock()
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
@@ -73,6 +83,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
 	defer cancel()
+	c.mu.Lock()
+	cfg := c.cfg
+	c.mu.Unlock()
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
@@ -92,7 +105,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	if dev != nil {
 		now := c.now()
 		for _, p := range dev.Peers {
-			labels := []string{c.name, c.cfg.RedactKey(p.PublicKey), allowedIPs(p.AllowedIPs)}
+			labels := []string{c.name, cfg.RedactKey(p.PublicKey), allowedIPs(p.AllowedIPs)}
 			counter(descSent, float64(p.TransmitBytes), labels...)
 			counter(descReceived, float64(p.ReceiveBytes), labels...)
 			hs := 0.0
@@ -108,7 +121,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		failed = 1
 	}
 	for _, h := range health {
-		key := c.cfg.RedactKey(h.PublicKey)
+		key := cfg.RedactKey(h.PublicKey)
 		for _, s := range peerStates3 {
 			if s == transparent.PeerBlocked && h.Fallback != transparent.FallbackBlock || s == transparent.PeerFailedOver && h.Fallback != transparent.FallbackInternet {
 				continue // a state the peer's Fallback never gives
@@ -147,14 +160,15 @@ func allowedIPs(list []net.IPNet) string {
 // tunnel's), until ctx ends. It returns once the listener is open: a busy
 // or bad address is an error for run to report at once. The errors of the
 // server after that are logged.
-func (c *command) serveMetrics(ctx context.Context, addr string, tun *transparent.Tunnel, cfg transparent.Config) error {
+func (c *command) serveMetrics(ctx context.Context, addr string, tun *transparent.Tunnel, cfg transparent.Config) (*collector, error) {
 	reg := prometheus.NewRegistry()
-	if err := reg.Register(&collector{name: cfg.Name, cfg: cfg, tun: tun, now: time.Now}); err != nil {
-		return fmt.Errorf("metrics: %w", err)
+	col := &collector{name: cfg.Name, cfg: cfg, tun: tun, now: time.Now}
+	if err := reg.Register(col); err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("--metrics %s: %w", addr, err)
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}))
@@ -169,5 +183,5 @@ func (c *command) serveMetrics(ctx context.Context, addr string, tun *transparen
 		}
 	}()
 	c.logf("[#] metrics on http://%s/metrics", ln.Addr())
-	return nil
+	return col, nil
 }

@@ -253,33 +253,6 @@ func TestHooksRollBack(t *testing.T) {
 	}
 }
 
-// TestSIGHUPBringsDown: a foreground up ends on SIGHUP as on SIGTERM,
-// leaving the namespace as it was.
-func TestSIGHUPBringsDown(t *testing.T) {
-	testns.RequireRoot(t)
-	bin := commandBinary(t)
-	ns := testns.New(t, "hup")
-	before, err := testns.Dump(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := uniqueName("wgu")
-	file := tunnelFile(t, t.TempDir(), name, "")
-	up, _ := startForeground(t, "SIGHUP", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
-	if err := up.Process.Signal(syscall.SIGHUP); err != nil {
-		t.Fatal(err)
-	}
-	if err := up.Wait(); err != nil {
-		t.Errorf("up after SIGHUP: %v", err)
-	}
-	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
-		t.Errorf("after SIGHUP (%v):\n%s", err, diff)
-	}
-	if r := records(name); len(r) > 0 {
-		t.Errorf("after SIGHUP, records remain: %v", r)
-	}
-}
-
 // TestRun: run brings the tunnel up, tells systemd (READY=1 on a unixgram
 // socket given as NOTIFY_SOCKET), repairs a deleted rule by itself,
 // applies DNS through resolvconf (a stand-in that records its calls),

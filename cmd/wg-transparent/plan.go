@@ -43,15 +43,19 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 		return exitError, err
 	}
 	status := exitOK
+	problem := ""
 	if drift != nil {
 		status = exitDrift
+		if _, err := tun.Device(); errors.Is(err, transparent.ErrDeviceGone) {
+			problem = c.goneText()
+		}
 	}
 	peers, err := peerStates(ctx, tun, f.Config)
 	if err != nil {
 		return exitError, err
 	}
 	if c.json {
-		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}, Peers: peers}
+		out := checkJSON{Interface: f.Config.Name, InSync: drift == nil, Changes: []changeJSON{}, Peers: peers, Problem: problem}
 		if drift != nil {
 			out.Changes = changesJSON(drift.Changes)
 		}
@@ -64,6 +68,9 @@ func (c *command) check(ctx context.Context, tun *transparent.Tunnel, f *wgquick
 		fmt.Fprintln(c.stdout, "in sync:", c.file)
 		printPeerStates(c.stdout, "  ", peers)
 		return exitOK, nil
+	}
+	if problem != "" {
+		fmt.Fprintf(c.stdout, "drift: %s\n", problem)
 	}
 	printPeerStates(c.stdout, "", peers)
 	fmt.Fprintf(c.stdout, "drift: up would:\n")

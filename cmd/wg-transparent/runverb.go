@@ -20,7 +20,8 @@ import (
 const refreshInterval = 30 * time.Second
 
 // runForeground is the verb run: up, tell systemd, then keep the tunnel
-// as the file says until a stop signal, and bring it down. A second run
+// as the file says until a stop signal, and bring it down. SIGHUP
+// reloads the file (reloader). A second run
 // of the tunnel (or one next to a foreground up running its embedded
 // device) is refused, naming the process that keeps it. Another
 // process's down ends run, which then exits 0 without touching anything;
@@ -30,27 +31,33 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, stopSignals...) // before up: a signal during up still brings it down
 	defer signal.Stop(sig)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, reloadSignal) // before up: a reload asked for during up is done after it
+	defer signal.Stop(hup)
 	release, err := tun.Keep("run")
 	if err != nil {
 		return exitError, err
 	}
 	defer release()
-	if err := c.up(ctx, tun, f); err != nil {
+	if err := c.up(ctx, tun, f, tun.Up); err != nil {
 		return exitError, err
 	}
 	loop, stop := context.WithCancel(ctx)
 	defer stop()
+	var metrics *collector
 	if c.metrics != "" { // before READY: the unit is active once its metrics answer
-		if err := c.serveMetrics(loop, c.metrics, tun, f.Config); err != nil {
+		if metrics, err = c.serveMetrics(loop, c.metrics, tun, f.Config); err != nil {
 			stop()
 			_, derr := c.down(context.WithoutCancel(ctx), tun, f)
 			return exitError, errors.Join(err, derr)
 		}
 	}
+	var rl reloader
+	rl.ready(c, tun)
 	if err := notifySystemd("READY=1\nSTATUS=" + name + " is up"); err != nil {
 		c.logf("%s: %v", program, err)
 	}
-	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT, SIGTERM or SIGHUP\n", name, tun.Backend())
+	fmt.Fprintf(c.stdout, "%s is up (%s WireGuard device); running until SIGINT or SIGTERM (SIGHUP reloads %s)\n", name, tun.Backend(), c.file)
 
 	watched := make(chan error, 1)
 	go func() { watched <- tun.Watch(loop) }() // repairs drift as the kernel reports it
@@ -64,6 +71,14 @@ func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f 
 		case s := <-sig:
 			c.logf("[#] %s: bringing %s down", s, name)
 			status, err = exitOK, nil
+		case <-hup:
+			err = rl.reload(loop, c, tun, &f)
+			if err == nil && metrics != nil {
+				metrics.setConfig(f.Config)
+			}
+			if !errors.Is(err, transparent.ErrBroughtDown) {
+				err = nil // logged; the running config is kept
+			}
 		case <-done:
 			done, err = c.deviceStopped(loop, tun, name, done)
 		case werr := <-watched:

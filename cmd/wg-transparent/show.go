@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -23,16 +25,40 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		return exitError, err
 	}
 	dev, err := tun.Device()
-	if err != nil {
+	gone := errors.Is(err, transparent.ErrDeviceGone)
+	if err != nil && !gone {
 		return exitError, err
 	}
 	out := showJSON{Interface: cfg.Name, Up: dev != nil, Device: deviceOf(dev, cfg), Rules: []ruleJSON{}, Routes: []routeJSON{}, Names: []nameJSON{}}
+	if gone {
+		out.Problem = c.goneText()
+	}
 	if out.Names, err = showNames(ctx, tun); err != nil {
 		return exitError, err
 	}
 	if out.Peers, err = peerStates(ctx, tun, cfg); err != nil {
 		return exitError, err
 	}
+	if out.Rules, out.Routes, err = c.kernelObjects(cfg.Priority, cfg.Table); err != nil {
+		return exitError, err
+	}
+	out.Keeper = c.keeperOf(cfg.Name)
+	if c.json {
+		err = writeJSON(c.stdout, out)
+	} else {
+		c.showText(out, cfg)
+	}
+	if err == nil && gone {
+		return exitError, errors.New(out.Problem)
+	}
+	return exitOK, err
+}
+
+// kernelObjects reads the tunnel's rules (at priority to priority+2,
+// with the library's protocol marker) and the routes of its table, in the
+// tunnel's namespace.
+func (c *command) kernelObjects(priority, table int) (rules []ruleJSON, routes []routeJSON, err error) {
+	rules, routes = []ruleJSON{}, []routeJSON{}
 	err = c.inNetNS(func() error {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
@@ -40,50 +66,61 @@ func (c *command) show(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 		}
 		defer h.Close()
 		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			rules, err := h.RuleList(fam)
+			list, err := h.RuleList(fam)
 			if err != nil {
 				return fmt.Errorf("list rules: %w", err)
 			}
-			for _, r := range rules {
-				if cfg.Priority > 0 && r.Priority >= cfg.Priority && r.Priority <= cfg.Priority+2 && r.Protocol == transparent.RouteProtocol {
-					out.Rules = append(out.Rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
+			for _, r := range list {
+				if priority > 0 && r.Priority >= priority && r.Priority <= priority+2 && r.Protocol == transparent.RouteProtocol {
+					rules = append(rules, ruleJSON{Priority: r.Priority, Family: familyName(fam), Text: ruleText(r)})
 				}
 			}
 		}
 		for _, fam := range []int{unix.AF_INET, unix.AF_INET6} {
-			if cfg.Table <= 0 { // Table off, or auto and not up
+			if table <= 0 { // Table off, or auto and not up
 				break
 			}
-			routes, err := h.RouteListFiltered(fam, &netlink.Route{Table: cfg.Table}, netlink.RT_FILTER_TABLE)
+			list, err := h.RouteListFiltered(fam, &netlink.Route{Table: table}, netlink.RT_FILTER_TABLE)
 			if err != nil {
 				return fmt.Errorf("list routes: %w", err)
 			}
-			for _, r := range routes {
+			for _, r := range list {
 				dev := fmt.Sprint(r.LinkIndex)
 				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
 					dev = l.Attrs().Name
 				}
-				out.Routes = append(out.Routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
+				routes = append(routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
 			}
 		}
 		return nil
 	})
-	if err != nil {
-		return exitError, err
+	return rules, routes, err
+}
+
+// goneText says that the tunnel's embedded device died with its process,
+// and how to restore it.
+func (c *command) goneText() string {
+	arg := c.file
+	if name := strings.TrimSuffix(filepath.Base(c.file), ".conf"); configPath(name) == c.file {
+		arg = name
 	}
-	if c.json {
-		return exitOK, writeJSON(c.stdout, out)
+	if c.netns != "" {
+		arg += " --netns " + c.netns
 	}
-	c.showText(out, cfg)
-	return exitOK, nil
+	return fmt.Sprintf("the embedded device's process is gone: run `%s up %s` to restore it", program, arg)
 }
 
 func (c *command) showText(s showJSON, cfg transparent.Config) {
 	w := c.stdout
-	if d := s.Device; d == nil {
+	if d := s.Device; d == nil && s.Problem != "" {
+		fmt.Fprintf(w, "interface: %s is not up: %s\n", s.Interface, s.Problem)
+	} else if d == nil {
 		fmt.Fprintf(w, "interface: %s is not up\n", s.Interface)
 	} else {
 		fmt.Fprintf(w, "interface: %s (%s)\n  public key: %s\n  listening port: %d\n", d.Name, d.Type, d.PublicKey, d.ListenPort)
+		if s.Keeper != "" {
+			fmt.Fprintf(w, "  kept up by: %s\n", s.Keeper)
+		}
 		if d.FwMark != 0 {
 			fmt.Fprintf(w, "  fwmark: %#x\n", d.FwMark)
 		}

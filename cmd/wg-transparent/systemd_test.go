@@ -31,7 +31,7 @@ func TestSystemdUnit(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := string(unit)
-	for _, want := range []string{"Type=notify", "ExecStart=/usr/local/bin/wg-transparent run %i", "CapabilityBoundingSet=CAP_NET_ADMIN", "DeviceAllow=/dev/net/tun rw", "ReadWritePaths=/run"} {
+	for _, want := range []string{"Type=notify", "ExecStart=/usr/local/bin/wg-transparent run %i", "ExecReload=/usr/local/bin/wg-transparent reload %i", "CapabilityBoundingSet=CAP_NET_ADMIN", "DeviceAllow=/dev/net/tun rw", "ReadWritePaths=/run"} {
 		if !strings.Contains(text, want+"\n") && !strings.Contains(text, want+" ") {
 			t.Errorf("%s lacks %q", unitFile, want)
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/wgtransparent/transparent/internal/inet"
 	"github.com/wgtransparent/transparent/internal/namespace"
 	"github.com/wgtransparent/transparent/internal/netfilter"
+	"github.com/wgtransparent/transparent/internal/state"
 	"github.com/wgtransparent/transparent/internal/wgdevice"
 	"golang.org/x/sys/unix"
 	"golang.zx2c4.com/wireguard/wgctrl"
@@ -36,9 +37,12 @@ type Kernel struct {
 	ns  namespace.NS
 	nl  *netlink.Handle
 	log *slog.Logger
-	wg  *wgctrl.Client              // made on first use, inside ns
-	dev *wgdevice.Embedded          // the embedded device this Tunnel runs, if any
-	fws map[string]netfilter.Driver // opened firewalls by kind
+	wg  *wgctrl.Client     // made on first use, inside ns
+	dev *wgdevice.Embedded // the embedded device this Tunnel runs, if any
+	// nsID identifies the namespace in embedded devices' owner files
+	// (wgdevice.NamespaceID); found on first use.
+	nsID string
+	fws  map[string]netfilter.Driver // opened firewalls by kind
 
 	dumpBuf   []byte          // the route dump's receive buffer; operations are serialized
 	dumpSizes map[dumpKey]int // the routes each table had at its last dump
@@ -206,7 +210,25 @@ func (k *Kernel) wgClient() (*wgctrl.Client, error) {
 	return k.wg, nil
 }
 
+// Device reads the device only when the link called name exists in the
+// namespace: wgctrl would otherwise find an embedded device of that name
+// in any namespace, through the UAPI socket all of them share. An
+// embedded device's socket must serve this namespace's link
+// (wgdevice.Serves).
 func (k *Kernel) Device(name string) (*wgtypes.Device, error) {
+	l, err := k.Link(name)
+	if err != nil || l == nil {
+		return nil, err
+	}
+	switch l.Kind {
+	case "wireguard": // wgctrl asks the namespace's kernel first
+	case "tuntap":
+		if err := wgdevice.Serves(name, k.namespaceID(), l.Index); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, nil // not a WireGuard device
+	}
 	wg, err := k.wgClient()
 	if err != nil {
 		return nil, err
@@ -332,7 +354,7 @@ func (k *Kernel) CreateLink(name string, mtu int, embedded bool) error {
 		return (&wgdevice.Kernel{Netlink: k.nl}).Create(name, mtu)
 	}
 	if k.dev == nil {
-		k.dev = &wgdevice.Embedded{NS: k.ns, Netlink: k.nl, Log: k.log}
+		k.dev = &wgdevice.Embedded{NS: k.ns, NSID: k.namespaceID(), Netlink: k.nl, Log: k.log}
 	}
 	return k.dev.Create(name, mtu)
 }
@@ -443,3 +465,24 @@ func (k *Kernel) AddRule(r netlink.Rule) error { return ignore(k.nl.RuleAdd(&r),
 func (k *Kernel) DelRule(r netlink.Rule) error {
 	return ignore(k.nl.RuleDel(&r), unix.ENOENT, unix.ESRCH)
 }
+
+// namespaceID is the identity of the kernel's namespace in embedded
+// devices' owner files.
+func (k *Kernel) namespaceID() string {
+	if k.nsID == "" {
+		if dir, err := state.DirOf(k.ns); err == nil {
+			k.nsID = wgdevice.NamespaceID(dir)
+		}
+	}
+	return k.nsID
+}
+
+// UAPIClash returns a conflict error when an embedded device called name
+// in this namespace would clash with one of another namespace, which
+// serves the UAPI socket all namespaces share (wgdevice.Clash).
+func (k *Kernel) UAPIClash(name string) error { return wgdevice.Clash(name, k.namespaceID()) }
+
+// DeviceGone returns an error matching sentinel.ErrDeviceGone when this
+// namespace's embedded device called name died with its process; the
+// caller has found no link of that name.
+func (k *Kernel) DeviceGone(name string) error { return wgdevice.Gone(name, k.namespaceID()) }

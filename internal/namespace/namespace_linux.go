@@ -23,7 +23,8 @@ import (
 // that CAP_NET_ADMIN alone is enough for it.
 type NS struct {
 	Handle netns.NsHandle
-	here   bool // the process's own namespace: nothing switches threads
+	Path   string // as Open was given it; "" for the calling thread's
+	here   bool   // the process's own namespace: nothing switches threads
 }
 
 // Open opens the namespace at path, or, for "", the calling thread's.
@@ -43,7 +44,7 @@ func Open(path string) (NS, error) {
 		h.Close()
 		return NS{}, fmt.Errorf("open network namespace %q: %w", path, err)
 	}
-	return NS{Handle: h, here: here}, nil
+	return NS{Handle: h, Path: path, here: here}, nil
 }
 
 // Do runs fn on a thread in the namespace; see nsdo.Do.

@@ -56,6 +56,10 @@ type ChainState struct {
 	// objects it never makes; Unmarked are rules without its comment,
 	// which only a release before the comment made (NotOurs).
 	Foreign, Unmarked []string
+	// With iptables-nft: NAT lists the family's nat table and its chains
+	// that exist (MadeKeys), and Made those of them that the tunnel's Ups
+	// created (Adopter).
+	NAT, Made []string
 }
 
 // Driver holds the tunnel's SNAT rules in one place of one IP family: a
@@ -86,9 +90,14 @@ type Driver interface {
 // the tunnel's chain (iptables-nft's nat table), which it removes with the
 // chain: Created lists those its writes created and that still stand, for
 // the record; Adopt hands it the record's list of an earlier process.
+// Prune removes what it created in a family's nat table and left empty:
+// the given hook chains, then, with table, the table when it holds no
+// chain. A removal prunes by itself; Prune is for what a crash left
+// between a removal and its pruning.
 type Adopter interface {
 	Created() []string
 	Adopt(created []string)
+	Prune(family int, hooks []string, table bool) error
 }
 
 // CommandPrinter prints the shell equivalent of a firewall's writes.

@@ -192,6 +192,12 @@ func (fw *IPTables) ReadChain(family int, name string) (ChainState, error) {
 		}
 	}
 	SortRules(s.Rules)
+	s.NAT = fw.nftNatObjects(family)
+	for _, o := range s.NAT {
+		if slices.Contains(fw.made, o) {
+			s.Made = append(s.Made, o)
+		}
+	}
 	for _, hook := range []string{HookOutbound, HookInbound} {
 		if slices.ContainsFunc(table[hook], func(r []string) bool { return slices.Equal(r, jumpRule(name)) }) {
 			s.Hooks = append(s.Hooks, hook)

@@ -139,3 +139,21 @@ func (fw *IPTables) pruneTable(family int) error {
 func (fw *IPTables) forget(key string) {
 	fw.made = slices.DeleteFunc(fw.made, func(o string) bool { return o == key })
 }
+
+// MadeKey names a family's nat table (chain "") or one of its chains as
+// Created, NAT and Made list them: "ip nat", "ip nat POSTROUTING".
+func MadeKey(family int, chain string) string { return madeKey(family, chain) }
+
+// Prune deletes the hook chains the firewall made and left without rules,
+// then, with table, the nat table it made when it holds no chain.
+func (fw *IPTables) Prune(family int, hooks []string, table bool) error {
+	for _, hook := range hooks {
+		if err := fw.pruneHook(family, hook); err != nil {
+			return err
+		}
+	}
+	if !table {
+		return nil
+	}
+	return fw.pruneTable(family)
+}

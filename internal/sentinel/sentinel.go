@@ -11,4 +11,5 @@ var (
 	ErrNoKernelWireGuard = errors.New("kernel has no WireGuard support")
 	ErrFirewall          = errors.New("firewall unavailable")
 	ErrUnsafeState       = errors.New("unsafe state path")
+	ErrDeviceGone        = errors.New("the embedded device's process is gone")
 )

@@ -45,8 +45,9 @@ const ClaimsLock = "claims.lock"
 
 // Held is a flock held on a lock file.
 type Held struct {
-	f    *os.File
-	path string
+	f      *os.File
+	path   string
+	holder string // the first line of the file: "pid 1234 (run)"
 }
 
 // Acquire takes the lock at path, waiting for another holder until ctx is
@@ -93,11 +94,9 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 			}
 			continue
 		}
-		holder := fmt.Sprintf("pid %d (%s)\n", os.Getpid(), verb)
-		if err := f.Truncate(0); err == nil {
-			f.WriteAt([]byte(holder), 0) // a report for waiters only
-		}
-		return &Held{f: f, path: path}, nil
+		l := &Held{f: f, path: path, holder: fmt.Sprintf("pid %d (%s)", os.Getpid(), verb)}
+		l.Report("") // a report for waiters only
+		return l, nil
 	}
 }
 
@@ -105,6 +104,7 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 type HeldError struct {
 	path   string
 	Holder string // as lockHolder reads it
+	Status string // the holder's status line, "" for none
 }
 
 func (e *HeldError) Error() string { return fmt.Sprintf("lock %s: held by %s", e.path, e.Holder) }
@@ -128,7 +128,8 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 			return fmt.Errorf("lock %s: %w", path, err)
 		}
 		if !wait {
-			return &HeldError{path: path, Holder: lockHolder(f)}
+			holder, status := readLockReport(f)
+			return &HeldError{path: path, Holder: holder, Status: status}
 		}
 		if !reported && time.Since(start) > lockReport {
 			log.Info("waiting for lock", "path", path, "holder", lockHolder(f))
@@ -144,15 +145,76 @@ func waitFlock(ctx context.Context, log *slog.Logger, f *os.File, path string, w
 
 // lockHolder reads who holds a lock, as its holder wrote it.
 func lockHolder(f *os.File) string {
-	buf := make([]byte, 128)
+	holder, _ := readLockReport(f)
+	return holder
+}
+
+// Holder is the holder of the lock at path, as it wrote itself, "" when
+// no process holds it. It opens an existing file only and never takes the
+// lock for longer than the test.
+func Holder(path string) string {
+	f, err := Open(path, unix.O_RDONLY)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err == nil {
+		unix.Flock(int(f.Fd()), unix.LOCK_UN)
+		return "" // a holder would hold it exclusively
+	}
+	return lockHolder(f)
+}
+
+// maxLockReport bounds what a lock file's report may hold: a holder line
+// and a status line, such as a reload's error.
+const maxLockReport = 4096
+
+// readLockReport reads a lock file's report: the holder ("pid 1234 (run)",
+// "another process" when unknown) and its status line, "" for none. Only
+// whole lines count: a report being rewritten may end in a part of the
+// one before.
+func readLockReport(f *os.File) (holder, status string) {
+	buf := make([]byte, maxLockReport)
 	n, err := f.ReadAt(buf, 0)
 	if n == 0 && err != nil && !errors.Is(err, io.EOF) {
-		return "another process"
+		return "another process", ""
 	}
-	if s := strings.TrimSpace(string(buf[:n])); s != "" {
-		return strings.ToValidUTF8(s, "?")
+	lines := strings.SplitAfter(strings.ToValidUTF8(string(buf[:n]), "?"), "\n")
+	holder = "another process"
+	if s := strings.TrimSpace(lines[0]); s != "" {
+		holder = s
 	}
-	return "another process"
+	if len(lines) > 1 && strings.HasSuffix(lines[1], "\n") {
+		status = strings.TrimSpace(lines[1])
+	}
+	return holder, status
+}
+
+// Report writes the holder line and status (one line) into the lock
+// file, for waiters and TryAcquire's refusals to read. The new text is
+// written over the old before the file is cut to its length, so a reader
+// sees whole new lines, perhaps followed by a part of the old ones.
+func (l *Held) Report(status string) error {
+	status = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, status)
+	text := l.holder + "\n"
+	if status != "" {
+		text += status + "\n"
+	}
+	if len(text) > maxLockReport {
+		text = text[:maxLockReport-1] + "\n"
+	}
+	if _, err := l.f.WriteAt([]byte(text), 0); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	if err := l.f.Truncate(int64(len(text))); err != nil {
+		return fmt.Errorf("write %s: %w", l.path, err)
+	}
+	return nil
 }
 
 // Release releases the lock; with remove, it first removes the lock file,

@@ -28,6 +28,7 @@ import (
 // the MTU. nsTUN and nsBind run those calls inside the tunnel's namespace.
 type Embedded struct {
 	NS      namespace.NS
+	NSID    string // the namespace's identity in the owner file (NamespaceID)
 	Netlink *netlink.Handle
 	Log     *slog.Logger
 
@@ -73,12 +74,19 @@ func (u *Embedded) Create(name string, mtu int) error {
 		dev.Close()
 		return err
 	}
+	pid := os.Getpid()
+	if err := writeOwner(name, owner{PID: pid, NetNS: u.NSID, Path: u.NS.Path, Index: index}); err != nil {
+		sock.close()
+		dev.Close()
+		return err
+	}
 	gone := make(chan struct{})
 	go func() {
 		// The device stops on Down or Close, or when another process
 		// deletes its link: stop serving its socket then too.
 		<-dev.Wait()
 		sock.close()
+		removeOwner(name, pid, index)
 		close(gone)
 	}()
 	u.sock = sock
@@ -120,6 +128,7 @@ func (u *Embedded) Close() error {
 	}
 	err := u.sock.close()
 	u.dev.Close()
+	removeOwner(u.sock.name, os.Getpid(), u.index)
 	u.dev, u.sock, u.gone, u.index = nil, nil, nil, 0
 	return err
 }
@@ -231,6 +240,7 @@ func (b *nsBind) Open(port uint16) (fns []conn.ReceiveFunc, actual uint16, err e
 // answers on it, and no link of that name exists. Such a file would make
 // `wg show` and wgctrl report a device that is gone.
 func RemoveStaleSocket(name string) error {
+	removeStaleOwner(name)
 	path := uapiPath(name)
 	c, err := net.Dial("unix", path)
 	if err == nil {

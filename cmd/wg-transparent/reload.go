@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/wgquick"
+	"golang.org/x/sys/unix"
+)
+
+// A reload re-reads the file and applies only the difference, as `wg
+// syncconf` does for a device: the library's SetConfig, then an Up, whose
+// plan never leaves a moment in which a destination that stays
+// transparent leaves over the Internet, and whose failure rolls the
+// kernel back. Hooks are not run again. A process that keeps the tunnel
+// (run, a foreground up) reloads on SIGHUP and reports each reload in its
+// keeper lock (Tunnel.KeeperStatus) as "reload N: ok" or "reload N:
+// failed: why", which the reload verb waits for; it reports "reload 0:
+// ready" once it reloads on SIGHUP at all, so that the verb never
+// signals a process that SIGHUP would end.
+
+// reloadSignal asks a process that keeps the tunnel to reload its file.
+var reloadSignal os.Signal = syscall.SIGHUP
+
+// reloadStatusPrefix starts every status line of a keeper that reloads.
+const reloadStatusPrefix = "reload "
+
+// reloadDirect is the status of a keeper that only runs the tunnel's
+// embedded device, repairing nothing toward a config of its own: the
+// reload verb applies the file itself, as without a keeper.
+const reloadDirect = "reload: apply directly"
+
+// reloadWait bounds how long the reload verb waits for the keeping
+// process to apply the file: an Up that looks host names up (a timeout
+// of its own each) and waits for the tunnel's lock behind another
+// operation takes seconds, so a minute means that process is stuck.
+const reloadWait = time.Minute
+
+// reloadPoll is how often the reload verb looks for the keeper's answer.
+const reloadPoll = 20 * time.Millisecond
+
+// reloader is the reload state of a process that keeps the tunnel.
+type reloader struct {
+	keeps bool // this process keeps the tunnel (Keep): it reports to the reload verb
+	count int  // reloads answered so far
+}
+
+// ready tells the reload verb that this process reloads on SIGHUP.
+func (r *reloader) ready(c *command, tun *transparent.Tunnel) {
+	r.keeps = true
+	if err := tun.KeeperStatus(fmt.Sprintf("%s%d: ready", reloadStatusPrefix, r.count)); err != nil {
+		c.logf("%s: %v", program, err)
+	}
+}
+
+// reload re-reads the file and applies it to the running tunnel; *f is
+// the file in force, replaced on success. A file that cannot be read or
+// used keeps the running config, and the error says why (file:line for
+// the file's own problems). The outcome is reported to the reload verb
+// when this process keeps the tunnel.
+func (r *reloader) reload(ctx context.Context, c *command, tun *transparent.Tunnel, f **wgquick.File) error {
+	r.count++
+	var now unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &now)
+	// As Type=notify-reload wants it; harmless under Type=notify.
+	notifySystemd(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", now.Nano()/1000))
+	defer notifySystemd("READY=1")
+	err := c.reload(ctx, tun, f)
+	status := fmt.Sprintf("%s%d: ok", reloadStatusPrefix, r.count)
+	if err != nil {
+		status = fmt.Sprintf("%s%d: failed: %v", reloadStatusPrefix, r.count, err)
+		c.logf("%s: reload: %v; the running config is kept", program, err)
+	} else {
+		c.logf("[#] reloaded %s", c.file)
+	}
+	if !r.keeps {
+		return err
+	}
+	if serr := tun.KeeperStatus(status); serr != nil {
+		c.logf("%s: %v", program, serr)
+	}
+	return err
+}
+
+// reload applies the file's current content to tun, whose config is
+// c.cfg (from the file *f). On success c.cfg and *f are the new ones; on
+// failure the tunnel's config is c.cfg again and the kernel what it was
+// (the library's Up rolls back).
+func (c *command) reload(ctx context.Context, tun *transparent.Tunnel, f **wgquick.File) error {
+	nf, cfg, err := c.loadConfig(ctx)
+	if err != nil {
+		return err
+	}
+	if err := tun.SetConfig(cfg); err != nil {
+		return err
+	}
+	if err := tun.Repair(ctx); err != nil {
+		if rerr := tun.SetConfig(c.cfg); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return err
+	}
+	c.cfg = cfg
+	old := *f
+	*f = nf
+	if !slices.Equal(old.DNS, nf.DNS) {
+		if err := c.unsetDNS(old); err != nil {
+			return err
+		}
+		return c.setDNS(nf)
+	}
+	return nil
+}
+
+// loadConfig reads the file and makes the library's config of it, as the
+// command does before any verb.
+func (c *command) loadConfig(ctx context.Context) (*wgquick.File, transparent.Config, error) {
+	f, err := c.load()
+	if err != nil {
+		return nil, transparent.Config{}, err
+	}
+	cfg, err := c.tunnelConfig(ctx, f)
+	if err != nil {
+		return nil, transparent.Config{}, err
+	}
+	if err := c.defaultMTU(f, &cfg); err != nil {
+		return nil, transparent.Config{}, err
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, transparent.Config{}, err
+	}
+	return f, cfg, nil
+}
+
+// reloadVerb is the verb reload: the file (read and checked already, so
+// that a bad one is reported here and changes nothing) goes to the
+// process that keeps the tunnel, which applies it and reports back;
+// without such a process, this one applies it, as up would, without
+// bringing anything down or running hooks.
+func (c *command) reloadVerb(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
+	name := f.Config.Name
+	release, err := tun.Keep("reload")
+	var kept *transparent.KeptError
+	switch {
+	case errors.As(err, &kept) && kept.Status != reloadDirect:
+		return c.signalKeeper(ctx, tun, kept)
+	case err == nil:
+		defer release()
+	case kept == nil:
+		return exitError, err
+	}
+	dev, err := tun.Device()
+	if err != nil {
+		return exitError, err
+	}
+	if dev == nil {
+		return exitError, fmt.Errorf("reload %s: the tunnel is not up; bring it up with `%s up %s`", name, program, c.file)
+	}
+	if err := tun.Up(ctx); err != nil {
+		return exitError, fmt.Errorf("reload %s: %w (the running config is kept)", name, err)
+	}
+	if err := c.setDNS(f); err != nil {
+		return exitError, err
+	}
+	fmt.Fprintf(c.stdout, "%s reloaded from %s\n", name, c.file)
+	return exitOK, nil
+}
+
+// signalKeeper asks the process that keeps the tunnel to reload (SIGHUP)
+// and waits for its report.
+func (c *command) signalKeeper(ctx context.Context, tun *transparent.Tunnel, kept *transparent.KeptError) (int, error) {
+	name := kept.Name
+	before, ok := reloadCount(kept.Status)
+	if kept.PID <= 0 || !ok {
+		return exitError, fmt.Errorf("reload %s: it is kept by %s, which does not reload on SIGHUP; restart it to apply the file", name, kept.Holder)
+	}
+	p, err := os.FindProcess(kept.PID)
+	if err == nil {
+		err = p.Signal(reloadSignal)
+	}
+	if err != nil {
+		return exitError, fmt.Errorf("reload %s: signal %s: %w", name, kept.Holder, err)
+	}
+	fmt.Fprintf(c.stderr, "[#] kill -HUP %d (%s keeps %s)\n", kept.PID, kept.Holder, name)
+	wait, cancel := context.WithTimeout(ctx, reloadWait)
+	defer cancel()
+	for {
+		release, err := tun.Keep("reload")
+		if err == nil {
+			release()
+			return exitError, fmt.Errorf("reload %s: %s ended before it reported the reload", name, kept.Holder)
+		}
+		if errors.As(err, &kept) {
+			if n, ok := reloadCount(kept.Status); ok && n > before {
+				result := strings.TrimPrefix(kept.Status, reloadStatusPrefix+strconv.Itoa(n)+": ")
+				if result != "ok" {
+					return exitError, fmt.Errorf("reload %s by %s: %s", name, kept.Holder, strings.TrimPrefix(result, "failed: "))
+				}
+				fmt.Fprintf(c.stdout, "%s reloaded from %s by %s\n", name, c.file, kept.Holder)
+				return exitOK, nil
+			}
+		} else {
+			return exitError, err
+		}
+		select {
+		case <-wait.Done():
+			return exitError, fmt.Errorf("reload %s: %s did not report within %s", name, kept.Holder, reloadWait)
+		case <-time.After(reloadPoll):
+		}
+	}
+}
+
+// reloadCount reads the reload number from a keeper's status, "reload N:
+// ...".
+func reloadCount(status string) (int, bool) {
+	rest, ok := strings.CutPrefix(status, reloadStatusPrefix)
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, ":")
+	n, err := strconv.Atoi(digits)
+	return n, ok && err == nil
+}

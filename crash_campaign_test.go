@@ -1,0 +1,428 @@
+package transparent_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/nftables"
+	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/testns"
+)
+
+// The operations a crashChild runs before it is killed.
+const (
+	opUp        = "up"
+	opDown      = "down"
+	opSetConfig = "setconfig" // Up, SetConfig to another layout, Up
+	opFailover  = "failover"  // Up, then a peer's failover as Watch makes it
+	opFailback  = "failback"  // Up, failover, then the failback
+)
+
+// Sizes of the SIGKILL campaign.
+const (
+	// crashPointsShort is the campaign of the test command: each of the 30
+	// cases (5 operations, 2 rule modes, 3 firewalls) killed once.
+	crashPointsShort = 30
+	// crashDestinations is the number of Transparent prefixes per IP
+	// family: enough rules, routes and SNAT rules that an operation lasts
+	// tens of milliseconds, so that a random moment of it lands between
+	// any two of its writes, without a pause hook in the library.
+	crashDestinations = 100
+)
+
+// crashCase is one kind of kill point: an operation of a config with a
+// rule mode, SNAT held by a firewall.
+type crashCase struct {
+	op    string
+	rules transparent.RuleMode
+	fw    transparent.Firewall
+}
+
+func (c crashCase) String() string {
+	mode := "per-destination"
+	if c.rules == transparent.RulesTable {
+		mode = "table"
+	}
+	return c.op + "/" + mode + "/" + c.fw.String()
+}
+
+func crashCases() []crashCase {
+	var cases []crashCase
+	for _, fw := range []transparent.Firewall{transparent.FirewallNftables, transparent.FirewallIPTablesNFT, transparent.FirewallIPTablesLegacy} {
+		for _, rules := range []transparent.RuleMode{transparent.RulesPerDestination, transparent.RulesTable} {
+			for _, op := range []string{opUp, opDown, opSetConfig, opFailover, opFailback} {
+				cases = append(cases, crashCase{op, rules, fw})
+			}
+		}
+	}
+	return cases
+}
+
+// crashPoints is the campaign's number of kill points:
+// WGTRANSPARENT_SIGKILL_N, else crashPointsShort.
+func crashPoints(t *testing.T) int {
+	n := crashPointsShort
+	if s := os.Getenv("WGTRANSPARENT_SIGKILL_N"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n <= 0 {
+			t.Fatalf("WGTRANSPARENT_SIGKILL_N=%q: want a positive number of kill points", s)
+		}
+	}
+	return n
+}
+
+// crashSeed is the campaign's seed: WGTRANSPARENT_SIGKILL_SEED, else a
+// fixed one under CI=true (a red CI is the change's), else a new one.
+func crashSeed(t *testing.T) uint64 {
+	if s := os.Getenv("WGTRANSPARENT_SIGKILL_SEED"); s != "" {
+		seed, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("WGTRANSPARENT_SIGKILL_SEED=%q: want a number", s)
+		}
+		return seed
+	}
+	if os.Getenv("CI") == "true" {
+		return 1
+	}
+	return rand.Uint64()
+}
+
+// crashConfigs are the configs of a case: the one Up (or Down) works on,
+// and for SetConfig the one it changes to, at other priorities and table
+// with half of the destinations replaced.
+func crashConfigs(w *article, c crashCase) (cfg, next transparent.Config) {
+	cfg, _ = ends{fams: []family{ipv4, ipv6}, snatA: transparent.SNATOutbound, rules: c.rules}.configs(w)
+	cfg.Name = "wgsk" + w.nameA[len("wga"):]
+	cfg.Priority, cfg.Table = 3000, 3000
+	next = cfg
+	next.Priority, next.Table = 3500, 3001
+	next.Peers = []transparent.Peer{cfg.Peers[0]}
+	cfg.Peers[0].Transparent = append(cfg.Peers[0].Transparent, crashDestinationsAt(0)...)
+	next.Peers[0].Transparent = append(next.Peers[0].Transparent, crashDestinationsAt(crashDestinations/2)...)
+	if c.op == opFailover || c.op == opFailback {
+		// The kill switch in one rule mode, the Internet in the other.
+		cfg.Peers[0].Fallback = transparent.FallbackBlock
+		if c.rules == transparent.RulesTable {
+			cfg.Peers[0].Fallback = transparent.FallbackInternet
+		}
+	}
+	return cfg, next
+}
+
+// crashDestinationsAt returns crashDestinations prefixes per family from
+// the from-th on, none adjacent to another (no two aggregate into one).
+func crashDestinationsAt(from int) []netip.Prefix {
+	var ps []netip.Prefix
+	for i := from; i < from+crashDestinations; i++ {
+		v4 := netip.AddrFrom4([4]byte{198, 18, byte(i >> 6), byte(i%64*4 + 1)})
+		v6 := netip.MustParseAddr(fmt.Sprintf("2001:db8:5e:ed::%x", i*4+1))
+		ps = append(ps, netip.PrefixFrom(v4, 32), netip.PrefixFrom(v6, 128))
+	}
+	return ps
+}
+
+// crashDump is the namespace as the campaign compares it: links,
+// addresses, routes, rules (testns.Dump), the whole nf_tables ruleset
+// (the nftables firewall's tables and iptables-nft's nat tables), and
+// iptables-legacy's nat tables.
+func crashDump(t *testing.T, ns *testns.NS) string {
+	t.Helper()
+	d := dump(t, ns)
+	nft, err := testns.DumpNftables(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d += nft
+	for _, save := range []string{"iptables-legacy-save", "ip6tables-legacy-save"} {
+		for _, line := range strings.Split(natSave(t, ns, save), "\n") {
+			if !strings.HasPrefix(line, "#") { // "# Generated by ... on <date>"
+				d += save + " " + line + "\n"
+			}
+		}
+	}
+	return d
+}
+
+// TestCrashAtRandomPoints is the SIGKILL campaign: a process runs an
+// operation on a tunnel with 100 destinations per family and SNAT, and is
+// killed at a random moment of it. The operations: Up; Down; a config
+// change (SetConfig to other priorities, table and destinations, and Up);
+// a peer's failover and its failback, as Watch makes them (the peer's
+// state recorded, then Repair; the kill switch in one rule mode, the
+// Internet in the other). The cases cycle, in an order drawn once,
+// through the operations, both rule modes and every firewall (nf_tables, iptables-nft,
+// iptables-legacy); the moment is drawn between the operation's start and
+// a little past its end, as measured by a first run of the case. A kill
+// ends the process alone (the iptables command it runs, if any, finishes
+// its one write) or its whole process group, as systemd's stop does.
+//
+// After each kill a fresh process, with only the config (for a config
+// change, the old or the new one), brings the namespace back to exactly
+// how it was before the first Up (the testns dump, the whole nf_tables
+// ruleset and iptables-legacy's nat tables), and on about half of the
+// points first converges: Up, then a second Up that writes nothing, and
+// Check finds no drift.
+//
+// The test command runs 30 points, one per case; WGTRANSPARENT_SIGKILL_N=500
+// runs the long form, and WGTRANSPARENT_SIGKILL_SEED replays a campaign.
+func TestCrashAtRandomPoints(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	n, seed := crashPoints(t), crashSeed(t)
+	t.Logf("%d kill points, seed %d (WGTRANSPARENT_SIGKILL_SEED=%d replays them)", n, seed, seed)
+	rng := rand.New(rand.NewPCG(seed, seed))
+	before := crashDump(t, w.A)
+	cases := crashCases()
+	took := map[crashCase]time.Duration{} // an uninterrupted run of each case
+	var calibrating, killing time.Duration
+	var mid int
+	order := rng.Perm(len(cases)) // a shorter campaign takes distinct cases
+	for point := range n {
+		c := cases[order[point%len(cases)]]
+		cfg, next := crashConfigs(w, c)
+		if _, ok := took[c]; !ok {
+			began := time.Now()
+			took[c] = crashCalibrate(t, w, c, cfg, next, before)
+			calibrating += time.Since(began)
+		}
+		began := time.Now()
+		at := time.Duration(rng.Int64N(int64(took[c]) * 11 / 10))
+		if crashKill(t, w, c, cfg, next, at, rng.IntN(2) == 1) {
+			mid++
+		}
+		target := cfg // the config a fresh process has
+		if c.op == opSetConfig && rng.IntN(2) == 1 {
+			target = next
+		}
+		if err := crashRecover(t, w, target, c.fw, rng.IntN(2) == 1, before); err != nil {
+			t.Fatalf("point %d (%s, killed %v after its start): %v", point, c, at, err)
+		}
+		killing += time.Since(began)
+	}
+	t.Logf("%d kill points (%d during the operation, the rest just after its end) in %v, %v per point (kill and recovery); %d uninterrupted runs to time the cases took %v",
+		n, mid, killing.Round(time.Millisecond), (killing / time.Duration(n)).Round(time.Millisecond), len(took), calibrating.Round(time.Millisecond))
+	for _, c := range cases {
+		if d, ok := took[c]; ok {
+			t.Logf("%-32s %v", c, d.Round(time.Millisecond))
+		}
+	}
+}
+
+// crashCalibrate runs case c to its end without a kill, brings the tunnel
+// down, and returns how long the operation took.
+func crashCalibrate(t *testing.T, w *article, c crashCase, cfg, next transparent.Config, before string) time.Duration {
+	t.Helper()
+	child, lines := startChild(t, crashRequest(w, c, cfg, next))
+	began := time.Now()
+	want := "up"
+	if c.op == opDown {
+		want = "down"
+	}
+	if line, _ := lines.ReadString('\n'); strings.TrimSpace(line) != want {
+		t.Fatalf("%s: child: %q", c, line)
+	}
+	took := time.Since(began)
+	crashEnd(t, child, lines, true)
+	if err := crashRecover(t, w, cfg, c.fw, false, before); err != nil {
+		t.Fatalf("%s without a kill: %v", c, err)
+	}
+	return took
+}
+
+func crashRequest(w *article, c crashCase, cfg, next transparent.Config) map[string]any {
+	return map[string]any{"Config": cfg, "Next": next, "NetNS": w.A.Path, "Backend": testBackend(), "Firewall": c.fw, "Op": c.op}
+}
+
+// crashKill runs case c in a child and kills it at after its start: the
+// child alone, or its whole process group. It reports whether the child
+// was killed before it finished the operation.
+func crashKill(t *testing.T, w *article, c crashCase, cfg, next transparent.Config, at time.Duration, group bool) bool {
+	t.Helper()
+	child, lines := startChild(t, crashRequest(w, c, cfg, next))
+	time.Sleep(at)
+	rest := crashEnd(t, child, lines, group)
+	if strings.Contains(rest, "failed") || strings.Contains(rest, "panic") {
+		t.Fatalf("%s: child: %q", c, rest)
+	}
+	return rest == ""
+}
+
+// crashEnd kills the child with SIGKILL, with its process group or alone,
+// and waits until the commands it started, if any, have ended too. It
+// returns what the child said after what was read of lines.
+func crashEnd(t *testing.T, child *exec.Cmd, lines *bufio.Reader, group bool) string {
+	t.Helper()
+	pid := child.Process.Pid
+	if group {
+		syscall.Kill(-pid, syscall.SIGKILL)
+	} else {
+		child.Process.Kill()
+	}
+	rest, _ := io.ReadAll(lines) // until the child's end closes its stdout
+	if err := child.Wait(); err == nil || err.Error() != "signal: killed" {
+		t.Fatalf("child ended with %v before it was killed", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for groupAlive(pid) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the commands of killed process %d still run after 10s", pid)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return string(rest)
+}
+
+// groupAlive reports whether a process of group pgid runs (zombies, which
+// a container's init may never reap, do not count).
+func groupAlive(pgid int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+		if len(f) > 2 && f[0] != "Z" && f[2] == strconv.Itoa(pgid) {
+			return true
+		}
+	}
+	return false
+}
+
+// crashRecover is what a fresh process does after a crash, with only the
+// config cfg: with converge, Up, a second Up that must write nothing and
+// a Check that must find no drift; then Down, after which the namespace
+// must be as before.
+func crashRecover(t *testing.T, w *article, cfg transparent.Config, fw transparent.Firewall, converge bool, before string) error {
+	t.Helper()
+	ctx := context.Background()
+	fresh, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(fw))
+	if err != nil {
+		return err
+	}
+	defer fresh.Close()
+	if converge {
+		if err := fresh.Up(ctx); err != nil {
+			return fmt.Errorf("Up after the crash: %w", err)
+		}
+		if err := fresh.Up(ctx); err != nil {
+			return fmt.Errorf("second Up after the crash: %w", err)
+		}
+		if n := transparent.Writes(fresh); n != 0 {
+			return fmt.Errorf("a second Up after the crash made %d writes, want none", n)
+		}
+		if err := fresh.Check(ctx); err != nil {
+			return fmt.Errorf("Check after Up: %w", err)
+		}
+	}
+	if err := fresh.Down(ctx); err != nil {
+		return fmt.Errorf("Down after the crash: %w", err)
+	}
+	if diff := settledDiff(before, func() string { return crashDump(t, w.A) }); diff != "" {
+		return fmt.Errorf("namespace after Down:\n%s", diff)
+	}
+	if wantBackend() == transparent.BackendUserspace {
+		if _, err := os.Stat("/var/run/wireguard/" + cfg.Name + ".sock"); !os.IsNotExist(err) {
+			return fmt.Errorf("the dead device's UAPI socket is still there after Down (%v)", err)
+		}
+	}
+	return nil
+}
+
+// TestCrashAfterNatTableMade: an Up with iptables-nft, the first user of
+// the nat table in its namespace, is killed right after iptables-nft made
+// `table ip nat` and before the Up ended. A fresh process's Down removes
+// that table (and the hook chain, if made): the record lists what the Up
+// may create before it creates it.
+func TestCrashAfterNatTableMade(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	before := crashDump(t, w.A)
+	c := crashCase{op: opUp, rules: transparent.RulesPerDestination, fw: transparent.FirewallIPTablesNFT}
+	cfg, next := crashConfigs(w, c)
+	conn, err := nftables.New(nftables.WithNetNSFd(int(w.A.Handle)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const attempts = 10 // the poll may miss the moment; it rarely does
+	for range attempts {
+		child, lines := startChild(t, crashRequest(w, c, cfg, next))
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			if _, err := conn.ListTableOfFamily("nat", nftables.TableFamilyIPv4); err == nil {
+				break
+			}
+			time.Sleep(200 * time.Microsecond)
+		}
+		rest := crashEnd(t, child, lines, true)
+		if _, err := conn.ListTableOfFamily("nat", nftables.TableFamilyIPv4); err != nil {
+			t.Fatalf("no nat table after the kill (%v): iptables-nft did not make one", err)
+		}
+		if err := crashRecover(t, w, cfg, c.fw, false, before); err != nil {
+			t.Fatal(err)
+		}
+		if rest == "" {
+			return // killed during the Up, after the table was made
+		}
+	}
+	t.Fatalf("the Up ended before its kill in %d attempts", attempts)
+}
+
+// TestCrashInDownPrunesNat: a Down with iptables-nft killed after it
+// removed the tunnel's jump (or its jump and chain) and before it removed
+// the nat table and hook chain that the tunnel's Up made. The fresh
+// process's Down finds no jump or chain left to remove, and still removes
+// that table and chain: the record says the tunnel made them.
+func TestCrashInDownPrunesNat(t *testing.T) {
+	requireIPTables(t)
+	w := newArticle(t)
+	before := crashDump(t, w.A)
+	c := crashCase{op: opDown, rules: transparent.RulesTable, fw: transparent.FirewallIPTablesNFT}
+	cfg, _ := crashConfigs(w, c)
+	chain := "WGT-" + cfg.Name
+	ctx := context.Background()
+	for _, removed := range []string{"the jump", "the jump and the chain"} {
+		tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(c.fw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tun.Up(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// What the killed Down had done.
+		for _, cmd := range []string{"iptables-nft", "ip6tables-nft"} {
+			args := [][]string{{"-t", "nat", "-F", "POSTROUTING"}}
+			if removed != "the jump" {
+				args = append(args, []string{"-t", "nat", "-F", chain}, []string{"-t", "nat", "-X", chain})
+			}
+			for _, a := range args {
+				if err := w.A.Do(func() error {
+					out, err := exec.Command(cmd, a...).CombinedOutput()
+					if err != nil {
+						return fmt.Errorf("%s %s: %w: %s", cmd, strings.Join(a, " "), err, out)
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		tun.Close() // the process ends
+		if err := crashRecover(t, w, cfg, c.fw, false, before); err != nil {
+			t.Errorf("killed after removing %s: %v", removed, err)
+		}
+	}
+}
