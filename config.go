@@ -568,4 +568,7 @@ type Stats struct {
 	DriftRepairs int
 	// NameResolutions counts the lookups of TransparentNames.
 	NameResolutions int
+	// Resyncs counts Watch's subscriptions again after the kernel dropped
+	// change notifications (ENOBUFS), each followed by an Up.
+	Resyncs int
 }

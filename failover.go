@@ -154,7 +154,7 @@ func (t *Tunnel) Health(ctx context.Context) ([]PeerHealth, error) {
 
 // Stats returns this Tunnel's counters.
 func (t *Tunnel) Stats() Stats {
-	return Stats{DriftRepairs: int(t.repairs.Load()), NameResolutions: int(t.lookups.Load())}
+	return Stats{DriftRepairs: int(t.repairs.Load()), NameResolutions: int(t.lookups.Load()), Resyncs: int(t.resyncs.Load())}
 }
 
 // peerStateLines are Plan's and Check's line per peer with a Fallback: its

@@ -84,11 +84,13 @@ type kernel interface {
 	// that must belong to it (a name server's connection).
 	InNamespace(fn func() error) error
 	// Subscribe reports changes to links, addresses, routes and rules on
-	// the channel until stop is called.
-	Subscribe() (changes <-chan struct{}, stop func(), err error)
-	// SubscribeFirewall reports changes to nf_tables objects (those of
-	// nf_tables and of iptables-nft alike) until stop is called.
-	SubscribeFirewall() (changes <-chan struct{}, stop func(), err error)
+	// changes until stop is called, or until receiving fails: then the
+	// error (ENOBUFS when the kernel dropped notifications) comes on
+	// lost, and the subscription is over.
+	Subscribe() (changes <-chan struct{}, lost <-chan error, stop func(), err error)
+	// SubscribeFirewall is Subscribe for changes to nf_tables objects
+	// (those of nf_tables and of iptables-nft alike).
+	SubscribeFirewall() (changes <-chan struct{}, lost <-chan error, stop func(), err error)
 	// RepairEmbedded serves the UAPI socket of the embedded device this
 	// Tunnel runs again when someone deleted its file; nil when none runs.
 	RepairEmbedded() error

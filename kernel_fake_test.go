@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 
 	"github.com/vishvananda/netlink"
 	"github.com/wgtransparent/transparent/internal/inet"
@@ -33,6 +34,9 @@ type fakeKernel struct {
 	sysctls   map[string]string
 	ownIndex  int              // the link of the embedded device "this process" runs
 	clashes   map[string]error // embedded devices of other namespaces by name: UAPIClash's answers
+
+	lost       chan error   // Subscribe's lost: a test sends to end the subscription
+	subscribes atomic.Int32 // Subscribe's calls
 }
 
 type fakeLink struct {
@@ -54,7 +58,7 @@ type fakeChain struct {
 }
 
 func newFakeKernel() *fakeKernel {
-	return &fakeKernel{nextIndex: 10, chains: map[chainKey]*fakeChain{}, nftables: true, sysctls: map[string]string{}}
+	return &fakeKernel{nextIndex: 10, chains: map[chainKey]*fakeChain{}, nftables: true, sysctls: map[string]string{}, lost: make(chan error)}
 }
 
 // addUnderlay gives the fake the public side of the article's A: a link
@@ -494,13 +498,15 @@ func (k *fakeKernel) lookup(dst netip.Addr, mark uint32, proto int, dport uint16
 func (k *fakeKernel) InNamespace(fn func() error) error { return fn() }
 
 // subscribe reports no change: the fake changes only by the tunnel's own
-// writes, which Watch ignores anyway.
-func (k *fakeKernel) Subscribe() (<-chan struct{}, func(), error) {
-	return make(chan struct{}), func() {}, nil
+// writes, which Watch ignores anyway. A test ends the subscription as an
+// overflow would by sending on k.lost; k.subscribes counts the calls.
+func (k *fakeKernel) Subscribe() (<-chan struct{}, <-chan error, func(), error) {
+	k.subscribes.Add(1)
+	return make(chan struct{}), k.lost, func() {}, nil
 }
 
-func (k *fakeKernel) SubscribeFirewall() (<-chan struct{}, func(), error) {
-	return make(chan struct{}), func() {}, nil
+func (k *fakeKernel) SubscribeFirewall() (<-chan struct{}, <-chan error, func(), error) {
+	return make(chan struct{}), nil, func() {}, nil
 }
 
 func (k *fakeKernel) RepairEmbedded() error               { return nil }

@@ -39,6 +39,7 @@ type Tunnel struct {
 	wasUp    bool          // an Up of this Tunnel succeeded, and no Down of it since
 	lookups  atomic.Int64  // name lookups made (Stats)
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
+	resyncs  atomic.Int64  // Watch's subscriptions again after lost notifications (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
 	made     *made         // what the last Up made, for Watch's drift poll; nil before and after Down
 	keeper   *state.Held   // the keeper lock, while this Tunnel keeps the tunnel (Keep)

@@ -5,6 +5,7 @@ package transparent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
@@ -43,6 +44,10 @@ const watchPollRetry = 30 * time.Second
 // in the tunnel's namespace (debounced by WatchDebounce). Up finds nothing
 // to do after unrelated changes and after its own writes, so Watch
 // settles. An Up that fails is logged and retried at the next change.
+// When the kernel drops change notifications (ENOBUFS: another program's
+// burst of changes overflowed the socket), Watch logs it, subscribes
+// again and runs an Up, which observes the namespace afresh (counted in
+// Stats' Resyncs).
 // Changes to nf_tables objects (the SNAT rules of nf_tables and
 // iptables-nft) are announced too. What the kernel does not announce,
 // Watch reads every WatchPollInterval: the device's settings (private
@@ -73,18 +78,18 @@ const watchPollRetry = 30 * time.Second
 // rather than a rebuild. A name server that stops answering leaves the
 // addresses as they are; Watch logs it and retries with backoff.
 func (t *Tunnel) Watch(ctx context.Context) error {
-	changed, stop, err := t.k.Subscribe()
+	changed, lost, stop, err := t.k.Subscribe()
 	if err != nil {
 		return namespace.ExplainPermission(err)
 	}
-	defer stop()
-	fwChanged, stopFW, err := t.k.SubscribeFirewall()
+	defer func() { stop() }() // the last subscription's
+	fwChanged, fwLost, stopFW, err := t.k.SubscribeFirewall()
 	pollFirewall := err != nil
 	if err != nil {
+		stopFW = func() {}
 		t.log.Info("watch: nf_tables changes are not announced here; the SNAT chains are read every poll instead", "err", err)
-	} else {
-		defer stopFW()
 	}
+	defer func() { stopFW() }()
 	pollTimer := time.NewTimer(WatchPollInterval)
 	defer pollTimer.Stop()
 	var pollQuietUntil time.Time // after a failed Up, see watchPollRetry
@@ -112,7 +117,31 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 			return ctx.Err()
 		case <-changed:
 			timer.Reset(WatchDebounce)
+		case err := <-lost:
+			// Receiving failed, ENOBUFS when a burst of changes overflowed
+			// the socket: the kernel dropped notifications, so what changed
+			// is unknown. Subscribe again and run an Up, which observes
+			// everything afresh.
+			stop()
+			t.log.Warn("watch: lost the kernel's change notifications; subscribing again and running an up", "err", err)
+			if changed, lost, stop, err = t.k.Subscribe(); err != nil {
+				stop = func() {}
+				return namespace.ExplainPermission(fmt.Errorf("watch: subscribe again after losing notifications: %w", err))
+			}
+			t.resyncs.Add(1)
+			timer.Reset(WatchDebounce)
 		case <-fwChanged:
+			timer.Reset(WatchDebounce)
+		case err := <-fwLost:
+			// As for lost, but with nf_tables: without its notifications
+			// the poll reads the SNAT chains instead.
+			stopFW()
+			t.log.Warn("watch: lost the nf_tables change notifications; subscribing again and running an up", "err", err)
+			if fwChanged, fwLost, stopFW, err = t.k.SubscribeFirewall(); err != nil {
+				fwChanged, fwLost, stopFW, pollFirewall = nil, nil, func() {}, true
+				t.log.Info("watch: cannot subscribe to nf_tables changes again; the SNAT chains are read every poll instead", "err", err)
+			}
+			t.resyncs.Add(1)
 			timer.Reset(WatchDebounce)
 		case <-pollTimer.C:
 			drift, took := t.pollDrift(pollFirewall)

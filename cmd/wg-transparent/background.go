@@ -202,12 +202,8 @@ func (c *command) runDevice(ctx context.Context, tun *transparent.Tunnel, f *wgq
 		json.NewEncoder(report).Encode(rep) // a gone up (killed) does not stop the device
 		report.Close()
 	}
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, stopSignals...)
-	defer signal.Stop(sig)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, reloadSignal)
-	defer signal.Stop(hup)
+	sig, hup, stop := keeperSignals()
+	defer stop()
 	if err := tun.Up(ctx); err != nil {
 		send(deviceReport{Error: err.Error()})
 		return exitError, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +30,16 @@ import (
 
 // reloadSignal asks a process that keeps the tunnel to reload its file.
 var reloadSignal os.Signal = syscall.SIGHUP
+
+// keeperSignals subscribes a process that keeps the tunnel to the stop
+// signals (sig: bring the tunnel down) and the reload signal (hup), before
+// its up, so that a signal during up is acted on after it; stop ends both.
+func keeperSignals() (sig, hup <-chan os.Signal, stop func()) {
+	s, h := make(chan os.Signal, 1), make(chan os.Signal, 1)
+	signal.Notify(s, stopSignals...)
+	signal.Notify(h, reloadSignal)
+	return s, h, func() { signal.Stop(s); signal.Stop(h) }
+}
 
 // reloadStatusPrefix starts every status line of a keeper that reloads.
 const reloadStatusPrefix = "reload "

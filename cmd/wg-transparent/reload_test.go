@@ -286,7 +286,7 @@ func TestReloadBadFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	up, out := startLogged(t, "is up", bin, "up", file, "--netns", ns.Name, "--backend", "userspace")
+	up, out := startLogged(t, "is up", bin, "up", file, "--netns", ns.Name, "--backend", "userspace", "--foreground")
 	upDump, err := testns.Dump(ns)
 	if err != nil {
 		t.Fatal(err)
@@ -396,4 +396,50 @@ func TestReloadWithoutKeeper(t *testing.T) {
 	if now, err := ns.Netlink().LinkByName(name); err != nil || now.Attrs().Index != link.Attrs().Index {
 		t.Errorf("the reload replaced the link (%v)", err)
 	}
+}
+
+// TestReloadBackground: the background process that keeps an embedded
+// device after `up` returns answers the reload verb as run does: the
+// file's new destination is added by that process, the link stays the
+// same, and down from another process ends it and restores the namespace.
+func TestReloadBackground(t *testing.T) {
+	testns.RequireRoot(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "rlbg")
+	before, err := testns.DumpSettled(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName("wgrl")
+	file := tunnelFile(t, t.TempDir(), name, "")
+	if code, out := exitCode(t, exec.Command(bin, "up", file, "--netns", ns.Name, "--backend", "userspace")); code != exitOK || !strings.Contains(out, "background process") {
+		t.Fatalf("up: exit %d\n%s", code, out)
+	}
+	t.Cleanup(func() { exec.Command(bin, "down", file, "--netns", ns.Name).Run() })
+	link, err := ns.Netlink().LinkByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = []byte(strings.Replace(string(data), "Transparent = 203.0.113.2/32", "Transparent = 203.0.113.2/32, 192.0.2.0/24", 1))
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	if code != exitOK || !strings.Contains(out, "reloaded") || !strings.Contains(out, "(up)") {
+		t.Errorf("reload of a tunnel kept by up's background process: exit %d\n%s\nwant exit 0, done by that process", code, out)
+	}
+	if !hasRuleTo(t, ns, "192.0.2.0/24") {
+		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out)
+	}
+	if now, err := ns.Netlink().LinkByName(name); err != nil || now.Attrs().Index != link.Attrs().Index {
+		t.Errorf("the reload replaced the link (%v)", err)
+	}
+	if code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", ns.Name)); code != exitOK {
+		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	expectRestored(t, ns, before, name, "after down")
 }

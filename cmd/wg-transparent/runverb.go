@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/signal"
 	"time"
 
 	"github.com/wgtransparent/transparent"
@@ -28,12 +26,8 @@ const refreshInterval = 30 * time.Second
 // a device whose link was deleted is made again.
 func (c *command) runForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	name := f.Config.Name
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, stopSignals...) // before up: a signal during up still brings it down
-	defer signal.Stop(sig)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, reloadSignal) // before up: a reload asked for during up is done after it
-	defer signal.Stop(hup)
+	sig, hup, stop := keeperSignals()
+	defer stop()
 	release, err := tun.Keep("run")
 	if err != nil {
 		return exitError, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/wgtransparent/transparent"
@@ -86,12 +85,8 @@ func (c *command) upVerb(ctx context.Context, tun *transparent.Tunnel, f *wgquic
 // outside is made again, as run does.
 func (c *command) upForeground(ctx context.Context, tun *transparent.Tunnel, f *wgquick.File) (int, error) {
 	name := f.Config.Name
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, stopSignals...)
-	defer signal.Stop(sig)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, reloadSignal)
-	defer signal.Stop(hup)
+	sig, hup, stop := keeperSignals()
+	defer stop()
 	if err := c.up(ctx, tun, f, tun.Up); err != nil {
 		return exitError, err
 	}

@@ -73,37 +73,39 @@ func (k *Kernel) Close() error {
 func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
 
 // Subscribe listens to the rtnetlink groups whose changes can undo the
-// tunnel, with a socket made inside the namespace.
-func (k *Kernel) Subscribe() (<-chan struct{}, func(), error) {
+// tunnel, with a socket made inside the namespace. A receive error ends
+// the subscription: it is sent on lost (ENOBUFS when the kernel dropped
+// notifications that overflowed the socket's buffer; a closed socket
+// after stop), and nothing more is reported.
+func (k *Kernel) Subscribe() (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
 	return k.subscribe(unix.NETLINK_ROUTE, watchGroups...)
 }
 
-// SubscribeFirewall listens to the nf_tables group: every change to a
-// table, chain, rule or set, whether made through nf_tables or by
-// iptables-nft, with a socket made inside the namespace.
-func (k *Kernel) SubscribeFirewall() (<-chan struct{}, func(), error) {
+// SubscribeFirewall listens to the nf_tables group, as Subscribe does to
+// rtnetlink's: every change to a table, chain, rule or set, whether made
+// through nf_tables or by iptables-nft.
+func (k *Kernel) SubscribeFirewall() (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
 	return k.subscribe(unix.NETLINK_NETFILTER, unix.NFNLGRP_NFTABLES)
 }
 
-// subscribe joins the netlink groups of protocol inside the namespace and
-// signals on the channel (without blocking, so a burst is one signal)
-// after every message until stop closes the socket. Notifications the
-// kernel dropped (ENOBUFS: the socket's buffer overflowed) are a change
-// too: what they said is unknown.
-func (k *Kernel) subscribe(protocol int, groups ...uint) (<-chan struct{}, func(), error) {
+// subscribe joins the groups of a netlink protocol for Subscribe and
+// SubscribeFirewall.
+func (k *Kernel) subscribe(protocol int, groups ...uint) (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
 	var sock *nl.NetlinkSocket
-	err := k.ns.Do(func() (err error) {
+	err = k.ns.Do(func() (err error) {
 		sock, err = nl.Subscribe(protocol, groups...)
 		return err
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	changed := make(chan struct{}, 1)
+	failed := make(chan error, 1) // one send, then the goroutine ends
 	go func() {
 		for {
-			if _, _, err := sock.Receive(); err != nil && !errors.Is(err, unix.ENOBUFS) {
-				return // closed by stop
+			if _, _, err := sock.Receive(); err != nil {
+				failed <- err
+				return
 			}
 			select {
 			case changed <- struct{}{}:
@@ -111,7 +113,7 @@ func (k *Kernel) subscribe(protocol int, groups ...uint) (<-chan struct{}, func(
 			}
 		}
 	}()
-	return changed, sock.Close, nil
+	return changed, failed, sock.Close, nil
 }
 
 // watchGroups are the rtnetlink groups whose changes can undo the tunnel.
