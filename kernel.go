@@ -92,6 +92,9 @@ type kernel interface {
 	// error (ENOBUFS when the kernel dropped notifications) comes on
 	// lost, and the subscription is over.
 	Subscribe() (changes <-chan struct{}, lost <-chan error, stop func(), err error)
+	// SubscribeFirewall is Subscribe for changes to nf_tables objects
+	// (those of nf_tables and of iptables-nft alike).
+	SubscribeFirewall() (changes <-chan struct{}, lost <-chan error, stop func(), err error)
 	// RepairEmbedded serves the UAPI socket of the embedded device this
 	// Tunnel runs again when someone deleted its file; nil when none runs.
 	RepairEmbedded() error

@@ -514,6 +514,10 @@ func (k *fakeKernel) Subscribe() (<-chan struct{}, <-chan error, func(), error) 
 	return make(chan struct{}), k.lost, func() {}, nil
 }
 
+func (k *fakeKernel) SubscribeFirewall() (<-chan struct{}, <-chan error, func(), error) {
+	return make(chan struct{}), nil, func() {}, nil
+}
+
 func (k *fakeKernel) RepairEmbedded() error               { return nil }
 func (k *fakeKernel) RemoveStaleSocket(name string) error { return nil }
 

@@ -42,6 +42,7 @@ type Tunnel struct {
 	repairs  atomic.Int64  // Watch's Ups that wrote something (Stats)
 	resyncs  atomic.Int64  // Watch's subscriptions again after lost notifications (Stats)
 	fo       failoverState // the peers' health as this Tunnel's Watch judges it
+	made     *made         // what the last Up made, for Watch's drift poll; nil before and after Down
 	keeper   *state.Held   // the keeper lock, while this Tunnel keeps the tunnel (Keep)
 
 	writes int // kernel writes made by the last Up or Down
@@ -207,6 +208,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		// tunnel of this size lives for months.
 		debug.FreeOSMemory()
 	}
+	t.made = madeBy(c, o)
 	return nil
 }
 
@@ -454,7 +456,7 @@ func (t *Tunnel) Down(ctx context.Context) error {
 		err = t.writeRecord(nil)
 	}
 	if err == nil {
-		t.wasUp = false
+		t.wasUp, t.made = false, nil
 	}
 	if len(o.unlisted) > 0 {
 		err = errors.Join(err, fmt.Errorf("down %s: left alone what the tunnel did not make: %s: %w", c.Name, strings.Join(o.unlisted, "; "), ErrConflict))

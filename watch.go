@@ -9,12 +9,35 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
+	"github.com/wgtransparent/transparent/internal/netfilter"
 )
 
 // WatchDebounce is how long Watch waits after the last change the kernel
 // reports before it runs Up: a burst of changes (someone's script, or
 // Up's own writes) then costs one Up.
 const WatchDebounce = 100 * time.Millisecond
+
+// WatchPollInterval is how often Watch reads what the kernel announces no
+// change of: the WireGuard device's settings (neither kernel WireGuard nor
+// wireguard-go sends a notification when `wg set` changes them) and, with
+// iptables-legacy, the SNAT chains. A second finds such drift well within
+// the two seconds Watch aims at, for one device read that costs little
+// next to it (see watchPollShare for large devices).
+const WatchPollInterval = time.Second
+
+// watchPollShare bounds the poll's cost: the next poll waits at least
+// watchPollShare times as long as the last one took, so that the poll
+// keeps to about 1% of a CPU however many allowed IPs the device holds.
+// A device so large that one read takes more than a hundredth of
+// WatchPollInterval is read less often, and its drift found later.
+const watchPollShare = 100
+
+// watchPollRetry is how long the poll waits, after a Repair of Watch
+// failed, before drift it finds starts another: a drift that Up cannot
+// repair (it refuses, say, a rule of someone else in its way) would
+// otherwise fail an Up, and log it, every WatchPollInterval. Changes the
+// kernel announces still start one at once.
+const watchPollRetry = 30 * time.Second
 
 // Watch keeps the tunnel as its config says until ctx is done: it runs
 // Up, then again after every change to links, addresses, routes or rules
@@ -25,8 +48,15 @@ const WatchDebounce = 100 * time.Millisecond
 // burst of changes overflowed the socket), Watch logs it, subscribes
 // again and runs an Up, which observes the namespace afresh (counted in
 // Stats' Resyncs).
-// Changes to the SNAT rules or the device settings raise no netlink event:
-// call Repair (or Check) periodically for those.
+// Changes to nf_tables objects (the SNAT rules of nf_tables and
+// iptables-nft) are announced too. What the kernel does not announce,
+// Watch reads every WatchPollInterval: the device's settings (private
+// key, listen port, firewall mark, and each peer with its preshared key,
+// endpoint, keepalive and allowed IPs) and, with iptables-legacy, the
+// SNAT chains; it runs Up only when they differ from what its last Up
+// made. So drift of every kind is repaired within about two seconds. The
+// read of a device with many allowed IPs takes longer, and is made less
+// often, to keep the poll near 1% of a CPU.
 //
 // Each Up of Watch is a Repair: once this Tunnel has been up, a Down by
 // another process (which removes the tunnel's record) ends Watch with
@@ -53,6 +83,16 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 		return namespace.ExplainPermission(err)
 	}
 	defer func() { stop() }() // the last subscription's
+	fwChanged, fwLost, stopFW, err := t.k.SubscribeFirewall()
+	pollFirewall := err != nil
+	if err != nil {
+		stopFW = func() {}
+		t.log.Info("watch: nf_tables changes are not announced here; the SNAT chains are read every poll instead", "err", err)
+	}
+	defer func() { stopFW() }()
+	pollTimer := time.NewTimer(WatchPollInterval)
+	defer pollTimer.Stop()
+	var pollQuietUntil time.Time // after a failed Up, see watchPollRetry
 
 	timer := time.NewTimer(0) // the first Up at once
 	started := false
@@ -90,9 +130,34 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 			}
 			t.resyncs.Add(1)
 			timer.Reset(WatchDebounce)
+		case <-fwChanged:
+			timer.Reset(WatchDebounce)
+		case err := <-fwLost:
+			// As for lost, but with nf_tables: without its notifications
+			// the poll reads the SNAT chains instead.
+			stopFW()
+			t.log.Warn("watch: lost the nf_tables change notifications; subscribing again and running an up", "err", err)
+			if fwChanged, fwLost, stopFW, err = t.k.SubscribeFirewall(); err != nil {
+				fwChanged, fwLost, stopFW, pollFirewall = nil, nil, func() {}, true
+				t.log.Info("watch: cannot subscribe to nf_tables changes again; the SNAT chains are read every poll instead", "err", err)
+			}
+			t.resyncs.Add(1)
+			timer.Reset(WatchDebounce)
+		case <-pollTimer.C:
+			drift, took := t.pollDrift(pollFirewall)
+			if drift && started && time.Now().After(pollQuietUntil) {
+				timer.Reset(0)
+			}
+			pollTimer.Reset(max(WatchPollInterval, took*watchPollShare))
 		case <-timer.C:
-			if err := t.watchUp(ctx, !started); errors.Is(err, ErrBroughtDown) {
+			err := t.watchUp(ctx, !started)
+			if errors.Is(err, ErrBroughtDown) {
 				return err
+			}
+			if err != nil {
+				pollQuietUntil = time.Now().Add(watchPollRetry)
+			} else {
+				pollQuietUntil = time.Time{}
 			}
 			started = true
 			if healthC == nil { // a config with a Fallback came with SetConfig
@@ -126,4 +191,64 @@ func (t *Tunnel) watchUp(ctx context.Context, first bool) error {
 		t.repairs.Add(1)
 	}
 	return err
+}
+
+// made is what an Up made, as Watch's poll compares it: the config it
+// applied (its names resolved, its layout chosen), and the SNAT chains
+// with the firewall that holds them (none without SNAT).
+type made struct {
+	cfg  Config
+	fw   netfilter.Driver
+	snat []snatChain
+}
+
+// madeBy is what an Up of c made, the kernel having been o before it.
+func madeBy(c Config, o *observed) *made {
+	m := &made{cfg: c}
+	if o.fw != nil {
+		m.fw, m.snat = o.fw, desiredSNAT(c, o.public)
+	}
+	return m
+}
+
+// pollDrift reads what the kernel announces no change of: the device's
+// settings and, when firewall is true or the firewall announces nothing
+// (netfilter.Announced), the SNAT chains. It reports whether they differ
+// from what the last Up made, so that Up would change them, and how long
+// the reading took. A read that fails is drift too: Up says why.
+func (t *Tunnel) pollDrift(firewall bool) (drift bool, took time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m := t.made
+	if t.closed || m == nil {
+		return false, 0
+	}
+	start := time.Now()
+	drift = m.drifted(t.k, firewall)
+	return drift, time.Since(start)
+}
+
+// drifted reads the kernel k for pollDrift.
+func (m *made) drifted(k kernel, firewall bool) bool {
+	dev, err := k.Device(m.cfg.Name)
+	if err != nil || deviceDiff(m.cfg, dev) != nil {
+		return true
+	}
+	if m.fw == nil || !firewall && netfilter.Announced(m.fw.Kind()) {
+		return false
+	}
+	var have []netfilter.ChainState
+	for _, w := range m.snat {
+		s, err := m.fw.ReadChain(w.family, m.cfg.Name)
+		if err != nil {
+			return true
+		}
+		have = append(have, s)
+	}
+	for _, s := range firewallSteps(m.fw, m.cfg.Name, m.snat, have) {
+		if _, keep := s.(*keepStep); !keep {
+			return true
+		}
+	}
+	return false
 }

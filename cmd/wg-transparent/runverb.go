@@ -11,9 +11,10 @@ import (
 )
 
 // refreshInterval is how often run looks at the peers' handshakes (and
-// re-resolves stale Endpoint names) and re-applies the tunnel, which
-// catches what raises no netlink event for Watch (SNAT rules, device
-// settings): reresolve-dns.sh is usually run every 30 seconds.
+// re-resolves stale Endpoint names) and re-applies the tunnel, a backstop
+// for Watch, which finds drift itself within about two seconds but tries
+// a failed repair again only at the next change: reresolve-dns.sh is
+// usually run every 30 seconds.
 const refreshInterval = 30 * time.Second
 
 // runForeground is the verb run: up, tell systemd, then keep the tunnel
@@ -131,8 +132,8 @@ func (c *command) broughtDown(stop context.CancelFunc, watched <-chan error, wat
 	return exitOK, nil
 }
 
-// refresh is run's periodic work: stale Endpoint names, then a Repair for
-// what Watch cannot see. Transparent host names need nothing here: Watch
+// refresh is run's periodic work: stale Endpoint names, then a Repair, a
+// backstop for Watch. Transparent host names need nothing here: Watch
 // resolves each again when its TTL runs out, and applies the change. It
 // returns ErrBroughtDown when the tunnel was brought down by another
 // process; other failures are logged, and tried again next time.

@@ -78,9 +78,22 @@ func (k *Kernel) InNamespace(fn func() error) error { return k.ns.Do(fn) }
 // notifications that overflowed the socket's buffer; a closed socket
 // after stop), and nothing more is reported.
 func (k *Kernel) Subscribe() (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
+	return k.subscribe(unix.NETLINK_ROUTE, watchGroups...)
+}
+
+// SubscribeFirewall listens to the nf_tables group, as Subscribe does to
+// rtnetlink's: every change to a table, chain, rule or set, whether made
+// through nf_tables or by iptables-nft.
+func (k *Kernel) SubscribeFirewall() (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
+	return k.subscribe(unix.NETLINK_NETFILTER, unix.NFNLGRP_NFTABLES)
+}
+
+// subscribe joins the groups of a netlink protocol for Subscribe and
+// SubscribeFirewall.
+func (k *Kernel) subscribe(protocol int, groups ...uint) (changes <-chan struct{}, lost <-chan error, stop func(), err error) {
 	var sock *nl.NetlinkSocket
 	err = k.ns.Do(func() (err error) {
-		sock, err = nl.Subscribe(unix.NETLINK_ROUTE, watchGroups...)
+		sock, err = nl.Subscribe(protocol, groups...)
 		return err
 	})
 	if err != nil {

@@ -113,6 +113,15 @@ const (
 	KindIPTables = "iptables" // followed by the variant's suffix, if any
 )
 
+// Announced reports whether the kernel announces changes to the firewall
+// of kind on the nf_tables netlink group: nf_tables and iptables-nft,
+// which writes nf_tables objects, do; iptables-legacy does not (nor an
+// iptables whose variant is unknown), so its chains must be read to find
+// what someone else changed.
+func Announced(kind string) bool {
+	return kind == KindNftables || kind == KindIPTables+"-nft"
+}
+
 // Open opens the firewall want asks for in ns. WantAuto prefers
 // nf_tables: it needs no process per read or write.
 func Open(ns namespace.NS, want Want) (Driver, error) {
