@@ -3,8 +3,9 @@
 package transparent
 
 import (
-	"log/slog"
+	"context"
 	"net/netip"
+	"path/filepath"
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/inet"
@@ -54,10 +55,14 @@ func TestNoLeakDuringFailover(t *testing.T) {
 				{"down while failed over", []up{{c, failed}}, true},
 			} {
 				t.Run(mode.String()+"/"+fb.String()+"/"+tr.name, func(t *testing.T) {
+					ctx := context.Background()
 					k := newScenarioFake(false)
-					log := slog.New(slog.DiscardHandler)
-					var rec *record
-					var cur Config
+					tun, err := newFakeTunnel(tr.ups[0].c, k, filepath.Join(t.TempDir(), "state", "netns-fake"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer tun.Close()
+					cur := tr.ups[0].c.WithDefaults()
 					// ruled reports whether a rule of ours leads dst to Table.
 					ruled := func(dst netip.Addr) bool {
 						rules, _ := k.Rules(unix.AF_INET)
@@ -92,28 +97,44 @@ func TestNoLeakDuringFailover(t *testing.T) {
 							t.Fatalf("%s: the peer's WireGuard packets leave by %q", when, got)
 						}
 					}
+					checking := false
+					wrapFaults(tun, 0).after = func(what string) {
+						if checking {
+							check("after " + what)
+						}
+					}
 					for i, u := range tr.ups {
-						c := u.c.WithDefaults()
-						rec = rec.with(layoutOf(c, nil)) // before the first write, as Up
-						o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true, failed: u.failed})
+						cur = u.c.WithDefaults()
+						if err := tun.SetConfig(u.c); err != nil {
+							t.Fatal(err)
+						}
+						// The peer's state as Watch records it (before the
+						// first Up: as a process before this one left it).
+						state := PeerThroughTunnel
+						if u.failed[key] {
+							state = unhealthyState(fb)
+						}
+						end, err := tun.begin(ctx, "test")
 						if err != nil {
 							t.Fatal(err)
 						}
-						steps, err := planUp(c, o)
+						rec, err := tun.readRecord()
+						if err == nil && rec == nil {
+							rec = (*record)(nil).with(layoutOf(cur, nil))
+						}
+						if err == nil {
+							rec.Peers = []peerRecord{{PublicKey: key, State: state}}
+							err = tun.writeRecord(rec)
+						}
+						end()
 						if err != nil {
 							t.Fatal(err)
 						}
-						cur = c
-						for _, s := range steps {
-							if err := s.do(k); err != nil {
-								t.Fatal(err)
-							}
-							if i > 0 || len(tr.ups) == 1 {
-								check("after " + s.String())
-							}
+						checking = i > 0 || len(tr.ups) == 1
+						if err := tun.Up(ctx); err != nil {
+							t.Fatal(err)
 						}
-						rec = &record{Layouts: []layout{layoutOf(c, nil)}}
-						want := c.Name
+						want := cur.Name
 						if u.failed[key] {
 							want = map[Fallback]string{FallbackBlock: unreachable, FallbackInternet: "eth0"}[fb]
 						}
@@ -122,15 +143,9 @@ func TestNoLeakDuringFailover(t *testing.T) {
 						}
 					}
 					if tr.down {
-						o, err := observe(k, log, observation{cfg: cur, owners: rec.owners(cur)})
-						if err != nil {
+						checking = true
+						if err := tun.Down(ctx); err != nil {
 							t.Fatal(err)
-						}
-						for _, s := range planDown(cur, o) {
-							if err := s.do(k); err != nil {
-								t.Fatal(err)
-							}
-							check("after " + s.String())
 						}
 						if got := k.lookup(netip.MustParseAddr("203.0.113.2"), 0, unix.IPPROTO_TCP, 443); got != "eth0" {
 							t.Fatalf("after Down: TCP to 203.0.113.2 leaves by %q, want eth0", got)
@@ -152,12 +167,14 @@ func TestBlockHoldsWithoutTheDevice(t *testing.T) {
 		c.Peers[0].Fallback = fb
 		c = c.WithDefaults()
 		k := newScenarioFake(false)
-		steps, _ := planFor(t, k, slog.New(slog.DiscardHandler), c, nil)
-		for _, s := range steps {
-			if err := s.do(k); err != nil {
-				t.Fatal(err)
-			}
+		tun, err := newFakeTunnel(c, k, filepath.Join(t.TempDir(), "state", "netns-fake"))
+		if err != nil {
+			t.Fatal(err)
 		}
+		if err := tun.Up(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		tun.Close()
 		if err := k.DeleteLink(c.Name); err != nil {
 			t.Fatal(err)
 		}
@@ -165,18 +182,4 @@ func TestBlockHoldsWithoutTheDevice(t *testing.T) {
 			t.Errorf("%s: with the link gone TCP to 203.0.113.2 leaves by %q, want %q", fb, got, want)
 		}
 	}
-}
-
-// planFor observes the fake and plans an Up of c over the record rec.
-func planFor(t *testing.T, k kernel, log *slog.Logger, c Config, rec *record) ([]step, *observed) {
-	t.Helper()
-	o, err := observe(k, log, observation{cfg: c, owners: rec.owners(c), forUp: true, failed: rec.failedPeers(c)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	steps, err := planUp(c, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return steps, o
 }
