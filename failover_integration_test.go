@@ -116,7 +116,11 @@ func watchUntil(t *testing.T, tun *transparent.Tunnel) (stop func()) {
 }
 
 // waitState waits until the peer with key k is in state want, and returns
-// its health.
+// its health. A transition is recorded first and then applied (Watch's
+// Up plans from the record), so it then also waits, within the same
+// time, until the kernel matches the state (Check is clean), for the
+// routes the state asks for; a tunnel that cannot be in sync (its device
+// deleted on purpose) returns at the deadline.
 func waitState(t *testing.T, tun *transparent.Tunnel, k wgtypes.Key, want transparent.PeerState, within time.Duration) transparent.PeerHealth {
 	t.Helper()
 	deadline := time.Now().Add(within)
@@ -129,6 +133,16 @@ func waitState(t *testing.T, tun *transparent.Tunnel, k wgtypes.Key, want transp
 		last = hs
 		for _, h := range hs {
 			if h.PublicKey == k && h.State == want {
+				for tun.Check(context.Background()) != nil && time.Now().Before(deadline) {
+					time.Sleep(20 * time.Millisecond)
+				}
+				if hs, err := tun.Health(context.Background()); err == nil {
+					for _, h2 := range hs {
+						if h2.PublicKey == k && h2.State == want {
+							return h2 // with the transition's counts
+						}
+					}
+				}
 				return h
 			}
 		}

@@ -137,10 +137,11 @@ chroot "$root" /usr/bin/busybox --install -s
 # busybox insmod may not read .ko.xz. The order goes to /modules/order.
 # The list: WireGuard; veth (the test world); xfrm_user (netlink.NewHandleAt
 # opens an XFRM netlink socket too); tun (the embedded device,
-# for TestMixedBackends); and what iptables-nft and iptables-legacy need
-# for nat SNAT rules with -m comment and filter rules with -i/-p tcp/--dport.
+# for TestMixedBackends); what iptables-nft and iptables-legacy need
+# for nat SNAT rules with -m comment and filter rules with -i/-p tcp/--dport;
+# nft_objref for the named counters the failover tests keep at the router.
 modules=(wireguard veth tun xfrm_user
-	nfnetlink nf_tables nft_compat nft_chain_nat nft_nat nft_ct nft_masq
+	nfnetlink nf_tables nft_compat nft_chain_nat nft_nat nft_ct nft_masq nft_objref
 	nf_conntrack nf_nat nf_defrag_ipv4 nf_defrag_ipv6
 	x_tables ip_tables ip6_tables iptable_nat ip6table_nat iptable_filter ip6table_filter
 	xt_comment xt_tcpudp xt_nat xt_MASQUERADE xt_conntrack)
