@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // TestPeerRecords: the recorded peer states that apply to a config, the
@@ -45,5 +47,41 @@ func TestPeerRecords(t *testing.T) {
 	}
 	if lines := peerStateLines(c, nil); len(lines) != 1 || !strings.HasSuffix(lines[0].Step, ": tunnel") {
 		t.Errorf("Plan lines without a record %+v", lines)
+	}
+}
+
+// TestHubRecordFits: the record of a hub whose 2000 peers have all failed
+// over is written and read back whole (its size once passed the state
+// files' limit, and the hub's failovers could not be recorded).
+func TestHubRecordFits(t *testing.T) {
+	c := articleA(PeerRouteRule).WithDefaults()
+	tun, err := newFakeTunnel(c, newScenarioFake(false), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	rec := &record{Layouts: []layout{layoutOf(c, nil)}}
+	since := time.Date(2026, 12, 4, 15, 0, 0, 0, time.UTC)
+	for i := range 2000 {
+		var key wgtypes.Key // distinct keys; no need for real ones
+		key[0], key[1], key[31] = byte(i>>8), byte(i), 1
+		rec.Peers = append(rec.Peers, peerRecord{PublicKey: key, State: PeerFailedOver, Since: since})
+	}
+	end, err := tun.begin(t.Context(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer end()
+	if err := tun.writeRecord(rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := tun.readRecord()
+	if err != nil || got == nil || len(got.Peers) != 2000 {
+		t.Fatalf("read back: %v peers, %v; want 2000", func() int {
+			if got == nil {
+				return -1
+			}
+			return len(got.Peers)
+		}(), err)
 	}
 }

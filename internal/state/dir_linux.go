@@ -23,9 +23,11 @@ import (
 // anyone could take would let any user stop root's Up.
 const Root = "/run/wgtransparent"
 
-// maxStateFile bounds what is read from a record or lock file: a record is
-// a few hundred bytes, so anything larger was not written by this package.
-const maxStateFile = 64 << 10
+// maxStateFile bounds what is read from a record or lock file, so that a
+// planted /dev/zero or a runaway file is refused rather than read for
+// ever. A record is a few hundred bytes plus about 130 bytes per peer whose
+// failover state it keeps: a hub of 100000 failed-over peers fits.
+const maxStateFile = 16 << 20
 
 // Permissions of the state directories and files: the owner's alone.
 const (
