@@ -192,8 +192,9 @@ type healthWatch struct {
 	probe  *prober
 	hc     HealthCheck // the settings the judges were made with
 	judges map[wgtypes.Key]*health.Judge
-	rx     map[wgtypes.Key]int64 // the receive counter at the last tick
-	warned string                // the last warning, logged once while it lasts
+	rx     map[wgtypes.Key]int64     // the receive counter at the last tick
+	probed map[wgtypes.Key]time.Time // when the peer was last probed
+	warned string                    // the last warning, logged once while it lasts
 }
 
 // warn logs a problem of the health check once while it lasts, not at
@@ -210,8 +211,16 @@ func (h *healthWatch) warn(msg string, err error) {
 }
 
 func newHealthWatch(t *Tunnel) *healthWatch {
-	return &healthWatch{t: t, probe: newProber(), judges: map[wgtypes.Key]*health.Judge{}, rx: map[wgtypes.Key]int64{}}
+	return &healthWatch{t: t, probe: newProber(), judges: map[wgtypes.Key]*health.Judge{}, rx: map[wgtypes.Key]int64{}, probed: map[wgtypes.Key]time.Time{}}
 }
+
+// unhealthyProbeInterval is how often an unhealthy peer that was not heard
+// from in the last interval is probed. It is below WireGuard's 5 s
+// handshake retry (REKEY_TIMEOUT), so a probe is always waiting when
+// WireGuard tries again, which keeps its handshake attempts going; a dead
+// peer then costs a probe per 4 s instead of one per interval, and
+// failback waits at most this long for the first probe after a heal.
+const unhealthyProbeInterval = 4 * time.Second
 
 // interval returns the time to the next tick, or 0 when no peer has a
 // Fallback (the health check sleeps).
@@ -223,8 +232,12 @@ func (h *healthWatch) interval() time.Duration {
 	return c.Health.WithDefaults().Interval
 }
 
-// tick judges the interval that ends now and sends the next probes. It
-// returns ErrBroughtDown when a transition finds that another process
+// tick judges the interval that ends now and sends the next probes: to a
+// healthy peer not heard from in this interval, and to an unhealthy one
+// every unhealthyProbeInterval until it is heard from, then every interval
+// (a dead peer costs little; a healed one recovers in RecoverAfter
+// intervals after the first probe that gets through). It returns
+// ErrBroughtDown when a transition finds that another process
 // brought the tunnel down (Watch ends).
 func (h *healthWatch) tick(ctx context.Context) error {
 	t := h.t
@@ -272,6 +285,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		h.rx[p.PublicKey] = dp.ReceiveBytes
 		if present && !seen {
 			addrs = append(addrs, probeAddrs(p)...)
+			h.probed[p.PublicKey] = now
 			continue // the first reading: a baseline, no judgement
 		}
 		// A counter that went down belongs to a new device: anything in it
@@ -293,10 +307,16 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		// for the next: should nothing come then, that one miss is far
 		// from FailAfter, and the probes resume. A peer that carries
 		// traffic is then never probed, an idle one every other interval.
-		// An unhealthy one is probed every interval, to recover in
-		// RecoverAfter intervals.
-		if !(hit && j.Healthy() && hc.FailAfter > 1) {
+		// An unhealthy one is probed every unhealthyProbeInterval until it
+		// is heard from, then every interval, to recover in RecoverAfter
+		// intervals; the misses still count every interval.
+		probe := !(hit && j.Healthy() && hc.FailAfter > 1)
+		if !j.Healthy() && !hit && now.Sub(h.probed[p.PublicKey]) < unhealthyProbeInterval {
+			probe = false
+		}
+		if probe {
 			addrs = append(addrs, probeAddrs(p)...)
+			h.probed[p.PublicKey] = now
 		}
 	}
 	if len(addrs) > 0 && err == nil {

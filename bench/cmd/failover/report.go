@@ -133,9 +133,9 @@ func (r *report) write(dir string) error {
 		fmt.Fprintf(&md, "\nBlock mode, `wg-transparent run` SIGKILLed: afterwards %d requests refused, %d lost, %d answered; %d packets leaked unencrypted (counted at the router).\n", k.refused, k.lost, k.other, k.leaked)
 	}
 	if len(r.cpu) > 0 {
-		md.WriteString("\n| Peers | CPU, health off (% of one core) | CPU, health on | Cost of the health check |\n|---|---|---|---|\n")
+		md.WriteString("\n| Peers | CPU, health off (% of one core) | CPU, health on | Cost of the health check | CPU, all failed over | Cost, failed over |\n|---|---|---|---|---|---|\n")
 		for _, c := range r.cpu {
-			fmt.Fprintf(&md, "| %d | %.2f | %.2f | %.2f |\n", c.peers, 100*c.off, 100*c.on, 100*(c.on-c.off))
+			fmt.Fprintf(&md, "| %d | %.2f | %.2f | %.2f | %.2f | %.2f |\n", c.peers, 100*c.off, 100*c.on, 100*(c.on-c.off), 100*c.failed, 100*(c.failed-c.off))
 		}
 	}
 	for name, text := range map[string]string{"cuts.csv": csv.String(), "summary.md": md.String(), "timeline.csv": tl.String(), "cutwin.csv": win.String()} {
