@@ -264,6 +264,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 	var rec *record
 	recRead := false
 	var addrs []netip.Addr
+	var changes []transition
 	for _, p := range c.Peers {
 		if p.Fallback == FallbackNone {
 			continue
@@ -299,9 +300,7 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		t.fo.healthy[p.PublicKey] = j.Healthy()
 		t.mu.Unlock()
 		if changed {
-			if err := h.transition(ctx, c, p, j, dp); errors.Is(err, ErrBroughtDown) {
-				return err
-			}
+			changes = append(changes, transition{peer: p, judge: j, dev: dp})
 		}
 		// A healthy peer that was heard from this interval needs no probe
 		// for the next: should nothing come then, that one miss is far
@@ -322,43 +321,70 @@ func (h *healthWatch) tick(ctx context.Context) error {
 	if len(addrs) > 0 && err == nil {
 		h.warn("health: cannot send probes", h.probe.send(t.k.InNamespace, c.Name, addrs))
 	}
+	if len(changes) > 0 {
+		return h.apply(ctx, c, changes)
+	}
 	return nil
 }
 
-// transition records and applies a changed judgement of peer p (with a
-// Repair: a tunnel another process brought down stays down), and logs
-// it.
-func (h *healthWatch) transition(ctx context.Context, c Config, p Peer, j *health.Judge, dp wgtypes.Peer) error {
-	t := h.t
-	state := PeerThroughTunnel
-	if !j.Healthy() {
-		state = unhealthyState(p.Fallback)
+// transition is a peer whose judgement changed in this interval.
+type transition struct {
+	peer  Peer
+	judge *health.Judge
+	dev   wgtypes.Peer // the device's view of it: handshake, counters
+}
+
+// state is the state the transition's judgement gives its peer.
+func (tr transition) state() PeerState {
+	if tr.judge.Healthy() {
+		return PeerThroughTunnel
 	}
-	if err := t.recordPeerState(ctx, peerRecord{PublicKey: p.PublicKey, State: state, Since: j.Since()}); err != nil {
-		t.log.Error("health: cannot record the peer's state; its routes stay as they are", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
+	return unhealthyState(tr.peer.Fallback)
+}
+
+// apply records and applies the changed judgements of one interval: one
+// record write and one Up (a Repair: a tunnel another process brought
+// down stays down) for all of them, so that a hub whose peers all fail
+// at once (its uplink cut) fails them over together, not one Up after
+// another; each transition is counted and logged.
+func (h *healthWatch) apply(ctx context.Context, c Config, changes []transition) error {
+	t := h.t
+	prs := make([]peerRecord, len(changes))
+	for i, tr := range changes {
+		prs[i] = peerRecord{PublicKey: tr.peer.PublicKey, State: tr.state(), Since: tr.judge.Since()}
+	}
+	if err := t.recordPeerStates(ctx, prs); err != nil {
+		t.log.Error("health: cannot record the peers' states; their routes stay as they are", "peers", len(prs), "err", err)
 		return err
 	}
 	t.mu.Lock()
 	if t.fo.counts == nil {
 		t.fo.counts = map[wgtypes.Key][2]int{}
 	}
-	n := t.fo.counts[p.PublicKey]
-	msg := "peer failed back into the tunnel"
-	if state == PeerThroughTunnel {
-		n[1]++
-	} else {
-		n[0]++
-		msg = "peer failed over"
-		if state == PeerBlocked {
+	for _, tr := range changes {
+		n := t.fo.counts[tr.peer.PublicKey]
+		if tr.state() == PeerThroughTunnel {
+			n[1]++
+		} else {
+			n[0]++
+		}
+		t.fo.counts[tr.peer.PublicKey] = n
+	}
+	t.mu.Unlock()
+	for _, tr := range changes {
+		state := tr.state()
+		msg := "peer failed back into the tunnel"
+		switch state {
+		case PeerFailedOver:
+			msg = "peer failed over"
+		case PeerBlocked:
 			msg = "peer blocked"
 		}
+		t.log.Info(msg, "peer", c.RedactKey(tr.peer.PublicKey), "state", state.String(), "since", tr.judge.Since(), "last_handshake", tr.dev.LastHandshakeTime, "received", tr.dev.ReceiveBytes)
 	}
-	t.fo.counts[p.PublicKey] = n
-	t.mu.Unlock()
-	t.log.Info(msg, "peer", c.RedactKey(p.PublicKey), "state", state.String(), "since", j.Since(), "last_handshake", dp.LastHandshakeTime, "received", dp.ReceiveBytes)
 	err := t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
-		t.log.Error("health: up after the transition failed; retrying at the next change", "peer", c.RedactKey(p.PublicKey), "state", state.String(), "err", err)
+		t.log.Error("health: up after the transitions failed; retrying at the next change", "peers", len(changes), "err", err)
 	}
 	return err
 }
@@ -375,9 +401,9 @@ func (t *Tunnel) lockedRecord(ctx context.Context) *record {
 	return rec
 }
 
-// recordPeerState writes a peer's state into the tunnel's record, under
+// recordPeerStates writes peers' states into the tunnel's record, under
 // the tunnel's lock, for the next Up of any process to apply.
-func (t *Tunnel) recordPeerState(ctx context.Context, pr peerRecord) error {
+func (t *Tunnel) recordPeerStates(ctx context.Context, prs []peerRecord) error {
 	end, err := t.begin(ctx, "health")
 	if err != nil {
 		return err
@@ -390,11 +416,17 @@ func (t *Tunnel) recordPeerState(ctx context.Context, pr peerRecord) error {
 	if rec == nil {
 		return fmt.Errorf("record %s: the tunnel is not up", t.cfg.Name)
 	}
-	i := slices.IndexFunc(rec.Peers, func(x peerRecord) bool { return x.PublicKey == pr.PublicKey })
-	if i < 0 {
-		rec.Peers = append(rec.Peers, pr)
-	} else {
-		rec.Peers[i] = pr
+	at := make(map[wgtypes.Key]int, len(rec.Peers))
+	for i, x := range rec.Peers {
+		at[x.PublicKey] = i
+	}
+	for _, pr := range prs {
+		if i, ok := at[pr.PublicKey]; ok {
+			rec.Peers[i] = pr
+		} else {
+			at[pr.PublicKey] = len(rec.Peers)
+			rec.Peers = append(rec.Peers, pr)
+		}
 	}
 	return t.writeRecord(rec)
 }

@@ -63,7 +63,7 @@ func TestBlockRoutesBatched(t *testing.T) {
 	}
 	// Blocked: the routes through the link go, in batches that leave the
 	// unreachable routes to the same destinations alone.
-	if err := tun.recordPeerState(ctx, peerRecord{PublicKey: c.Peers[0].PublicKey, State: PeerBlocked}); err != nil {
+	if err := tun.recordPeerStates(ctx, []peerRecord{{PublicKey: c.Peers[0].PublicKey, State: PeerBlocked}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := tun.Up(ctx); err != nil {

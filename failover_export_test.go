@@ -12,5 +12,5 @@ import (
 // SetPeerState records a peer's state in the tunnel's record, as Watch
 // does at a transition.
 func SetPeerState(ctx context.Context, t *Tunnel, k wgtypes.Key, s PeerState) error {
-	return t.recordPeerState(ctx, peerRecord{PublicKey: k, State: s, Since: time.Now()})
+	return t.recordPeerStates(ctx, []peerRecord{{PublicKey: k, State: s, Since: time.Now()}})
 }
