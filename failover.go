@@ -353,24 +353,30 @@ func (h *healthWatch) apply(ctx context.Context, c Config, changes []transition)
 	for i, tr := range changes {
 		prs[i] = peerRecord{PublicKey: tr.peer.PublicKey, State: tr.state(), Since: tr.judge.Since()}
 	}
+	// Counted before the record is written: whoever reads the new state
+	// there (Health, the metrics) also finds the transition counted.
+	count := func(by int) {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		if t.fo.counts == nil {
+			t.fo.counts = map[wgtypes.Key][2]int{}
+		}
+		for _, tr := range changes {
+			n := t.fo.counts[tr.peer.PublicKey]
+			if tr.state() == PeerThroughTunnel {
+				n[1] += by
+			} else {
+				n[0] += by
+			}
+			t.fo.counts[tr.peer.PublicKey] = n
+		}
+	}
+	count(1)
 	if err := t.recordPeerStates(ctx, prs); err != nil {
+		count(-1)
 		t.log.Error("health: cannot record the peers' states; their routes stay as they are", "peers", len(prs), "err", err)
 		return err
 	}
-	t.mu.Lock()
-	if t.fo.counts == nil {
-		t.fo.counts = map[wgtypes.Key][2]int{}
-	}
-	for _, tr := range changes {
-		n := t.fo.counts[tr.peer.PublicKey]
-		if tr.state() == PeerThroughTunnel {
-			n[1]++
-		} else {
-			n[0]++
-		}
-		t.fo.counts[tr.peer.PublicKey] = n
-	}
-	t.mu.Unlock()
 	for _, tr := range changes {
 		state := tr.state()
 		msg := "peer failed back into the tunnel"

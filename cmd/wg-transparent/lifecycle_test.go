@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -37,11 +38,19 @@ func waitExit(t *testing.T, cmd *exec.Cmd, what string) error {
 }
 
 // expectRestored fails unless ns is as before and name left no record,
-// keeper lock, UAPI socket or owner file.
+// keeper lock, UAPI socket or owner file. A background device process
+// that down ended removes its keeper lock as it exits, after down
+// returned: the files get a few seconds.
 func expectRestored(t *testing.T, ns *testns.NS, before, name, when string) {
 	t.Helper()
 	if diff, err := testns.DiffSettled(ns, before); err != nil || diff != "" {
 		t.Errorf("%s (%v):\n%s", when, err, diff)
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		entries, _ := os.ReadDir(ns.StateDir())
+		if !slices.ContainsFunc(entries, func(e os.DirEntry) bool { return strings.Contains(e.Name(), name) }) {
+			break
+		}
 	}
 	if r := records(name); len(r) > 0 {
 		t.Errorf("%s, records remain: %v", when, r)
