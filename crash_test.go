@@ -265,6 +265,13 @@ func nobodyBinary(t *testing.T) string {
 	if err == nil {
 		err = os.WriteFile(bin, data, 0o755)
 	}
+	// Set the modes explicitly: the umask is the process's, and an
+	// embedded device of another test serving its UAPI socket sets it to
+	// 077 for a moment (wireguard-go's UAPIOpen), which would leave the
+	// file unexecutable by nobody.
+	if err == nil {
+		err = os.Chmod(bin, 0o755)
+	}
 	if err == nil {
 		err = os.Chmod(dir, 0o755)
 	}
