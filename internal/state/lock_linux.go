@@ -72,7 +72,9 @@ func acquireLock(ctx context.Context, log *slog.Logger, dir, path, verb string, 
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("lock %s: %w", path, err)
 		}
-		if err := EnsureDir(dir); err != nil {
+		if err := EnsureDir(dir); errors.Is(err, os.ErrNotExist) && attempt < lockRetries {
+			continue // made, then removed by a Down before it was checked
+		} else if err != nil {
 			return nil, ExplainPermission(err)
 		}
 		f, err := Open(path, unix.O_RDWR|unix.O_CREAT)
