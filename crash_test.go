@@ -183,16 +183,7 @@ func TestDownAfterCrash(t *testing.T) {
 	}
 
 	if wantBackend() == transparent.BackendUserspace {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
-				break // the embedded device died with its process
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("link %s still there after its process was killed", cfg.Name)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+		waitLinkGone(t, w.A, cfg.Name)
 	} else if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
 		t.Fatalf("kernel link %s gone with its process: %v", cfg.Name, err)
 	}
@@ -330,4 +321,14 @@ func TestManageFromAnotherProcess(t *testing.T) {
 			t.Errorf("the stopped device's UAPI socket is still there (%v)", err)
 		}
 	}
+}
+
+// waitLinkGone waits, bounded, for the link name to leave ns: an embedded
+// device dies with its process.
+func waitLinkGone(t *testing.T, ns *testns.NS, name string) {
+	t.Helper()
+	waitUntil(t, "link "+name+" to go with its killed process", 5*time.Second, func() bool {
+		_, err := ns.Netlink().LinkByName(name)
+		return err != nil
+	})
 }

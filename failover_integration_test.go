@@ -40,35 +40,27 @@ func newFailoverArticle(t *testing.T) *article {
 // nft runs an nft script in ns.
 func nft(t *testing.T, ns *testns.NS, script string) string {
 	t.Helper()
-	var out []byte
-	err := ns.Do(func() (err error) {
-		cmd := exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		out, err = cmd.CombinedOutput()
-		return err
-	})
+	out, err := ns.Nft(script)
 	if err != nil {
-		t.Fatalf("nft in %s: %v: %s\n%s", ns.Name, err, out, script)
+		t.Fatalf("%v\n%s", err, script)
 	}
-	return string(out)
+	return out
 }
 
-// cutWireGuard drops the WireGuard UDP of B's port (51822), both ways, at
-// the router, or with to only that to and from the address to.
+// cutWireGuard drops the WireGuard UDP of port, both ways, at the router;
+// healWireGuard lets it through again.
 func cutWireGuard(t *testing.T, w *article, port int) {
 	t.Helper()
-	nft(t, w.Router, fmt.Sprintf(`table inet wgfocut {
-	chain wgfo {
-		type filter hook forward priority 0;
-		udp dport %[1]d drop
-		udp sport %[1]d drop
+	if err := w.Router.CutUDP("wgfocut", port); err != nil {
+		t.Fatal(err)
 	}
-}`, port))
 }
 
 func healWireGuard(t *testing.T, w *article) {
 	t.Helper()
-	nft(t, w.Router, "delete table inet wgfocut")
+	if err := w.Router.HealUDP("wgfocut"); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // countPlain counts at the router the packets from A's public address to
@@ -489,16 +481,7 @@ func TestFailoverSIGKILL(t *testing.T) {
 				w.expectClient(t, w.A, "http://203.0.113.2/", tunA)
 				return
 			}
-			deadline := time.Now().Add(5 * time.Second)
-			for {
-				if _, err := w.A.Netlink().LinkByName(cfg.Name); err != nil {
-					break // the embedded device died with its process
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("link %s still there after its process was killed", cfg.Name)
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+			waitLinkGone(t, w.A, cfg.Name)
 			if fb == transparent.FallbackBlock {
 				expectUnreachable(t, w.A, "203.0.113.2:80")
 				if n := plain(); n != 0 {

@@ -2,7 +2,6 @@ package transparent_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 
 	"github.com/wgtransparent/transparent"
@@ -36,28 +35,7 @@ func TestFailoverRollsBackAtEveryWrite(t *testing.T) {
 			if err := step.before(); err != nil {
 				t.Fatal(err)
 			}
-			state := func() string { return fullDump(t, w.A) + deviceSummary(t, tun) }
-			before := state()
-			defer transparent.FailWrite(tun, 0)
-			for k := 1; ; k++ {
-				transparent.FailWrite(tun, k)
-				err := tun.Up(ctx)
-				writes := transparent.Writes(tun)
-				if k > writes {
-					transparent.FailWrite(tun, 0)
-					if err != nil {
-						t.Fatalf("Up without an injected failure: %v", err)
-					}
-					t.Logf("failed each of %d writes in turn", writes)
-					break
-				}
-				if !errors.Is(err, transparent.ErrInjected) {
-					t.Fatalf("write %d: Up = %v, want the injected failure", k, err)
-				}
-				if diff := settledDiff(before, state); diff != "" {
-					t.Fatalf("write %d failed; Up did not roll back:\n%s\nerror: %v", k, diff, err)
-				}
-			}
+			failEveryWrite(t, tun, w.A)
 		})
 	}
 }

@@ -4,23 +4,12 @@ package transparent
 
 import (
 	"net/netip"
-	"slices"
 )
 
 // failoverScenarios are the state scenarios of Fallback: the kill
 // switch's unreachable routes, and the routes of a peer that failed over
 // and came back, in both rule modes, both IP families and a full tunnel.
 func failoverScenarios() []stateScenario {
-	with := func(c Config, f func(*Config)) Config {
-		c.Addresses = slices.Clone(c.Addresses)
-		c.Peers = slices.Clone(c.Peers)
-		for i := range c.Peers {
-			p := &c.Peers[i]
-			p.AllowedIPs, p.Transparent = slices.Clone(p.AllowedIPs), slices.Clone(p.Transparent)
-		}
-		f(&c)
-		return c
-	}
 	fallback := func(c Config, f Fallback) Config {
 		return with(c, func(c *Config) {
 			for i := range c.Peers {

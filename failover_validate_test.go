@@ -1,7 +1,6 @@
 package transparent
 
 import (
-	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -10,12 +9,7 @@ import (
 
 // failoverRejectCases are bad Fallback and Health settings, each with the
 // field Validate must name and a word of its message.
-var failoverRejectCases = []struct {
-	name   string
-	change func(*Config)
-	field  string
-	want   string
-}{
+var failoverRejectCases = []rejectCase{
 	{"fallback with nothing transparent", func(c *Config) {
 		c.Peers[0].Fallback, c.Peers[0].Transparent = FallbackBlock, nil
 	}, "Peers[0].Fallback", "nothing Transparent"},
@@ -44,25 +38,7 @@ var failoverRejectCases = []struct {
 }
 
 func TestValidateFailover(t *testing.T) {
-	for _, tt := range failoverRejectCases {
-		t.Run(tt.name, func(t *testing.T) {
-			c := articleA(PeerRouteRule)
-			tt.change(&c)
-			err := c.Validate()
-			if !errors.Is(err, ErrInvalidConfig) {
-				t.Fatalf("Validate() = %v, want ErrInvalidConfig", err)
-			}
-			for _, fe := range fieldErrors(err) {
-				if fe.Field == tt.field && strings.Contains(fe.Error(), tt.want) {
-					if fe.Fix == "" || strings.Contains(fe.Error(), "%!") {
-						t.Errorf("badly formatted: %q", fe.Error())
-					}
-					return
-				}
-			}
-			t.Errorf("Validate() = %v\nwant a problem with field %s mentioning %q", err, tt.field, tt.want)
-		})
-	}
+	expectRejected(t, failoverRejectCases)
 	ok := articleA(PeerRouteRule)
 	ok.Peers[0].Fallback = FallbackBlock
 	ok.Health = HealthCheck{Interval: MinHealthInterval, FailAfter: 2, RecoverAfter: 1}

@@ -3,12 +3,14 @@ package transparent
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/testns"
 )
 
-// TestBadConfigsChangeNothing gives every bad config of rejectCases to New
+// TestBadConfigsChangeNothing gives every bad config of rejectCases and
+// failoverRejectCases to New
 // and to SetConfig of a running tunnel, in a namespace of its own: each is
 // refused with ErrInvalidConfig, and the namespace's links, addresses,
 // routes and rules are exactly as before, the running tunnel included.
@@ -30,7 +32,7 @@ func TestBadConfigsChangeNothing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tt := range rejectCases {
+	for _, tt := range slices.Concat(rejectCases, failoverRejectCases) {
 		c := good
 		c.Peers = append([]Peer(nil), good.Peers...)
 		tt.change(&c)

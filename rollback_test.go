@@ -53,28 +53,7 @@ func TestUpRollsBackAtEveryWrite(t *testing.T) {
 			if err := tun.SetConfig(step.to); err != nil {
 				t.Fatal(err)
 			}
-			state := func() string { return fullDump(t, w.A) + deviceSummary(t, tun) }
-			before := state()
-			defer transparent.FailWrite(tun, 0)
-			for k := 1; ; k++ {
-				transparent.FailWrite(tun, k)
-				err := tun.Up(ctx)
-				writes := transparent.Writes(tun)
-				if k > writes { // every write has failed once: this Up made them all
-					transparent.FailWrite(tun, 0)
-					if err != nil {
-						t.Fatalf("Up without an injected failure: %v", err)
-					}
-					t.Logf("failed each of %d writes in turn", writes)
-					break
-				}
-				if !errors.Is(err, transparent.ErrInjected) {
-					t.Fatalf("write %d: Up = %v, want the injected failure", k, err)
-				}
-				if diff := settledDiff(before, state); diff != "" {
-					t.Fatalf("write %d failed; Up did not roll back:\n%s\nerror: %v", k, diff, err)
-				}
-			}
+			failEveryWrite(t, tun, w.A)
 		})
 	}
 	// The changed tunnel must be what a fresh Up of the second config
@@ -140,4 +119,35 @@ func deviceSummary(t *testing.T, tun *transparent.Tunnel) string {
 		s += fmt.Sprintf("peer %s endpoint %v allowed %s\n", p.PublicKey, p.Endpoint, strings.Join(ips, ","))
 	}
 	return s
+}
+
+// failEveryWrite runs tun's Up once for each of its kernel writes, the
+// k-th write failing in the k-th run, and checks that each failed Up
+// leaves ns and the device exactly as they were; a last run with no
+// failure must succeed.
+func failEveryWrite(t *testing.T, tun *transparent.Tunnel, ns *testns.NS) {
+	t.Helper()
+	ctx := context.Background()
+	state := func() string { return fullDump(t, ns) + deviceSummary(t, tun) }
+	before := state()
+	defer transparent.FailWrite(tun, 0)
+	for k := 1; ; k++ {
+		transparent.FailWrite(tun, k)
+		err := tun.Up(ctx)
+		writes := transparent.Writes(tun)
+		if k > writes { // every write has failed once: this Up made them all
+			transparent.FailWrite(tun, 0)
+			if err != nil {
+				t.Fatalf("Up without an injected failure: %v", err)
+			}
+			t.Logf("failed each of %d writes in turn", writes)
+			return
+		}
+		if !errors.Is(err, transparent.ErrInjected) {
+			t.Fatalf("write %d: Up = %v, want the injected failure", k, err)
+		}
+		if diff := settledDiff(before, state); diff != "" {
+			t.Fatalf("write %d failed; Up did not roll back:\n%s\nerror: %v", k, diff, err)
+		}
+	}
 }

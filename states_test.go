@@ -71,19 +71,21 @@ var (
 	underlayGWs   = []netip.Addr{netip.MustParseAddr("198.51.100.254"), netip.MustParseAddr("2001:db8:a::fffe")}
 )
 
+// with is c changed by f, c's slices left as they were.
+func with(c Config, f func(*Config)) Config {
+	c.Addresses = slices.Clone(c.Addresses)
+	c.PublicAddresses = slices.Clone(c.PublicAddresses)
+	c.Peers = slices.Clone(c.Peers)
+	for i := range c.Peers {
+		p := &c.Peers[i]
+		p.AllowedIPs, p.Transparent = slices.Clone(p.AllowedIPs), slices.Clone(p.Transparent)
+	}
+	f(&c)
+	return c
+}
+
 func stateScenarios() []stateScenario {
 	rule, prefix, main := articleA(PeerRouteRule), articleA(PeerRoutePrefix), articleA(PeerRouteMain)
-	with := func(c Config, f func(*Config)) Config {
-		c.Addresses = slices.Clone(c.Addresses)
-		c.PublicAddresses = slices.Clone(c.PublicAddresses)
-		c.Peers = slices.Clone(c.Peers)
-		for i := range c.Peers {
-			p := &c.Peers[i]
-			p.AllowedIPs, p.Transparent = slices.Clone(p.AllowedIPs), slices.Clone(p.Transparent)
-		}
-		f(&c)
-		return c
-	}
 	fwmark := with(rule, func(c *Config) { c.Exception = ExceptionFwMark })
 	v6 := with(rule, func(c *Config) {
 		c.Addresses = []netip.Prefix{pfx("fd00::1/128")}

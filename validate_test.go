@@ -248,7 +248,14 @@ func TestValidateRejects(t *testing.T) {
 	if len(rejectCases) < 40 {
 		t.Fatalf("only %d bad configs; keep at least 40", len(rejectCases))
 	}
-	for _, tt := range rejectCases {
+	expectRejected(t, rejectCases)
+}
+
+// expectRejected checks that Validate refuses each case's config with
+// ErrInvalidConfig and a well-formed problem naming the case's field.
+func expectRejected(t *testing.T, cases []rejectCase) {
+	t.Helper()
+	for _, tt := range cases {
 		t.Run(tt.name, func(t *testing.T) {
 			c := articleA(PeerRouteRule)
 			tt.change(&c)

@@ -3,6 +3,7 @@ package transparent_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"os/exec"
 	"slices"
@@ -77,11 +78,18 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 			cfg := w.configA(transparent.PeerRouteRule)
 			cfg.Name = "wgdr" + randHex(t)
 			cfg.SNAT = transparent.SNATOutbound
-			tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(fw.option))
+			logs := &syncBuffer{}
+			tun, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(testBackend()), transparent.WithFirewall(fw.option),
+				transparent.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 			if err != nil {
 				t.Fatalf("New: %v", err)
 			}
-			t.Cleanup(func() { tun.Close() })
+			t.Cleanup(func() {
+				tun.Close()
+				if t.Failed() {
+					t.Logf("%+v; the tunnel's log:\n%s", tun.Stats(), logs.String())
+				}
+			})
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error)
 			go func() { done <- tun.Watch(ctx) }()
@@ -166,7 +174,8 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 					t.Fatalf("%s: %v", d.name, err)
 				}
 				if d.repaired() {
-					t.Fatalf("%s: no drift to see", d.name)
+					dev, err := tun.Device()
+					t.Fatalf("%s: no drift to see; the device now: %+v (err %v)", d.name, dev, err)
 				}
 				start := time.Now()
 				waitUntil(t, d.name+" repaired", bound, d.repaired)

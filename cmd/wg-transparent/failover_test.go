@@ -13,25 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/wgtransparent/transparent"
 	"github.com/wgtransparent/transparent/internal/testns"
 )
-
-// nftIn runs an nft script in ns.
-func nftIn(t *testing.T, ns *testns.NS, script string) {
-	t.Helper()
-	err := ns.Do(func() error {
-		cmd := exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Errorf("nft: %v: %s", err, out)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
 
 // metricValue finds the sample of name whose labels contain every one of
 // labels (`state="tunnel"`) in a scrape, and returns its value as written.
@@ -64,19 +47,7 @@ func TestRunFailoverMetrics(t *testing.T) {
 	w := testns.Article(t)
 	keyA, keyB := genKey(t), genKey(t)
 	suffix := uniqueName("")
-	b, err := transparent.New(transparent.Config{
-		Name: "wgfxb" + suffix, PrivateKey: keyB, ListenPort: 51822,
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
-		Peers:     []transparent.Peer{{PublicKey: keyA.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}},
-	}, transparent.WithNetNS(w.B.Path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Up(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Down(context.Background()) })
+	endpointB(t, w, keyA, keyB)
 
 	file := filepath.Join(t.TempDir(), "wgfxa"+suffix+".conf")
 	conf := `[Interface]
@@ -168,13 +139,9 @@ Fallback = internet
 	})
 	reaches("before the cut", netip.MustParseAddr("10.0.0.1"))
 
-	nftIn(t, w.Router, `table inet wgfxcut {
-	chain cut {
-		type filter hook forward priority 0;
-		udp dport 51822 drop
-		udp sport 51822 drop
+	if err := w.Router.CutUDP("wgfxcut", 51822); err != nil {
+		t.Fatal(err)
 	}
-}`)
 	s := waitMetric("failed over", 10*time.Second, is("wgtransparent_peer_state", "1", key, `state="failed-over"`))
 	for _, m := range []struct{ name, want string }{
 		{"wgtransparent_peer_failovers_total", "1"},
@@ -189,17 +156,7 @@ Fallback = internet
 		t.Errorf("while cut, no wgtransparent_peer_state_since_seconds")
 	}
 	reaches("while cut (over the Internet)", netip.MustParseAddr("198.51.100.1"))
-	other := func(want int, args ...string) string {
-		t.Helper()
-		c := exec.Command(bin, append(args, file, "--netns", w.A.Name)...)
-		var stderr strings.Builder
-		c.Stderr = &stderr
-		out, _ := c.Output()
-		if code := c.ProcessState.ExitCode(); code != want {
-			t.Fatalf("wg-transparent %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr.String())
-		}
-		return string(out)
-	}
+	other := verbOn(t, bin, file, w.A.Name)
 	var check checkJSON
 	if err := json.Unmarshal([]byte(other(0, "check", "--json")), &check); err != nil || !check.InSync || len(check.Peers) != 1 ||
 		check.Peers[0].State != "failed-over" || check.Peers[0].Fallback != "internet" || check.Peers[0].Healthy || check.Peers[0].Since == "" {
@@ -217,7 +174,9 @@ Fallback = internet
 		t.Errorf("plan --json while failed over: %v %+v", err, plan)
 	}
 
-	nftIn(t, w.Router, "delete table inet wgfxcut")
+	if err := w.Router.HealUDP("wgfxcut"); err != nil {
+		t.Fatal(err)
+	}
 	// Back once WireGuard has a session again (its handshake retry) and
 	// the peer has answered for RecoverAfter intervals.
 	s = waitMetric("failed back", 30*time.Second, is("wgtransparent_peer_state", "1", key, `state="tunnel"`))

@@ -31,18 +31,7 @@ func TestCommand(t *testing.T) {
 	bin := commandBinary(t)
 	w := testns.Article(t)
 	keyA, keyB := genKey(t), genKey(t)
-	b, err := transparent.New(transparent.Config{
-		Name: "wgcmdb", PrivateKey: keyB, ListenPort: 51822,
-		Addresses: []netip.Prefix{netip.MustParsePrefix("10.0.0.2/32")},
-		Peers:     []transparent.Peer{{PublicKey: keyA.PublicKey(), AllowedIPs: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/32")}}},
-	}, transparent.WithNetNS(w.B.Path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if err := b.Up(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	endpointB(t, w, keyA, keyB)
 
 	file := filepath.Join(t.TempDir(), "wgcmda.conf")
 	conf := `[Interface]

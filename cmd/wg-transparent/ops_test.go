@@ -64,6 +64,23 @@ func exitCode(t *testing.T, cmd *exec.Cmd) (int, string) {
 	return cmd.ProcessState.ExitCode(), string(out)
 }
 
+// verbOn returns a runner of bin's verbs on file in the namespace netns:
+// it fails the test unless the verb exits with want, and returns its
+// standard output (its standard error is shown on failure).
+func verbOn(t *testing.T, bin, file, netns string) func(want int, args ...string) string {
+	return func(want int, args ...string) string {
+		t.Helper()
+		c := exec.Command(bin, append(args, file, "--netns", netns)...)
+		var stderr strings.Builder
+		c.Stderr = &stderr
+		out, _ := c.Output()
+		if code := c.ProcessState.ExitCode(); code != want {
+			t.Fatalf("wg-transparent %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr.String())
+		}
+		return string(out)
+	}
+}
+
 // records lists the library's record files of the tunnel name.
 func records(name string) []string {
 	var out []string
@@ -298,17 +315,7 @@ func TestRun(t *testing.T) {
 
 	name := uniqueName("wgr")
 	file := tunnelFile(t, dir, name, "DNS = 10.0.0.53, corp.example\nPriority = 455\n")
-	cmd := func(want int, args ...string) string { // returns stdout
-		t.Helper()
-		c := exec.Command(bin, append(args, file, "--netns", ns.Name)...)
-		var stderr strings.Builder
-		c.Stderr = &stderr
-		out, _ := c.Output()
-		if code := c.ProcessState.ExitCode(); code != want {
-			t.Fatalf("wg-transparent %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, out, stderr.String())
-		}
-		return string(out)
-	}
+	cmd := verbOn(t, bin, file, ns.Name)
 	var plan planJSON
 	if err := json.Unmarshal([]byte(cmd(0, "plan", "--json")), &plan); err != nil || plan.Interface != name || plan.Pending == 0 || plan.Pending != len(plan.Changes) {
 		t.Errorf("plan --json: %v %+v", err, plan)

@@ -75,6 +75,7 @@ var drifts = []drift{
 		})
 	}},
 	{"SNAT table deleted", false, func(w *world) error {
-		return nft(w.A, "delete table ip wgtransparent-"+w.nameA)
+		_, err := w.A.Nft("delete table ip wgtransparent-" + w.nameA)
+		return err
 	}},
 }

@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/wgtransparent/transparent"
@@ -122,28 +120,7 @@ func newWorld(t testns.TB, o Options) (*world, error) {
 	return w, nil
 }
 
-// nft runs an nft script in ns.
-func nft(ns *testns.NS, script string) error {
-	return ns.Do(func() error {
-		cmd := exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft in %s: %w: %s", ns.Name, err, out)
-		}
-		return nil
-	})
-}
-
 // cut drops B's WireGuard UDP at the router, both ways; heal lets it
 // through again.
-func (w *world) cut() error {
-	return nft(w.Router, fmt.Sprintf(`table inet %s {
-	chain cut {
-		type filter hook forward priority 0;
-		udp dport %[2]d drop
-		udp sport %[2]d drop
-	}
-}`, cutTable, portB))
-}
-
-func (w *world) heal() error { return nft(w.Router, "delete table inet "+cutTable) }
+func (w *world) cut() error  { return w.Router.CutUDP(cutTable, portB) }
+func (w *world) heal() error { return w.Router.HealUDP(cutTable) }

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/wgtransparent/transparent"
@@ -71,7 +70,7 @@ func newWorld(ctx context.Context, s *testns.Session) (*world, error) {
 	if err := w.serve(s); err != nil {
 		return nil, err
 	}
-	if err := w.nft(`table inet wgfxcount {
+	if _, err := w.Router.Nft(`table inet wgfxcount {
 	counter plain {}
 	chain count {
 		type filter hook forward priority -10;
@@ -119,31 +118,10 @@ func (w *world) serve(s *testns.Session) error {
 	return nil
 }
 
-// nft runs an nft script at the router.
-func (w *world) nft(script string) error {
-	return w.Router.Do(func() error {
-		cmd := exec.Command("nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft at the router: %w: %s", err, out)
-		}
-		return nil
-	})
-}
-
 // cut drops B's WireGuard UDP at the router, both ways; heal lets it
 // through again.
-func (w *world) cut() error {
-	return w.nft(`table inet wgfxcut {
-	chain cut {
-		type filter hook forward priority 0;
-		udp dport 51822 drop
-		udp sport 51822 drop
-	}
-}`)
-}
-
-func (w *world) heal() error { return w.nft("delete table inet wgfxcut") }
+func (w *world) cut() error  { return w.Router.CutUDP("wgfxcut", portB) }
+func (w *world) heal() error { return w.Router.HealUDP("wgfxcut") }
 
 var packetsRe = regexp.MustCompile(`packets (\d+)`)
 
