@@ -3,6 +3,7 @@
 package transparent
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -440,6 +441,22 @@ func (f *fakeFirewall) DelJump(family int, name, hook string) error {
 	c := f.chain(family, name)
 	c.hooks = slices.DeleteFunc(c.hooks, func(h string) bool { return h == hook })
 	return nil
+}
+
+// Stamp is, for iptables-legacy, what the kernel's summary of a nat
+// table shows: how many chains, rules and jumps it holds, so that a rule
+// replaced by another leaves it as it was (netfilter.Stamper).
+func (f *fakeFirewall) Stamp(family int) (string, error) {
+	if f.kindName != netfilter.KindIPTables+"-legacy" {
+		return "", errors.New("no stamp but for iptables-legacy")
+	}
+	var chains, rules, hooks int
+	for key, c := range f.k.chains {
+		if key.kind == f.kindName && key.family == family && c.exists {
+			chains, rules, hooks = chains+1, rules+len(c.rules), hooks+len(c.hooks)
+		}
+	}
+	return fmt.Sprint(chains, rules, hooks), nil
 }
 
 func (f *fakeFirewall) Where(family int, name string) string {

@@ -209,6 +209,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 		debug.FreeOSMemory()
 	}
 	t.made = madeBy(c, o)
+	t.made.stamp()
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/wgtransparent/transparent/internal/namespace"
@@ -53,10 +54,13 @@ const watchPollRetry = 30 * time.Second
 // Watch reads every WatchPollInterval: the device's settings (private
 // key, listen port, firewall mark, and each peer with its preshared key,
 // endpoint, keepalive and allowed IPs) and, with iptables-legacy, the
-// SNAT chains; it runs Up only when they differ from what its last Up
-// made. So drift of every kind is repaired within about two seconds. The
-// read of a device with many allowed IPs takes longer, and is made less
-// often, to keep the poll near 1% of a CPU.
+// kernel's summary of the nat tables (one getsockopt), whose chains it
+// reads when the summary changed, and every 30 s in any case; it runs Up
+// only when they differ from what its last Up made. So drift of every
+// kind is repaired within about two seconds, but for a legacy rule
+// replaced by one of the same size: within 30 s. The read of a device
+// with many allowed IPs takes longer, and is made less often, to keep
+// the poll near 1% of a CPU.
 //
 // Each Up of Watch is a Repair: once this Tunnel has been up, a Down by
 // another process (which removes the tunnel's record) ends Watch with
@@ -200,7 +204,18 @@ type made struct {
 	cfg  Config
 	fw   netfilter.Driver
 	snat []snatChain
+	// stamps are the firewall's Stamps of the chains' families when the
+	// chains were last known to be as they should be (at the end of the
+	// Up, or at the last read that found them so), and read when; nil
+	// when the firewall has none (netfilter.Stamper).
+	stamps map[int]string
+	read   time.Time
 }
+
+// fullReadEvery is how often the poll reads a Stamper's chains although
+// their Stamps did not change: a rule replaced by one of the same size
+// changes none, and is found then.
+const fullReadEvery = 30 * time.Second
 
 // madeBy is what an Up of c made, the kernel having been o before it.
 func madeBy(c Config, o *observed) *made {
@@ -211,11 +226,38 @@ func madeBy(c Config, o *observed) *made {
 	return m
 }
 
+// stamp reads the Stamps of m's chains as they are now, known to be as
+// they should be; nil when the firewall has none or one cannot be read.
+func (m *made) stamp() {
+	m.stamps, m.read = m.readStamps(), time.Now()
+}
+
+func (m *made) readStamps() map[int]string {
+	st, ok := m.fw.(netfilter.Stamper)
+	if !ok || len(m.snat) == 0 {
+		return nil
+	}
+	stamps := map[int]string{}
+	for _, w := range m.snat {
+		s, err := st.Stamp(w.family)
+		if err != nil {
+			return nil
+		}
+		stamps[w.family] = s
+	}
+	return stamps
+}
+
 // pollDrift reads what the kernel announces no change of: the device's
 // settings and, when firewall is true or the firewall announces nothing
 // (netfilter.Announced), the SNAT chains. It reports whether they differ
 // from what the last Up made, so that Up would change them, and how long
 // the reading took. A read that fails is drift too: Up says why.
+//
+// The chains of a Stamper (iptables-legacy, read by running a process)
+// are read only when their Stamps changed, or every fullReadEvery; took
+// leaves that read out, as it leaves out the Ups that events cause: it
+// measures what every poll costs, which sets how often Watch polls.
 func (t *Tunnel) pollDrift(firewall bool) (drift bool, took time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -224,19 +266,31 @@ func (t *Tunnel) pollDrift(firewall bool) (drift bool, took time.Duration) {
 		return false, 0
 	}
 	start := time.Now()
-	drift = m.drifted(t.k, firewall)
-	return drift, time.Since(start)
-}
-
-// drifted reads the kernel k for pollDrift.
-func (m *made) drifted(k kernel, firewall bool) bool {
-	dev, err := k.Device(m.cfg.Name)
+	dev, err := t.k.Device(m.cfg.Name)
 	if err != nil || deviceDiff(m.cfg, dev) != nil {
-		return true
+		return true, time.Since(start)
 	}
 	if m.fw == nil || !firewall && netfilter.Announced(m.fw.Kind()) {
-		return false
+		return false, time.Since(start)
 	}
+	stamps := m.readStamps()
+	took = time.Since(start)
+	if stamps != nil && maps.Equal(stamps, m.stamps) && time.Since(m.read) < fullReadEvery {
+		return false, took
+	}
+	drift = m.chainsDrifted()
+	if stamps == nil { // read at every poll: a part of what each costs
+		took = time.Since(start)
+	}
+	if !drift {
+		m.stamps, m.read = stamps, time.Now()
+	}
+	return drift, took
+}
+
+// chainsDrifted reads m's SNAT chains and reports whether an Up would
+// change them.
+func (m *made) chainsDrifted() bool {
 	var have []netfilter.ChainState
 	for _, w := range m.snat {
 		s, err := m.fw.ReadChain(w.family, m.cfg.Name)

@@ -5,7 +5,9 @@ package transparent
 import (
 	"context"
 	"net"
+	"net/netip"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/wgtransparent/transparent/internal/netfilter"
@@ -16,7 +18,8 @@ import (
 // TestPollDrift: Watch's poll sees drift that no event announces, on the
 // fake kernel: the device's settings always, the SNAT chains only when
 // their firewall announces nothing (iptables-legacy) or the nf_tables
-// group could not be joined; nothing after an Up or a Down.
+// group could not be joined; nothing after an Up or a Down. Legacy chains
+// are read when their Stamp changed, or every fullReadEvery.
 func TestPollDrift(t *testing.T) {
 	for _, fw := range []struct {
 		option    Firewall
@@ -75,6 +78,23 @@ func TestPollDrift(t *testing.T) {
 				t.Errorf("emptied %s chain: no drift seen when the firewall is read", kind)
 			}
 			up()
+			if !fw.announced {
+				// A rule replaced by one of the same size changes no
+				// Stamp: found at the next full read, fullReadEvery.
+				f := &fakeFirewall{k: k, kindName: kind}
+				state, _ := f.ReadChain(unix.AF_INET, cfg.Name)
+				rules := slices.Clone(state.Rules)
+				rules[0].To = netip.MustParseAddr("198.51.100.99")
+				f.SetChain(unix.AF_INET, cfg.Name, rules)
+				if drift, _ := tun.pollDrift(false); drift {
+					t.Error("a replaced rule found before the next full read")
+				}
+				tun.made.read = tun.made.read.Add(-fullReadEvery)
+				if drift, _ := tun.pollDrift(false); !drift {
+					t.Error("a replaced rule not found at the full read")
+				}
+				up()
+			}
 			if err := tun.Down(ctx); err != nil {
 				t.Fatal(err)
 			}

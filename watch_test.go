@@ -118,7 +118,11 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 			}
 			snatOK := func() bool { return hasSNATRule(w.A, fw.name, cfg.Name) }
 			settled := func() bool { return deviceOK() && snatOK() && tun.Check(context.Background()) == nil }
-			waitUntil(t, "Watch's first Up", bound, settled)
+			// Up's own writes are changes the kernel announces: Watch runs
+			// another Up (a no-op) WatchDebounce after them. The drifts
+			// below must come after it, or it would repair them unseen.
+			quiet := func() bool { return stableFor(settled, 10*transparent.WatchDebounce) }
+			waitUntil(t, "Watch's first Up and the one after it", bound, quiet)
 
 			wgSet := func(c wgtypes.Config) func() error {
 				return func() error {
@@ -180,7 +184,7 @@ func TestDriftFoundWithoutEvents(t *testing.T) {
 				start := time.Now()
 				waitUntil(t, d.name+" repaired", bound, d.repaired)
 				took := time.Since(start)
-				waitUntil(t, "the repair of "+d.name+" to settle", bound, settled)
+				waitUntil(t, "the repair of "+d.name+" to settle", bound, quiet)
 				if got := tun.Stats().DriftRepairs; got <= repairs {
 					t.Errorf("%s: DriftRepairs = %d, want more than %d", d.name, got, repairs)
 				}
@@ -198,6 +202,16 @@ func waitUntil(t *testing.T, what string, bound time.Duration, cond func() bool)
 			t.Fatalf("timed out after %v waiting for %s", bound, what)
 		}
 	}
+}
+
+// stableFor reports whether cond holds now and at every check for d.
+func stableFor(cond func() bool, d time.Duration) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if !cond() {
+			return false
+		}
+	}
+	return cond()
 }
 
 // hasSNATRule reports whether ns holds the article's SNAT rule of the
