@@ -441,6 +441,10 @@ func (p *parser) inferPeerRoute() {
 		if k < 0 {
 			p.cfg.PeerRoute = transparent.PeerRouteRule
 			rule := ruleCmd{to: t.Masked(), v6: t.Addr().Is6(), table: p.cfg.Table, priority: rulePriority(*p.cfg, rulelayout.Peer)}
+			if t.Bits() != 0 && (p.cfg.Table == transparent.TableAuto || p.cfg.Priority == transparent.PriorityAuto) {
+				p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds a rule to %s and the like, into the table and at the priority it chooses (Table = auto)", t.Masked())
+				return
+			}
 			if t.Bits() != 0 {
 				p.note(noLine, "no route for the peers' tunnel addresses in the file -> PeerRoute = rule: up adds `%s` and the like", rule)
 				return

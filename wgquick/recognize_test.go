@@ -161,6 +161,15 @@ AllowedIPs = fd00::2, 2001:db8:b::2
 				"ip rule del to 203.0.113.2 dport 51822 table main priority 455", "ip rule del to 203.0.113.2 table 123 priority 456"},
 		},
 		{
+			name: "a plain tunnel at Table auto, its peer route",
+			file: "[Interface]\nPrivateKey = AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEE=\nAddress = 10.0.0.2/32\n\n[Peer]\nPublicKey = fE/wdxzl0klVp/IR8UcaoGUMjqaWi3jAd7KzHKFS6Ds=\nAllowedIPs = 10.0.0.1/32\n",
+			check: func(t *testing.T, f *File) {
+				notes := strings.Join(f.Notes, "\n")
+				want(t, !strings.Contains(notes, "table -1") && !strings.Contains(notes, "priority 1`"), "no note names TableAuto's or PriorityAuto's value: %s", notes)
+			},
+			note: "up adds a rule to 10.0.0.1/32 and the like, into the table and at the priority it chooses (Table = auto)",
+		},
+		{
 			name: "native keys",
 			file: `[interface]
 privatekey=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAEE=
