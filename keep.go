@@ -31,6 +31,18 @@ func (t *Tunnel) keeperPath() string {
 	return filepath.Join(t.stateDir, keeperPrefix+t.cfg.Name+".lock")
 }
 
+// removeStaleKeeper removes the keeper lock of a keeper that ended
+// without giving it up (SIGKILL) once the tunnel is down; a live keeper
+// holds it, and keeps it.
+func (t *Tunnel) removeStaleKeeper() {
+	if _, err := os.Lstat(t.keeperPath()); err != nil {
+		return
+	}
+	if l, err := state.TryAcquire(t.stateDir, t.keeperPath(), "cleanup"); err == nil {
+		l.Release(true)
+	}
+}
+
 // Repair is Up for a tunnel that is meant to stay up: it repairs drift
 // (a deleted rule, route or link, an embedded device whose link someone
 // deleted) as Up does, unless the tunnel was brought down since this

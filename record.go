@@ -277,6 +277,7 @@ func (t *Tunnel) lock(ctx context.Context, verb string) (unlock func(), err erro
 		done := errors.Is(err, os.ErrNotExist)
 		l.Release(done)
 		if done {
+			t.removeStaleKeeper()
 			t.removeStateDir()
 		}
 	}, nil

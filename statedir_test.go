@@ -67,6 +67,48 @@ func TestStateFilesPrivate(t *testing.T) {
 	}
 }
 
+// TestStaleKeeperRemoved: the keeper lock that a keeper killed with
+// SIGKILL leaves (no process holds it) goes with the tunnel's Down, and
+// with it the namespace's directory; a live keeper's stays.
+func TestStaleKeeperRemoved(t *testing.T) {
+	tun := stateTunnel(t, "wgstate3")
+	ctx := context.Background()
+	if err := tun.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release, err := tun.Keep("run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tun.mu.Lock()
+	tun.keeper.Release(false) // as the kernel releases a killed keeper's flock
+	tun.keeper = nil
+	tun.mu.Unlock()
+	if err := tun.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(tun.stateDir); !errors.Is(err, os.ErrNotExist) {
+		entries, _ := os.ReadDir(tun.stateDir)
+		t.Errorf("after Down, %s stays (%v), holding %v", tun.stateDir, err, entries)
+	}
+	release()
+
+	if err := tun.Up(ctx); err != nil {
+		t.Fatal(err)
+	}
+	release, err = tun.Keep("run")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := tun.Down(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(tun.keeperPath()); err != nil {
+		t.Errorf("a live keeper's lock went with Down: %v", err)
+	}
+}
+
 // TestStateRefusesForeignFiles: a lock file that is a symlink, or a lock
 // file or directory that another user owns, is refused with
 // ErrUnsafeState naming the path and the fix: a symlink is not ours and

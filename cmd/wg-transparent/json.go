@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 
 	"github.com/wgtransparent/transparent"
@@ -91,9 +92,24 @@ type ruleJSON struct {
 
 type routeJSON struct {
 	Destination string `json:"destination"`
-	Device      string `json:"device"`
+	Type        string `json:"type,omitempty"`   // "unreachable" for the kill switch's routes; omitted for a route through a device
+	Device      string `json:"device,omitempty"` // omitted for an unreachable route
 	Table       int    `json:"table"`
+	Metric      int    `json:"metric,omitempty"`
 	Protocol    int    `json:"protocol"`
+}
+
+// String is the route as `ip route show table N` shows it.
+func (r routeJSON) String() string {
+	s := r.Destination + " dev " + r.Device
+	if r.Type != "" {
+		s = r.Type + " " + r.Destination
+	}
+	s += fmt.Sprintf(" proto %d", r.Protocol)
+	if r.Metric != 0 {
+		s += fmt.Sprintf(" metric %d", r.Metric)
+	}
+	return s
 }
 
 func changesJSON(list []transparent.Change) []changeJSON {

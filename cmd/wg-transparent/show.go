@@ -85,11 +85,15 @@ func (c *command) kernelObjects(priority, table int) (rules []ruleJSON, routes [
 				return fmt.Errorf("list routes: %w", err)
 			}
 			for _, r := range list {
-				dev := fmt.Sprint(r.LinkIndex)
-				if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
-					dev = l.Attrs().Name
+				rj := routeJSON{Destination: fmt.Sprint(r.Dst), Table: r.Table, Metric: r.Priority, Protocol: int(r.Protocol)}
+				if r.Type == unix.RTN_UNREACHABLE {
+					rj.Type = "unreachable"
+				} else if l, err := h.LinkByIndex(r.LinkIndex); err == nil {
+					rj.Device = l.Attrs().Name
+				} else {
+					rj.Device = fmt.Sprint(r.LinkIndex)
 				}
-				routes = append(routes, routeJSON{Destination: fmt.Sprint(r.Dst), Device: dev, Table: r.Table, Protocol: int(r.Protocol)})
+				routes = append(routes, rj)
 			}
 		}
 		return nil
@@ -149,7 +153,7 @@ func (c *command) showText(s showJSON, cfg transparent.Config) {
 		}
 		fmt.Fprintf(w, "\nroutes (table %d):\n", cfg.Table)
 		for _, r := range s.Routes {
-			fmt.Fprintf(w, "  %s dev %s proto %d\n", r.Destination, r.Device, r.Protocol)
+			fmt.Fprintf(w, "  %s\n", r)
 		}
 	}
 	if slices.ContainsFunc(s.Peers, func(p peerStateJSON) bool { return p.Fallback != transparent.FallbackNone.String() }) {

@@ -55,3 +55,20 @@ func TestShowWithoutFile(t *testing.T) {
 	run.Process.Signal(syscall.SIGTERM)
 	waitExit(t, run, "run after SIGTERM")
 }
+
+// TestShowRoutes: show prints a route of the tunnel's table as `ip route`
+// does: through its device, or a kill switch's unreachable route with its
+// metric (no device: it has none).
+func TestShowRoutes(t *testing.T) {
+	for _, tc := range []struct {
+		r    routeJSON
+		want string
+	}{
+		{routeJSON{Destination: "203.0.113.2/32", Device: "wg0", Table: 123, Protocol: 87}, "203.0.113.2/32 dev wg0 proto 87"},
+		{routeJSON{Destination: "203.0.113.2/32", Type: "unreachable", Table: 123, Metric: 4096, Protocol: 87}, "unreachable 203.0.113.2/32 proto 87 metric 4096"},
+	} {
+		if got := tc.r.String(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.r, got, tc.want)
+		}
+	}
+}
