@@ -149,8 +149,8 @@ func (t *Tunnel) claim(ctx context.Context, c Config, r *record) error {
 // without the tunnel's config can learn of it (the command's bare show).
 type RecordedTunnel struct {
 	Name     string
-	Priority int    // of its newest layout: its rules are at Priority to Priority+2
-	Table    int    // of its newest layout: its routes' table
+	Priority int    // of its newest layout: its rules are at Priority to Priority+2; 0 for a plain tunnel
+	Table    int    // of its newest layout: its routes' table; TableOff for a plain tunnel
 	Keeper   string // the process that keeps it up (Keep), "pid 1234 (run)"; "" for none
 }
 
@@ -194,8 +194,11 @@ func Recorded(opts ...Option) ([]RecordedTunnel, error) {
 		if r == nil {
 			continue
 		}
-		out = append(out, RecordedTunnel{Name: name, Priority: r.Layouts[0].Priority, Table: r.Layouts[0].Table,
-			Keeper: state.Holder(filepath.Join(dir, keeperPrefix+name+".lock"))})
+		rt := RecordedTunnel{Name: name, Table: TableOff, Keeper: state.Holder(filepath.Join(dir, keeperPrefix+name+".lock"))}
+		if len(r.Layouts) > 0 {
+			rt.Priority, rt.Table = r.Layouts[0].Priority, r.Layouts[0].Table
+		}
+		out = append(out, rt)
 	}
 	slices.SortFunc(out, func(a, b RecordedTunnel) int { return strings.Compare(a.Name, b.Name) })
 	return out, nil

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"os"
 	"slices"
@@ -52,10 +53,7 @@ func (r *record) peerState(k wgtypes.Key) (peerRecord, bool) {
 func (r *record) failedPeers(c Config) map[wgtypes.Key]bool {
 	var failed map[wgtypes.Key]bool
 	for _, p := range c.Peers {
-		if p.Fallback == FallbackNone {
-			continue
-		}
-		if pr, ok := r.peerState(p.PublicKey); ok && pr.State != PeerThroughTunnel {
+		if pr, ok := r.stateOf(p); ok && pr.State != PeerThroughTunnel {
 			if failed == nil {
 				failed = map[wgtypes.Key]bool{}
 			}
@@ -71,17 +69,25 @@ func (r *record) failedPeers(c Config) map[wgtypes.Key]bool {
 func (r *record) peersFor(c Config) []peerRecord {
 	var out []peerRecord
 	for _, p := range c.Peers {
-		if p.Fallback == FallbackNone {
-			continue
-		}
-		if pr, ok := r.peerState(p.PublicKey); ok {
-			if pr.State != PeerThroughTunnel {
-				pr.State = unhealthyState(p.Fallback)
-			}
+		if pr, ok := r.stateOf(p); ok {
 			out = append(out, pr)
 		}
 	}
 	return out
+}
+
+// stateOf is p's recorded state, with the state p's Fallback gives an
+// unhealthy peer (the Fallback may have changed since it was recorded);
+// ok is false when the record has none for p or p has no Fallback.
+func (r *record) stateOf(p Peer) (pr peerRecord, ok bool) {
+	if p.Fallback == FallbackNone {
+		return peerRecord{}, false
+	}
+	pr, ok = r.peerState(p.PublicKey)
+	if ok && pr.State != PeerThroughTunnel {
+		pr.State = unhealthyState(p.Fallback)
+	}
+	return pr, ok
 }
 
 // withPeers is r with the peer states ps; nil stays nil (no layout, no
@@ -128,10 +134,10 @@ func (t *Tunnel) Health(ctx context.Context) ([]PeerHealth, error) {
 			continue
 		}
 		h := PeerHealth{PublicKey: p.PublicKey, Fallback: p.Fallback, Healthy: true}
-		if pr, ok := rec.peerState(p.PublicKey); ok {
+		if pr, ok := rec.stateOf(p); ok {
 			h.Since = pr.Since
 			if pr.State != PeerThroughTunnel {
-				h.State, h.Healthy = unhealthyState(p.Fallback), false
+				h.State, h.Healthy = pr.State, false
 			}
 		}
 		if ok, judged := t.fo.healthy[p.PublicKey]; judged {
@@ -169,12 +175,8 @@ func peerStateLines(c Config, rec *record) []Change {
 		}
 		key := c.RedactKey(p.PublicKey)
 		s := fmt.Sprintf("peer %s fallback %s: %s", key, p.Fallback, PeerThroughTunnel)
-		if pr, ok := rec.peerState(p.PublicKey); ok {
-			state := PeerThroughTunnel
-			if pr.State != PeerThroughTunnel {
-				state = unhealthyState(p.Fallback)
-			}
-			s = fmt.Sprintf("peer %s fallback %s: %s since %s", key, p.Fallback, state, pr.Since.UTC().Format(time.RFC3339))
+		if pr, ok := rec.stateOf(p); ok {
+			s = fmt.Sprintf("peer %s fallback %s: %s since %s", key, p.Fallback, pr.State, pr.Since.UTC().Format(time.RFC3339))
 		}
 		lines = append(lines, Change{Op: OpKeep, Step: s, Command: "# " + s})
 	}
@@ -188,38 +190,51 @@ func peerStateLines(c Config, rec *record) []Change {
 // sends the next probes. A judgement that changes is a transition: the
 // peer's state goes into the tunnel's record, and Up applies it.
 type healthWatch struct {
-	t      *Tunnel
-	probe  *prober
+	t *Tunnel
+	// send sends probes to addrs through the link dev: a prober's, in
+	// the tunnel's namespace.
+	send   func(dev string, addrs []netip.Addr) error
 	hc     HealthCheck // the settings the judges were made with
 	judges map[wgtypes.Key]*health.Judge
 	rx     map[wgtypes.Key]int64     // the receive counter at the last tick
 	probed map[wgtypes.Key]time.Time // when the peer was last probed
-	warned string                    // the last warning, logged once while it lasts
+	// recorded is each judged peer's state as the record has it: a
+	// judgement that differs is a transition, at every tick until its
+	// record write succeeds.
+	recorded map[wgtypes.Key]PeerState
+	// blind is set while the probes are not permitted (no probe socket
+	// without CAP_NET_RAW): a quiet interval is then no miss, or every
+	// idle peer would fail over, or be blocked. A link that is gone is
+	// no such case: its peers miss.
+	blind  bool
+	warned map[string]string // each warning's last error, logged once while it lasts
 }
 
-// warn logs a problem of the health check once while it lasts, not at
-// every interval.
+// warn logs a problem of the health check (msg, one per kind of
+// problem) once while it lasts, not at every interval.
 func (h *healthWatch) warn(msg string, err error) {
 	if err == nil {
-		h.warned = ""
+		delete(h.warned, msg)
 		return
 	}
-	if s := msg + err.Error(); s != h.warned {
-		h.warned = s
+	if h.warned[msg] != err.Error() {
+		h.warned[msg] = err.Error()
 		h.t.log.Warn(msg, "err", err)
 	}
 }
 
 func newHealthWatch(t *Tunnel) *healthWatch {
-	return &healthWatch{t: t, probe: newProber(), judges: map[wgtypes.Key]*health.Judge{}, rx: map[wgtypes.Key]int64{}, probed: map[wgtypes.Key]time.Time{}}
+	p := newProber()
+	return &healthWatch{t: t, send: func(dev string, addrs []netip.Addr) error { return p.send(t.k.InNamespace, dev, addrs) }, judges: map[wgtypes.Key]*health.Judge{}, rx: map[wgtypes.Key]int64{},
+		probed: map[wgtypes.Key]time.Time{}, recorded: map[wgtypes.Key]PeerState{}, warned: map[string]string{}}
 }
 
 // unhealthyProbeInterval is how often an unhealthy peer that was not heard
 // from in the last interval is probed. It is below WireGuard's 5 s
 // handshake retry (REKEY_TIMEOUT), so a probe is always waiting when
 // WireGuard tries again, which keeps its handshake attempts going; a dead
-// peer then costs a probe per 4 s instead of one per interval, and
-// failback waits at most this long for the first probe after a heal.
+// peer then costs a probe per max(Interval, 4 s), and failback waits at
+// most that long for the first probe after a heal.
 const unhealthyProbeInterval = 4 * time.Second
 
 // interval returns the time to the next tick, or 0 when no peer has a
@@ -274,8 +289,10 @@ func (h *healthWatch) tick(ctx context.Context) error {
 			if !recRead { // a peer new to this Watch starts where the record says
 				rec, recRead = h.t.lockedRecord(ctx), true
 			}
-			if pr, ok := rec.peerState(p.PublicKey); ok && pr.State != PeerThroughTunnel {
+			h.recorded[p.PublicKey] = PeerThroughTunnel
+			if pr, ok := rec.stateOf(p); ok && pr.State != PeerThroughTunnel {
 				j = health.Restore(hc.FailAfter, hc.RecoverAfter, false, pr.Since)
+				h.recorded[p.PublicKey] = pr.State
 			} else {
 				j = health.New(hc.FailAfter, hc.RecoverAfter, now)
 			}
@@ -292,15 +309,17 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		// A counter that went down belongs to a new device: anything in it
 		// came since.
 		hit := present && (dp.ReceiveBytes > last || dp.ReceiveBytes < last && dp.ReceiveBytes > 0)
-		changed := j.Observe(hit, now)
+		if hit || !h.blind {
+			j.Observe(hit, now)
+		}
 		t.mu.Lock() // the judgement first: Health never reports it older than the record
 		if t.fo.healthy == nil {
 			t.fo.healthy = map[wgtypes.Key]bool{}
 		}
 		t.fo.healthy[p.PublicKey] = j.Healthy()
 		t.mu.Unlock()
-		if changed {
-			changes = append(changes, transition{peer: p, judge: j, dev: dp})
+		if tr := (transition{peer: p, judge: j, dev: dp}); tr.state() != h.recorded[p.PublicKey] {
+			changes = append(changes, tr)
 		}
 		// A healthy peer that was heard from this interval needs no probe
 		// for the next: should nothing come then, that one miss is far
@@ -319,12 +338,40 @@ func (h *healthWatch) tick(ctx context.Context) error {
 		}
 	}
 	if len(addrs) > 0 && err == nil {
-		h.warn("health: cannot send probes", h.probe.send(t.k.InNamespace, c.Name, addrs))
+		serr := h.send(c.Name, addrs)
+		h.blind = errors.Is(serr, os.ErrPermission)
+		h.warn("health: cannot send probes (a raw socket needs CAP_NET_RAW); while they are not permitted, only traffic judges the peers", serr)
 	}
+	h.forgetRemoved(c)
 	if len(changes) > 0 {
 		return h.apply(ctx, c, changes)
 	}
 	return nil
+}
+
+// forgetRemoved drops what the health check keeps of peers that c no
+// longer has with a Fallback (SetConfig removed them), so that a hub
+// whose peers come and go keeps no more than it has.
+func (h *healthWatch) forgetRemoved(c Config) {
+	keys := make(map[wgtypes.Key]bool, len(c.Peers))
+	for _, p := range c.Peers {
+		if p.Fallback != FallbackNone {
+			keys[p.PublicKey] = true
+		}
+	}
+	judged := func(k wgtypes.Key) bool { return keys[k] }
+	for k := range h.judges {
+		if !judged(k) {
+			delete(h.judges, k)
+			delete(h.rx, k)
+			delete(h.probed, k)
+			delete(h.recorded, k)
+		}
+	}
+	h.t.mu.Lock()
+	defer h.t.mu.Unlock()
+	maps.DeleteFunc(h.t.fo.healthy, func(k wgtypes.Key, _ bool) bool { return !judged(k) })
+	maps.DeleteFunc(h.t.fo.counts, func(k wgtypes.Key, _ [2]int) bool { return !judged(k) })
 }
 
 // transition is a peer whose judgement changed in this interval.
@@ -374,8 +421,13 @@ func (h *healthWatch) apply(ctx context.Context, c Config, changes []transition)
 	count(1)
 	if err := t.recordPeerStates(ctx, prs); err != nil {
 		count(-1)
-		t.log.Error("health: cannot record the peers' states; their routes stay as they are", "peers", len(prs), "err", err)
+		if !errors.Is(err, ErrBroughtDown) {
+			t.log.Error("health: cannot record the peers' states; their routes stay as they are until the next interval tries again", "peers", len(prs), "err", err)
+		}
 		return err
+	}
+	for _, pr := range prs {
+		h.recorded[pr.PublicKey] = pr.State
 	}
 	for _, tr := range changes {
 		state := tr.state()
@@ -420,6 +472,9 @@ func (t *Tunnel) recordPeerStates(ctx context.Context, prs []peerRecord) error {
 		return err
 	}
 	if rec == nil {
+		if err := t.broughtDown(); err != nil {
+			return err
+		}
 		return fmt.Errorf("record %s: the tunnel is not up", t.cfg.Name)
 	}
 	at := make(map[wgtypes.Key]int, len(rec.Peers))

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/wgtransparent/transparent/internal/state"
 )
@@ -26,6 +27,15 @@ import (
 // stateDir/keeper-<Name>.lock: tunnels' own files start with "tunnel-",
 // so no tunnel name can collide with it.
 const keeperPrefix = "keeper-"
+
+// Keep tries keepRetries more times, keepRetryWait apart, before it says
+// that another process keeps the tunnel: about 100 ms, far longer than a
+// Down or a show holds the keeper lock, far shorter than anyone waits
+// for a refusal.
+const (
+	keepRetries   = 10
+	keepRetryWait = 10 * time.Millisecond
+)
 
 func (t *Tunnel) keeperPath() string {
 	return filepath.Join(t.stateDir, keeperPrefix+t.cfg.Name+".lock")
@@ -98,6 +108,12 @@ func (t *Tunnel) Keep(verb string) (release func(), err error) {
 	}
 	l, err := state.TryAcquire(t.stateDir, t.keeperPath(), verb)
 	var held *state.HeldError
+	// Others hold the lock for a moment, never keeping the tunnel: a
+	// Down removing a dead keeper's lock, a show reading who holds it.
+	for try := 0; errors.As(err, &held) && try < keepRetries; try++ {
+		time.Sleep(keepRetryWait)
+		l, err = state.TryAcquire(t.stateDir, t.keeperPath(), verb)
+	}
 	if errors.As(err, &held) {
 		return nil, &KeptError{Name: t.cfg.Name, Holder: held.Holder, PID: holderPID(held.Holder), Status: held.Status}
 	}

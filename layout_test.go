@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -244,8 +246,42 @@ func TestTableOffUp(t *testing.T) {
 	if dev, err := tun.Device(); err != nil || len(dev.Peers) != 1 {
 		t.Errorf("device = %+v, %v; want one peer", dev, err)
 	}
-	if rec, err := tun.readRecord(); rec != nil || err != nil {
-		t.Errorf("record = %+v, %v; want none", rec, err)
+	if rec, err := tun.readRecord(); rec == nil || !rec.Plain || len(rec.Layouts) != 0 || err != nil {
+		t.Errorf("record = %+v, %v; want a plain tunnel's, without a layout", rec, err)
+	}
+	if list, err := Recorded(WithNetNS(ns.Path)); err != nil || len(list) != 1 || list[0].Name != c.Name || list[0].Table != TableOff {
+		t.Errorf("Recorded = %+v, %v; want the plain tunnel", list, err)
+	}
+	// Watch keeps a plain tunnel up: its Repairs do not take it for
+	// brought down (they did when a plain tunnel kept no record).
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- tun.Watch(wctx) }()
+	linkUp := func() bool {
+		l, err := ns.Netlink().LinkByName(c.Name)
+		return err == nil && l.Attrs().Flags&net.FlagUp != 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); !linkUp(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Watch's first Up did not bring the link up")
+		}
+	}
+	if err := ns.Netlink().LinkSetDown(&netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Name: c.Name}}); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !linkUp(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Watch did not bring the link up again")
+		}
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("Watch of a plain tunnel ended: %v", err)
+	case <-time.After(3 * WatchDebounce):
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Watch = %v, want context.Canceled", err)
 	}
 	if err := tun.Check(ctx); err != nil {
 		t.Errorf("Check: %v", err)

@@ -31,6 +31,10 @@ import (
 // removes it once everything is gone.
 type record struct {
 	Layouts []layout // the newest first
+	// Plain marks the record of a plain tunnel (TableOff), which has no
+	// layout of its own: it says that the tunnel is up, to other
+	// processes and to Repair, which takes a missing record for a Down.
+	Plain bool `json:",omitempty"`
 	// Created lists the nat tables and chains of iptables-nft that the
 	// tunnel's Ups created (netfilter.Adopter), for Down to remove.
 	Created []string `json:",omitempty"`
@@ -64,6 +68,14 @@ func layoutOf(c Config, fw netfilter.Driver) layout {
 // withConfig is r.with(c's layout), or r itself when c has no layout of
 // its own (TableOff).
 func (r *record) withConfig(c Config, fw netfilter.Driver) *record {
+	if c.Table == TableOff {
+		out := record{Plain: true}
+		if r != nil {
+			out = *r
+			out.Plain = true
+		}
+		return &out
+	}
 	if !c.hasLayout() {
 		return r
 	}
@@ -220,7 +232,7 @@ func readRecordFile(path string) (*record, error) {
 			return nil, fmt.Errorf("read %s: layout %+v has no priority or table: %w", path, l, ErrUnsafeState)
 		}
 	}
-	if len(r.Layouts) == 0 {
+	if len(r.Layouts) == 0 && !r.Plain {
 		return nil, nil
 	}
 	return &r, nil
@@ -239,7 +251,7 @@ func (r *record) created() []string {
 // touches no file.
 func (t *Tunnel) writeRecord(r *record) error {
 	path := t.recordPath()
-	if r == nil || len(r.Layouts) == 0 {
+	if r == nil || len(r.Layouts) == 0 && !r.Plain {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove the tunnel's record: %w", err)
 		}

@@ -467,7 +467,9 @@ func (t *Tunnel) Down(ctx context.Context) error {
 
 // Close releases the tunnel's handles and stops its embedded device, if
 // any, which removes that device's link. Kernel state other than an
-// embedded device's link is left as it is: call Down to remove it.
+// embedded device's link is left as it is: call Down to remove it. A
+// keeper lock taken with Keep stays held until its release function runs
+// or the process ends; Watch ends with ErrClosed.
 func (t *Tunnel) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()

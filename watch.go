@@ -66,7 +66,8 @@ const watchPollRetry = 30 * time.Second
 // another process (which removes the tunnel's record) ends Watch with
 // ErrBroughtDown, changing nothing, while drift that leaves the record in
 // place, a deleted link included, is repaired. Watch returns ctx's error,
-// ErrBroughtDown, or the error of subscribing to the changes.
+// ErrBroughtDown, ErrClosed once the Tunnel is closed, or the error of
+// subscribing to the changes.
 //
 // With peers that have a Fallback, Watch also judges their health every
 // Health.Interval (one ICMP echo to each one's tunnel address through the
@@ -155,7 +156,7 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 			pollTimer.Reset(max(WatchPollInterval, took*watchPollShare))
 		case <-timer.C:
 			err := t.watchUp(ctx, !started)
-			if errors.Is(err, ErrBroughtDown) {
+			if ends(err) {
 				return err
 			}
 			if err != nil {
@@ -168,24 +169,33 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 				healthC = armHealth()
 			}
 		case <-t.armNameTimer(nameTimer):
-			if err := t.watchNames(ctx); errors.Is(err, ErrBroughtDown) {
+			if err := t.watchNames(ctx); ends(err) {
 				return err
 			}
 		case <-healthC:
-			if err := hw.tick(ctx); errors.Is(err, ErrBroughtDown) {
+			if err := hw.tick(ctx); ends(err) {
 				return err
+			} else if err != nil && started {
+				// A transition recorded but not applied: Watch's own Up
+				// applies it (one that was not recorded is tried again at
+				// the next interval).
+				timer.Reset(WatchDebounce)
 			}
 			healthC = armHealth()
 		}
 	}
 }
 
+// ends reports whether err ends Watch: another process brought the
+// tunnel down, or the Tunnel was closed.
+func ends(err error) bool { return errors.Is(err, ErrBroughtDown) || errors.Is(err, ErrClosed) }
+
 // watchUp is Watch's Up, a Repair: logged when it fails (Watch retries at
 // the next change), counted as a drift repair when it wrote something
 // after the first (which brings the tunnel up). It returns the error.
 func (t *Tunnel) watchUp(ctx context.Context, first bool) error {
 	err := t.up(ctx, true)
-	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
+	if err != nil && !ends(err) && ctx.Err() == nil {
 		t.log.Error("watch: up failed; retrying at the next change", "err", err)
 	}
 	t.mu.Lock()

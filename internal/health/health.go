@@ -59,6 +59,3 @@ func (j *Judge) Healthy() bool { return j.healthy }
 
 // Since is when the current judgement began.
 func (j *Judge) Since() time.Time { return j.since }
-
-// Misses is the number of consecutive misses so far.
-func (j *Judge) Misses() int { return j.misses }

@@ -265,7 +265,7 @@ func (k *Kernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
 	return wgdevice.UAPIErrno(wg.ConfigureDevice(name, cfg))
 }
 
-// repairEmbedded serves the UAPI socket of the embedded device this
+// RepairEmbedded serves the UAPI socket of the embedded device this
 // Tunnel runs again, when someone deleted its file: a process-local
 // repair, before an Up.
 func (k *Kernel) RepairEmbedded() error {
@@ -275,7 +275,7 @@ func (k *Kernel) RepairEmbedded() error {
 	return k.dev.RepairSocket()
 }
 
-// firewallCreated lists the nat tables and chains that this process's
+// FirewallCreated lists the nat tables and chains that this process's
 // iptables-nft writes created and that still stand.
 func (k *Kernel) FirewallCreated() []string {
 	var made []string
@@ -288,6 +288,8 @@ func (k *Kernel) FirewallCreated() []string {
 	return slices.Compact(made)
 }
 
+// EmbeddedIndex is the link index of the embedded device this process
+// runs, 0 for none.
 func (k *Kernel) EmbeddedIndex() int {
 	if k.dev == nil {
 		return 0
@@ -295,7 +297,7 @@ func (k *Kernel) EmbeddedIndex() int {
 	return k.dev.LinkIndex()
 }
 
-// hasKernelWireGuard asks generic netlink, inside the namespace, for the
+// HasKernelWireGuard asks generic netlink, inside the namespace, for the
 // "wireguard" family. The lookup also loads the module on demand.
 func (k *Kernel) HasKernelWireGuard() (bool, error) {
 	var found bool

@@ -228,7 +228,7 @@ func (l *Held) Release(remove bool) {
 	l.f.Close() // closing releases the flock
 }
 
-// explainStatePermission says what is needed when the state directory
+// ExplainPermission says what is needed when the state directory
 // cannot be made or opened for lack of permission.
 func ExplainPermission(err error) error {
 	if !errors.Is(err, os.ErrPermission) {

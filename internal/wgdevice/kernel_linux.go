@@ -27,8 +27,14 @@ func (k *Kernel) Create(name string, mtu int) error {
 		return fmt.Errorf("add wireguard link: %w", err)
 	}
 	link, err := k.Netlink.LinkByName(name)
-	if err != nil {
-		return fmt.Errorf("look up new wireguard link: %w", err) // its group marks it ours for Down
+	if err == nil {
+		err = markOurs(k.Netlink, link.Attrs().Index)
 	}
-	return markOurs(k.Netlink, link.Attrs().Index)
+	if err != nil {
+		// The step fails, so Up's rollback does not undo it: the new
+		// link goes here (its group marks it ours, should this fail too).
+		k.Netlink.LinkDel(&netlink.Wireguard{LinkAttrs: attrs})
+		return fmt.Errorf("create wireguard link %s: %w", name, err)
+	}
+	return nil
 }

@@ -16,6 +16,8 @@ const (
 	LinkGroup = 0x77677470 // "wgtp"
 )
 
+// IsOurs reports whether l is a link this package made: its alias, or the
+// group the kernel set as it created it (before the alias was set).
 func IsOurs(l netlink.Link) bool {
 	return l.Attrs().Alias == LinkAlias || l.Attrs().Group == LinkGroup
 }
