@@ -39,8 +39,9 @@ func (c *command) load() (*wgquick.File, error) {
 }
 
 // keyVerbs need the private key itself: the others (down, show, save)
-// never give it to the device.
-var keyVerbs = map[string]bool{"up": true, "run": true, "plan": true, "check": true, "strip": true}
+// never give it to the device. A reload may bring the tunnel up itself
+// (no process keeps it), so it needs the key too.
+var keyVerbs = map[string]bool{"up": true, "run": true, "reload": true, "plan": true, "check": true, "strip": true}
 
 // standInKey is the private key of a tunnel whose PrivateKeyFile cannot be
 // read, for the verbs that never use it: any valid key.

@@ -183,15 +183,18 @@ func main() {
 
 // command is one invocation: what to do, to which file, where.
 type command struct {
-	verb    string
-	arg     string             // the CONFIG_FILE or INTERFACE as given; "" for a bare show
-	file    string             // the path of the file
-	cfg     transparent.Config // the library's config of the file: the one in force after a reload
-	netns   string             // a name under /run/netns, or a path
-	backend transparent.Backend
-	json    bool
-	verbose bool
-	metrics string // run's --metrics ADDR: serve Prometheus metrics there
+	verb string
+	arg  string             // the CONFIG_FILE or INTERFACE as given; "" for a bare show
+	file string             // the path of the file
+	cfg  transparent.Config // the library's config of the file: the one in force after a reload
+	// mtuChosen is set when the file has no MTU and the command chose
+	// one (defaultMTU): save writes none back, as wg-quick's does.
+	mtuChosen bool
+	netns     string // a name under /run/netns, or a path
+	backend   transparent.Backend
+	json      bool
+	verbose   bool
+	metrics   string // run's --metrics ADDR: serve Prometheus metrics there
 	// foreground keeps up in the foreground with an embedded device
 	// (--foreground); deviceProcess makes this process the background
 	// process that up starts to run one (background.go).

@@ -54,6 +54,7 @@ func (c *command) defaultMTU(f *wgquick.File, cfg *transparent.Config) error {
 	}
 	f.Config.MTU = mtu - wgOverhead
 	cfg.MTU = f.Config.MTU
+	c.mtuChosen = true
 	return nil
 }
 

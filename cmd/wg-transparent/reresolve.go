@@ -68,5 +68,6 @@ func (c *command) reresolve(ctx context.Context, tun *transparent.Tunnel, f *wgq
 		return false, serr
 	}
 	f.Config = g.Config
+	c.cfg = g.Config             // a failed reload later restores this config, not the old address
 	return true, tun.Repair(ctx) // nothing, when another process brought the tunnel down
 }

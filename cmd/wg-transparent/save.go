@@ -44,7 +44,11 @@ func (c *command) saveConfig(tun *transparent.Tunnel, f *wgquick.File) error {
 		return fmt.Errorf("save %s: %w", name, err)
 	}
 	fmt.Fprintf(c.stderr, "[#] save %s into %s\n", name, quoteControl(path))
-	if err := writeAtomic(path, wgquick.RenderNative(f.WithDevice(dev))); err != nil {
+	saved := f.WithDevice(dev)
+	if c.mtuChosen {
+		saved.Config.MTU = 0
+	}
+	if err := writeAtomic(path, wgquick.RenderNative(saved)); err != nil {
 		return fmt.Errorf("save %s: %w", name, err)
 	}
 	return nil

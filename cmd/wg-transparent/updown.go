@@ -158,7 +158,7 @@ func (c *command) down(ctx context.Context, tun *transparent.Tunnel, f *wgquick.
 	name := f.Config.Name
 	errs := c.downHooks("PreDown", name, f.PreDown)
 	if f.SaveConfig {
-		if err := c.saveConfig(tun, f); err != nil && !errors.Is(err, errNotUp) {
+		if err := c.saveConfig(tun, f); err != nil && !errors.Is(err, errNotUp) && !errors.Is(err, transparent.ErrDeviceGone) {
 			errs = append(errs, err)
 		}
 	}
