@@ -34,7 +34,7 @@ func (p *parser) validate() {
 			continue
 		}
 		src := p.where(fe.Field)
-		p.fail(src.line, src.key, fe.Problem, fe.Fix, e)
+		p.fail(src.line, src.key, fileWords.Replace(fe.Problem), fileWords.Replace(fe.Fix), e)
 	}
 }
 
@@ -124,3 +124,26 @@ func fileKey(field string) string {
 	}
 	return field
 }
+
+// fileWords turns the library's Go names, which Validate's problems and
+// fixes give a program, into what a file says instead: its keys and
+// values.
+var fileWords = strings.NewReplacer(
+	"wgtypes.GeneratePrivateKey or ", "",
+	"ExceptionFwMark", "`Exception = fwmark`",
+	"ExceptionPort", "`Exception = port`",
+	"PeerRouteRule", "`PeerRoute = rule`",
+	"PeerRoutePrefix", "`PeerRoute = prefix`",
+	"PeerRouteMain", "`PeerRoute = main`",
+	"RulesPerDestination", "`Rules = destination`",
+	"RulesTable", "`Rules = table`",
+	"TableAuto", "`auto`",
+	"TableOff", "`off`",
+	"PriorityAuto", "`auto`",
+	"SNATOff", "`SNAT = off`",
+	"SNATOutbound", "`SNAT = outbound`",
+	"SNATInbound", "`SNAT = inbound`",
+	"FallbackNone", "`Fallback = none`",
+	"FallbackInternet", "`Fallback = internet`",
+	"FallbackBlock", "`Fallback = block`",
+)

@@ -103,9 +103,11 @@
 //	       "listen_port", "fwmark", "peers": [{"public_key", "endpoint",
 //	       "allowed_ips", "latest_handshake", "persistent_keepalive_seconds",
 //	       "receive_bytes", "transmit_bytes"}]}, "rules": [{"priority",
-//	       "family", "text"}], "routes": [{"destination", "device", "table",
-//	       "protocol"}], "names": [{"name", "addresses", "ttl_seconds",
-//	       "next_lookup", "error"}]}
+//	       "family", "text"}], "routes": [{"destination", "type" (unreachable
+//	       for the kill switch), "device", "table", "metric", "protocol"}],
+//	       "names": [{"name", "addresses", "ttl_seconds", "next_lookup",
+//	       "error"}], "peers": [{"public_key", "fallback", "state", "since",
+//	       "healthy"}], "keeper", "problem"}
 //
 // Exit status: 0 success (check: in sync), 1 check found drift, 2 error
 // (usage, not root, a bad file, a failed operation or hook).

@@ -44,11 +44,6 @@ func keeperSignals() (sig, hup <-chan os.Signal, stop func()) {
 // reloadStatusPrefix starts every status line of a keeper that reloads.
 const reloadStatusPrefix = "reload "
 
-// reloadDirect is the status of a keeper that only runs the tunnel's
-// embedded device, repairing nothing toward a config of its own: the
-// reload verb applies the file itself, as without a keeper.
-const reloadDirect = "reload: apply directly"
-
 // reloadWait bounds how long the reload verb waits for the keeping
 // process to apply the file: an Up that looks host names up (a timeout
 // of its own each) and waits for the tunnel's lock behind another
@@ -161,11 +156,11 @@ func (c *command) reloadVerb(ctx context.Context, tun *transparent.Tunnel, f *wg
 	release, err := tun.Keep("reload")
 	var kept *transparent.KeptError
 	switch {
-	case errors.As(err, &kept) && kept.Status != reloadDirect:
+	case errors.As(err, &kept):
 		return c.signalKeeper(ctx, tun, kept)
 	case err == nil:
 		defer release()
-	case kept == nil:
+	default:
 		return exitError, err
 	}
 	dev, err := tun.Device()
@@ -190,6 +185,9 @@ func (c *command) reloadVerb(ctx context.Context, tun *transparent.Tunnel, f *wg
 func (c *command) signalKeeper(ctx context.Context, tun *transparent.Tunnel, kept *transparent.KeptError) (int, error) {
 	name := kept.Name
 	before, ok := reloadCount(kept.Status)
+	if kept.PID > 0 && kept.Status == "" {
+		return exitError, fmt.Errorf("reload %s: it is kept by %s, which has not said yet that it reloads (it is starting, or another reload holds the tunnel); try again in a moment", name, kept.Holder)
+	}
 	if kept.PID <= 0 || !ok {
 		return exitError, fmt.Errorf("reload %s: it is kept by %s, which does not reload on SIGHUP; restart it to apply the file", name, kept.Holder)
 	}
