@@ -83,7 +83,11 @@ func (r *reloader) reload(ctx context.Context, c *command, tun *transparent.Tunn
 	status := fmt.Sprintf("%s%d: ok", reloadStatusPrefix, r.count)
 	if err != nil {
 		status = fmt.Sprintf("%s%d: failed: %v", reloadStatusPrefix, r.count, err)
-		c.logf("%s: reload: %v; the running config is kept", program, err)
+		if errors.Is(err, errReloadApplied) {
+			c.logf("%s: reload: %v", program, err)
+		} else {
+			c.logf("%s: reload: %v; the running config is kept", program, err)
+		}
 	} else {
 		c.logf("[#] reloaded %s", c.file)
 	}
@@ -99,7 +103,8 @@ func (r *reloader) reload(ctx context.Context, c *command, tun *transparent.Tunn
 // reload applies the file's current content to tun, whose config is
 // c.cfg (from the file *f). On success c.cfg and *f are the new ones; on
 // failure the tunnel's config is c.cfg again and the kernel what it was
-// (the library's Up rolls back).
+// (the library's Up rolls back), but for a failure of the new DNS, after
+// the config was applied (errReloadApplied).
 func (c *command) reload(ctx context.Context, tun *transparent.Tunnel, f **wgquick.File) error {
 	nf, cfg, err := c.loadConfig(ctx)
 	if err != nil {
@@ -118,13 +123,16 @@ func (c *command) reload(ctx context.Context, tun *transparent.Tunnel, f **wgqui
 	old := *f
 	*f = nf
 	if !slices.Equal(old.DNS, nf.DNS) {
-		if err := c.unsetDNS(old); err != nil {
-			return err
+		if err := errors.Join(c.unsetDNS(old), c.setDNS(nf)); err != nil {
+			return fmt.Errorf("%w, but not its DNS: %w", errReloadApplied, err)
 		}
-		return c.setDNS(nf)
 	}
 	return nil
 }
+
+// errReloadApplied marks a reload's error that came after the new config
+// was applied (its DNS): the running config is then the new one.
+var errReloadApplied = errors.New("the new config is applied")
 
 // loadConfig reads the file and makes the library's config of it, as the
 // command does before any verb.
