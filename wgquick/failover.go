@@ -221,7 +221,7 @@ func failoverComments(c transparent.Config) []string {
 	var out []string
 	for i, peer := range c.Peers {
 		if peer.Fallback == transparent.FallbackBlock {
-			out = append(out, fmt.Sprintf("# Fallback block of peer %d: the unreachable routes above refuse its Transparent destinations whenever the device is gone; blocking them while the peer is up but unhealthy needs wg-transparent (plain wg-quick judges no health)", i))
+			out = append(out, fmt.Sprintf("# Fallback block of [Peer] %d: the unreachable routes above refuse its Transparent destinations whenever the device is gone; blocking them while the peer is up but unhealthy needs wg-transparent (plain wg-quick judges no health)", i+1))
 		}
 	}
 	return out
@@ -233,7 +233,7 @@ func failoverGaps(c transparent.Config) []string {
 	var gaps []string
 	for i, peer := range c.Peers {
 		if peer.Fallback == transparent.FallbackInternet {
-			gaps = append(gaps, fmt.Sprintf("Fallback internet of peer %d: failover needs wg-transparent (plain wg-quick keeps the routes to a dead peer)", i))
+			gaps = append(gaps, fmt.Sprintf("Fallback internet of [Peer] %d: failover needs wg-transparent (plain wg-quick keeps the routes to a dead peer)", i+1))
 		}
 	}
 	if h := c.Health; h != (transparent.HealthCheck{}) {

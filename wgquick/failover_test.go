@@ -160,7 +160,7 @@ func TestFallbackUnrenderable(t *testing.T) {
 	f.Config.Health = transparent.HealthCheck{Interval: time.Second, FailAfter: 3}
 	gaps := Unrenderable(f)
 	want := []string{
-		"Fallback internet of peer 0: failover needs wg-transparent",
+		"Fallback internet of [Peer] 1: failover needs wg-transparent",
 		"HealthInterval = 1s, HealthFailAfter = 3: failover needs wg-transparent",
 	}
 	if len(gaps) != len(want) {

@@ -180,7 +180,7 @@ func TestEndpointNamesKept(t *testing.T) {
 		}
 	}
 	if gaps := Unrenderable(f); !slices.ContainsFunc(gaps, func(g string) bool {
-		return strings.Contains(g, "app.example.com:51822 of peer 0: not resolved when rendered")
+		return strings.Contains(g, "app.example.com:51822 of [Peer] 1: not resolved when rendered")
 	}) {
 		t.Errorf("Unrenderable does not say the exception rule is missing: %q", gaps)
 	}

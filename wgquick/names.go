@@ -79,14 +79,14 @@ func nameGaps(f *File) []string {
 				return !slices.ContainsFunc(f.Config.Addresses, func(p netip.Prefix) bool { return p.Addr().Is4() == a.Is4() })
 			}) // as withNameAddresses: a family without a tunnel address is not routed
 			if len(addrs) == 0 {
-				gaps = append(gaps, fmt.Sprintf("Transparent name %s of peer %d: not resolved when rendered, so nothing routes it; plain wg-quick routes addresses only", name, i))
+				gaps = append(gaps, fmt.Sprintf("Transparent name %s of [Peer] %d: not resolved when rendered, so nothing routes it; plain wg-quick routes addresses only", name, i+1))
 				continue
 			}
 			s := make([]string, len(addrs))
 			for j, a := range addrs {
 				s[j] = a.String()
 			}
-			gaps = append(gaps, fmt.Sprintf("Transparent name %s of peer %d: written as its addresses when rendered (%s), which do not follow its later answers", name, i, strings.Join(s, ", ")))
+			gaps = append(gaps, fmt.Sprintf("Transparent name %s of [Peer] %d: written as its addresses when rendered (%s), which do not follow its later answers", name, i+1, strings.Join(s, ", ")))
 		}
 	}
 	return gaps

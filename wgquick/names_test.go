@@ -48,7 +48,7 @@ func TestTransparentNames(t *testing.T) {
 
 	plain := string(Render(f))
 	for _, want := range []string{
-		"# not expressible in plain wg-quick: Transparent name app.example.com of peer 0: not resolved when rendered",
+		"# not expressible in plain wg-quick: Transparent name app.example.com of [Peer] 1: not resolved when rendered",
 		"AllowedIPs = 10.0.0.2/32, 203.0.113.2/32\n",
 	} {
 		if !strings.Contains(plain, want) {
@@ -59,7 +59,7 @@ func TestTransparentNames(t *testing.T) {
 	f.ResolvedNames = map[string][]netip.Addr{"api.example.com": {netip.MustParseAddr("198.18.0.7"), netip.MustParseAddr("2001:db8::7")}}
 	plain = string(Render(f))
 	for _, want := range []string{
-		"# not expressible in plain wg-quick: Transparent name API.example.com. of peer 0: written as its addresses when rendered (198.18.0.7), which do not follow its later answers",
+		"# not expressible in plain wg-quick: Transparent name API.example.com. of [Peer] 1: written as its addresses when rendered (198.18.0.7), which do not follow its later answers",
 		"PreUp = ip rule add to 198.18.0.7 table 123 priority 456",
 		"PostDown = ip rule del to 198.18.0.7 table 123 priority 456",
 		"AllowedIPs = 10.0.0.2/32, 203.0.113.2/32, 198.18.0.7/32\n",

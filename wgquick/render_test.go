@@ -187,7 +187,7 @@ func TestUnrenderable(t *testing.T) {
 		f    *File
 		want []string
 	}{
-		"ExpectedEndpoint in fwmark mode": {fw, []string{"ExpectedEndpoint 203.0.113.2:51822 of peer 0"}},
+		"ExpectedEndpoint in fwmark mode": {fw, []string{"ExpectedEndpoint 203.0.113.2:51822 of [Peer] 1"}},
 		"SNAT without PublicAddress":      {noPublic, []string{"SNAT outbound without a public IPv4 address", "SNAT outbound: no SNAT rule"}},
 		"nothing carries Priority":        {noRules, []string{"Priority 600", "PeerRoute main"}},
 	} {

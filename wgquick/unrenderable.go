@@ -45,7 +45,7 @@ func Unrenderable(f *File) []string {
 	gaps = append(gaps, expectedGaps(c, f.namedPorts())...)
 	if c.Exception == transparent.ExceptionPort {
 		for _, i := range f.Unresolved() {
-			gap("Endpoint %s of peer %d: not resolved when rendered, so no exception rule is written for it (plain wg-quick's rules match addresses; resolve it, or use Exception fwmark)", f.endpoint(i), i)
+			gap("Endpoint %s of [Peer] %d: not resolved when rendered, so no exception rule is written for it (plain wg-quick's rules match addresses; resolve it, or use Exception fwmark)", f.endpoint(i), i+1)
 		}
 	}
 	gaps = append(gaps, snatGaps(c)...)
@@ -53,7 +53,7 @@ func Unrenderable(f *File) []string {
 	gaps = append(gaps, failoverGaps(c)...)
 	for i, peer := range c.Peers {
 		if peer.PersistentKeepalive%time.Second != 0 {
-			gap("PersistentKeepalive %s of peer %d: not whole seconds", peer.PersistentKeepalive, i)
+			gap("PersistentKeepalive %s of [Peer] %d: not whole seconds", peer.PersistentKeepalive, i+1)
 		}
 	}
 	return gaps
@@ -76,7 +76,7 @@ func expectedGaps(c transparent.Config, named []uint16) []string {
 	var gaps []string
 	for i, peer := range c.Peers {
 		if sim[i].ExpectedEndpoint != peer.ExpectedEndpoint {
-			gaps = append(gaps, fmt.Sprintf("ExpectedEndpoint %s of peer %d: wg-quick has no such key, and no exception rule names that peer alone", peer.ExpectedEndpoint, i))
+			gaps = append(gaps, fmt.Sprintf("ExpectedEndpoint %s of [Peer] %d: wg-quick has no such key, and no exception rule names that peer alone", peer.ExpectedEndpoint, i+1))
 		}
 	}
 	return gaps
