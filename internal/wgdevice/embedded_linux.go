@@ -35,6 +35,7 @@ type Embedded struct {
 	dev   *device.Device // nil when not running
 	sock  *uapiSocket    // the device's UAPI socket
 	gone  chan struct{}  // closed once the device has stopped and its socket is gone
+	log   *deviceLog     // the device's log, muted when it is closed
 	index int            // link index of the TUN device
 }
 
@@ -64,20 +65,19 @@ func (u *Embedded) Create(name string, mtu int) error {
 		td.Close()
 		return err
 	}
-	logger := &device.Logger{
-		Verbosef: func(f string, a ...any) { u.Log.Debug(fmt.Sprintf(f, a...), "name", name) },
-		Errorf:   func(f string, a ...any) { u.Log.Error(fmt.Sprintf(f, a...), "name", name) },
-	}
-	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.NS}, logger)
+	dlog := &deviceLog{log: u.Log}
+	dev := device.NewDevice(ntd, &nsBind{Bind: conn.NewDefaultBind(), ns: u.NS}, dlog.logger(name))
 	sock := &uapiSocket{name: name, dev: dev}
 	if err := sock.serve(); err != nil {
 		dev.Close()
+		dlog.mute()
 		return err
 	}
 	pid := os.Getpid()
 	if err := writeOwner(name, owner{PID: pid, NetNS: u.NSID, Path: u.NS.Path, Index: index}); err != nil {
 		sock.close()
 		dev.Close()
+		dlog.mute()
 		return err
 	}
 	gone := make(chan struct{})
@@ -89,7 +89,7 @@ func (u *Embedded) Create(name string, mtu int) error {
 		removeOwner(name, pid, index)
 		close(gone)
 	}()
-	u.sock = sock
+	u.sock, u.log = sock, dlog
 	u.dev, u.gone, u.index = dev, gone, index
 	return nil
 }
@@ -128,8 +128,9 @@ func (u *Embedded) Close() error {
 	}
 	err := u.sock.close()
 	u.dev.Close()
+	u.log.mute()
 	removeOwner(u.sock.name, os.Getpid(), u.index)
-	u.dev, u.sock, u.gone, u.index = nil, nil, nil, 0
+	u.dev, u.sock, u.log, u.gone, u.index = nil, nil, nil, nil, 0
 	return err
 }
 
