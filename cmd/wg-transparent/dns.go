@@ -2,11 +2,13 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/wgtransparent/transparent/wgquick"
@@ -145,11 +147,44 @@ func (c *command) unsetDNS(f *wgquick.File) error {
 	if len(f.DNS) == 0 {
 		return nil
 	}
-	way := c.dnsWay()
-	if way.kind != "resolvconf" {
+	if way := c.dnsWay(); way.kind == "resolvconf" {
+		return c.resolvconfDelete(way, f.Config.Name)
+	}
+	return nil
+}
+
+// reloadDNS gives the running tunnel the DNS of the reloaded file nf.
+// old is the file in force before, or nil when this process does not
+// know it (a reload without a keeper: up set DNS from an older file):
+// then whatever DNS the tunnel has is cleared before nf's is set, so that
+// DNS removed from the file does not stay.
+func (c *command) reloadDNS(old, nf *wgquick.File) error {
+	if old != nil && slices.Equal(old.DNS, nf.DNS) {
 		return nil
 	}
-	name := resolvconfName(f.Config.Name)
+	if old != nil && len(old.DNS) == 0 {
+		return c.setDNS(nf)
+	}
+	var err error
+	switch way := c.dnsWay(); way.kind {
+	case "resolvconf":
+		err = c.resolvconfDelete(way, nf.Config.Name)
+	case "resolvectl":
+		// The link stays: its servers and search domains are reverted.
+		fmt.Fprintf(c.stderr, "[#] resolvectl revert %s\n", nf.Config.Name)
+		cmd := exec.Command(way.path, "revert", nf.Config.Name)
+		cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
+		if rerr := cmd.Run(); rerr != nil {
+			err = fmt.Errorf("unset DNS: resolvectl revert %s: %w", nf.Config.Name, rerr)
+		}
+	}
+	return errors.Join(err, c.setDNS(nf))
+}
+
+// resolvconfDelete runs `resolvconf -d tun.NAME -f` (no error when there
+// is no such entry) in the tunnel's network namespace.
+func (c *command) resolvconfDelete(way dnsWay, iface string) error {
+	name := resolvconfName(iface)
 	fmt.Fprintf(c.stderr, "[#] resolvconf -d %s -f\n", name)
 	cmd := exec.Command(way.path, "-d", name, "-f")
 	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr

@@ -389,6 +389,18 @@ func TestRun(t *testing.T) {
 		}
 	}
 
+	// A reload with other DNS replaces the entry.
+	data, _ := os.ReadFile(file)
+	data = []byte(strings.Replace(string(data), "DNS = 10.0.0.53, corp.example", "DNS = 10.0.0.54", 1))
+	if err := os.WriteFile(file, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd(0, "reload")
+	dns, _ = os.ReadFile(dnsLog)
+	if want := "args: -d " + rcName + " -f\nargs: -a " + rcName + " -m 0 -x\nin: nameserver 10.0.0.54\n"; !strings.HasSuffix(string(dns), want) {
+		t.Errorf("resolvconf calls after a reload with other DNS:\n%s\nwant them to end with:\n%s", dns, want)
+	}
+
 	if err := runCmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}

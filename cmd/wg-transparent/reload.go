@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,7 +25,9 @@ import (
 // keeper lock (Tunnel.KeeperStatus) as "reload N: ok" or "reload N:
 // failed: why", which the reload verb waits for; it reports "reload 0:
 // ready" once it reloads on SIGHUP at all, so that the verb never
-// signals a process that SIGHUP would end.
+// signals a process that SIGHUP would end, and "reload N: running"
+// before it reads the file, so that a verb whose signal came during
+// reload N waits for N+1, the first reload to read the file after it.
 
 // reloadSignal asks a process that keeps the tunnel to reload its file.
 var reloadSignal os.Signal = syscall.SIGHUP
@@ -79,6 +80,11 @@ func (r *reloader) reload(ctx context.Context, c *command, tun *transparent.Tunn
 	// As Type=notify-reload wants it; harmless under Type=notify.
 	notifySystemd(fmt.Sprintf("RELOADING=1\nMONOTONIC_USEC=%d", now.Nano()/1000))
 	defer notifySystemd("READY=1")
+	if r.keeps {
+		if err := tun.KeeperStatus(fmt.Sprintf("%s%d: %s", reloadStatusPrefix, r.count, reloadRunning)); err != nil {
+			c.logf("%s: %v", program, err)
+		}
+	}
 	err := c.reload(ctx, tun, f)
 	status := fmt.Sprintf("%s%d: ok", reloadStatusPrefix, r.count)
 	if err != nil {
@@ -122,10 +128,8 @@ func (c *command) reload(ctx context.Context, tun *transparent.Tunnel, f **wgqui
 	c.cfg = cfg
 	old := *f
 	*f = nf
-	if !slices.Equal(old.DNS, nf.DNS) {
-		if err := errors.Join(c.unsetDNS(old), c.setDNS(nf)); err != nil {
-			return fmt.Errorf("%w, but not its DNS: %w", errReloadApplied, err)
-		}
+	if err := c.reloadDNS(old, nf); err != nil {
+		return fmt.Errorf("%w, but not its DNS: %w", errReloadApplied, err)
 	}
 	return nil
 }
@@ -181,8 +185,8 @@ func (c *command) reloadVerb(ctx context.Context, tun *transparent.Tunnel, f *wg
 	if err := tun.Up(ctx); err != nil {
 		return exitError, fmt.Errorf("reload %s: %w (the running config is kept)", name, err)
 	}
-	if err := c.setDNS(f); err != nil {
-		return exitError, err
+	if err := c.reloadDNS(nil, f); err != nil {
+		return exitError, fmt.Errorf("reload %s: %w, but not its DNS: %w", name, errReloadApplied, err)
 	}
 	fmt.Fprintf(c.stdout, "%s reloaded from %s\n", name, c.file)
 	return exitOK, nil
@@ -216,8 +220,7 @@ func (c *command) signalKeeper(ctx context.Context, tun *transparent.Tunnel, kep
 			return exitError, fmt.Errorf("reload %s: %s ended before it reported the reload", name, kept.Holder)
 		}
 		if errors.As(err, &kept) {
-			if n, ok := reloadCount(kept.Status); ok && n > before {
-				result := strings.TrimPrefix(kept.Status, reloadStatusPrefix+strconv.Itoa(n)+": ")
+			if result, done := reloadOutcome(kept.Status, before); done {
 				if result != "ok" {
 					return exitError, fmt.Errorf("reload %s by %s: %s", name, kept.Holder, strings.TrimPrefix(result, "failed: "))
 				}
@@ -233,6 +236,22 @@ func (c *command) signalKeeper(ctx context.Context, tun *transparent.Tunnel, kep
 		case <-time.After(reloadPoll):
 		}
 	}
+}
+
+// reloadRunning is the result part of a keeper's status while it reloads.
+const reloadRunning = "running"
+
+// reloadOutcome is the result ("ok", "failed: why") of the first reload
+// numbered above before, once status reports it finished. A verb takes
+// before from the status it read before signalling: a reload running
+// then (its number) may have read the file before the verb was called.
+func reloadOutcome(status string, before int) (result string, done bool) {
+	n, ok := reloadCount(status)
+	if !ok || n <= before {
+		return "", false
+	}
+	result = strings.TrimPrefix(status, reloadStatusPrefix+strconv.Itoa(n)+": ")
+	return result, result != reloadRunning
 }
 
 // reloadCount reads the reload number from a keeper's status, "reload N:

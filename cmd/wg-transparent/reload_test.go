@@ -339,7 +339,8 @@ func TestReloadBadFile(t *testing.T) {
 // without Keep), the reload verb applies the file's difference itself:
 // the new destination's rule is added and the device is the same link,
 // never brought down; an Endpoint host name in the reloaded file is looked
-// up (here in the namespace's hosts file), not replaced by a stand-in. A
+// up (here in the namespace's hosts file), not replaced by a stand-in; DNS
+// an earlier up may have set is removed when the file has none. A
 // tunnel that is not up is not reloaded (exit 2, saying to bring it up).
 func TestReloadWithoutKeeper(t *testing.T) {
 	testns.RequireRoot(t)
@@ -378,9 +379,22 @@ func TestReloadWithoutKeeper(t *testing.T) {
 	if err := os.WriteFile(file, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out = exitCode(t, exec.Command(bin, "reload", file, "--netns", ns.Name))
+	// resolvconf is a stand-in that records its calls: this process does
+	// not know which DNS an earlier up set, and the file has none now.
+	fake := t.TempDir()
+	dnsLog := filepath.Join(fake, "resolvconf.log")
+	script := "#!/bin/sh\necho \"$*\" >> " + dnsLog + "\ncat > /dev/null\nexit 0\n"
+	if err := os.WriteFile(filepath.Join(fake, "resolvconf"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	reload := exec.Command(bin, "reload", file, "--netns", ns.Name)
+	reload.Env = append(os.Environ(), "PATH="+fake+":"+os.Getenv("PATH"))
+	code, out = exitCode(t, reload)
 	if code != exitOK || !strings.Contains(out, name+" reloaded") || strings.Contains(out, "kill -HUP") {
 		t.Errorf("reload without a keeper: exit %d\n%s", code, out)
+	}
+	if dns, _ := os.ReadFile(dnsLog); string(dns) != "-d "+resolvconfName(name)+" -f\n" {
+		t.Errorf("resolvconf calls of a reload of a file without DNS:\n%s\nwant the entry removed", dns)
 	}
 	if !hasRuleTo(t, ns, "192.0.2.0/24") {
 		t.Errorf("the reload did not add the rule to 192.0.2.0/24:\n%s", out)
@@ -442,4 +456,34 @@ func TestReloadBackground(t *testing.T) {
 		t.Fatalf("down: exit %d\n%s", code, out)
 	}
 	expectRestored(t, ns, before, name, "after down")
+}
+
+// TestReloadOutcome: a reload verb reports the first reload that read the
+// file after it signalled; one running when it read the keeper's status
+// may have read the file before, and two verbs at once do not report each
+// other's older outcome. No root.
+func TestReloadOutcome(t *testing.T) {
+	for _, c := range []struct {
+		before, now string
+		want        string // "" for: keep waiting
+	}{
+		{"reload 0: ready", "reload 0: ready", ""},
+		{"reload 0: ready", "reload 1: running", ""},
+		{"reload 0: ready", "reload 1: ok", "ok"},
+		{"reload 2: ok", "reload 3: failed: Address: bad", "failed: Address: bad"},
+		// Another verb's reload 3 was running when this verb read the
+		// status: its outcome is not this verb's.
+		{"reload 3: running", "reload 3: ok", ""},
+		{"reload 3: running", "reload 4: running", ""},
+		{"reload 3: running", "reload 4: ok", "ok"},
+	} {
+		before, ok := reloadCount(c.before)
+		if !ok {
+			t.Fatalf("reloadCount(%q) found no number", c.before)
+		}
+		got, done := reloadOutcome(c.now, before)
+		if done != (c.want != "") || got != c.want && done {
+			t.Errorf("status %q after %q: got %q, done %v; want %q", c.now, c.before, got, done, c.want)
+		}
+	}
 }
