@@ -564,7 +564,9 @@ type PeerHealth struct {
 
 // Stats are counters of this Tunnel (not of other processes').
 type Stats struct {
-	// DriftRepairs counts Watch's Ups that wrote something.
+	// DriftRepairs counts Watch's Ups that wrote something to the tunnel
+	// this Tunnel had brought up: not the Up that brings it up, nor the
+	// changes of a failover or of a name's new answer.
 	DriftRepairs int
 	// NameResolutions counts the lookups of TransparentNames.
 	NameResolutions int

@@ -440,7 +440,7 @@ func (h *healthWatch) apply(ctx context.Context, c Config, changes []transition)
 		}
 		t.log.Info(msg, "peer", c.RedactKey(tr.peer.PublicKey), "state", state.String(), "since", tr.judge.Since(), "last_handshake", tr.dev.LastHandshakeTime, "received", tr.dev.ReceiveBytes)
 	}
-	err := t.up(ctx, true)
+	_, err := t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
 		t.log.Error("health: up after the transitions failed; retrying at the next change", "peers", len(changes), "err", err)
 	}

@@ -62,7 +62,8 @@ func (t *Tunnel) removeStaleKeeper() {
 // happen under the tunnel's lock, so a Down running meanwhile is never
 // undone. Before this Tunnel's first Up, Repair is Up.
 func (t *Tunnel) Repair(ctx context.Context) error {
-	return t.up(ctx, true)
+	_, err := t.up(ctx, true)
+	return err
 }
 
 // broughtDown returns ErrBroughtDown when this Tunnel's Up succeeded and

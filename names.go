@@ -474,7 +474,7 @@ func (t *Tunnel) watchNames(ctx context.Context) error {
 	if !changed || ctx.Err() != nil {
 		return nil
 	}
-	err = t.up(ctx, true)
+	_, err = t.up(ctx, true)
 	if err != nil && !errors.Is(err, ErrBroughtDown) && ctx.Err() == nil {
 		t.log.Error("watch: up failed after a name's answer changed; retrying at the next change", "err", err)
 	}

@@ -124,39 +124,43 @@ func newTunnel(cfg Config, o options, names *nameState, k kernel, stateDir strin
 // yet or whose answer's TTL ran out; a name that never
 // resolved fails Up with ErrName before any change.
 func (t *Tunnel) Up(ctx context.Context) error {
-	return t.up(ctx, false)
+	_, err := t.up(ctx, false)
+	return err
 }
 
 // up is Up, or with repair Repair: nothing is changed when the
-// tunnel was brought down since this Tunnel's last Up.
-func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
+// tunnel was brought down since this Tunnel's last Up. repaired reports
+// a Repair that wrote something to a tunnel this Tunnel had brought up:
+// Watch counts those as drift repairs (Stats).
+func (t *Tunnel) up(ctx context.Context, repair bool) (repaired bool, err error) {
 	if err := t.resolveForUp(ctx); err != nil {
-		return err
+		return false, err
 	}
 	end, err := t.begin(ctx, "up")
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer end()
+	wasUp := t.wasUp
 	if repair {
 		if err := t.broughtDown(); err != nil {
-			return err
+			return false, err
 		}
 	}
 	if err := t.k.RepairEmbedded(); err != nil {
-		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
+		return false, fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	c, err := t.effective(t.cfg)
 	if err != nil {
-		return fmt.Errorf("up %s: %w", t.cfg.Name, err)
+		return false, fmt.Errorf("up %s: %w", t.cfg.Name, err)
 	}
 	rec, err := t.readRecord()
 	if err != nil {
-		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return false, namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	c, _, reserved, err := t.resolveLayout(ctx, c, rec, true)
 	if err != nil {
-		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return false, namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	applying := false
 	if reserved {
@@ -170,11 +174,11 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	}
 	o, err := t.observeFor(c, rec, true)
 	if err != nil {
-		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return false, namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	steps, err := planUp(c, o)
 	if err != nil {
-		return namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
+		return false, namespace.ExplainPermission(fmt.Errorf("up %s: %w", c.Name, err))
 	}
 	if advice := rulesAdvice(c); advice != "" {
 		t.log.Info(advice)
@@ -184,7 +188,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	// everything it may have made.
 	// That includes the nat table and chain iptables-nft may create.
 	if err := t.claim(ctx, c, rec.withConfig(c, o.fw).creating(mayCreate(steps))); err != nil {
-		return fmt.Errorf("up %s: %w", c.Name, err)
+		return false, fmt.Errorf("up %s: %w", c.Name, err)
 	}
 	applying = true
 	applyErr, undoErr := t.apply(ctx, "up", steps, true)
@@ -194,7 +198,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 				t.log.Warn("cannot restore the tunnel's record; it claims the failed config's layout too", "err", err)
 			}
 		}
-		return namespace.ExplainPermission(errors.Join(applyErr, undoErr))
+		return false, namespace.ExplainPermission(errors.Join(applyErr, undoErr))
 	}
 	if err := t.writeRecord((*record)(nil).withConfig(c, o.fw).withCreated(t.k.FirewallCreated()).withPeers(rec.peersFor(c))); err != nil {
 		// The record written before still claims the new layout (and
@@ -210,7 +214,7 @@ func (t *Tunnel) up(ctx context.Context, repair bool) (err error) {
 	}
 	t.made = madeBy(c, o)
 	t.made.stamp()
-	return nil
+	return repair && wasUp && t.writes > 0, nil
 }
 
 // largeUp is the number of writes (a route each, mostly) from which Up

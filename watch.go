@@ -155,7 +155,7 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 			}
 			pollTimer.Reset(max(WatchPollInterval, took*watchPollShare))
 		case <-timer.C:
-			err := t.watchUp(ctx, !started)
+			err := t.watchUp(ctx)
 			if ends(err) {
 				return err
 			}
@@ -191,17 +191,15 @@ func (t *Tunnel) Watch(ctx context.Context) error {
 func ends(err error) bool { return errors.Is(err, ErrBroughtDown) || errors.Is(err, ErrClosed) }
 
 // watchUp is Watch's Up, a Repair: logged when it fails (Watch retries at
-// the next change), counted as a drift repair when it wrote something
-// after the first (which brings the tunnel up). It returns the error.
-func (t *Tunnel) watchUp(ctx context.Context, first bool) error {
-	err := t.up(ctx, true)
+// the next change), counted as a drift repair when it wrote something to
+// the tunnel this Tunnel had brought up (not the Up that brings it up).
+// It returns the error.
+func (t *Tunnel) watchUp(ctx context.Context) error {
+	repaired, err := t.up(ctx, true)
 	if err != nil && !ends(err) && ctx.Err() == nil {
 		t.log.Error("watch: up failed; retrying at the next change", "err", err)
 	}
-	t.mu.Lock()
-	wrote := t.writes > 0
-	t.mu.Unlock()
-	if err == nil && wrote && !first {
+	if repaired {
 		t.repairs.Add(1)
 	}
 	return err
