@@ -1,8 +1,11 @@
 package transparent_test
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,4 +88,68 @@ func TestUAPISocketDeleted(t *testing.T) {
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("the UAPI socket is there after Down (%v)", err)
 	}
+}
+
+// TestUAPISocketOthersKept: the UAPI socket's path is shared by all
+// namespaces. When another process's socket takes the place of an
+// embedded device's (renamed over it: an embedded device of the same name
+// in another namespace, started after ours was deleted), the device's
+// process neither removes that file when it serves its own again nor when
+// it goes down.
+func TestUAPISocketOthersKept(t *testing.T) {
+	w := newArticle(t)
+	cfg := w.configA(transparent.PeerRouteRule)
+	owner, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendUserspace))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer owner.Close()
+	ctx := context.Background()
+	if err := owner.Up(ctx); err != nil {
+		t.Fatalf("Up: %v", err)
+	}
+	sock := "/var/run/wireguard/" + cfg.Name + ".sock"
+	theirs, err := net.Listen("unix", sock+".other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer theirs.Close()
+	go func() { // answers as a device without settings would
+		for {
+			c, err := theirs.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			bufio.NewReader(c).ReadString('\n')
+			c.Write([]byte("errno=0\n\n"))
+			c.Close()
+		}
+	}()
+	if err := os.Rename(sock+".other", sock); err != nil {
+		t.Fatal(err)
+	}
+	var want syscall.Stat_t
+	if err := syscall.Lstat(sock, &want); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		var st syscall.Stat_t
+		if syscall.Lstat(sock, &st) == nil && st.Ino == want.Ino {
+			os.Remove(sock)
+		}
+	}()
+	kept := func(when string) {
+		t.Helper()
+		var st syscall.Stat_t
+		if err := syscall.Lstat(sock, &st); err != nil || st.Ino != want.Ino {
+			t.Errorf("%s, the other process's socket file is gone or replaced (%v)", when, err)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // the device's process has seen its file replaced by now
+	kept("after the device's file was replaced")
+	if err := owner.Down(ctx); err != nil {
+		t.Fatalf("Down: %v", err)
+	}
+	kept("after Down")
 }

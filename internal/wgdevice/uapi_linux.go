@@ -21,41 +21,66 @@ import (
 // uapiSocket serves an embedded device's UAPI socket,
 // /var/run/wireguard/<name>.sock, through which wgctrl, `wg` and other
 // processes read and change the device. Someone may delete the file (a
-// cleanup script, a careless `rm`): wireguard-go's listener then stops,
-// and the device would be unmanageable from every process, this one
-// included. So while the device runs, a listener that ends is replaced at
-// once, and Up checks the file too (serveAgain).
+// cleanup script, a careless `rm`): the device would then be
+// unmanageable from every process, this one included. So while the
+// device runs, a socket whose file is deleted or replaced is served anew
+// at once (watch), and Up checks the file too (serveAgain).
+//
+// The path is shared by all namespaces, so the file is removed only while
+// it is still the one this socket made (its inode): a file another
+// process's device made there after ours was deleted stays. (wireguard-go's
+// own listener removes whatever file is at the path when it closes.)
 type uapiSocket struct {
 	name string
 	dev  *device.Device
 
 	mu     sync.Mutex
 	l      net.Listener // nil between a deletion and serving again
+	file   fileID       // the socket file l made
+	stop   func()       // ends the watch of l's file
 	closed bool
 }
 
+// fileID tells a file at a path from another made there later.
+type fileID struct{ dev, ino uint64 }
+
 func (s *uapiSocket) path() string { return uapiPath(s.name) }
 
-// serve opens the socket and accepts connections on it until it is closed
-// or its file is deleted; after a deletion, it serves a new one.
+// serve opens the socket and accepts connections on it until it is closed;
+// after its file is deleted or replaced, it serves a new one.
 func (s *uapiSocket) serve() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.listen()
 }
 
-// listen opens the socket file; s.mu is held.
+// listen opens the socket file and serves it; s.mu is held.
 func (s *uapiSocket) listen() error {
 	f, err := ipc.UAPIOpen(s.name)
 	if err != nil {
 		return fmt.Errorf("open UAPI socket %s (shared by all namespaces: give each embedded device its own name): %w", s.path(), errors.Join(err, sentinel.ErrConflict))
 	}
-	l, err := ipc.UAPIListen(s.name, f)
-	f.Close()
-	if err != nil {
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Lstat(s.path(), &st); err != nil {
 		return fmt.Errorf("listen on UAPI socket %s: %w", s.path(), err)
 	}
-	s.l = l
+	id := fileID{uint64(st.Dev), st.Ino}
+	l, err := net.FileListener(f)
+	if err != nil {
+		s.remove(id)
+		return fmt.Errorf("listen on UAPI socket %s: %w", s.path(), err)
+	}
+	if ul, ok := l.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false) // remove does it, when the file is still ours
+	}
+	stop, err := watchFile(s.path(), func() { s.replace(l) })
+	if err != nil {
+		l.Close()
+		s.remove(id)
+		return fmt.Errorf("watch UAPI socket %s: %w", s.path(), err)
+	}
+	s.l, s.file, s.stop = l, id, stop
 	go s.accept(l)
 	return nil
 }
@@ -64,43 +89,57 @@ func (s *uapiSocket) accept(l net.Listener) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			// Closed by close or serveAgain, or ended by wireguard-go's
-			// watcher of the file, which ends the listener on any change
-			// to it (deleted, or even its mode changed).
-			s.replace(l)
-			return
+			return // closed by end
 		}
 		go s.dev.IpcHandle(c)
 	}
 }
 
-// replace serves a new socket in place of the listener l that ended,
-// unless it was closed on purpose or replaced already.
+// replace serves a new socket in place of the listener l whose file was
+// deleted or changed, unless it was closed on purpose or replaced already.
 func (s *uapiSocket) replace(l net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.l != l {
 		return
 	}
-	closeListener(l) // removes the file, if still there, for listen to make anew
-	s.l = nil
+	s.end()
 	s.listen() // on failure, the next Up tries again (serveAgain) and reports it
 }
 
-// serveAgain serves a new socket when the device's file is missing (or an
-// earlier attempt failed). It is a no-op otherwise and after close.
+// end stops serving s.l and removes its file if it is still ours; s.mu
+// is held and s.l is not nil.
+func (s *uapiSocket) end() error {
+	s.stop()
+	err := s.l.Close()
+	s.remove(s.file)
+	s.l, s.stop = nil, nil
+	return err
+}
+
+// remove deletes the socket file when it is the one id names.
+func (s *uapiSocket) remove(id fileID) {
+	var st unix.Stat_t
+	if unix.Lstat(s.path(), &st) == nil && (fileID{uint64(st.Dev), st.Ino}) == id {
+		os.Remove(s.path())
+	}
+}
+
+// serveAgain serves a new socket when the device's file is missing or not
+// ours (or an earlier attempt failed). It is a no-op otherwise and after
+// close.
 func (s *uapiSocket) serveAgain() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return nil
 	}
-	if _, err := os.Lstat(s.path()); err == nil && s.l != nil {
+	var st unix.Stat_t
+	if s.l != nil && unix.Lstat(s.path(), &st) == nil && (fileID{uint64(st.Dev), st.Ino}) == s.file {
 		return nil // served
 	}
 	if s.l != nil {
-		closeListener(s.l) // its accept loop then finds it replaced
-		s.l = nil
+		s.end()
 	}
 	if err := s.listen(); err != nil {
 		return fmt.Errorf("serve the embedded device's UAPI socket again: %w", err)
@@ -108,7 +147,7 @@ func (s *uapiSocket) serveAgain() error {
 	return nil
 }
 
-// close stops serving and removes the socket file, once.
+// close stops serving and removes the socket file if it is ours, once.
 func (s *uapiSocket) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,19 +158,7 @@ func (s *uapiSocket) close() error {
 	if s.l == nil {
 		return nil
 	}
-	return closeListener(s.l)
-}
-
-// closeListener closes a UAPI listener, which removes its socket file.
-// wireguard-go's listener races with itself on Close: its inotify
-// watcher, woken by the first step of Close, may close the pipe that
-// Close then writes to ("file already closed"; seen in 2 of 20 stops).
-// The socket is closed either way.
-func closeListener(l net.Listener) error {
-	if err := l.Close(); !errors.Is(err, os.ErrClosed) {
-		return err
-	}
-	return nil
+	return s.end()
 }
 
 // UAPIErrno makes an embedded device's error readable: wgctrl reports it as
