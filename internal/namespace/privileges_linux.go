@@ -4,11 +4,11 @@ package namespace
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 
 	"github.com/wgtransparent/transparent/internal/nsdo"
+	"github.com/wgtransparent/transparent/internal/sentinel"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,7 +18,7 @@ import (
 // namespace (WithNetNS). When it has them, the refusal came from
 // elsewhere, and the error says so.
 func ExplainPermission(err error) error {
-	if !errors.Is(err, os.ErrPermission) {
+	if !errors.Is(err, os.ErrPermission) || sentinel.HasHint(err) {
 		return err
 	}
 	var missing []string
@@ -29,9 +29,9 @@ func ExplainPermission(err error) error {
 		missing = append(missing, "CAP_SYS_ADMIN (to enter another network namespace)")
 	}
 	if len(missing) == 0 {
-		return fmt.Errorf("%w (the process has CAP_NET_ADMIN, and CAP_SYS_ADMIN where it enters another namespace: the refusal comes from a security module, a user namespace that does not own the network namespace, or file permissions)", err)
+		return sentinel.WithHint(err, "the process has CAP_NET_ADMIN, and CAP_SYS_ADMIN where it enters another namespace: the refusal comes from a security module, a user namespace that does not own the network namespace, or file permissions")
 	}
-	return fmt.Errorf("%w (the process lacks %s: run as root, or grant it, such as with systemd's AmbientCapabilities=)", err, strings.Join(missing, " and "))
+	return sentinel.WithHint(err, "the process lacks "+strings.Join(missing, " and ")+": run as root, or grant it, such as with systemd's AmbientCapabilities=")
 }
 
 // hasCapability reports whether the calling thread's effective set holds

@@ -75,7 +75,7 @@ func DirOf(ns namespace.NS) (string, error) {
 func EnsureDir(dir string) error {
 	for _, d := range []string{filepath.Dir(dir), dir} {
 		if err := os.Mkdir(d, stateDirMode); errors.Is(err, os.ErrPermission) {
-			return fmt.Errorf("make state directory %s: %w (this process runs as uid %d, and only root may create it: run as uid 0)", d, err, os.Geteuid())
+			return sentinel.WithHint(fmt.Errorf("make state directory %s: %w", d, err), fmt.Sprintf("this process runs as uid %d, and only root may create it: run as uid 0", os.Geteuid()))
 		} else if err != nil && !errors.Is(err, os.ErrExist) {
 			return fmt.Errorf("make state directory %s: %w", d, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/wgtransparent/transparent/internal/sentinel"
 	"golang.org/x/sys/unix"
 )
 
@@ -234,5 +235,5 @@ func ExplainPermission(err error) error {
 	if !errors.Is(err, os.ErrPermission) {
 		return err
 	}
-	return fmt.Errorf("%w (the tunnel's locks and records live in %s: run as root, uid 0, with at least CAP_NET_ADMIN)", err, Root)
+	return sentinel.WithHint(err, "the tunnel's locks and records live in "+Root+": run as root, uid 0, with at least CAP_NET_ADMIN")
 }
