@@ -315,3 +315,41 @@ func TestEmbeddedNameClash(t *testing.T) {
 	}
 	expectRestored(t, a, beforeA, name, "after SIGTERM to the background process")
 }
+
+// TestUpBackgroundStopped: the background process of an embedded device
+// is stopped (SIGSTOP): it accepts connections on its UAPI socket and
+// never answers. `show` and `down` still return, saying why, and once the
+// process runs again (SIGCONT) down restores the namespace.
+func TestUpBackgroundStopped(t *testing.T) {
+	testns.RequireRoot(t)
+	adoptOrphans(t)
+	bin := commandBinary(t)
+	ns := testns.New(t, "bgstop")
+	before, err := testns.DumpSettled(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := uniqueName("wgbs")
+	file := tunnelFile(t, t.TempDir(), name, "")
+	pid, _ := upBackground(t, bin, file, "--netns", ns.Name, "--backend", "userspace")
+	if err := unix.Kill(pid, unix.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Kill(pid, unix.SIGCONT)
+	for _, verb := range []string{"show", "down"} {
+		start := time.Now()
+		code, out := exitCode(t, exec.Command(bin, verb, file, "--netns", ns.Name))
+		t.Logf("%s of a stopped device's tunnel: exit %d after %v\n%s", verb, code, time.Since(start).Round(time.Millisecond), out)
+		if code != exitError || !strings.Contains(out, "is the process running an embedded device stopped?") {
+			t.Errorf("%s while the device's process is stopped: exit %d\n%s\nwant exit 2 and the reason", verb, code, out)
+		}
+	}
+	if err := unix.Kill(pid, unix.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := exitCode(t, exec.Command(bin, "down", file, "--netns", ns.Name)); code != exitOK {
+		t.Fatalf("down after SIGCONT: exit %d\n%s", code, out)
+	}
+	reap(t, pid, "the background process after down")
+	expectRestored(t, ns, before, name, "after down")
+}

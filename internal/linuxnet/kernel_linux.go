@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/mdlayher/genetlink"
 	"github.com/vishvananda/netlink"
@@ -247,7 +248,11 @@ func (k *Kernel) Device(name string) (*wgtypes.Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	d, err := wg.Device(name)
+	var d *wgtypes.Device
+	err = bounded(func() (err error) {
+		d, err = wg.Device(name)
+		return err
+	})
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -262,7 +267,30 @@ func (k *Kernel) ConfigureDevice(name string, cfg wgtypes.Config) error {
 	if err != nil {
 		return err
 	}
-	return wgdevice.UAPIErrno(wg.ConfigureDevice(name, cfg))
+	return wgdevice.UAPIErrno(bounded(func() error { return wg.ConfigureDevice(name, cfg) }))
+}
+
+// uapiWait bounds a read or change of a device through wgctrl, which sets
+// no deadline: an embedded device's process that is stopped (SIGSTOP, a
+// frozen cgroup) accepts the UAPI connection and never answers, and Up
+// and Down must return all the same. Reading or setting 100000 allowed
+// IPs takes 0.15 s (docs/BENCHMARKS.md), so a live device is far inside it.
+const uapiWait = 10 * time.Second
+
+// bounded runs f, a wgctrl call, and gives up after uapiWait. The
+// call given up on goes on in its goroutine until the device answers or
+// its process ends; its result is dropped.
+func bounded(f func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	timer := time.NewTimer(uapiWait)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return fmt.Errorf("no answer from its UAPI socket within %s (is the process running an embedded device stopped?): %w", uapiWait, os.ErrDeadlineExceeded)
+	}
 }
 
 // RepairEmbedded serves the UAPI socket of the embedded device this
