@@ -89,14 +89,18 @@ func (s *uapiSocket) accept(l net.Listener) {
 	for {
 		c, err := l.Accept()
 		if err != nil {
-			return // closed by end
+			// Closed by end, or failing (too many open files): then
+			// serve a new socket, as for a deleted file.
+			s.replace(l)
+			return
 		}
 		go s.dev.IpcHandle(c)
 	}
 }
 
 // replace serves a new socket in place of the listener l whose file was
-// deleted or changed, unless it was closed on purpose or replaced already.
+// deleted or changed, or which failed, unless it was closed on purpose or
+// replaced already.
 func (s *uapiSocket) replace(l net.Listener) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
