@@ -10,8 +10,21 @@ import (
 	"time"
 
 	"github.com/wgtransparent/transparent"
+	"github.com/wgtransparent/transparent/internal/testns"
 	"golang.zx2c4.com/wireguard/wgctrl"
 )
+
+// embeddedTunnel is newTunnel with the embedded device, the subject of
+// these tests whatever backend the run forces.
+func embeddedTunnel(t *testing.T, cfg transparent.Config, ns *testns.NS) *transparent.Tunnel {
+	t.Helper()
+	tun, err := transparent.New(cfg, transparent.WithNetNS(ns.Path), transparent.WithBackend(transparent.BackendUserspace))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { tun.Close() })
+	return tun
+}
 
 // TestUAPISocketDeleted: someone deletes the UAPI socket of an embedded
 // device while it runs. The process running the device serves it again at
@@ -23,11 +36,7 @@ func TestUAPISocketDeleted(t *testing.T) {
 	w := newArticle(t)
 	w.upB(t)
 	cfg := w.configA(transparent.PeerRouteRule)
-	owner, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendUserspace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := embeddedTunnel(t, cfg, w.A)
 	ctx := context.Background()
 	if err := owner.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)
@@ -57,12 +66,7 @@ func TestUAPISocketDeleted(t *testing.T) {
 			t.Fatal("the deleted UAPI socket was not served again within 5s")
 		}
 	}
-	// The embedded device is the subject, whatever backend the run forces.
-	other, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendUserspace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	other := embeddedTunnel(t, cfg, w.A)
 	if err := other.Check(ctx); err != nil {
 		t.Errorf("Check from another Tunnel after the socket was served again: %v", err)
 	}
@@ -99,11 +103,7 @@ func TestUAPISocketDeleted(t *testing.T) {
 func TestUAPISocketOthersKept(t *testing.T) {
 	w := newArticle(t)
 	cfg := w.configA(transparent.PeerRouteRule)
-	owner, err := transparent.New(cfg, transparent.WithNetNS(w.A.Path), transparent.WithBackend(transparent.BackendUserspace))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer owner.Close()
+	owner := embeddedTunnel(t, cfg, w.A)
 	ctx := context.Background()
 	if err := owner.Up(ctx); err != nil {
 		t.Fatalf("Up: %v", err)

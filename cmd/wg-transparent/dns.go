@@ -112,11 +112,8 @@ func (c *command) setDNS(f *wgquick.File) error {
 			quoteControl(strings.Join(f.DNS, ", ")), where)
 	case "resolvectl":
 		for _, args := range resolvectlArgs(f.Config.Name, f.DNS) {
-			fmt.Fprintf(c.stderr, "[#] resolvectl %s\n", quoteControl(strings.Join(args, " ")))
-			cmd := exec.Command(way.path, args...)
-			cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
-			if err := cmd.Run(); err != nil {
-				return fmt.Errorf("set DNS: resolvectl %s: %w", quoteControl(strings.Join(args, " ")), err)
+			if err := c.resolvectl(way, args...); err != nil {
+				return fmt.Errorf("set DNS: %w", err)
 			}
 		}
 		return nil
@@ -171,14 +168,23 @@ func (c *command) reloadDNS(old, nf *wgquick.File) error {
 		err = c.resolvconfDelete(way, nf.Config.Name)
 	case "resolvectl":
 		// The link stays: its servers and search domains are reverted.
-		fmt.Fprintf(c.stderr, "[#] resolvectl revert %s\n", nf.Config.Name)
-		cmd := exec.Command(way.path, "revert", nf.Config.Name)
-		cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
-		if rerr := cmd.Run(); rerr != nil {
-			err = fmt.Errorf("unset DNS: resolvectl revert %s: %w", nf.Config.Name, rerr)
+		if rerr := c.resolvectl(way, "revert", nf.Config.Name); rerr != nil {
+			err = fmt.Errorf("unset DNS: %w", rerr)
 		}
 	}
 	return errors.Join(err, c.setDNS(nf))
+}
+
+// resolvectl runs `resolvectl ARGS...`, printing it as wg-quick does.
+func (c *command) resolvectl(way dnsWay, args ...string) error {
+	line := quoteControl(strings.Join(args, " "))
+	fmt.Fprintf(c.stderr, "[#] resolvectl %s\n", line)
+	cmd := exec.Command(way.path, args...)
+	cmd.Stdout, cmd.Stderr = c.stderr, c.stderr
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("resolvectl %s: %w", line, err)
+	}
+	return nil
 }
 
 // resolvconfDelete runs `resolvconf -d tun.NAME -f` (no error when there

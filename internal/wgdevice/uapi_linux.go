@@ -44,6 +44,15 @@ type uapiSocket struct {
 // fileID tells a file at a path from another made there later.
 type fileID struct{ dev, ino uint64 }
 
+// fileAt is the identity of the file at path (not following a symlink).
+func fileAt(path string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(path, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{uint64(st.Dev), st.Ino}, nil
+}
+
 func (s *uapiSocket) path() string { return uapiPath(s.name) }
 
 // serve opens the socket and accepts connections on it until it is closed;
@@ -61,11 +70,10 @@ func (s *uapiSocket) listen() error {
 		return fmt.Errorf("open UAPI socket %s (shared by all namespaces: give each embedded device its own name): %w", s.path(), errors.Join(err, sentinel.ErrConflict))
 	}
 	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Lstat(s.path(), &st); err != nil {
+	id, err := fileAt(s.path())
+	if err != nil {
 		return fmt.Errorf("listen on UAPI socket %s: %w", s.path(), err)
 	}
-	id := fileID{uint64(st.Dev), st.Ino}
 	l, err := net.FileListener(f)
 	if err != nil {
 		s.remove(id)
@@ -123,8 +131,7 @@ func (s *uapiSocket) end() error {
 
 // remove deletes the socket file when it is the one id names.
 func (s *uapiSocket) remove(id fileID) {
-	var st unix.Stat_t
-	if unix.Lstat(s.path(), &st) == nil && (fileID{uint64(st.Dev), st.Ino}) == id {
+	if at, err := fileAt(s.path()); err == nil && at == id {
 		os.Remove(s.path())
 	}
 }
@@ -138,8 +145,7 @@ func (s *uapiSocket) serveAgain() error {
 	if s.closed {
 		return nil
 	}
-	var st unix.Stat_t
-	if s.l != nil && unix.Lstat(s.path(), &st) == nil && (fileID{uint64(st.Dev), st.Ino}) == s.file {
+	if at, err := fileAt(s.path()); s.l != nil && err == nil && at == s.file {
 		return nil // served
 	}
 	if s.l != nil {
